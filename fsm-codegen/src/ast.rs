@@ -1,0 +1,353 @@
+//! The spanned abstract syntax tree of a machine, produced by both front ends (YAML and the `fsm!`
+//! DSL) and consumed by `validate` and `lower`.
+//!
+//! The AST is exactly what the user wrote, names unresolved, with a [`Span`] on every node so any
+//! later stage can point at it. It also defines the YAML format: the JSON Schema printed by
+//! `fsm schema` is derived from these types (doc comments become the schema's descriptions), so a
+//! key added here must be added to the YAML reader too, and the committed schema regenerated.
+//!
+//! Shorthands of the YAML format are normalised by the reader: a single function reference where a
+//! list is accepted becomes a one-element list; a machine without `networks` becomes one network
+//! named `main` (see [`Machine::implicit_network`]).
+
+use crate::span::{Span, Spanned};
+use schemars::JsonSchema;
+
+/// A state machine: one or more networks of states joined by arcs.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields, title = "fsm machine")]
+pub struct Machine {
+    /// Name of the machine; becomes the prefix of every generated type (`OrderState`, `OrderFns`).
+    pub name: Spanned<String>,
+    /// Free-form version of the machine definition (metadata only).
+    pub version: Option<Spanned<String>>,
+    /// Documentation; becomes the doc comment of the generated machine type.
+    pub description: Option<Spanned<String>>,
+    /// Rust type path of the record that flows through the machine, e.g. `crate::Record`.
+    /// Omitted: the machine carries no data (`()`).
+    pub data: Option<Spanned<String>>,
+    /// How state functions see the record: `copy` (default; a failed state leaves the record as it
+    /// entered), `direct` (in place) or `reference` (records stay in a store, loaded lazily).
+    pub data_mode: Option<Spanned<DataMode>>,
+    /// The network a run starts in. May be omitted when there is exactly one network.
+    pub main_network: Option<Spanned<String>>,
+    /// The networks. Omitted: give `states` and `arcs` at the top level for a single network.
+    #[schemars(default)]
+    pub networks: Vec<Network>,
+    /// Events that drive the machine (`on:` of an arc), each with an optional payload type.
+    #[schemars(default)]
+    pub events: Vec<Event>,
+    /// Resources (databases, files, HTTP, LLM endpoints) that state functions receive typed handles to.
+    #[schemars(default)]
+    pub resources: Vec<Resource>,
+    /// Maximum number of transitions of one run before it stops with an error (default 1000).
+    pub max_transitions: Option<Spanned<u64>>,
+    /// Treat warnings (unreachable states, states that cannot reach an end) as errors.
+    pub deny_warnings: Option<Spanned<bool>>,
+    /// Free-form metadata, ignored by the compiler.
+    pub metadata: Option<Spanned<Value>>,
+    /// True when the machine gave `states`/`arcs` at the top level instead of `networks`.
+    #[schemars(skip)]
+    pub implicit_network: bool,
+    /// The whole machine (the document's top-level mapping, or the macro input).
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// How state functions see the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(rename_all = "snake_case")]
+pub enum DataMode {
+    /// Each state's functions work on a copy, committed only when all of them succeed.
+    Copy,
+    /// Functions work on the record in place.
+    Direct,
+    /// Records stay in a store and are loaded lazily, with optimistic locking.
+    Reference,
+}
+
+impl DataMode {
+    /// The YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataMode::Copy => "copy",
+            DataMode::Direct => "direct",
+            DataMode::Reference => "reference",
+        }
+    }
+}
+
+/// A network: a graph of states with exactly one start state.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Network {
+    /// Name, unique in the machine.
+    pub name: Spanned<String>,
+    /// Documentation; becomes the doc comment of the network's state enum.
+    pub description: Option<Spanned<String>>,
+    /// The states, in declaration order.
+    pub states: Vec<State>,
+    /// The arcs between states of this network, in declaration order.
+    #[schemars(default)]
+    pub arcs: Vec<Arc>,
+    /// The whole network node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// A state.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct State {
+    /// Name, unique in its network; becomes a variant of the state enum.
+    pub name: Spanned<String>,
+    /// Documentation; becomes the doc comment of the variant.
+    pub description: Option<Spanned<String>>,
+    /// The state a run of this network starts in (exactly one per network).
+    pub is_start: Option<Spanned<bool>>,
+    /// A run ends when it reaches an end state; end states have no outgoing arcs.
+    pub is_end: Option<Spanned<bool>>,
+    /// Checks run on entering the state, before its transforms; a failing check fails the state.
+    #[schemars(default, with = "OneOrMany<FunctionRef>")]
+    pub validate: Vec<FunctionRef>,
+    /// Functions that change the record on entering the state, in order.
+    #[schemars(default, with = "OneOrMany<FunctionRef>")]
+    pub transform: Vec<FunctionRef>,
+    /// State to go to when a check or transform of this state fails; the error is available there.
+    pub on_error: Option<Spanned<String>>,
+    /// Overrides the machine's `data_mode` for this state.
+    pub data_mode: Option<Spanned<DataMode>>,
+    /// Resources this state's functions use (names of the machine's `resources`).
+    #[schemars(default)]
+    pub resources: Vec<Spanned<String>>,
+    /// Free-form metadata, ignored by the compiler.
+    pub metadata: Option<Spanned<Value>>,
+    /// The whole state node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// An arc from one state to another, or a push into another network.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Arc {
+    /// Source state.
+    pub from: Spanned<String>,
+    /// Target state, in the same network. Omitted on a push arc.
+    pub to: Option<Spanned<String>>,
+    /// Documentation of the arc.
+    pub description: Option<Spanned<String>>,
+    /// Event that triggers the arc. Omitted: the arc is taken as soon as its source state is done.
+    pub on: Option<Spanned<String>>,
+    /// Guard: the arc is available only when it returns true.
+    pub condition: Option<FunctionRef>,
+    /// Functions run while traversing the arc, before entering the target.
+    #[schemars(default, with = "OneOrMany<FunctionRef>")]
+    pub transform: Vec<FunctionRef>,
+    /// Among available arcs of a state the highest priority wins; ties go to declaration order.
+    pub priority: Option<Spanned<i64>>,
+    /// Push arc: run this network from its start state to one of its end states ...
+    pub target_network: Option<Spanned<String>>,
+    /// ... then continue at this state of the current network. Omitted: the run ends where the
+    /// pushed network ends.
+    pub return_state: Option<Spanned<String>>,
+    /// Resources this arc's functions use.
+    #[schemars(default)]
+    pub resources: Vec<Spanned<String>>,
+    /// The whole arc node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// An event that can drive the machine.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Event {
+    /// Name; becomes a variant of the event enum.
+    pub name: Spanned<String>,
+    /// Rust type of the data the event carries, e.g. `u32` or `crate::Track`.
+    pub payload: Option<Spanned<String>>,
+    /// Documentation; becomes the doc comment of the variant.
+    pub description: Option<Spanned<String>>,
+    /// The whole event node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// A resource the machine's functions use.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Resource {
+    /// Name, referenced by states and arcs.
+    pub name: Spanned<String>,
+    /// What it is.
+    pub kind: Spanned<ResourceKind>,
+    /// Kind-specific settings (e.g. `path` for sqlite, `url` for postgres, `base_url` for http).
+    pub config: Option<Spanned<Value>>,
+    /// Documentation.
+    pub description: Option<Spanned<String>>,
+    /// The whole resource node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// Kinds of resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// An embedded SQLite database (the default database).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+    /// A directory of files.
+    File,
+    /// An HTTP endpoint.
+    Http,
+    /// An LLM completion endpoint.
+    Llm,
+}
+
+impl ResourceKind {
+    /// The YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Sqlite => "sqlite",
+            ResourceKind::Postgres => "postgres",
+            ResourceKind::File => "file",
+            ResourceKind::Http => "http",
+            ResourceKind::Llm => "llm",
+        }
+    }
+}
+
+/// A function reference: the name of a method of the generated trait (implemented in Rust),
+/// `{ rust: "<expression>" }` (inline Rust), or `{ builtin: <name>, params: {...} }` (the runtime's
+/// function library).
+#[derive(Clone, Debug)]
+pub enum FunctionRef {
+    /// A named function: a method of the generated trait.
+    Named(Spanned<String>),
+    /// Inline Rust. `code` is the string's content; its span covers the string in the source.
+    Rust {
+        /// The expression.
+        code: Spanned<String>,
+        /// The whole reference node.
+        span: Span,
+    },
+    /// A built-in function of the runtime's library.
+    Builtin {
+        /// Its name, e.g. `required_fields`.
+        name: Spanned<String>,
+        /// Its parameters.
+        params: Option<Spanned<Value>>,
+        /// The whole reference node.
+        span: Span,
+    },
+}
+
+impl FunctionRef {
+    /// The span of the whole reference.
+    pub fn span(&self) -> Span {
+        match self {
+            FunctionRef::Named(n) => n.span,
+            FunctionRef::Rust { span, .. } | FunctionRef::Builtin { span, .. } => *span,
+        }
+    }
+}
+
+impl JsonSchema for FunctionRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FunctionRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A function: a name (a method of the generated trait), inline Rust, or a built-in.",
+            "oneOf": [
+                { "type": "string", "description": "Name of a method of the generated trait." },
+                {
+                    "type": "object",
+                    "description": "Inline Rust, with the record in scope as `data`.",
+                    "properties": { "rust": { "type": "string" } },
+                    "required": ["rust"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "description": "A built-in function of the runtime's library.",
+                    "properties": { "builtin": { "type": "string" }, "params": {} },
+                    "required": ["builtin"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+/// Schema helper: one item or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// A free-form YAML value (resource config, builtin params, metadata), with spans throughout.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `null`, `~` or empty.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Any other scalar.
+    String(String),
+    /// A sequence.
+    Seq(Vec<Spanned<Value>>),
+    /// A mapping, in source order.
+    Map(Vec<(Spanned<String>, Spanned<Value>)>),
+}
+
+impl Value {
+    /// Converts to JSON (spans dropped).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::String(s) => s.clone().into(),
+            Value::Seq(items) => items.iter().map(|v| v.value.to_json()).collect(),
+            Value::Map(entries) => {
+                entries.iter().map(|(k, v)| (k.value.clone(), v.value.to_json())).collect::<serde_json::Map<_, _>>().into()
+            }
+        }
+    }
+
+    /// Looks up a key of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Spanned<Value>> {
+        match self {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl JsonSchema for Value {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Value".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "description": "Any YAML value." })
+    }
+}
+
+impl Machine {
+    /// All states of all networks, with their network.
+    pub fn states(&self) -> impl Iterator<Item = (&Network, &State)> {
+        self.networks.iter().flat_map(|n| n.states.iter().map(move |s| (n, s)))
+    }
+}

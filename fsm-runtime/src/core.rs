@@ -1,0 +1,220 @@
+//! The run-time vocabulary shared by every generated machine.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+/// The error a state function returns: a message, optionally with its cause.
+///
+/// Transforms and checks return `Result<(), FnError>`; any `std::error::Error` converts with `?`.
+#[derive(Debug)]
+pub struct FnError {
+    message: Cow<'static, str>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl FnError {
+    /// An error with a message.
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        FnError { message: message.into(), source: None }
+    }
+
+    /// An error with a message and a cause.
+    pub fn with_source(
+        message: impl Into<Cow<'static, str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        FnError { message: message.into(), source: Some(Box::new(source)) }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for FnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(src) = &self.source {
+            write!(f, ": {src}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for FnError {
+    fn from(message: String) -> Self {
+        FnError::new(message)
+    }
+}
+
+impl From<&'static str> for FnError {
+    fn from(message: &'static str) -> Self {
+        FnError::new(message)
+    }
+}
+
+/// A state of a generated machine, with its name in the YAML.
+pub trait StateName: Copy + fmt::Debug + Eq + Send + Sync + 'static {
+    /// The name as written in the machine definition.
+    fn name(&self) -> &'static str;
+}
+
+/// The end states of a generated machine: how a run finished.
+pub trait EndState: StateName {
+    /// All end states, in declaration order.
+    const ALL: &'static [Self];
+}
+
+/// A failure inside a state, as recorded when a run follows the state's `on_error` arc.
+#[derive(Debug)]
+pub struct StateError {
+    /// Network of the failing state.
+    pub network: &'static str,
+    /// The failing state.
+    pub state: &'static str,
+    /// The function that failed.
+    pub function: &'static str,
+    /// What it returned.
+    pub error: FnError,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed in state `{}`: {}", self.function, self.state, self.error)
+    }
+}
+
+/// How a run ended: the end state reached, the record as it left the machine, and the error that
+/// led there if the run went through an `on_error` arc.
+#[derive(Debug)]
+pub struct Outcome<E, D> {
+    /// The end state.
+    pub end: E,
+    /// The record.
+    pub data: D,
+    /// The last error followed through an `on_error` arc, if any.
+    pub error: Option<StateError>,
+    /// Transitions taken.
+    pub transitions: u32,
+}
+
+/// Why a run stopped before reaching an end state.
+#[derive(Debug)]
+pub enum RunError {
+    /// A check or transform failed in a state that has no `on_error` arc.
+    Function(StateError),
+    /// No arc of the state was available (every condition false).
+    NoTransition {
+        /// Network of the state.
+        network: &'static str,
+        /// The state the run is stuck in.
+        state: &'static str,
+    },
+    /// The step limit (`max_transitions`) was reached: probably an endless loop.
+    StepLimit {
+        /// The limit.
+        limit: u32,
+        /// The state the run was in.
+        state: &'static str,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Function(e) => e.fmt(f),
+            RunError::NoTransition { network, state } => {
+                write!(f, "no arc available from state `{state}` (network `{network}`)")
+            }
+            RunError::StepLimit { limit, state } => {
+                write!(f, "step limit of {limit} transitions reached in state `{state}`")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Function(e) => Some(&e.error),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a run's history: a state entered, when, and how long its functions took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Network of the state.
+    pub network: &'static str,
+    /// The state entered.
+    pub state: &'static str,
+    /// Time from the start of the run to entering the state.
+    pub at: Duration,
+    /// Time spent in the state's checks and transforms.
+    pub took: Duration,
+}
+
+/// Options of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Maximum number of transitions before a run stops with [`RunError::StepLimit`].
+    pub max_transitions: u32,
+    /// Record the path taken, with timings.
+    pub history: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { max_transitions: 1000, history: false }
+    }
+}
+
+/// A run that stopped before an end state: why, and the record as it was at that point, so that
+/// nothing is lost (the streaming runtime sends it to the dead-letter sink).
+#[derive(Debug)]
+pub struct Failure<D> {
+    /// Why the run stopped.
+    pub error: RunError,
+    /// The record (in `copy` mode: as it entered the failing state).
+    pub data: D,
+}
+
+impl<D> fmt::Display for Failure<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<D: fmt::Debug> std::error::Error for Failure<D> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// A data-driven machine, as the streaming runtime sees it: a function from a record to an
+/// outcome. Every generated machine with a `run` method implements it.
+pub trait Machine: Send + Sync {
+    /// The record type.
+    type Data: Send;
+    /// The end states.
+    type End: EndState;
+    /// Runs one record from the start state to an end state.
+    fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>>;
+}
+
+impl<M: Machine + ?Sized> Machine for &M {
+    type Data = M::Data;
+    type End = M::End;
+    fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>> {
+        (**self).run(data)
+    }
+}
