@@ -321,9 +321,11 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
             Value::String(s) => s.clone().into(),
             Value::Seq(items) => items.iter().map(|v| v.value.to_json()).collect(),
-            Value::Map(entries) => {
-                entries.iter().map(|(k, v)| (k.value.clone(), v.value.to_json())).collect::<serde_json::Map<_, _>>().into()
-            }
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.value.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
         }
     }
 

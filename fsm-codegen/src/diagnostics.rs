@@ -143,19 +143,30 @@ impl Diagnostic {
             code,
             severity: Severity::Error,
             message: message.into(),
-            labels: vec![Label { span, message: label.into(), primary: true }],
+            labels: vec![Label {
+                span,
+                message: label.into(),
+                primary: true,
+            }],
             help: None,
         }
     }
 
     /// A warning at `span`.
     pub fn warning(code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message, span, label) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, span, label)
+        }
     }
 
     /// Adds a secondary label.
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: message.into(), primary: false });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: false,
+        });
         self
     }
 
@@ -167,7 +178,11 @@ impl Diagnostic {
 
     /// The primary span.
     pub fn span(&self) -> Span {
-        self.labels.iter().find(|l| l.primary).or(self.labels.first()).map_or(Span::default(), |l| l.span)
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map_or(Span::default(), |l| l.span)
     }
 }
 
@@ -242,10 +257,15 @@ impl Diagnostics {
 
     /// The report with a given theme (the CLI uses colour on terminals) and width.
     pub fn render_with(&self, source: &Source, theme: miette::GraphicalTheme, width: usize) -> String {
-        let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
+        let handler = miette::GraphicalReportHandler::new_themed(theme)
+            .with_width(width)
+            .with_links(false);
         let mut out = String::new();
         for d in &self.items {
-            let report = Report { diagnostic: d, source: miette::NamedSource::new(&source.name, source.text.clone()) };
+            let report = Report {
+                diagnostic: d,
+                source: miette::NamedSource::new(&source.name, source.text.clone()),
+            };
             let mut one = String::new();
             if handler.render_report(&mut one, &report).is_err() {
                 // The handler only fails when the writer fails; a String never does. Fall back to
@@ -332,7 +352,10 @@ impl miette::Diagnostic for Report<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.source)

@@ -16,7 +16,10 @@ pub struct FnError {
 impl FnError {
     /// An error with a message.
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
-        FnError { message: message.into(), source: None }
+        FnError {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// An error with a message and a cause.
@@ -24,7 +27,10 @@ impl FnError {
         message: impl Into<Cow<'static, str>>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        FnError { message: message.into(), source: Some(Box::new(source)) }
+        FnError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// The message.
@@ -174,7 +180,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { max_transitions: 1000, history: false }
+        RunOptions {
+            max_transitions: 1000,
+            history: false,
+        }
     }
 }
 
