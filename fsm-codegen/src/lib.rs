@@ -9,6 +9,7 @@
 
 pub mod ast;
 pub mod diagnostics;
+pub mod naming;
 pub mod span;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, codes};
