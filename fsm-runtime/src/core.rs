@@ -6,7 +6,8 @@ use std::time::Duration;
 
 /// The error a state function returns: a message, optionally with its cause.
 ///
-/// Transforms and checks return `Result<(), FnError>`; any `std::error::Error` converts with `?`.
+/// Transforms and checks return `Result<(), FnError>`. `String` and `&'static str` convert with `?`;
+/// wrap any other error with [`FnError::with_source`] (`.map_err(|e| FnError::with_source("reading", e))?`).
 #[derive(Debug)]
 pub struct FnError {
     message: Cow<'static, str>,
@@ -110,6 +111,8 @@ pub struct Outcome<E, D> {
     pub error: Option<StateError>,
     /// Transitions taken.
     pub transitions: u32,
+    /// The path taken, with timings, when [`RunOptions::history`] is on (empty otherwise).
+    pub history: Vec<HistoryEntry>,
 }
 
 /// Why a run stopped before reaching an end state.
@@ -227,3 +230,90 @@ impl<M: Machine + ?Sized> Machine for &M {
         (**self).run(data)
     }
 }
+
+/// An event of a generated event-driven machine, with its name in the YAML.
+pub trait EventName {
+    /// The name as written in the machine definition.
+    fn name(&self) -> &'static str;
+}
+
+/// Where a `step` or an event left a run of a generated machine.
+///
+/// `S` is the machine's position type (its state enum, or its `Position` enum when it has several
+/// networks), `E` its end-state enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status<S, E> {
+    /// The run is in state `S`; its functions ran; `step` takes the next transition.
+    Running(S),
+    /// The run is in state `S` and no eventless arc applies: it waits for an event.
+    Waiting(S),
+    /// The run reached an end state; it does not move any more.
+    Finished(E),
+    /// The run stopped with an error earlier (returned by the step that failed); it does not move
+    /// any more.
+    Failed,
+}
+
+impl<S, E> Status<S, E> {
+    /// The end state, if the run finished.
+    pub fn finished(&self) -> Option<&E> {
+        match self {
+            Status::Finished(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why an event-driven machine did not accept an event.
+#[derive(Debug)]
+pub enum HandleError<S, Ev> {
+    /// No arc of the current state matches the event (or its conditions are all false), or the
+    /// run already finished or failed. The run is unchanged; the event is handed back.
+    Rejected {
+        /// The state the run is in.
+        state: S,
+        /// The event, handed back.
+        event: Ev,
+    },
+    /// The event was accepted, but a function failed on the way (and the state declares no
+    /// `on_error`), or the eventless arcs that followed looped past the step limit. The run is
+    /// stopped.
+    Failed(RunError),
+}
+
+impl<S: StateName, Ev: EventName> fmt::Display for HandleError<S, Ev> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Rejected { state, event } => {
+                write!(f, "event `{}` not accepted in state `{}`", event.name(), state.name())
+            }
+            HandleError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<S: StateName, Ev: EventName + fmt::Debug> std::error::Error for HandleError<S, Ev> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HandleError::Rejected { .. } => None,
+            HandleError::Failed(e) => Some(e),
+        }
+    }
+}
+
+/// The error of parsing a state or event name (`"input".parse::<StreamingProcessorState>()`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What was parsed.
+    pub name: String,
+    /// The type it was parsed as.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` is not a name of {}", self.name, self.expected)
+    }
+}
+
+impl std::error::Error for UnknownName {}

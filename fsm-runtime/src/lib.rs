@@ -6,12 +6,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod context;
 pub mod core;
+mod private;
 
+pub use crate::context::Context;
 pub use crate::core::*;
 
 /// Items generated code uses. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::context::Context;
     pub use crate::core::*;
+    pub use crate::private::*;
 }

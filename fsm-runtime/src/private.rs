@@ -1,0 +1,169 @@
+//! Support for generated code, reached as `::fsm_runtime::__private::*`. Not public API.
+
+use crate::core::FnError;
+
+/// What an inline `rust:` transform may evaluate to: `()` or `Result<(), E>` with `E: Into<FnError>`.
+pub trait IntoFnResult {
+    /// Converts to the result of a state function.
+    fn into_fn_result(self) -> Result<(), FnError>;
+}
+
+impl IntoFnResult for () {
+    #[inline]
+    fn into_fn_result(self) -> Result<(), FnError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<FnError>> IntoFnResult for Result<(), E> {
+    #[inline]
+    fn into_fn_result(self) -> Result<(), FnError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Whether fsm-runtime was built with the `tracing` feature: generated code then opens a span per
+/// transition. A constant, so the check folds away when the feature is off.
+pub const TRACING: bool = cfg!(feature = "tracing");
+
+/// The span of one transition (entering a state and running its functions); a no-op without the
+/// `tracing` feature.
+#[must_use]
+pub struct TransitionSpan {
+    #[cfg(feature = "tracing")]
+    _span: tracing::span::EnteredSpan,
+}
+
+/// Opens the span of a transition into `state`: `fsm.transition{machine, network, state}` at level
+/// DEBUG.
+#[inline]
+#[allow(unused_variables)]
+pub fn transition_span(machine: &'static str, network: &'static str, state: &'static str) -> TransitionSpan {
+    TransitionSpan {
+        #[cfg(feature = "tracing")]
+        _span: tracing::debug_span!("fsm.transition", machine, network, state).entered(),
+    }
+}
+
+/// A fixed-capacity stack of push-arc return frames: push arcs nest as deep as the longest chain
+/// of networks pushing networks (cycles are rejected), so the depth is known when generating and
+/// a run never allocates for it.
+#[derive(Clone, Copy, Debug)]
+pub struct ReturnStack<T: Copy, const N: usize> {
+    items: [Option<T>; N],
+    len: usize,
+}
+
+impl<T: Copy, const N: usize> ReturnStack<T, N> {
+    /// An empty stack.
+    pub const fn new() -> Self {
+        ReturnStack {
+            items: [None; N],
+            len: 0,
+        }
+    }
+
+    /// Pushes a frame; hands it back when the stack is full (which generated code rules out).
+    #[inline]
+    pub fn push(&mut self, frame: T) -> Result<(), T> {
+        match self.items.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(frame);
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(frame),
+        }
+    }
+
+    /// Pops the innermost frame.
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        let i = self.len.checked_sub(1)?;
+        self.len = i;
+        self.items.get_mut(i).and_then(Option::take)
+    }
+
+    /// Whether no frame is on the stack (the run is in its main network).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of frames.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl<T: Copy, const N: usize> Default for ReturnStack<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Implements `serde::Serialize`/`Deserialize` for a generated state or event-name type by its
+/// YAML name (through `StateName::name` and `FromStr`) when fsm-runtime is built with the `serde`
+/// feature, and expands to nothing otherwise: the generated code never depends on a feature of
+/// the user's crate.
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fsm_impl_serde_by_name {
+    ($ty:ty) => {
+        impl $crate::__private::serde::Serialize for $ty {
+            fn serialize<S: $crate::__private::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::core::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str($crate::StateName::name(self))
+            }
+        }
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                $crate::__private::deserialize_by_name(deserializer)
+            }
+        }
+    };
+}
+
+/// Without the `serde` feature: nothing.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fsm_impl_serde_by_name {
+    ($ty:ty) => {};
+}
+
+pub use crate::__fsm_impl_serde_by_name as impl_serde_by_name;
+
+#[cfg(feature = "serde")]
+pub use serde;
+
+/// Deserialises a name and parses it with `FromStr`.
+#[cfg(feature = "serde")]
+pub fn deserialize_by_name<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    struct NameVisitor<T>(std::marker::PhantomData<T>);
+    impl<T> serde::de::Visitor<'_> for NameVisitor<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a state name")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            v.parse().map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(NameVisitor(std::marker::PhantomData))
+}
