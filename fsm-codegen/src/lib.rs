@@ -11,6 +11,7 @@ pub mod ast;
 pub mod diagnostics;
 pub mod naming;
 pub mod span;
+pub mod syntax;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, codes};
 pub use span::{Source, Span, Spanned};

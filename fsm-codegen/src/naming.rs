@@ -134,7 +134,9 @@ mod tests {
         for ok in ["Input", "is_valid", "_private", "Café", "gen_x"] {
             assert!(is_valid_ident(ok), "{ok}");
         }
-        for bad in ["", "1st", "Self", "self", "match", "gen", "_", "my-state", "r#type", "a b"] {
+        for bad in [
+            "", "1st", "Self", "self", "match", "gen", "_", "my-state", "r#type", "a b",
+        ] {
             assert!(!is_valid_ident(bad), "{bad}");
         }
     }

@@ -1,0 +1,4 @@
+//! Front ends: each turns one kind of input into the spanned [`crate::ast`].
+
+pub mod dsl;
+pub mod yaml;
