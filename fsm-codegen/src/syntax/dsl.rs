@@ -1,0 +1,1494 @@
+//! The `fsm!` front end: Rust tokens -> spanned [`ast`](crate::ast).
+//!
+//! The grammar reads like the YAML format written the way Rust is written (the full reference
+//! with a complete example is `docs/dsl.md`):
+//!
+//! ```text
+//! /// doc comments become `description`
+//! machine Order {
+//!     data: crate::Order;                 // machine settings: `key: value;`
+//!     data_mode: copy;
+//!     events { Pay(u64), Ship, Cancel }   // like an enum: payloads in parentheses
+//!     resources { db: sqlite { path: "orders.db" } }
+//!     network main {
+//!         start state new;
+//!         state paid { validate: check_amount; transform: [charge, rust!(data.paid = true)]; on_error: failed; }
+//!         end state shipped;
+//!         end state failed;
+//!         new -> paid on Pay if is_valid priority 2;
+//!         paid -> shipped on Ship do notify using db;
+//!         paid -> push billing return shipped;
+//!     }
+//! }
+//! ```
+//!
+//! # Spans without text
+//!
+//! A macro has no source text, only tokens. The parser numbers every token it reads into a
+//! [`TokenSpans`] table and gives each AST node the [`Span`] `first..last + 1` of token indices, so
+//! the checks and diagnostics of the YAML path work unchanged; the macro maps a diagnostic back to
+//! the tokens with [`TokenSpans::error`]. Indices grow in source order, so sorting diagnostics by
+//! span still sorts them by position.
+//!
+//! Grammar mistakes are `syn::Error`s at the exact token. Mistakes that have a YAML counterpart
+//! (unknown key, value of the wrong type, `data_mode: fast`, an inline Rust expression that does
+//! not parse) are [`Diagnostic`]s with the same codes as the YAML path. The parser recovers at
+//! the next `;` (or `,` in lists), so every mistake of an invocation is reported at once. It never
+//! panics, whatever the tokens.
+
+use crate::ast::{Arc, DataMode, Event, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::span::{Span, Spanned};
+use proc_macro2::{Delimiter, Ident, Spacing, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser as _};
+use syn::{LitStr, Token};
+
+/// Keys accepted in the machine body (`key: value;`).
+pub const MACHINE_KEYS: &[&str] = &[
+    "version",
+    "data",
+    "data_mode",
+    "main_network",
+    "max_transitions",
+    "deny_warnings",
+    "metadata",
+];
+/// Keys accepted in a state block (`state s { key: value; }`).
+pub const STATE_KEYS: &[&str] = &["validate", "transform", "on_error", "data_mode", "resources", "metadata"];
+/// Clauses of an arc (`a -> b on E if g priority 1 do f using r;`).
+pub const ARC_CLAUSES: &[&str] = &["on", "if", "priority", "do", "using"];
+
+/// The `proc_macro2` span of every token the parser read, indexed by the offsets used in the
+/// AST's [`Span`]s.
+#[derive(Clone, Debug, Default)]
+pub struct TokenSpans {
+    spans: Vec<proc_macro2::Span>,
+}
+
+impl TokenSpans {
+    /// Number of recorded tokens.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether no token was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The span of the first and the last token a [`Span`] covers, or the call site for a span
+    /// that does not come from this table.
+    pub fn ends(&self, span: Span) -> (proc_macro2::Span, proc_macro2::Span) {
+        let first = self.spans.get(span.start as usize).copied();
+        let last = self.spans.get(span.end.saturating_sub(1) as usize).copied();
+        match (first, last) {
+            (Some(first), Some(last)) if span.end > span.start => (first, last),
+            (Some(first), _) => (first, first),
+            _ => {
+                let site = proc_macro2::Span::call_site();
+                (site, site)
+            }
+        }
+    }
+
+    /// One `proc_macro2` span for a [`Span`]: the tokens joined when the compiler can join them
+    /// (nightly), else the first token.
+    pub fn resolve(&self, span: Span) -> proc_macro2::Span {
+        let (first, last) = self.ends(span);
+        first.join(last).unwrap_or(first)
+    }
+
+    /// A `syn::Error` covering the tokens of `span`. Like `syn::Error::new_spanned`, it carries the
+    /// first and the last token, so on stable rustc underlines the whole range.
+    pub fn error(&self, span: Span, message: impl std::fmt::Display) -> syn::Error {
+        let (first, last) = self.ends(span);
+        let tokens: TokenStream = [Ident::new("__fsm_start", first), Ident::new("__fsm_end", last)]
+            .into_iter()
+            .map(TokenTree::Ident)
+            .collect();
+        syn::Error::new_spanned(tokens, message)
+    }
+}
+
+/// The result of parsing an `fsm!` invocation.
+#[derive(Debug)]
+pub struct DslParse {
+    /// The machine, as far as it could be read (`None` when even `machine Name { ... }` is
+    /// missing). Statements with grammar mistakes are left out.
+    pub machine: Option<Machine>,
+    /// Token spans of every AST [`Span`].
+    pub spans: TokenSpans,
+    /// Mistakes with a YAML counterpart, with the same codes; spans index [`Self::spans`].
+    pub diagnostics: Diagnostics,
+    /// Grammar mistakes, each at its token.
+    pub syntax_errors: Vec<syn::Error>,
+}
+
+impl DslParse {
+    /// Whether anything went wrong while reading (the AST is then incomplete and is not
+    /// validated further).
+    pub fn has_errors(&self) -> bool {
+        !self.syntax_errors.is_empty() || self.diagnostics.has_errors()
+    }
+}
+
+/// Parses the tokens of an `fsm!` invocation.
+pub fn parse(tokens: TokenStream) -> DslParse {
+    let mut p = Parser::default();
+    let machine = (|input: ParseStream<'_>| p.document(input)).parse2(tokens);
+    let machine = match machine {
+        Ok(m) => m,
+        Err(e) => {
+            p.errors.push(e);
+            None
+        }
+    };
+    DslParse {
+        machine,
+        spans: TokenSpans { spans: p.spans },
+        diagnostics: p.diags,
+        syntax_errors: p.errors,
+    }
+}
+
+/// Line and column (1-based) of a token, when the caller can tell (a proc-macro can, with
+/// proc-macro2's `span-locations`); used to say where a secondary label ("first defined here") is.
+pub type Locate<'a> = &'a dyn Fn(proc_macro2::Span) -> Option<(usize, usize)>;
+
+/// The message a diagnostic gets in a `compile_error!`: `code: message`, then the primary label,
+/// secondary labels (with line and column when `locate` gives them) and help.
+pub fn message(d: &Diagnostic, spans: &TokenSpans, locate: Locate<'_>) -> String {
+    let mut out = format!("{}: {}", d.code, d.message);
+    for label in &d.labels {
+        if label.message.is_empty() {
+            continue;
+        }
+        if label.primary {
+            out.push_str(&format!("\n  = label: {}", label.message));
+        } else {
+            match locate(spans.ends(label.span).0) {
+                Some((line, column)) => {
+                    out.push_str(&format!("\n  = note: {} (line {line}, column {column})", label.message));
+                }
+                None => out.push_str(&format!("\n  = note: {}", label.message)),
+            }
+        }
+    }
+    if let Some(help) = &d.help {
+        out.push_str(&format!("\n  = help: {help}"));
+    }
+    out
+}
+
+/// Every error of a parse and of later stages as one combined `syn::Error` (`None` if there is
+/// none). Warnings are left out: see [`message`] for their text.
+pub fn to_syn_error<'a>(
+    syntax_errors: impl IntoIterator<Item = &'a syn::Error>,
+    diagnostics: &Diagnostics,
+    spans: &TokenSpans,
+    locate: Locate<'_>,
+) -> Option<syn::Error> {
+    let mut all: Option<syn::Error> = None;
+    let mut add = |e: syn::Error| match &mut all {
+        Some(a) => a.combine(e),
+        None => all = Some(e),
+    };
+    for e in syntax_errors {
+        add(e.clone());
+    }
+    for d in diagnostics.iter().filter(|d| d.severity == crate::Severity::Error) {
+        add(spans.error(d.span(), message(d, spans, locate)));
+    }
+    all
+}
+
+type Result<T> = syn::Result<T>;
+
+#[derive(Default)]
+struct Parser {
+    spans: Vec<proc_macro2::Span>,
+    diags: Diagnostics,
+    errors: Vec<syn::Error>,
+}
+
+/// Which list a statement-level recovery skips to the end of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Semi,
+    Comma,
+}
+
+impl Parser {
+    /// Records a token span; returns its index.
+    fn mark(&mut self, span: proc_macro2::Span) -> u32 {
+        let i = u32::try_from(self.spans.len()).unwrap_or(u32::MAX);
+        self.spans.push(span);
+        i
+    }
+
+    fn one(&mut self, span: proc_macro2::Span) -> Span {
+        let i = self.mark(span);
+        Span::new(i, i.saturating_add(1))
+    }
+
+    /// The next index (the end of a node whose last token was just marked).
+    fn here(&self) -> u32 {
+        u32::try_from(self.spans.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Records first and last token of a token stream; returns the covering span.
+    fn mark_tokens(&mut self, tokens: &TokenStream, fallback: proc_macro2::Span) -> Span {
+        let mut iter = tokens.clone().into_iter();
+        let first = iter.next().map_or(fallback, |t| t.span());
+        let last = iter.last().map(|t| t.span());
+        let start = self.mark(first);
+        if let Some(last) = last {
+            self.mark(last);
+        }
+        Span::new(start, self.here())
+    }
+
+    /// Consumes tokens up to and including the next `;` (or `,`), or a `{ ... }` group ending a
+    /// statement, so that parsing can go on after a mistake.
+    fn recover(input: ParseStream<'_>, stop: Stop) {
+        let _ = input.step(|cursor| {
+            let mut c = *cursor;
+            while let Some((tt, next)) = c.token_tree() {
+                c = next;
+                match &tt {
+                    TokenTree::Punct(p) if p.as_char() == ';' => break,
+                    TokenTree::Punct(p) if p.as_char() == ',' && stop == Stop::Comma => break,
+                    TokenTree::Group(g) if g.delimiter() == Delimiter::Brace && stop == Stop::Semi => {
+                        // `state x { .. }` ends at its block; `key: { .. };` has its `;` next.
+                        if let Some((TokenTree::Punct(p), after)) = c.token_tree()
+                            && p.as_char() == ';'
+                        {
+                            c = after;
+                        }
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(((), c))
+        });
+    }
+
+    // ---------------------------------------------------------------- document
+
+    fn document(&mut self, input: ParseStream<'_>) -> Result<Option<Machine>> {
+        let description = self.docs(input)?;
+        let kw = Ident::parse_any(input)
+            .map_err(|e| syn::Error::new(e.span(), "expected `machine Name { ... }`"))?;
+        if kw != "machine" {
+            return Err(syn::Error::new(kw.span(), "expected `machine Name { ... }`"));
+        }
+        let start = self.mark(kw.span());
+        let name = self.name(input)?;
+        let content;
+        let brace = syn::braced!(content in input);
+        let mut machine = Machine {
+            name,
+            version: None,
+            description,
+            data: None,
+            data_mode: None,
+            main_network: None,
+            networks: Vec::new(),
+            events: Vec::new(),
+            resources: Vec::new(),
+            max_transitions: None,
+            deny_warnings: None,
+            metadata: None,
+            implicit_network: false,
+            span: Span::default(),
+        };
+        let mut implicit = Network {
+            name: Spanned::new("main".to_owned(), machine.name.span),
+            description: None,
+            states: Vec::new(),
+            arcs: Vec::new(),
+            span: machine.name.span,
+        };
+        let mut first_implicit: Option<proc_macro2::Span> = None;
+        let mut keys = Keys::default();
+        while !content.is_empty() {
+            let before = self.errors.len();
+            if let Err(e) = self.machine_item(&content, &mut machine, &mut implicit, &mut first_implicit, &mut keys) {
+                self.errors.push(e);
+            }
+            if self.errors.len() > before {
+                Self::recover(&content, Stop::Semi);
+            }
+        }
+        let end = self.one(brace.span.close());
+        machine.span = Span::new(start, end.end);
+        if !implicit.states.is_empty() || !implicit.arcs.is_empty() {
+            if machine.networks.is_empty() {
+                machine.implicit_network = true;
+                implicit.span = machine.span;
+                machine.networks.push(implicit);
+            } else if let Some(at) = first_implicit {
+                self.errors.push(syn::Error::new(
+                    at,
+                    "states and arcs must be inside a `network` block when the machine declares networks",
+                ));
+            }
+        }
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the machine: one `fsm!` invocation declares one machine"));
+        }
+        Ok(Some(machine))
+    }
+
+    fn machine_item(
+        &mut self,
+        input: ParseStream<'_>,
+        machine: &mut Machine,
+        implicit: &mut Network,
+        first_implicit: &mut Option<proc_macro2::Span>,
+        keys: &mut Keys,
+    ) -> Result<()> {
+        let docs = self.docs(input)?;
+        let lookahead_word = input.fork().call(Ident::parse_any).ok();
+        let word = lookahead_word.as_ref().map(Ident::to_string);
+        match word.as_deref() {
+            Some("network") if !input.peek2(Token![->]) && !input.peek2(Token![:]) => {
+                let kw = Ident::parse_any(input)?;
+                let start = self.mark(kw.span());
+                let name = self.name(input)?;
+                let content;
+                let brace = syn::braced!(content in input);
+                let mut network = Network {
+                    name,
+                    description: docs,
+                    states: Vec::new(),
+                    arcs: Vec::new(),
+                    span: Span::default(),
+                };
+                self.network_body(&content, &mut network);
+                let end = self.one(brace.span.close());
+                network.span = Span::new(start, end.end);
+                machine.networks.push(network);
+                Ok(())
+            }
+            Some("events") if input.peek2(syn::token::Brace) => {
+                self.no_docs(docs, "events")?;
+                let kw = Ident::parse_any(input)?;
+                let span = self.one(kw.span());
+                keys.check(self, "events", span);
+                let content;
+                syn::braced!(content in input);
+                self.list(&content, |p, input| {
+                    let event = p.event(input)?;
+                    machine.events.push(event);
+                    Ok(())
+                });
+                Ok(())
+            }
+            Some("resources") if input.peek2(syn::token::Brace) => {
+                self.no_docs(docs, "resources")?;
+                let kw = Ident::parse_any(input)?;
+                let span = self.one(kw.span());
+                keys.check(self, "resources", span);
+                let content;
+                syn::braced!(content in input);
+                self.list(&content, |p, input| {
+                    let resource = p.resource(input)?;
+                    machine.resources.push(resource);
+                    Ok(())
+                });
+                Ok(())
+            }
+            Some(_) if input.peek2(Token![:]) && !input.peek2(Token![::]) => {
+                self.no_docs(docs, "a setting")?;
+                self.machine_setting(input, machine, keys)
+            }
+            _ => {
+                if first_implicit.is_none() {
+                    *first_implicit = Some(input.span());
+                }
+                self.network_item(input, docs, implicit)
+            }
+        }
+    }
+
+    fn machine_setting(&mut self, input: ParseStream<'_>, machine: &mut Machine, keys: &mut Keys) -> Result<()> {
+        let key = Ident::parse_any(input)?;
+        let key_span = self.one(key.span());
+        input.parse::<Token![:]>()?;
+        let key = key.to_string();
+        if !MACHINE_KEYS.contains(&key.as_str()) {
+            self.unknown_key(&key, key_span, MACHINE_KEYS, "machine");
+            Self::recover(input, Stop::Semi);
+            return Ok(());
+        }
+        if !keys.check(self, &key, key_span) {
+            Self::recover(input, Stop::Semi);
+            return Ok(());
+        }
+        match key.as_str() {
+            "version" => machine.version = self.scalar_text(input, "version")?,
+            "data" => machine.data = self.rust_type(input)?,
+            "data_mode" => machine.data_mode = self.data_mode(input)?,
+            "main_network" => machine.main_network = Some(self.name(input)?),
+            "max_transitions" => machine.max_transitions = self.unsigned(input, "max_transitions")?,
+            "deny_warnings" => machine.deny_warnings = self.boolean(input, "deny_warnings")?,
+            _ => machine.metadata = Some(self.value(input)?),
+        }
+        self.semi(input)
+    }
+
+    // ---------------------------------------------------------------- networks
+
+    fn network_body(&mut self, input: ParseStream<'_>, network: &mut Network) {
+        while !input.is_empty() {
+            let before = self.errors.len();
+            let result = self.docs(input).and_then(|docs| self.network_item(input, docs, network));
+            if let Err(e) = result {
+                self.errors.push(e);
+            }
+            if self.errors.len() > before {
+                Self::recover(input, Stop::Semi);
+            }
+        }
+    }
+
+    fn network_item(
+        &mut self,
+        input: ParseStream<'_>,
+        description: Option<Spanned<String>>,
+        network: &mut Network,
+    ) -> Result<()> {
+        let is_name = input.peek(LitStr) || input.fork().call(Ident::parse_any).is_ok();
+        if is_name && input.peek2(Token![->]) {
+            let arc = self.arc(input, description)?;
+            network.arcs.push(arc);
+            return Ok(());
+        }
+        let mut is_start = None;
+        let mut is_end = None;
+        let mut start = None;
+        loop {
+            let word = input.fork().call(Ident::parse_any).ok();
+            match word.as_ref().map(Ident::to_string).as_deref() {
+                Some("start") if is_start.is_none() => {
+                    let kw = Ident::parse_any(input)?;
+                    let span = self.one(kw.span());
+                    start.get_or_insert(span.start);
+                    is_start = Some(Spanned::new(true, span));
+                }
+                Some("end") if is_end.is_none() => {
+                    let kw = Ident::parse_any(input)?;
+                    let span = self.one(kw.span());
+                    start.get_or_insert(span.start);
+                    is_end = Some(Spanned::new(true, span));
+                }
+                Some("state") => {
+                    let kw = Ident::parse_any(input)?;
+                    let span = self.one(kw.span());
+                    let start = start.unwrap_or(span.start);
+                    let state = self.state(input, start, description, is_start, is_end)?;
+                    network.states.push(state);
+                    return Ok(());
+                }
+                _ if is_start.is_some() || is_end.is_some() => {
+                    return Err(input.error("expected `state` (e.g. `start state new;` or `end state done;`)"));
+                }
+                _ => {
+                    return Err(input.error(
+                        "expected a state (`state name;`, `start state name;`, `end state name;`) or an arc \
+                         (`from -> to;`)",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn state(
+        &mut self,
+        input: ParseStream<'_>,
+        start: u32,
+        description: Option<Spanned<String>>,
+        is_start: Option<Spanned<bool>>,
+        is_end: Option<Spanned<bool>>,
+    ) -> Result<State> {
+        let name = self.name(input)?;
+        let mut state = State {
+            name,
+            description,
+            is_start,
+            is_end,
+            validate: Vec::new(),
+            transform: Vec::new(),
+            on_error: None,
+            data_mode: None,
+            resources: Vec::new(),
+            metadata: None,
+            span: Span::default(),
+        };
+        if input.peek(syn::token::Brace) {
+            let content;
+            let brace = syn::braced!(content in input);
+            let mut keys = Keys::default();
+            while !content.is_empty() {
+                let before = self.errors.len();
+                if let Err(e) = self.state_setting(&content, &mut state, &mut keys) {
+                    self.errors.push(e);
+                }
+                if self.errors.len() > before {
+                    Self::recover(&content, Stop::Semi);
+                }
+            }
+            let end = self.one(brace.span.close());
+            // `state x { .. };` is accepted too.
+            if input.peek(Token![;]) {
+                input.parse::<Token![;]>()?;
+            }
+            state.span = Span::new(start, end.end);
+        } else if input.peek(Token![;]) {
+            let semi: Token![;] = input.parse()?;
+            let end = self.one(semi.span);
+            state.span = Span::new(start, end.end);
+        } else {
+            return Err(input.error("expected `;` or a `{ ... }` block of settings after the state name"));
+        }
+        Ok(state)
+    }
+
+    fn state_setting(&mut self, input: ParseStream<'_>, state: &mut State, keys: &mut Keys) -> Result<()> {
+        if input.peek(Token![#]) {
+            return Err(input.error("doc comments of a state go before `state`, not inside its block"));
+        }
+        let key = Ident::parse_any(input)
+            .map_err(|e| syn::Error::new(e.span(), "expected a setting `key: value;`"))?;
+        let key_span = self.one(key.span());
+        input.parse::<Token![:]>()?;
+        let key = key.to_string();
+        if !STATE_KEYS.contains(&key.as_str()) {
+            self.unknown_key(&key, key_span, STATE_KEYS, "state");
+            Self::recover(input, Stop::Semi);
+            return Ok(());
+        }
+        if !keys.check(self, &key, key_span) {
+            Self::recover(input, Stop::Semi);
+            return Ok(());
+        }
+        match key.as_str() {
+            "validate" => state.validate = self.functions(input)?,
+            "transform" => state.transform = self.functions(input)?,
+            "on_error" => state.on_error = Some(self.name(input)?),
+            "data_mode" => state.data_mode = self.data_mode(input)?,
+            "resources" => state.resources = self.names(input)?,
+            _ => state.metadata = Some(self.value(input)?),
+        }
+        self.semi(input)
+    }
+
+    fn arc(&mut self, input: ParseStream<'_>, description: Option<Spanned<String>>) -> Result<Arc> {
+        let from = self.name(input)?;
+        input.parse::<Token![->]>()?;
+        let mut arc = Arc {
+            from,
+            to: None,
+            description,
+            on: None,
+            condition: None,
+            transform: Vec::new(),
+            priority: None,
+            target_network: None,
+            return_state: None,
+            resources: Vec::new(),
+            span: Span::default(),
+        };
+        let is_push = input.fork().call(Ident::parse_any).is_ok_and(|i| i == "push")
+            && (input.peek2(syn::Ident::peek_any) || input.peek2(LitStr));
+        if is_push {
+            let kw = Ident::parse_any(input)?;
+            self.mark(kw.span());
+            arc.target_network = Some(self.name(input)?);
+            if input.peek(Token![return]) {
+                let kw: Token![return] = input.parse()?;
+                self.mark(kw.span);
+                arc.return_state = Some(self.name(input)?);
+            }
+        } else {
+            arc.to = Some(self.name(input)?);
+        }
+        let mut keys = Keys::default();
+        while !input.peek(Token![;]) {
+            if input.is_empty() {
+                return Err(input.error("expected `;` after the arc"));
+            }
+            let word = Ident::parse_any(input).map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected an arc clause (`on Event`, `if guard`, `priority 1`, `do transform`, \
+                     `using resource`) or `;`",
+                )
+            })?;
+            let span = self.one(word.span());
+            let word = word.to_string();
+            if !ARC_CLAUSES.contains(&word.as_str()) {
+                let mut d = Diagnostic::error(
+                    codes::UNKNOWN_KEY,
+                    format!("unknown arc clause `{word}`"),
+                    span,
+                    "not a clause of an arc",
+                );
+                d = d.with_help(match did_you_mean(&word, ARC_CLAUSES.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? An arc takes: {}", ARC_CLAUSES.join(", ")),
+                    None => format!("an arc takes: {}", ARC_CLAUSES.join(", ")),
+                });
+                self.diags.push(d);
+                Self::recover(input, Stop::Semi);
+                arc.span = Span::new(arc.from.span.start, self.here());
+                return Ok(arc);
+            }
+            if !keys.check(self, &word, span) {
+                Self::recover(input, Stop::Semi);
+                arc.span = Span::new(arc.from.span.start, self.here());
+                return Ok(arc);
+            }
+            match word.as_str() {
+                "on" => arc.on = Some(self.name(input)?),
+                "if" => arc.condition = self.function(input)?,
+                "priority" => arc.priority = self.integer(input, "priority")?,
+                "do" => arc.transform = self.functions(input)?,
+                _ => arc.resources = self.names(input)?,
+            }
+        }
+        let semi: Token![;] = input.parse()?;
+        let end = self.one(semi.span);
+        arc.span = Span::new(arc.from.span.start, end.end);
+        Ok(arc)
+    }
+
+    // ---------------------------------------------------------------- events, resources
+
+    /// A comma-separated list, recovering at the next `,` after a mistake.
+    fn list(&mut self, input: ParseStream<'_>, mut item: impl FnMut(&mut Self, ParseStream<'_>) -> Result<()>) {
+        while !input.is_empty() {
+            let before = self.errors.len();
+            let result = item(self, input).and_then(|()| {
+                if input.is_empty() {
+                    Ok(())
+                } else {
+                    input.parse::<Token![,]>().map(drop)
+                }
+            });
+            if let Err(e) = result {
+                self.errors.push(e);
+            }
+            if self.errors.len() > before {
+                Self::recover(input, Stop::Comma);
+            }
+        }
+    }
+
+    fn event(&mut self, input: ParseStream<'_>) -> Result<Event> {
+        let description = self.docs(input)?;
+        let name = self.name(input)?;
+        let mut payload = None;
+        if input.peek(syn::token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            payload = self.type_in(&content, paren.span.join())?;
+        }
+        let start = description.as_ref().map_or(name.span.start, |d| d.span.start);
+        Ok(Event {
+            name,
+            payload,
+            description,
+            span: Span::new(start, self.here()),
+        })
+    }
+
+    fn resource(&mut self, input: ParseStream<'_>) -> Result<Resource> {
+        let description = self.docs(input)?;
+        let name = self.name(input)?;
+        input.parse::<Token![:]>()?;
+        let kind_ident = Ident::parse_any(input)
+            .map_err(|e| syn::Error::new(e.span(), "expected a resource kind: sqlite, postgres, file, http or llm"))?;
+        let kind_span = self.one(kind_ident.span());
+        let kind_text = kind_ident.to_string();
+        const KINDS: &[&str] = &["sqlite", "postgres", "file", "http", "llm"];
+        let kind = match kind_text.as_str() {
+            "sqlite" => ResourceKind::Sqlite,
+            "postgres" => ResourceKind::Postgres,
+            "file" => ResourceKind::File,
+            "http" => ResourceKind::Http,
+            "llm" => ResourceKind::Llm,
+            _ => {
+                self.invalid_value(&kind_text, kind_span, "resource kind", KINDS);
+                ResourceKind::File
+            }
+        };
+        let config = if input.peek(syn::token::Brace) {
+            Some(self.value(input)?)
+        } else {
+            None
+        };
+        let start = description.as_ref().map_or(name.span.start, |d| d.span.start);
+        Ok(Resource {
+            name,
+            kind: Spanned::new(kind, kind_span),
+            config,
+            description,
+            span: Span::new(start, self.here()),
+        })
+    }
+
+    // ---------------------------------------------------------------- pieces
+
+    /// `/// ...` lines (`#[doc = "..."]` attributes), joined with newlines, one leading space of
+    /// each line dropped, as rustdoc shows them.
+    fn docs(&mut self, input: ParseStream<'_>) -> Result<Option<Spanned<String>>> {
+        let mut lines = Vec::new();
+        let mut start = None;
+        while input.peek(Token![#]) {
+            let pound: Token![#] = input.parse()?;
+            if input.peek(Token![!]) {
+                return Err(syn::Error::new(pound.span, "inner attributes are not supported in `fsm!`"));
+            }
+            let content;
+            syn::bracketed!(content in input);
+            let name = Ident::parse_any(&content)?;
+            if name != "doc" {
+                return Err(syn::Error::new(
+                    name.span(),
+                    "only doc comments (`///`) are accepted here; they become the `description`",
+                ));
+            }
+            content.parse::<Token![=]>()?;
+            let text: LitStr = content.parse()?;
+            let i = self.mark(pound.span);
+            start.get_or_insert(i);
+            self.mark(text.span());
+            let value = text.value();
+            lines.push(value.strip_prefix(' ').map_or(value.clone(), str::to_owned));
+        }
+        Ok(start.map(|s| Spanned::new(lines.join("\n"), Span::new(s, self.here()))))
+    }
+
+    fn no_docs(&mut self, docs: Option<Spanned<String>>, what: &str) -> Result<()> {
+        match docs {
+            None => Ok(()),
+            Some(d) => {
+                let (first, _) = TokenSpans { spans: self.spans.clone() }.ends(d.span);
+                Err(syn::Error::new(
+                    first,
+                    format!("doc comments are not accepted before {what}: document the machine, a network, a state, an arc, an event or a resource"),
+                ))
+            }
+        }
+    }
+
+    /// A name: an identifier (keywords included, so validation can say why `type` cannot be a
+    /// state) or a string literal (names that are not identifiers, as in YAML).
+    fn name(&mut self, input: ParseStream<'_>) -> Result<Spanned<String>> {
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            let span = self.one(lit.span());
+            return Ok(Spanned::new(lit.value(), span));
+        }
+        let ident = Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected a name"))?;
+        let span = self.one(ident.span());
+        Ok(Spanned::new(ident.unraw().to_string(), span))
+    }
+
+    /// One name or `[a, b]`.
+    fn names(&mut self, input: ParseStream<'_>) -> Result<Vec<Spanned<String>>> {
+        if input.peek(syn::token::Bracket) {
+            let content;
+            let bracket = syn::bracketed!(content in input);
+            self.mark(bracket.span.open());
+            let mut out = Vec::new();
+            while !content.is_empty() {
+                out.push(self.name(&content)?);
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            self.mark(bracket.span.close());
+            Ok(out)
+        } else {
+            Ok(vec![self.name(input)?])
+        }
+    }
+
+    /// One function reference or `[f, g]`.
+    fn functions(&mut self, input: ParseStream<'_>) -> Result<Vec<FunctionRef>> {
+        if input.peek(syn::token::Bracket) {
+            let content;
+            let bracket = syn::bracketed!(content in input);
+            self.mark(bracket.span.open());
+            let mut out = Vec::new();
+            while !content.is_empty() {
+                out.extend(self.function(&content)?);
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            self.mark(bracket.span.close());
+            Ok(out)
+        } else {
+            Ok(self.function(input)?.into_iter().collect())
+        }
+    }
+
+    /// `name`, `rust!(expression)`, `rust! { statements }` or `builtin!(name)` /
+    /// `builtin!(name, params)`. `None` when inline Rust does not parse (reported here, at the
+    /// token).
+    fn function(&mut self, input: ParseStream<'_>) -> Result<Option<FunctionRef>> {
+        let word = Ident::parse_any(input).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a function: a name, `rust!(expression)` or `builtin!(name, params)`",
+            )
+        })?;
+        if !input.peek(Token![!]) {
+            let span = self.one(word.span());
+            return Ok(Some(FunctionRef::Named(Spanned::new(word.unraw().to_string(), span))));
+        }
+        input.parse::<Token![!]>()?;
+        let start = self.mark(word.span());
+        let (delimiter, body, group_span) = input.step(|cursor| match cursor.token_tree() {
+            Some((TokenTree::Group(g), rest)) => Ok(((g.delimiter(), g.stream(), g.span()), rest)),
+            _ => Err(cursor.error("expected `(...)` or `{ ... }` after the macro name")),
+        })?;
+        match word.to_string().as_str() {
+            "rust" => {
+                let code_span = self.mark_tokens(&body, group_span);
+                let span = Span::new(start, self.here());
+                let parsed = if delimiter == Delimiter::Brace {
+                    syn::Block::parse_within.parse2(body.clone()).map(|_| ())
+                } else {
+                    syn::parse2::<syn::Expr>(body.clone()).map(|_| ())
+                };
+                if body.is_empty() {
+                    let d = Diagnostic::error(codes::RUST_SYNTAX, "empty inline Rust", span, "no code here")
+                        .with_help("write an expression, e.g. `rust!(data.total > 0)`");
+                    self.diags.push(d);
+                    return Ok(None);
+                }
+                if let Err(e) = parsed {
+                    let at = self.one(e.span());
+                    let d = Diagnostic::error(codes::RUST_SYNTAX, format!("inline Rust does not parse: {e}"), at, "here")
+                        .with_help(
+                            "`rust!(...)` takes an expression, `rust! { ... }` statements; the record is in scope as `data`",
+                        );
+                    self.diags.push(d);
+                    return Ok(None);
+                }
+                let code = if delimiter == Delimiter::Brace {
+                    format!("{{ {} }}", tokens_text(&body, false))
+                } else {
+                    tokens_text(&body, false)
+                };
+                Ok(Some(FunctionRef::Rust {
+                    code: Spanned::new(code, code_span),
+                    span,
+                }))
+            }
+            "builtin" => {
+                let (name, params) = (|inner: ParseStream<'_>| {
+                    let name = self.name(inner)?;
+                    let params = if inner.is_empty() {
+                        None
+                    } else {
+                        inner.parse::<Token![,]>()?;
+                        let v = self.value(inner)?;
+                        if inner.peek(Token![,]) {
+                            inner.parse::<Token![,]>()?;
+                        }
+                        Some(v)
+                    };
+                    Ok((name, params))
+                })
+                .parse2(body)?;
+                Ok(Some(FunctionRef::Builtin {
+                    name,
+                    params,
+                    span: Span::new(start, self.here()),
+                }))
+            }
+            other => Err(syn::Error::new(
+                word.span(),
+                format!("unknown function form `{other}!`: expected `rust!(...)` or `builtin!(...)`"),
+            )),
+        }
+    }
+
+    fn semi(&mut self, input: ParseStream<'_>) -> Result<()> {
+        input.parse::<Token![;]>().map(drop)
+    }
+
+    /// A Rust type up to the next `;`.
+    fn rust_type(&mut self, input: ParseStream<'_>) -> Result<Option<Spanned<String>>> {
+        let tokens = input.step(|cursor| {
+            let mut c = *cursor;
+            let mut out = TokenStream::new();
+            while let Some((tt, next)) = c.token_tree() {
+                if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ';') {
+                    break;
+                }
+                out.extend([tt]);
+                c = next;
+            }
+            Ok((out, c))
+        })?;
+        let fallback = input.span();
+        (|inner: ParseStream<'_>| self.type_in(inner, fallback)).parse2(tokens)
+    }
+
+    /// The whole of `input` as a Rust type; an INVALID_TYPE diagnostic if it does not parse.
+    fn type_in(&mut self, input: ParseStream<'_>, fallback: proc_macro2::Span) -> Result<Option<Spanned<String>>> {
+        let tokens: TokenStream = input.step(|cursor| {
+            let mut c = *cursor;
+            let mut out = TokenStream::new();
+            while let Some((tt, next)) = c.token_tree() {
+                out.extend([tt]);
+                c = next;
+            }
+            Ok((out, c))
+        })?;
+        if tokens.is_empty() {
+            return Err(syn::Error::new(fallback, "expected a Rust type"));
+        }
+        match syn::parse2::<syn::Type>(tokens.clone()) {
+            Ok(ty) => {
+                let span = self.mark_tokens(&tokens, fallback);
+                Ok(Some(Spanned::new(tokens_text(&ty.to_token_stream(), true), span)))
+            }
+            Err(e) => {
+                let at = self.one(e.span());
+                self.diags.push(
+                    Diagnostic::error(codes::INVALID_TYPE, format!("not a Rust type: {e}"), at, "here")
+                        .with_help("write a type path such as `crate::Order`, `u64` or `Vec<String>`"),
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    fn data_mode(&mut self, input: ParseStream<'_>) -> Result<Option<Spanned<DataMode>>> {
+        let ident = Ident::parse_any(input)
+            .map_err(|e| syn::Error::new(e.span(), "expected a data mode: copy, direct or reference"))?;
+        let span = self.one(ident.span());
+        let mode = match ident.to_string().as_str() {
+            "copy" => DataMode::Copy,
+            "direct" => DataMode::Direct,
+            "reference" => DataMode::Reference,
+            other => {
+                self.invalid_value(other, span, "data mode", &["copy", "direct", "reference"]);
+                return Ok(None);
+            }
+        };
+        Ok(Some(Spanned::new(mode, span)))
+    }
+
+    /// A literal scalar as text (`version: "1.2";` or `version: 3;`).
+    fn scalar_text(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<String>>> {
+        let lit: syn::Lit = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), format!("expected a string for `{key}`")))?;
+        let span = self.one(lit.span());
+        let text = match &lit {
+            syn::Lit::Str(s) => s.value(),
+            syn::Lit::Int(i) => i.base10_digits().to_owned(),
+            syn::Lit::Float(f) => f.base10_digits().to_owned(),
+            _ => {
+                self.wrong_type(key, span, "a string");
+                return Ok(None);
+            }
+        };
+        Ok(Some(Spanned::new(text, span)))
+    }
+
+    fn boolean(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<bool>>> {
+        let tt: TokenTree = input.parse()?;
+        let span = self.one(tt.span());
+        match tt.to_string().as_str() {
+            "true" => Ok(Some(Spanned::new(true, span))),
+            "false" => Ok(Some(Spanned::new(false, span))),
+            _ => {
+                self.wrong_type(key, span, "`true` or `false`");
+                Ok(None)
+            }
+        }
+    }
+
+    /// An optionally negative integer literal.
+    fn integer(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<i64>>> {
+        let minus = if input.peek(Token![-]) {
+            let m: Token![-] = input.parse()?;
+            Some(self.mark(m.span))
+        } else {
+            None
+        };
+        let tt: TokenTree = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), format!("expected an integer for `{key}`")))?;
+        let at = self.one(tt.span());
+        let span = Span::new(minus.unwrap_or(at.start), at.end);
+        let lit = match &tt {
+            TokenTree::Literal(l) => syn::parse2::<syn::Lit>(l.to_token_stream()).ok(),
+            _ => None,
+        };
+        let Some(syn::Lit::Int(int)) = lit else {
+            self.wrong_type(key, span, "an integer");
+            return Ok(None);
+        };
+        let digits = int.base10_digits();
+        let value = match minus {
+            Some(_) => format!("-{digits}").parse::<i64>(),
+            None => digits.parse::<i64>(),
+        };
+        match value {
+            Ok(v) => Ok(Some(Spanned::new(v, span))),
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        format!("`{key}` is out of range"),
+                        span,
+                        "does not fit in an i64",
+                    )
+                    .with_help(format!("`{key}` is a 64-bit signed integer")),
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    fn unsigned(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<u64>>> {
+        Ok(match self.integer(input, key)? {
+            None => None,
+            Some(v) => match u64::try_from(v.value) {
+                Ok(u) => Some(Spanned::new(u, v.span)),
+                Err(_) => {
+                    self.diags.push(Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        format!("`{key}` must not be negative"),
+                        v.span,
+                        "negative",
+                    ));
+                    None
+                }
+            },
+        })
+    }
+
+    /// A free-form value: `{ key: value, .. }`, `[value, ..]`, a literal, `true`/`false`, `null`,
+    /// or a bare word (a string, as a plain YAML scalar).
+    fn value(&mut self, input: ParseStream<'_>) -> Result<Spanned<Value>> {
+        if input.peek(syn::token::Brace) {
+            let content;
+            let brace = syn::braced!(content in input);
+            let span = self.one(brace.span.join());
+            let mut entries: Vec<(Spanned<String>, Spanned<Value>)> = Vec::new();
+            while !content.is_empty() {
+                let key = self.name(&content)?;
+                content.parse::<Token![:]>()?;
+                let value = self.value(&content)?;
+                if let Some((first, _)) = entries.iter().find(|(k, _)| k.value == key.value) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            codes::DUPLICATE_KEY,
+                            format!("key `{}` is given twice", key.value),
+                            key.span,
+                            "given again here",
+                        )
+                        .with_label(first.span, "first given here"),
+                    );
+                } else {
+                    entries.push((key, value));
+                }
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            return Ok(Spanned::new(Value::Map(entries), span));
+        }
+        if input.peek(syn::token::Bracket) {
+            let content;
+            let bracket = syn::bracketed!(content in input);
+            let span = self.one(bracket.span.join());
+            let mut items = Vec::new();
+            while !content.is_empty() {
+                items.push(self.value(&content)?);
+                if !content.is_empty() {
+                    content.parse::<Token![,]>()?;
+                }
+            }
+            return Ok(Spanned::new(Value::Seq(items), span));
+        }
+        if input.peek(Token![-]) {
+            let m: Token![-] = input.parse()?;
+            let start = self.mark(m.span);
+            let lit: syn::Lit = input
+                .parse()
+                .map_err(|e| syn::Error::new(e.span(), "expected a number after `-`"))?;
+            self.mark(lit.span());
+            let span = Span::new(start, self.here());
+            return match lit {
+                syn::Lit::Int(i) => {
+                    let v = format!("-{}", i.base10_digits()).parse::<i64>();
+                    v.map(|v| Spanned::new(Value::Int(v), span))
+                        .map_err(|_| syn::Error::new(i.span(), "integer out of range"))
+                }
+                syn::Lit::Float(f) => {
+                    let v = format!("-{}", f.base10_digits()).parse::<f64>();
+                    v.map(|v| Spanned::new(Value::Float(v), span))
+                        .map_err(|_| syn::Error::new(f.span(), "not a number"))
+                }
+                other => Err(syn::Error::new(other.span(), "expected a number after `-`")),
+            };
+        }
+        if input.peek(syn::Lit) {
+            let lit: syn::Lit = input.parse()?;
+            let span = self.one(lit.span());
+            let value = match &lit {
+                syn::Lit::Str(s) => Value::String(s.value()),
+                syn::Lit::Int(i) => Value::Int(
+                    i.base10_digits()
+                        .parse::<i64>()
+                        .map_err(|_| syn::Error::new(i.span(), "integer out of range"))?,
+                ),
+                syn::Lit::Float(f) => Value::Float(
+                    f.base10_digits()
+                        .parse::<f64>()
+                        .map_err(|_| syn::Error::new(f.span(), "not a number"))?,
+                ),
+                syn::Lit::Bool(b) => Value::Bool(b.value),
+                syn::Lit::Char(c) => Value::String(c.value().to_string()),
+                _ => return Err(syn::Error::new(lit.span(), "expected a string, a number or a boolean")),
+            };
+            return Ok(Spanned::new(value, span));
+        }
+        let ident = Ident::parse_any(input).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a value: a literal, a word, `null`, `[..]` or `{ key: value, .. }`",
+            )
+        })?;
+        let span = self.one(ident.span());
+        let value = match ident.to_string().as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            "null" => Value::Null,
+            other => Value::String(other.to_owned()),
+        };
+        Ok(Spanned::new(value, span))
+    }
+
+    // ---------------------------------------------------------------- diagnostics
+
+    fn unknown_key(&mut self, key: &str, span: Span, known: &[&str], what: &str) {
+        let mut d = Diagnostic::error(
+            codes::UNKNOWN_KEY,
+            format!("unknown key `{key}` in a {what}"),
+            span,
+            "unknown key",
+        );
+        d = d.with_help(match did_you_mean(key, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? A {what} takes: {}", known.join(", ")),
+            None => format!("a {what} takes: {}", known.join(", ")),
+        });
+        self.diags.push(d);
+    }
+
+    fn invalid_value(&mut self, value: &str, span: Span, what: &str, allowed: &[&str]) {
+        let mut d = Diagnostic::error(
+            codes::INVALID_VALUE,
+            format!("`{value}` is not a {what}"),
+            span,
+            format!("unknown {what}"),
+        );
+        d = d.with_help(match did_you_mean(value, allowed.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? Expected one of: {}", allowed.join(", ")),
+            None => format!("expected one of: {}", allowed.join(", ")),
+        });
+        self.diags.push(d);
+    }
+
+    fn wrong_type(&mut self, key: &str, span: Span, expected: &str) {
+        self.diags.push(Diagnostic::error(
+            codes::WRONG_TYPE,
+            format!("`{key}` must be {expected}"),
+            span,
+            format!("expected {expected}"),
+        ));
+    }
+}
+
+/// Keys already given in one block, for DUPLICATE_KEY.
+#[derive(Default)]
+struct Keys(Vec<(String, Span)>);
+
+impl Keys {
+    /// Records `key`; reports and returns false when it was given before.
+    fn check(&mut self, p: &mut Parser, key: &str, span: Span) -> bool {
+        if let Some((_, first)) = self.0.iter().find(|(k, _)| k == key) {
+            p.diags.push(
+                Diagnostic::error(codes::DUPLICATE_KEY, format!("`{key}` is given twice"), span, "given again here")
+                    .with_label(*first, "first given here")
+                    .with_help(format!("give `{key}` once")),
+            );
+            return false;
+        }
+        self.0.push((key.to_owned(), span));
+        true
+    }
+}
+
+/// Tokens as compact, readable Rust text (`data.total > 0`, `crate::Order`, `Vec<u8>`): what the
+/// YAML form would contain. The generated code re-parses it, so only readability depends on the
+/// spacing chosen here. `types` drops the spaces around `<` and `>`.
+pub fn tokens_text(tokens: &TokenStream, types: bool) -> String {
+    #[derive(PartialEq)]
+    enum Piece {
+        Word(String),
+        Op(String),
+        Open(char),
+        Close(char),
+    }
+    fn flatten(tokens: &TokenStream, out: &mut Vec<Piece>) {
+        let mut pending_op = String::new();
+        for tt in tokens.clone() {
+            match tt {
+                TokenTree::Punct(p) => {
+                    pending_op.push(p.as_char());
+                    if p.spacing() == Spacing::Alone {
+                        out.push(Piece::Op(std::mem::take(&mut pending_op)));
+                    }
+                }
+                other => {
+                    if pending_op == "'" {
+                        // A lifetime: `'` joined to the identifier that follows.
+                        out.push(Piece::Word(format!("'{other}")));
+                        pending_op.clear();
+                        continue;
+                    }
+                    if !pending_op.is_empty() {
+                        out.push(Piece::Op(std::mem::take(&mut pending_op)));
+                    }
+                    match other {
+                        TokenTree::Group(g) => {
+                            let (open, close) = match g.delimiter() {
+                                Delimiter::Parenthesis => ('(', ')'),
+                                Delimiter::Bracket => ('[', ']'),
+                                Delimiter::Brace => ('{', '}'),
+                                Delimiter::None => {
+                                    flatten(&g.stream(), out);
+                                    continue;
+                                }
+                            };
+                            out.push(Piece::Open(open));
+                            flatten(&g.stream(), out);
+                            out.push(Piece::Close(close));
+                        }
+                        t => out.push(Piece::Word(t.to_string())),
+                    }
+                }
+            }
+        }
+        if !pending_op.is_empty() {
+            out.push(Piece::Op(pending_op));
+        }
+    }
+    let mut pieces = Vec::new();
+    flatten(tokens, &mut pieces);
+    let is_keyword = |w: &str| crate::naming::is_keyword(w) && !matches!(w, "self" | "Self" | "crate" | "super");
+    let mut out = String::new();
+    let mut unary_prev = false;
+    for (i, piece) in pieces.iter().enumerate() {
+        let prev = i.checked_sub(1).and_then(|j| pieces.get(j));
+        let next = pieces.get(i + 1);
+        let space = match (prev, piece) {
+            (None, _) => false,
+            (Some(_), _) if unary_prev => false,
+            (Some(Piece::Open('{')), _) | (Some(_), Piece::Close('}')) => true,
+            (Some(Piece::Open(_)), _) | (Some(_), Piece::Close(_)) => false,
+            (Some(_), Piece::Op(o)) if matches!(o.as_str(), "." | "," | ";" | "?" | ":" | "::") => false,
+            (Some(Piece::Op(o)), _) if matches!(o.as_str(), "." | "::" | "#") => false,
+            // Calls, indexing and macro invocations: `f(x)`, `a[0]`, `m!(..)`.
+            (Some(Piece::Word(w)), Piece::Open('(' | '[')) => is_keyword(w),
+            (Some(Piece::Close(_)), Piece::Open('(' | '[')) => false,
+            (Some(Piece::Word(_)), Piece::Op(o)) if o == "!" && matches!(next, Some(Piece::Open(_))) => false,
+            (Some(Piece::Op(o)), _) if o == "!" => false,
+            (Some(_), Piece::Op(o)) if types && (o == "<" || o == ">" || o == ">>") => false,
+            (Some(Piece::Op(o)), _) if types && o == "<" => false,
+            _ => true,
+        };
+        if space {
+            out.push(' ');
+        }
+        // A prefix operator (`-x`, `&x`, `*x`, `!x`) takes no space after it.
+        unary_prev = match piece {
+            Piece::Op(o) if matches!(o.as_str(), "-" | "&" | "*" | "!" | "&&") => match prev {
+                None | Some(Piece::Open(_)) => true,
+                Some(Piece::Op(p)) => !(types && p == ">"),
+                Some(Piece::Word(w)) => is_keyword(w) && !matches!(w.as_str(), "true" | "false"),
+                Some(Piece::Close(_)) => false,
+            },
+            Piece::Op(o) if types && o == "&" => true,
+            _ => false,
+        };
+        match piece {
+            Piece::Word(w) | Piece::Op(w) => out.push_str(w),
+            Piece::Open(c) | Piece::Close(c) => out.push(*c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn ok(tokens: TokenStream) -> Machine {
+        let parsed = parse(tokens);
+        assert!(
+            parsed.syntax_errors.is_empty(),
+            "{:?}",
+            parsed.syntax_errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        parsed.machine.unwrap()
+    }
+
+    #[test]
+    fn full_machine() {
+        let m = ok(quote! {
+            /// An order.
+            /// Two lines.
+            machine Order {
+                version: "1.2";
+                data: crate::Order;
+                data_mode: copy;
+                main_network: main;
+                max_transitions: 500;
+                deny_warnings: true;
+                metadata: { owner: "shop", tags: [a, "b", 3, -1.5, null] };
+                events {
+                    /// Paid.
+                    Pay(u64),
+                    Ship,
+                    Track(Vec<crate::Parcel>),
+                }
+                resources {
+                    db: sqlite { path: "orders.db" },
+                    api: http,
+                }
+                /// The main flow.
+                network main {
+                    /// New order.
+                    start state new;
+                    state paid {
+                        validate: check_amount;
+                        transform: [charge, rust!(data.paid = true), builtin!(set_field, { field: "x" })];
+                        on_error: failed;
+                        data_mode: direct;
+                        resources: [db];
+                        metadata: { sla: 3 };
+                    }
+                    end state shipped;
+                    end state failed;
+                    /// Pay it.
+                    new -> paid on Pay if is_valid priority -2 do [log] using db;
+                    new -> failed if rust!(data.total == 0);
+                    paid -> shipped on Ship;
+                    paid -> push billing return shipped;
+                    paid -> push billing;
+                }
+                network billing {
+                    start end state only;
+                }
+            }
+        });
+        assert_eq!(m.name.value, "Order");
+        assert_eq!(m.description.as_ref().unwrap().value, "An order.\nTwo lines.");
+        assert_eq!(m.data.as_ref().unwrap().value, "crate::Order");
+        assert_eq!(m.events[2].payload.as_ref().unwrap().value, "Vec<crate::Parcel>");
+        assert_eq!(m.events[0].description.as_ref().unwrap().value, "Paid.");
+        assert_eq!(m.resources[0].kind.value, ResourceKind::Sqlite);
+        assert_eq!(m.networks.len(), 2);
+        let main = &m.networks[0];
+        assert_eq!(main.description.as_ref().unwrap().value, "The main flow.");
+        assert_eq!(main.states.len(), 4);
+        assert!(main.states[0].is_start.is_some());
+        let paid = &main.states[1];
+        assert_eq!(paid.transform.len(), 3);
+        match &paid.transform[1] {
+            FunctionRef::Rust { code, .. } => assert_eq!(code.value, "data.paid = true"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(main.arcs.len(), 5);
+        let a = &main.arcs[0];
+        assert_eq!(a.priority.as_ref().unwrap().value, -2);
+        assert_eq!(a.on.as_ref().unwrap().value, "Pay");
+        assert_eq!(a.resources[0].value, "db");
+        assert_eq!(a.description.as_ref().unwrap().value, "Pay it.");
+        assert_eq!(main.arcs[3].target_network.as_ref().unwrap().value, "billing");
+        assert_eq!(main.arcs[3].return_state.as_ref().unwrap().value, "shipped");
+        assert!(main.arcs[4].return_state.is_none());
+        let only = &m.networks[1].states[0];
+        assert!(only.is_start.is_some() && only.is_end.is_some());
+    }
+
+    #[test]
+    fn spans_are_token_indices_in_order() {
+        let parsed = parse(quote! { machine M { start state a; end state b; a -> b; } });
+        let m = parsed.machine.unwrap();
+        let n = &m.networks[0];
+        assert!(m.implicit_network);
+        assert!(n.states[0].span.start < n.states[1].span.start);
+        assert!(n.states[1].span.end <= n.arcs[0].span.start);
+        assert_eq!(m.span.start, 0);
+        assert_eq!(m.span.end as usize, parsed.spans.len());
+    }
+
+    #[test]
+    fn mistakes_are_all_reported() {
+        let parsed = parse(quote! {
+            machine M {
+                data_mod: copy;
+                data_mode: fast;
+                stat a;
+                start state a { transfrom: f; }
+                a -> b whn x;
+                a -> b priority high;
+                a -> b if rust!(data >);
+            }
+        });
+        let codes: Vec<_> = parsed.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            [
+                codes::UNKNOWN_KEY,
+                codes::INVALID_VALUE,
+                codes::UNKNOWN_KEY,
+                codes::UNKNOWN_KEY,
+                codes::WRONG_TYPE,
+                codes::RUST_SYNTAX
+            ]
+        );
+        assert_eq!(parsed.syntax_errors.len(), 1, "`stat a;`");
+        // Statements after the mistakes were still read.
+        assert_eq!(parsed.machine.unwrap().networks[0].arcs.len(), 3);
+    }
+
+    #[test]
+    fn text_of_tokens() {
+        assert_eq!(tokens_text(&quote!(data.items.len() > 0 && !data.done), false), "data.items.len() > 0 && !data.done");
+        assert_eq!(tokens_text(&quote!(-x + f(a, &b)[0]), false), "-x + f(a, &b)[0]");
+        assert_eq!(tokens_text(&quote!(std::collections::BTreeMap<String, Vec<u8>>), true), "std::collections::BTreeMap<String, Vec<u8>>");
+        assert_eq!(tokens_text(&quote!(&'static str), true), "&'static str");
+        assert_eq!(tokens_text(&quote!(format!("{}", x)), false), "format!(\"{}\", x)");
+    }
+}
