@@ -8,6 +8,7 @@
 
 pub mod context;
 pub mod core;
+pub mod stream;
 mod private;
 
 pub use crate::context::Context;

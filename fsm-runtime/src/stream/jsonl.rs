@@ -1,0 +1,157 @@
+//! JSON Lines: one JSON value per line.
+
+use std::io::{self, Write};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::file::{InputFile, OutputFile};
+use super::{Item, Malformed, Position, Sink, Source, WriteError};
+
+/// Reads one record per line (blank lines are skipped). A line that does not decode into `T` is an
+/// [`Item::Malformed`] with its line number and the serde error, never a fatal error.
+///
+/// Resumable: plain files seek to the checkpoint's offset, gzip files skip to it.
+pub struct JsonlSource<T> {
+    input: InputFile,
+    name: Arc<str>,
+    line: u64,
+    buf: Vec<u8>,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> JsonlSource<T> {
+    /// Opens a file (`-` for stdin; gzip is detected).
+    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        Ok(Self::from_input(InputFile::open(path)?))
+    }
+
+    /// Reads standard input.
+    pub fn stdin() -> Self {
+        Self::from_input(InputFile::stdin())
+    }
+
+    /// Reads from an [`InputFile`] (e.g. one made with [`InputFile::reader`]).
+    pub fn from_input(input: InputFile) -> Self {
+        JsonlSource {
+            name: Arc::from(input.name()),
+            input,
+            line: 0,
+            buf: Vec::with_capacity(1024),
+            _record: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
+    type Item = T;
+
+    fn next_item(&mut self) -> io::Result<Option<Item<T>>> {
+        loop {
+            if self.input.read_line(&mut self.buf)? == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let text = trim_ascii(&self.buf);
+            if text.is_empty() {
+                continue;
+            }
+            return Ok(Some(match serde_json::from_slice::<T>(text) {
+                Ok(data) => Item::Record { data, line: self.line },
+                Err(e) => Item::Malformed(Malformed {
+                    line: self.line,
+                    error: e.to_string(),
+                    raw: String::from_utf8_lossy(text).into_owned(),
+                }),
+            }));
+        }
+    }
+
+    fn name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    fn position(&self) -> Option<Position> {
+        Some(Position {
+            offset: self.input.offset(),
+            line: self.line,
+        })
+    }
+
+    fn resume(&mut self, at: Position) -> io::Result<()> {
+        self.input.skip_to(at.offset)?;
+        self.line = at.line;
+        Ok(())
+    }
+}
+
+fn trim_ascii(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// Writes one JSON value per line, to an atomic file (see [`OutputFile`]) or stdout. Works for any
+/// `Serialize` record, so the same type serves as output and dead-letter sink. A record that fails
+/// to encode is rejected (dead-lettered) without leaving half a line behind.
+pub struct JsonlSink {
+    out: OutputFile,
+    buf: Vec<u8>,
+}
+
+impl JsonlSink {
+    /// Creates an atomic output file (`-` for stdout; `.gz` is compressed).
+    pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
+        Ok(Self::to_output(OutputFile::create(path)?))
+    }
+
+    /// Writes to standard output.
+    pub fn stdout() -> Self {
+        Self::to_output(OutputFile::stdout())
+    }
+
+    /// Writes to an [`OutputFile`].
+    pub fn to_output(out: OutputFile) -> Self {
+        JsonlSink {
+            out,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+}
+
+impl<T: Serialize> Sink<T> for JsonlSink {
+    fn write(&mut self, record: &T) -> Result<(), WriteError> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, record).map_err(|e| WriteError::Rejected(e.to_string()))?;
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf)?;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> io::Result<u64> {
+        self.out.checkpoint()
+    }
+
+    fn restore(&mut self, token: u64) -> io::Result<()> {
+        self.out.restore(token)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.finish()
+    }
+}

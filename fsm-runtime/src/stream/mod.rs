@@ -1,0 +1,282 @@
+//! Streaming: push a stream of records through a machine, chunked, in parallel and back-pressured,
+//! with one sink per end state and a dead-letter sink for everything that went wrong.
+//!
+//! ```text
+//! Source ──> reader ──chunks──> K workers (Machine::run) ──> reorder ──> writer ──> Sink per end state
+//!              ▲                                                              └──> dead-letter sink
+//!              └──────────── permits: at most `in_flight` chunks exist at once ◄──┘
+//! ```
+//!
+//! - A [`Source`] yields typed records (or [`Malformed`] lines, which are dead-lettered with file and
+//!   line, never fatal). A [`Sink`] receives typed records. Both traits are public: add your own.
+//! - Memory is bounded: the reader needs a permit per chunk and the writer gives it back once the
+//!   chunk is written, so at most [`Pipeline::max_in_flight_records`] records exist at once, however
+//!   large the input and however slow the sink (a slow sink slows the source down).
+//! - Output order is input order by default (chunks carry sequence numbers); [`Pipeline::unordered`]
+//!   writes chunks as they finish.
+//! - The [`Summary`] always satisfies `read == written + dead_lettered + dropped`.
+//! - Only I/O errors of sources, sinks and checkpoints stop a run ([`StreamError`]); a bad record,
+//!   a failing function, even a panicking one, is dead-lettered and the stream goes on.
+//!
+//! ```
+//! use fsm_runtime::stream::{IterSource, Pipeline, VecSink};
+//! use fsm_runtime::{EndState, Failure, Machine, Outcome, StateName};
+//!
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+//! enum End { Even, Odd }
+//! impl StateName for End {
+//!     fn name(&self) -> &'static str { match self { End::Even => "even", End::Odd => "odd" } }
+//! }
+//! impl EndState for End { const ALL: &'static [Self] = &[End::Even, End::Odd]; }
+//!
+//! struct Parity;
+//! impl Machine for Parity {
+//!     type Data = u64;
+//!     type End = End;
+//!     fn run(&self, n: u64) -> Result<Outcome<End, u64>, Failure<u64>> {
+//!         let end = if n % 2 == 0 { End::Even } else { End::Odd };
+//!         Ok(Outcome { end, data: n, error: None, transitions: 1, history: Vec::new() })
+//!     }
+//! }
+//!
+//! let even = VecSink::new();
+//! let summary = Pipeline::new(&Parity)
+//!     .route("even", even.clone())
+//!     .drop_state("odd")
+//!     .chunk_size(4)
+//!     .run(IterSource::new(0..10u64))?;
+//! assert_eq!(even.take(), vec![0, 2, 4, 6, 8]);
+//! assert_eq!(summary.read, 10);
+//! assert!(summary.is_balanced());
+//! # Ok::<(), fsm_runtime::stream::StreamError>(())
+//! ```
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+mod checkpoint;
+mod file;
+mod memory;
+mod pipeline;
+mod summary;
+
+#[cfg(feature = "tokio")]
+mod async_io;
+#[cfg(feature = "csv")]
+mod csv_io;
+#[cfg(feature = "jsonl")]
+mod jsonl;
+#[cfg(feature = "progress")]
+pub mod progress;
+
+#[cfg(feature = "tokio")]
+pub use self::async_io::{TokioSink, tokio_channel};
+#[cfg(feature = "csv")]
+pub use self::csv_io::{CsvSink, CsvSource};
+pub use self::file::{AtomicFile, InputFile, OutputFile};
+#[cfg(feature = "jsonl")]
+pub use self::jsonl::{JsonlSink, JsonlSource};
+pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
+pub use self::pipeline::Pipeline;
+pub use self::summary::{DeadLetter, DeadLetterReason, Progress, Summary};
+
+/// One item a [`Source`] yields: a record, or a line that could not be decoded.
+#[derive(Debug)]
+pub enum Item<T> {
+    /// A decoded record and its 1-based line (or record number) in the source.
+    Record {
+        /// The record.
+        data: T,
+        /// Line in a file, or position in an iterator, starting at 1.
+        line: u64,
+    },
+    /// A line that could not be decoded; it goes to the dead-letter sink.
+    Malformed(Malformed),
+}
+
+/// A line of input that could not be decoded into a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// 1-based line (or record number) in the source.
+    pub line: u64,
+    /// Why decoding failed.
+    pub error: String,
+    /// The line as read (invalid UTF-8 replaced).
+    pub raw: String,
+}
+
+/// Where a source stands: enough to resume reading after the last item returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Bytes consumed (of the decompressed stream, for gzip input).
+    pub offset: u64,
+    /// Lines (or records) consumed.
+    pub line: u64,
+}
+
+/// A stream of records: a file, stdin, an iterator, a channel, or your own (database cursor, queue).
+///
+/// Runs on the pipeline's reader thread, hence `Send`.
+pub trait Source: Send {
+    /// The record type.
+    type Item: Send;
+
+    /// The next item; `Ok(None)` at the end. An `Err` is an I/O failure of the source itself and
+    /// stops the run; a record that cannot be decoded is an `Ok(Some(Item::Malformed(..)))`.
+    fn next_item(&mut self) -> io::Result<Option<Item<Self::Item>>>;
+
+    /// A name for dead letters and messages: the file path, `stdin`, `iterator`.
+    fn name(&self) -> Arc<str>;
+
+    /// The position after the last item returned, if the source can resume from one.
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
+    /// Continues reading at a position returned by [`Source::position`] in an earlier run.
+    fn resume(&mut self, at: Position) -> io::Result<()> {
+        let _ = at;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("source `{}` cannot resume from a checkpoint", self.name()),
+        ))
+    }
+}
+
+/// Why a [`Sink`] did not take a record.
+#[derive(Debug)]
+pub enum WriteError {
+    /// This record cannot be written (e.g. it cannot be encoded); it goes to the dead-letter sink
+    /// and the stream goes on.
+    Rejected(String),
+    /// The sink itself failed (disk full, broken pipe): the run stops with this error.
+    Io(io::Error),
+}
+
+impl From<io::Error> for WriteError {
+    fn from(e: io::Error) -> Self {
+        WriteError::Io(e)
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::Rejected(m) => write!(f, "record rejected: {m}"),
+            WriteError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WriteError::Rejected(_) => None,
+            WriteError::Io(e) => Some(e),
+        }
+    }
+}
+
+/// Where records go: a file, stdout, a `Vec`, a channel into another pipeline, or your own.
+///
+/// All sinks of a pipeline are driven by one writer thread (the caller's), in output order.
+pub trait Sink<T>: Send {
+    /// Writes one record.
+    fn write(&mut self, record: &T) -> Result<(), WriteError>;
+
+    /// Makes everything written so far durable and returns a token for this point (for files: the
+    /// byte length), stored in the pipeline's checkpoint. Sinks that cannot do this return
+    /// [`io::ErrorKind::Unsupported`], and a pipeline with a checkpoint refuses to start.
+    fn checkpoint(&mut self) -> io::Result<u64> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this sink cannot checkpoint",
+        ))
+    }
+
+    /// Returns to a point returned by [`Sink::checkpoint`] in an earlier, interrupted run, dropping
+    /// whatever was written after it. Called before any write.
+    fn restore(&mut self, token: u64) -> io::Result<()> {
+        let _ = token;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this sink cannot resume"))
+    }
+
+    /// Called once after the last record of a successful run: flush, and for files, move the output
+    /// to its final name. Not called when the run fails.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T, S: Sink<T> + ?Sized> Sink<T> for Box<S> {
+    fn write(&mut self, record: &T) -> Result<(), WriteError> {
+        (**self).write(record)
+    }
+    fn checkpoint(&mut self) -> io::Result<u64> {
+        (**self).checkpoint()
+    }
+    fn restore(&mut self, token: u64) -> io::Result<()> {
+        (**self).restore(token)
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        (**self).finish()
+    }
+}
+
+/// What stops a run. Bad records never do; only I/O failures, a configuration mistake, or a broken
+/// checkpoint.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The source failed to read.
+    Source {
+        /// The source's name.
+        source_name: Arc<str>,
+        /// The I/O error.
+        error: io::Error,
+    },
+    /// A sink failed to write, checkpoint or finish.
+    Sink {
+        /// The end state the sink is routed from, or `dead-letter`.
+        route: String,
+        /// The I/O error.
+        error: io::Error,
+    },
+    /// The checkpoint file could not be read, written, or does not match this pipeline.
+    Checkpoint {
+        /// The checkpoint file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        error: io::Error,
+    },
+    /// The pipeline's configuration is wrong (e.g. a route names no end state of the machine).
+    Config(String),
+    /// A pipeline thread panicked outside user code (a bug).
+    Panicked(String),
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Source { source_name, error } => write!(f, "reading `{source_name}` failed: {error}"),
+            StreamError::Sink { route, error } => write!(f, "the sink of `{route}` failed: {error}"),
+            StreamError::Checkpoint { path, error } => {
+                write!(f, "checkpoint `{}`: {error}", path.display())
+            }
+            StreamError::Config(m) => write!(f, "pipeline configuration: {m}"),
+            StreamError::Panicked(m) => write!(f, "a pipeline thread panicked: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StreamError::Source { error, .. }
+            | StreamError::Sink { error, .. }
+            | StreamError::Checkpoint { error, .. } => Some(error),
+            StreamError::Config(_) | StreamError::Panicked(_) => None,
+        }
+    }
+}

@@ -1,0 +1,851 @@
+//! The pipeline: reader thread, worker threads, and the writer (the calling thread).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::checkpoint::Checkpoint;
+use super::summary::per_sec;
+use super::{
+    DeadLetter, DeadLetterReason, Item, Malformed, Position, Progress, Sink, Source, StreamError, Summary, WriteError,
+};
+use crate::core::{EndState, Machine, RunError, StateError};
+
+const DEAD_LETTER_KEY: &str = "*dead-letter*";
+const DEFAULT_KEY: &str = "*default*";
+
+type BoxSink<'a, T> = Box<dyn Sink<T> + 'a>;
+type ProgressFn<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Sink(usize),
+    DeadLetter,
+    Drop,
+    Unrouted,
+}
+
+enum RouteSpec {
+    Sink(usize),
+    DeadLetter,
+    Drop,
+}
+
+/// Runs a [`Machine`] over a [`Source`], routing each record by the end state it reaches.
+///
+/// Built with chained calls, then [`Pipeline::run`] (blocking) or, with the `tokio` feature,
+/// `run_async` / `run_stream`. Defaults: chunks of 1000 records, one worker, input order kept,
+/// `2 × workers + 2` chunks in flight, no checkpoint, no progress callback.
+///
+/// Records that reach an end state with no route go to the [default sink](Pipeline::default_sink)
+/// if there is one, else to the dead-letter sink (reason `unrouted`). Without a
+/// [dead-letter sink](Pipeline::dead_letter), dead letters are counted and discarded.
+pub struct Pipeline<'a, M: Machine> {
+    machine: M,
+    sinks: Vec<(String, BoxSink<'a, M::Data>)>,
+    routes: Vec<(String, RouteSpec)>,
+    default_sink: Option<usize>,
+    dead_letter: Option<BoxSink<'a, DeadLetter<M::Data>>>,
+    chunk_size: usize,
+    workers: usize,
+    in_flight: Option<usize>,
+    ordered: bool,
+    progress: Option<(Duration, ProgressFn<'a>)>,
+    checkpoint: Option<(PathBuf, u64)>,
+}
+
+impl<'a, M: Machine> Pipeline<'a, M> {
+    /// A pipeline for `machine` (pass `&machine` to keep it, or an `Arc`).
+    pub fn new(machine: M) -> Self {
+        Pipeline {
+            machine,
+            sinks: Vec::new(),
+            routes: Vec::new(),
+            default_sink: None,
+            dead_letter: None,
+            chunk_size: 1000,
+            workers: 1,
+            in_flight: None,
+            ordered: true,
+            progress: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Records ending in end state `state` (its YAML name) go to `sink`.
+    pub fn route(mut self, state: &str, sink: impl Sink<M::Data> + 'a) -> Self {
+        self.routes.push((state.to_string(), RouteSpec::Sink(self.sinks.len())));
+        self.sinks.push((state.to_string(), Box::new(sink)));
+        self
+    }
+
+    /// Records ending in end state `state` go to the dead-letter sink (reason `error_state`, with
+    /// the error that led there if the run followed an `on_error` arc).
+    pub fn dead_letter_state(mut self, state: &str) -> Self {
+        self.routes.push((state.to_string(), RouteSpec::DeadLetter));
+        self
+    }
+
+    /// Records ending in end state `state` are counted as dropped and written nowhere.
+    pub fn drop_state(mut self, state: &str) -> Self {
+        self.routes.push((state.to_string(), RouteSpec::Drop));
+        self
+    }
+
+    /// Records ending in an end state without a route go to `sink`.
+    pub fn default_sink(mut self, sink: impl Sink<M::Data> + 'a) -> Self {
+        self.default_sink = Some(self.sinks.len());
+        self.sinks.push((DEFAULT_KEY.to_string(), Box::new(sink)));
+        self
+    }
+
+    /// Where malformed input, failed runs, panics, error end states and rejected records go.
+    pub fn dead_letter(mut self, sink: impl Sink<DeadLetter<M::Data>> + 'a) -> Self {
+        self.dead_letter = Some(Box::new(sink));
+        self
+    }
+
+    /// Records per chunk (at least 1): the unit of work handed to a worker.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = n.max(1);
+        self
+    }
+
+    /// Worker threads running the machine (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Chunks that may exist at once between the reader and the writer (at least 1); with the chunk
+    /// size this bounds memory, see [`Pipeline::max_in_flight_records`].
+    pub fn in_flight_chunks(mut self, n: usize) -> Self {
+        self.in_flight = Some(n.max(1));
+        self
+    }
+
+    /// Writes chunks as soon as they are processed instead of in input order. Faster when chunks
+    /// take uneven time; incompatible with checkpoints.
+    pub fn unordered(mut self) -> Self {
+        self.ordered = false;
+        self
+    }
+
+    /// Calls `f` with a [`Progress`] report at most every `interval` (checked after each chunk)
+    /// and once at the end. It runs on the writer thread: keep it quick.
+    pub fn on_progress(mut self, interval: Duration, f: impl FnMut(&Progress) + Send + 'a) -> Self {
+        self.progress = Some((interval, Box::new(f)));
+        self
+    }
+
+    /// Checkpoints to `path` about every `every_records` records: outputs are fsynced and their
+    /// lengths stored with the source's position, so a killed run started again with the same
+    /// pipeline resumes where the last checkpoint was taken, without losing or duplicating
+    /// records (outputs are truncated back to the checkpoint). The file is removed when the run
+    /// succeeds. Needs a resumable source and sinks (plain files, iterators, vectors) and input
+    /// order.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>, every_records: u64) -> Self {
+        self.checkpoint = Some((path.into(), every_records.max(1)));
+        self
+    }
+
+    fn in_flight_chunks_or_default(&self) -> usize {
+        self.in_flight.unwrap_or(2 * self.workers + 2)
+    }
+
+    /// The most records that exist at once inside the pipeline (read but not yet written), whatever
+    /// the input size and sink speed: in-flight chunks × chunk size.
+    pub fn max_in_flight_records(&self) -> usize {
+        self.in_flight_chunks_or_default().saturating_mul(self.chunk_size)
+    }
+
+    /// Runs to the end of `source`, on the calling thread (the writer) plus one reader thread and
+    /// the workers. Returns the summary, or the I/O error that stopped the run; on error no output
+    /// file is moved to its final name.
+    pub fn run<S>(self, mut source: S) -> Result<Summary, StreamError>
+    where
+        S: Source<Item = M::Data>,
+    {
+        let started = Instant::now();
+        let in_flight = self.in_flight_chunks_or_default();
+        let Pipeline {
+            machine,
+            sinks,
+            routes,
+            default_sink,
+            dead_letter,
+            chunk_size,
+            workers,
+            ordered,
+            progress,
+            checkpoint,
+            ..
+        } = self;
+        let table = route_table::<M::End>(&routes, default_sink)?;
+        let source_name = source.name();
+        let mut writer = Writer::<M::End, M::Data> {
+            table,
+            sinks,
+            dead_letter,
+            source_name: source_name.clone(),
+            written: vec![0; M::End::ALL.len()],
+            dead: [0; DeadLetterReason::ALL.len()],
+            dropped: 0,
+            processed: 0,
+            processed_before: 0,
+            started,
+            progress,
+            last_progress: started,
+            checkpoint: None,
+        };
+        let mut read_before = 0;
+        if let Some((path, every)) = checkpoint {
+            if !ordered {
+                return Err(StreamError::Config(
+                    "a checkpoint needs input order: remove `unordered()`".to_string(),
+                ));
+            }
+            read_before = writer.open_checkpoint(path, every, &mut source)?;
+        }
+
+        let read = AtomicU64::new(0);
+        let (permit_tx, permit_rx) = sync_channel::<()>(in_flight);
+        for _ in 0..in_flight {
+            // Cannot fail: the receiver is alive and the capacity is exactly `in_flight`.
+            let _ = permit_tx.send(());
+        }
+        let (chunk_tx, chunk_rx) = sync_channel::<ChunkIn<M::Data>>(in_flight);
+        let chunk_rx = Mutex::new(chunk_rx);
+        let (done_tx, done_rx) = sync_channel::<ChunkOut<M::End, M::Data>>(in_flight);
+
+        let (read_result, write_result, worker_panicked) = thread::scope(|s| {
+            let read = &read;
+            let reader = s.spawn(move || read_loop(source, chunk_size, permit_rx, chunk_tx, read));
+            let machine = &machine;
+            let chunk_rx = &chunk_rx;
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let done_tx = done_tx.clone();
+                    s.spawn(move || work_loop(machine, chunk_rx, done_tx))
+                })
+                .collect();
+            drop(done_tx);
+            let write_result = writer.write_loop(done_rx, permit_tx, ordered);
+            let read_result = reader.join();
+            let worker_panicked = handles.into_iter().map(|h| h.join()).any(|r| r.is_err());
+            (read_result, write_result, worker_panicked)
+        });
+
+        let read_this_run = read.load(Ordering::Relaxed);
+        match read_result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(StreamError::Panicked(
+                    "the reader thread (a source panicked)".to_string(),
+                ));
+            }
+        }
+        if worker_panicked {
+            return Err(StreamError::Panicked("a worker thread".to_string()));
+        }
+        write_result?;
+        let summary = writer.summary(read_before + read_this_run, read_this_run, started.elapsed());
+        if summary.read != writer.processed_before + writer.processed {
+            return Err(StreamError::Panicked(format!(
+                "records lost: {} read, {} processed",
+                summary.read,
+                writer.processed_before + writer.processed
+            )));
+        }
+        writer.finish()?;
+        Ok(summary)
+    }
+}
+
+fn route_table<E: EndState>(
+    routes: &[(String, RouteSpec)],
+    default_sink: Option<usize>,
+) -> Result<Vec<(E, Target)>, StreamError> {
+    for (i, (name, _)) in routes.iter().enumerate() {
+        if !E::ALL.iter().any(|e| e.name() == name) {
+            let known: Vec<&str> = E::ALL.iter().map(|e| e.name()).collect();
+            return Err(StreamError::Config(format!(
+                "`{name}` is not an end state of the machine (end states: {})",
+                known.join(", ")
+            )));
+        }
+        if routes[..i].iter().any(|(n, _)| n == name) {
+            return Err(StreamError::Config(format!("end state `{name}` is routed twice")));
+        }
+    }
+    Ok(E::ALL
+        .iter()
+        .map(|&e| {
+            let target = match routes.iter().find(|(n, _)| n == e.name()) {
+                Some((_, RouteSpec::Sink(i))) => Target::Sink(*i),
+                Some((_, RouteSpec::DeadLetter)) => Target::DeadLetter,
+                Some((_, RouteSpec::Drop)) => Target::Drop,
+                None => default_sink.map_or(Target::Unrouted, Target::Sink),
+            };
+            (e, target)
+        })
+        .collect())
+}
+
+struct ChunkIn<D> {
+    seq: u64,
+    items: Vec<Item<D>>,
+    end: Option<Position>,
+}
+
+enum Done<E, D> {
+    Ended {
+        end: E,
+        data: D,
+        error: Option<StateError>,
+        line: u64,
+    },
+    Failed {
+        error: RunError,
+        data: D,
+        line: u64,
+    },
+    Panicked {
+        message: String,
+        line: u64,
+    },
+    Malformed(Malformed),
+}
+
+struct ChunkOut<E, D> {
+    seq: u64,
+    items: Vec<Done<E, D>>,
+    end: Option<Position>,
+}
+
+fn read_loop<S: Source>(
+    mut source: S,
+    chunk_size: usize,
+    permits: Receiver<()>,
+    chunks: SyncSender<ChunkIn<S::Item>>,
+    read: &AtomicU64,
+) -> Result<(), StreamError> {
+    let mut seq = 0;
+    loop {
+        // A permit per chunk bounds the records in flight; no permit means the writer stopped.
+        if permits.recv().is_err() {
+            return Ok(());
+        }
+        let mut items = Vec::with_capacity(chunk_size);
+        let mut at_end = false;
+        while items.len() < chunk_size {
+            match source.next_item() {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => {
+                    at_end = true;
+                    break;
+                }
+                Err(error) => {
+                    return Err(StreamError::Source {
+                        source_name: source.name(),
+                        error,
+                    });
+                }
+            }
+        }
+        if !items.is_empty() {
+            read.fetch_add(items.len() as u64, Ordering::Relaxed);
+            let chunk = ChunkIn {
+                seq,
+                items,
+                end: source.position(),
+            };
+            if chunks.send(chunk).is_err() {
+                return Ok(());
+            }
+            seq += 1;
+        }
+        if at_end {
+            return Ok(());
+        }
+    }
+}
+
+fn work_loop<M: Machine>(
+    machine: &M,
+    chunks: &Mutex<Receiver<ChunkIn<M::Data>>>,
+    done: SyncSender<ChunkOut<M::End, M::Data>>,
+) {
+    loop {
+        let chunk = {
+            let rx = chunks.lock().unwrap_or_else(PoisonError::into_inner);
+            match rx.recv() {
+                Ok(c) => c,
+                Err(_) => return,
+            }
+        };
+        let items = chunk.items.into_iter().map(|item| process(machine, item)).collect();
+        let out = ChunkOut {
+            seq: chunk.seq,
+            items,
+            end: chunk.end,
+        };
+        if done.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+fn process<M: Machine>(machine: &M, item: Item<M::Data>) -> Done<M::End, M::Data> {
+    match item {
+        Item::Malformed(m) => Done::Malformed(m),
+        Item::Record { data, line } => match catch_unwind(AssertUnwindSafe(|| machine.run(data))) {
+            Ok(Ok(outcome)) => Done::Ended {
+                end: outcome.end,
+                data: outcome.data,
+                error: outcome.error,
+                line,
+            },
+            Ok(Err(failure)) => Done::Failed {
+                error: failure.error,
+                data: failure.data,
+                line,
+            },
+            Err(payload) => Done::Panicked {
+                message: panic_message(&*payload),
+                line,
+            },
+        },
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    };
+    format!("a state function panicked: {what}")
+}
+
+fn run_error_state(e: &RunError) -> &'static str {
+    match e {
+        RunError::Function(e) => e.state,
+        RunError::NoTransition { state, .. } | RunError::StepLimit { state, .. } => state,
+    }
+}
+
+struct CheckpointState {
+    path: PathBuf,
+    every: u64,
+    last: u64,
+}
+
+struct Writer<'a, E, D> {
+    table: Vec<(E, Target)>,
+    sinks: Vec<(String, BoxSink<'a, D>)>,
+    dead_letter: Option<BoxSink<'a, DeadLetter<D>>>,
+    source_name: Arc<str>,
+    /// Per end state, in `E::ALL` order.
+    written: Vec<u64>,
+    dead: [u64; DeadLetterReason::ALL.len()],
+    dropped: u64,
+    /// Items handled by this run.
+    processed: u64,
+    /// Items handled by the interrupted runs this one resumes.
+    processed_before: u64,
+    started: Instant,
+    progress: Option<(Duration, ProgressFn<'a>)>,
+    last_progress: Instant,
+    checkpoint: Option<CheckpointState>,
+}
+
+impl<E: EndState, D> Writer<'_, E, D> {
+    fn sink_error(&self, index: Option<usize>, error: io::Error) -> StreamError {
+        let route = match index {
+            Some(i) => self.sinks[i].0.clone(),
+            None => DEAD_LETTER_KEY.to_string(),
+        };
+        StreamError::Sink { route, error }
+    }
+
+    fn write_loop(
+        &mut self,
+        done: Receiver<ChunkOut<E, D>>,
+        permits: SyncSender<()>,
+        ordered: bool,
+    ) -> Result<(), StreamError> {
+        let mut pending: BTreeMap<u64, ChunkOut<E, D>> = BTreeMap::new();
+        let mut next = 0u64;
+        while let Ok(chunk) = done.recv() {
+            if ordered {
+                pending.insert(chunk.seq, chunk);
+                while let Some(chunk) = pending.remove(&next) {
+                    self.write_chunk(chunk)?;
+                    next += 1;
+                    // The reader may have finished: then nobody needs the permit.
+                    let _ = permits.send(());
+                }
+            } else {
+                self.write_chunk(chunk)?;
+                let _ = permits.send(());
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StreamError::Panicked(format!(
+                "{} chunk(s) never reached the writer",
+                pending.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<(), StreamError> {
+        for done in chunk.items {
+            self.write_one(done)?;
+            self.processed += 1;
+        }
+        if let Some(cp) = &self.checkpoint
+            && self.processed - cp.last >= cp.every
+        {
+            let position = chunk.end.unwrap_or_default();
+            self.store_checkpoint(position)?;
+        }
+        if let Some((interval, _)) = &self.progress {
+            let now = Instant::now();
+            if now.duration_since(self.last_progress) >= *interval {
+                self.last_progress = now;
+                self.report(false);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_one(&mut self, done: Done<E, D>) -> Result<(), StreamError> {
+        match done {
+            Done::Ended { end, data, error, line } => {
+                let Some(index) = self.table.iter().position(|(e, _)| *e == end) else {
+                    // Unreachable for a correct `EndState::ALL`; never lose the record anyway.
+                    let message = format!("end state `{}` is missing from its `EndState::ALL`", end.name());
+                    return self.dead_letter(
+                        DeadLetterReason::Unrouted,
+                        message,
+                        line,
+                        Some(end.name()),
+                        Some(data),
+                        None,
+                    );
+                };
+                match self.table[index].1 {
+                    Target::Sink(i) => match self.sinks[i].1.write(&data) {
+                        Ok(()) => {
+                            self.written[index] += 1;
+                            Ok(())
+                        }
+                        Err(WriteError::Rejected(why)) => {
+                            let message = format!("the sink of `{}` rejected the record: {why}", end.name());
+                            self.dead_letter(
+                                DeadLetterReason::Rejected,
+                                message,
+                                line,
+                                Some(end.name()),
+                                Some(data),
+                                None,
+                            )
+                        }
+                        Err(WriteError::Io(e)) => Err(self.sink_error(Some(i), e)),
+                    },
+                    Target::DeadLetter => {
+                        let message = match error {
+                            Some(e) => e.to_string(),
+                            None => format!("the run ended in end state `{}`", end.name()),
+                        };
+                        self.dead_letter(
+                            DeadLetterReason::ErrorState,
+                            message,
+                            line,
+                            Some(end.name()),
+                            Some(data),
+                            None,
+                        )
+                    }
+                    Target::Drop => {
+                        self.dropped += 1;
+                        Ok(())
+                    }
+                    Target::Unrouted => {
+                        let message = format!("end state `{}` has no route and there is no default sink", end.name());
+                        self.dead_letter(
+                            DeadLetterReason::Unrouted,
+                            message,
+                            line,
+                            Some(end.name()),
+                            Some(data),
+                            None,
+                        )
+                    }
+                }
+            }
+            Done::Failed { error, data, line } => {
+                let state = run_error_state(&error);
+                self.dead_letter(
+                    DeadLetterReason::Failed,
+                    error.to_string(),
+                    line,
+                    Some(state),
+                    Some(data),
+                    None,
+                )
+            }
+            Done::Panicked { message, line } => {
+                self.dead_letter(DeadLetterReason::Panicked, message, line, None, None, None)
+            }
+            Done::Malformed(m) => {
+                self.dead_letter(DeadLetterReason::Malformed, m.error, m.line, None, None, Some(m.raw))
+            }
+        }
+    }
+
+    fn dead_letter(
+        &mut self,
+        reason: DeadLetterReason,
+        message: String,
+        line: u64,
+        state: Option<&'static str>,
+        record: Option<D>,
+        raw: Option<String>,
+    ) -> Result<(), StreamError> {
+        self.dead[reason.index()] += 1;
+        let Some(sink) = self.dead_letter.as_mut() else {
+            return Ok(());
+        };
+        let mut letter = DeadLetter {
+            reason,
+            message,
+            source: self.source_name.clone(),
+            line,
+            state,
+            record,
+            raw,
+        };
+        match sink.write(&letter) {
+            Ok(()) => Ok(()),
+            Err(WriteError::Rejected(why)) if letter.record.is_some() => {
+                // Keep the reason and the location even if the record itself cannot be encoded.
+                letter.record = None;
+                letter.message = format!("{} (record not shown: {why})", letter.message);
+                match sink.write(&letter) {
+                    Ok(()) => Ok(()),
+                    Err(WriteError::Rejected(why)) => Err(self.sink_error(None, io::Error::other(why))),
+                    Err(WriteError::Io(e)) => Err(self.sink_error(None, e)),
+                }
+            }
+            Err(WriteError::Rejected(why)) => Err(self.sink_error(None, io::Error::other(why))),
+            Err(WriteError::Io(e)) => Err(self.sink_error(None, e)),
+        }
+    }
+
+    fn report(&mut self, done: bool) {
+        let elapsed = self.started.elapsed();
+        let progress = Progress {
+            records: self.processed_before + self.processed,
+            errors: self.dead.iter().sum(),
+            elapsed,
+            records_per_sec: per_sec(self.processed, elapsed),
+            done,
+        };
+        if let Some((_, f)) = &mut self.progress {
+            f(&progress);
+        }
+    }
+
+    fn summary(&self, read: u64, read_this_run: u64, elapsed: Duration) -> Summary {
+        Summary {
+            read,
+            written: self
+                .table
+                .iter()
+                .zip(&self.written)
+                .filter(|(_, n)| **n > 0)
+                .map(|((e, _), n)| (e.name(), *n))
+                .collect(),
+            dead_lettered: DeadLetterReason::ALL
+                .iter()
+                .zip(&self.dead)
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| (*r, *n))
+                .collect(),
+            dropped: self.dropped,
+            elapsed,
+            read_this_run,
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), StreamError> {
+        for i in 0..self.sinks.len() {
+            if let Err(e) = self.sinks[i].1.finish() {
+                return Err(self.sink_error(Some(i), e));
+            }
+        }
+        if let Some(sink) = self.dead_letter.as_mut()
+            && let Err(e) = sink.finish()
+        {
+            return Err(self.sink_error(None, e));
+        }
+        if let Some(cp) = &self.checkpoint {
+            match std::fs::remove_file(&cp.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(StreamError::Checkpoint {
+                        path: cp.path.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        if self.progress.is_some() {
+            self.report(true);
+        }
+        Ok(())
+    }
+
+    /// Resumes from the checkpoint at `path` if there is one, else takes an initial one (which also
+    /// proves that the source and every sink can checkpoint before any record is read). Returns the
+    /// records read by earlier runs.
+    fn open_checkpoint<S: Source>(&mut self, path: PathBuf, every: u64, source: &mut S) -> Result<u64, StreamError> {
+        let cp_error = |error: io::Error| StreamError::Checkpoint {
+            path: path.clone(),
+            error,
+        };
+        let mismatch = |what: String| cp_error(io::Error::new(io::ErrorKind::InvalidData, what));
+        let read_before = match Checkpoint::load(&path).map_err(cp_error)? {
+            Some(cp) => {
+                let keys = self.sink_keys();
+                if cp.sinks.len() != keys.len() || keys.iter().any(|k| !cp.sinks.contains_key(k)) {
+                    let theirs: Vec<&String> = cp.sinks.keys().collect();
+                    return Err(mismatch(format!(
+                        "it was taken with sinks {theirs:?}, this pipeline has {keys:?}"
+                    )));
+                }
+                for i in 0..self.sinks.len() {
+                    let token = cp.sinks[&self.sinks[i].0];
+                    if let Err(e) = self.sinks[i].1.restore(token) {
+                        return Err(self.sink_error(Some(i), e));
+                    }
+                }
+                if let Some(sink) = self.dead_letter.as_mut() {
+                    let token = cp.sinks[DEAD_LETTER_KEY];
+                    if let Err(e) = sink.restore(token) {
+                        return Err(self.sink_error(None, e));
+                    }
+                }
+                source.resume(cp.position).map_err(|error| StreamError::Source {
+                    source_name: source.name(),
+                    error,
+                })?;
+                for (name, n) in &cp.written {
+                    let Some(i) = self.table.iter().position(|(e, _)| e.name() == name) else {
+                        return Err(mismatch(format!("unknown end state `{name}`")));
+                    };
+                    self.written[i] = *n;
+                }
+                for (name, n) in &cp.dead {
+                    let Some(r) = DeadLetterReason::ALL.iter().find(|r| r.as_str() == name) else {
+                        return Err(mismatch(format!("unknown dead-letter reason `{name}`")));
+                    };
+                    self.dead[r.index()] = *n;
+                }
+                self.dropped = cp.dropped;
+                self.processed_before = cp.read;
+                cp.read
+            }
+            None => 0,
+        };
+        if source.position().is_none() {
+            return Err(StreamError::Config(format!(
+                "source `{}` cannot report its position, so it cannot be checkpointed",
+                source.name()
+            )));
+        }
+        self.checkpoint = Some(CheckpointState { path, every, last: 0 });
+        if read_before == 0 {
+            let position = source.position().unwrap_or_default();
+            self.store_checkpoint(position)?;
+        }
+        Ok(read_before)
+    }
+
+    fn sink_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.sinks.iter().map(|(k, _)| k.clone()).collect();
+        if self.dead_letter.is_some() {
+            keys.push(DEAD_LETTER_KEY.to_string());
+        }
+        keys.sort();
+        keys
+    }
+
+    fn store_checkpoint(&mut self, position: Position) -> Result<(), StreamError> {
+        let mut sinks = BTreeMap::new();
+        for i in 0..self.sinks.len() {
+            match self.sinks[i].1.checkpoint() {
+                Ok(token) => {
+                    sinks.insert(self.sinks[i].0.clone(), token);
+                }
+                Err(e) => return Err(self.sink_error(Some(i), e)),
+            }
+        }
+        if let Some(sink) = self.dead_letter.as_mut() {
+            match sink.checkpoint() {
+                Ok(token) => {
+                    sinks.insert(DEAD_LETTER_KEY.to_string(), token);
+                }
+                Err(e) => return Err(self.sink_error(None, e)),
+            }
+        }
+        let cp = Checkpoint {
+            position,
+            read: self.processed_before + self.processed,
+            dropped: self.dropped,
+            written: self
+                .table
+                .iter()
+                .zip(&self.written)
+                .map(|((e, _), n)| (e.name().to_string(), *n))
+                .collect(),
+            dead: DeadLetterReason::ALL
+                .iter()
+                .zip(&self.dead)
+                .map(|(r, n)| (r.as_str().to_string(), *n))
+                .collect(),
+            sinks,
+        };
+        let Some(state) = self.checkpoint.as_mut() else {
+            return Ok(());
+        };
+        cp.store(&state.path).map_err(|error| StreamError::Checkpoint {
+            path: state.path.clone(),
+            error,
+        })?;
+        state.last = self.processed;
+        Ok(())
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send<T: Send>() {}
+
+/// A pipeline with owned parts can move to another thread (the async front door relies on it).
+#[allow(dead_code)]
+fn pipeline_is_send<M: Machine + 'static>() {
+    assert_send::<Pipeline<'static, M>>();
+}
