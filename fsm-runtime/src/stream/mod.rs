@@ -55,6 +55,8 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+use crate::core::{Failure, Machine, Outcome};
+
 mod checkpoint;
 mod file;
 mod memory;
@@ -80,6 +82,15 @@ pub use self::jsonl::{JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
 pub use self::pipeline::Pipeline;
 pub use self::summary::{DeadLetter, DeadLetterReason, Progress, Summary};
+
+/// A machine shared by reference count, e.g. to move a pipeline into the async front door.
+impl<M: Machine + ?Sized> Machine for Arc<M> {
+    type Data = M::Data;
+    type End = M::End;
+    fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>> {
+        (**self).run(data)
+    }
+}
 
 /// One item a [`Source`] yields: a record, or a line that could not be decoded.
 #[derive(Debug)]
