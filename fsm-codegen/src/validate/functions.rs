@@ -1,0 +1,163 @@
+//! Functions: a named function becomes one method of the generated trait, with the signature of
+//! its role, so a name cannot be both a condition and a transform (or a check). Built-ins must
+//! exist in the [catalog](crate::builtins), be used in their role, and get the parameters they
+//! take with the right types.
+
+use super::{Context, functions_of, suggest};
+use crate::ast::{FunctionRef, Value};
+use crate::builtins::{self, BUILTINS, ParamType, Role};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::span::{Span, Spanned};
+use std::collections::HashMap;
+
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
+    let mut roles: HashMap<&str, (Role, Span)> = HashMap::new();
+    for (role, function) in functions_of(cx.machine) {
+        match function {
+            FunctionRef::Named(name) => {
+                let (first_role, first_span) = *roles.entry(&name.value).or_insert((role, name.span));
+                if first_role != role {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::FUNCTION_ROLE,
+                            format!(
+                                "function `{}` is used as a {} and as a {}",
+                                name.value,
+                                first_role.as_str(),
+                                role.as_str()
+                            ),
+                            name.span,
+                            format!("used as a {} here", role.as_str()),
+                        )
+                        .with_label(first_span, format!("used as a {} here", first_role.as_str()))
+                        .with_help(format!(
+                            "each name is one method of the generated trait, with the signature of its role; \
+                             give the {} its own name",
+                            role.as_str()
+                        )),
+                    );
+                }
+            }
+            FunctionRef::Builtin { name, params, .. } => builtin(role, name, params.as_ref(), diags),
+            FunctionRef::Rust { .. } => {}
+        }
+    }
+}
+
+fn builtin(role: Role, name: &Spanned<String>, params: Option<&Spanned<Value>>, diags: &mut Diagnostics) {
+    let Some(builtin) = builtins::find(&name.value) else {
+        let names = BUILTINS.iter().map(|b| b.name);
+        diags.push(
+            Diagnostic::error(
+                codes::UNKNOWN_BUILTIN,
+                format!("unknown built-in function `{}`", name.value),
+                name.span,
+                "no such built-in",
+            )
+            .with_help(suggest(&name.value, "built-ins", names)),
+        );
+        return;
+    };
+    if builtin.role != role {
+        diags.push(
+            Diagnostic::error(
+                codes::FUNCTION_ROLE,
+                format!(
+                    "built-in `{}` is a {}, it cannot be used as a {}",
+                    builtin.name,
+                    builtin.role.as_str(),
+                    role.as_str()
+                ),
+                name.span,
+                format!("a {} built-in", builtin.role.as_str()),
+            )
+            .with_help(format!("use it where a {} is expected", builtin.role.as_str())),
+        );
+    }
+    let entries: &[(Spanned<String>, Spanned<Value>)] = match params.map(|p| &p.value) {
+        None | Some(Value::Null) => &[],
+        Some(Value::Map(entries)) => entries,
+        Some(_) => {
+            let span = params.map_or(name.span, |p| p.span);
+            diags.push(
+                Diagnostic::error(
+                    codes::WRONG_TYPE,
+                    format!("the params of built-in `{}` must be a mapping", builtin.name),
+                    span,
+                    "expected a mapping",
+                )
+                .with_help("write `params: { name: value, ... }`"),
+            );
+            return;
+        }
+    };
+    let params_span = params.map_or(name.span, |p| p.span);
+    for param in builtin.params.iter().filter(|p| p.required) {
+        if !entries.iter().any(|(k, _)| k.value == param.name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_BUILTIN,
+                    format!("built-in `{}` needs the parameter `{}`", builtin.name, param.name),
+                    params_span,
+                    format!("`{}` missing", param.name),
+                )
+                .with_help(format!("add `{}:` ({}) to `params`", param.name, param.ty.describe())),
+            );
+        }
+    }
+    for (key, value) in entries {
+        let Some(param) = builtin.params.iter().find(|p| p.name == key.value) else {
+            let known = builtin.params.iter().map(|p| p.name);
+            let help = match did_you_mean(&key.value, known.clone()) {
+                Some(better) => format!("did you mean `{better}`?"),
+                None => format!(
+                    "`{}` takes: {}",
+                    builtin.name,
+                    known.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            diags.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_BUILTIN,
+                    format!("built-in `{}` has no parameter `{}`", builtin.name, key.value),
+                    key.span,
+                    "unknown parameter",
+                )
+                .with_help(help),
+            );
+            continue;
+        };
+        if !fits(param.ty, &value.value) {
+            diags.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_BUILTIN,
+                    format!(
+                        "parameter `{}` of built-in `{}` must be {}",
+                        param.name,
+                        builtin.name,
+                        param.ty.describe()
+                    ),
+                    value.span,
+                    format!("expected {}", param.ty.describe()),
+                )
+                .with_help(format!("give `{}` {}", param.name, param.ty.describe())),
+            );
+        }
+    }
+}
+
+fn fits(ty: ParamType, value: &Value) -> bool {
+    match ty {
+        ParamType::Any => true,
+        ParamType::Str => matches!(value, Value::String(_)),
+        ParamType::Number => matches!(value, Value::Int(_) | Value::Float(_)),
+        ParamType::StrList => match value {
+            Value::Seq(items) => items.iter().all(|i| matches!(i.value, Value::String(_))),
+            _ => false,
+        },
+        ParamType::StrMap => match value {
+            Value::Map(entries) => entries.iter().all(|(_, v)| matches!(v.value, Value::String(_))),
+            _ => false,
+        },
+    }
+}

@@ -1,0 +1,144 @@
+//! Every semantic check of a machine, one file per family, all writing into one [`Diagnostics`]
+//! sink so the user sees every problem at once.
+//!
+//! | family | checks |
+//! |---|---|
+//! | [`names`] | duplicate names; names that cannot become Rust identifiers or collide once converted |
+//! | [`refs`] | references to states, networks, events and resources that do not exist |
+//! | [`structure`] | start and end states, dead ends, malformed arcs, `main_network` |
+//! | [`graph`] | unreachable states, states with no path to an end, push cycles |
+//! | [`arcs`] | shadowed arcs, non-deterministic arcs |
+//! | [`functions`] | a function name in two roles, built-ins and their parameters |
+//! | [`rust`] | inline Rust, the record type and event payload types |
+//!
+//! Checks that depend on others (graph facts need resolved references) skip what an earlier
+//! family already reported, so one mistake gives one diagnostic.
+
+mod arcs;
+mod functions;
+mod graph;
+mod names;
+mod refs;
+mod rust;
+mod structure;
+
+use crate::ast::{FunctionRef, Machine, Network};
+use crate::builtins::Role;
+use crate::diagnostics::Diagnostics;
+use crate::span::Source;
+use std::collections::HashMap;
+
+/// Checks a machine and returns every problem, sorted by position. Warnings become errors when
+/// the machine says `deny_warnings: true`.
+///
+/// Without the source text, errors inside multi-line inline Rust point at the whole string; use
+/// [`validate_in`] when the text is at hand.
+pub fn validate(machine: &Machine) -> Diagnostics {
+    run(machine, None)
+}
+
+/// [`validate`], with the source text the machine was read from, so that a Rust syntax error
+/// inside a YAML block string points at the exact character.
+pub fn validate_in(machine: &Machine, source: &Source) -> Diagnostics {
+    run(machine, Some(source))
+}
+
+fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
+    let cx = Context::new(machine, source);
+    let mut diags = Diagnostics::new();
+    names::check(&cx, &mut diags);
+    let unresolved = refs::check(&cx, &mut diags);
+    structure::check(&cx, &mut diags);
+    graph::check(&cx, &unresolved, &mut diags);
+    arcs::check(&cx, &mut diags);
+    functions::check(&cx, &mut diags);
+    rust::check(&cx, &mut diags);
+    if machine.deny_warnings.as_ref().is_some_and(|d| d.value) {
+        diags.deny_warnings();
+    }
+    diags.sort();
+    diags
+}
+
+/// The machine with name lookups built once. Maps are only looked up, never iterated, so output
+/// order never depends on hashing.
+pub(crate) struct Context<'m> {
+    pub machine: &'m Machine,
+    pub source: Option<&'m Source>,
+    /// Per network (same order as `machine.networks`): state name -> index of its first definition.
+    pub states: Vec<HashMap<&'m str, usize>>,
+    /// Network name -> index of its first definition.
+    pub networks: HashMap<&'m str, usize>,
+    /// Event name -> index.
+    pub events: HashMap<&'m str, usize>,
+    /// Resource name -> index.
+    pub resources: HashMap<&'m str, usize>,
+}
+
+impl<'m> Context<'m> {
+    fn new(machine: &'m Machine, source: Option<&'m Source>) -> Self {
+        fn index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+            let mut map = HashMap::new();
+            for (i, name) in names.enumerate() {
+                map.entry(name).or_insert(i);
+            }
+            map
+        }
+        Context {
+            machine,
+            source,
+            states: machine
+                .networks
+                .iter()
+                .map(|n| index(n.states.iter().map(|s| s.name.value.as_str())))
+                .collect(),
+            networks: index(machine.networks.iter().map(|n| n.name.value.as_str())),
+            events: index(machine.events.iter().map(|e| e.name.value.as_str())),
+            resources: index(machine.resources.iter().map(|r| r.name.value.as_str())),
+        }
+    }
+
+    /// The networks with their index.
+    pub fn networks(&self) -> impl Iterator<Item = (usize, &'m Network)> {
+        self.machine.networks.iter().enumerate()
+    }
+
+    /// The index of state `name` in network `net`.
+    pub fn state(&self, net: usize, name: &str) -> Option<usize> {
+        self.states.get(net).and_then(|m| m.get(name)).copied()
+    }
+}
+
+/// "did you mean `x`?", or the list of what exists (at most eight names) when nothing is close.
+pub(crate) fn suggest<'a>(name: &str, what: &str, candidates: impl Iterator<Item = &'a str> + Clone) -> String {
+    if let Some(better) = crate::diagnostics::did_you_mean(name, candidates.clone()) {
+        return format!("did you mean `{better}`?");
+    }
+    let all: Vec<&str> = candidates.collect();
+    if all.is_empty() {
+        return format!("no {what} is declared");
+    }
+    let shown: Vec<String> = all.iter().take(8).map(|n| format!("`{n}`")).collect();
+    let more = if all.len() > 8 {
+        format!(" and {} more", all.len() - 8)
+    } else {
+        String::new()
+    };
+    format!("the {what} declared are {}{more}", shown.join(", "))
+}
+
+/// Every function reference of the machine with the role it plays, in declaration order: per
+/// network, the states' `validate` and `transform`, then the arcs' `condition` and `transform`.
+pub(crate) fn functions_of(machine: &Machine) -> impl Iterator<Item = (Role, &FunctionRef)> {
+    machine.networks.iter().flat_map(|n| {
+        let states = n.states.iter().flat_map(|s| {
+            let validate = s.validate.iter().map(|f| (Role::Validate, f));
+            validate.chain(s.transform.iter().map(|f| (Role::Transform, f)))
+        });
+        let arcs = n.arcs.iter().flat_map(|a| {
+            let condition = a.condition.iter().map(|f| (Role::Condition, f));
+            condition.chain(a.transform.iter().map(|f| (Role::Transform, f)))
+        });
+        states.chain(arcs)
+    })
+}

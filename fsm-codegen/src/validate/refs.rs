@@ -1,0 +1,134 @@
+//! References: every name that points at something (`from`, `to`, `return_state`, `on_error`,
+//! `target_network`, `on`, `resources`, `main_network`) must name something declared, with a
+//! did-you-mean when it almost does.
+
+use super::{Context, suggest};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::span::Spanned;
+
+/// Which networks have a reference that did not resolve (their graph facts are not computed).
+pub(super) struct Unresolved {
+    networks: Vec<bool>,
+}
+
+impl Unresolved {
+    /// Whether network `net` has an unresolved state or network reference.
+    pub fn in_network(&self, net: usize) -> bool {
+        self.networks.get(net).copied().unwrap_or(true)
+    }
+}
+
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
+    let machine = cx.machine;
+    let mut unresolved = Unresolved {
+        networks: vec![false; machine.networks.len()],
+    };
+    if let Some(main) = &machine.main_network
+        && !cx.networks.contains_key(main.value.as_str())
+    {
+        diags.push(
+            Diagnostic::error(
+                codes::MAIN_NETWORK,
+                format!("`main_network` names no network: `{}`", main.value),
+                main.span,
+                "no such network",
+            )
+            .with_help(suggest(&main.value, "networks", network_names(cx))),
+        );
+    }
+    for (net, network) in cx.networks() {
+        let state_names = || network.states.iter().map(|s| s.name.value.as_str());
+        let scope = if machine.implicit_network {
+            String::new()
+        } else {
+            format!(" in network `{}`", network.name.value)
+        };
+        let mut state_ref = |name: &Spanned<String>, diags: &mut Diagnostics| {
+            if cx.state(net, &name.value).is_none() {
+                unresolved.networks[net] = true;
+                diags.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_STATE,
+                        format!("unknown state `{}`{scope}", name.value),
+                        name.span,
+                        "no such state",
+                    )
+                    .with_help(suggest(&name.value, "states", state_names())),
+                );
+            }
+        };
+        for state in &network.states {
+            if let Some(target) = &state.on_error {
+                state_ref(target, diags);
+            }
+        }
+        for arc in &network.arcs {
+            state_ref(&arc.from, diags);
+            if let Some(to) = &arc.to {
+                state_ref(to, diags);
+            }
+            if let Some(back) = &arc.return_state {
+                state_ref(back, diags);
+            }
+        }
+        for arc in &network.arcs {
+            if let Some(target) = &arc.target_network
+                && !cx.networks.contains_key(target.value.as_str())
+            {
+                unresolved.networks[net] = true;
+                diags.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_NETWORK,
+                        format!("unknown network `{}`", target.value),
+                        target.span,
+                        "no such network",
+                    )
+                    .with_help(suggest(&target.value, "networks", network_names(cx))),
+                );
+            }
+            if let Some(event) = &arc.on
+                && !cx.events.contains_key(event.value.as_str())
+            {
+                let names = machine.events.iter().map(|e| e.name.value.as_str());
+                let help = if machine.events.is_empty() {
+                    format!("declare it: `events: [{}]`", event.value)
+                } else {
+                    suggest(&event.value, "events", names)
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_EVENT,
+                        format!("unknown event `{}`", event.value),
+                        event.span,
+                        "not declared in `events`",
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        let used = network
+            .states
+            .iter()
+            .flat_map(|s| &s.resources)
+            .chain(network.arcs.iter().flat_map(|a| &a.resources));
+        for resource in used {
+            if !cx.resources.contains_key(resource.value.as_str()) {
+                let names = machine.resources.iter().map(|r| r.name.value.as_str());
+                diags.push(
+                    Diagnostic::error(
+                        codes::UNKNOWN_RESOURCE,
+                        format!("unknown resource `{}`", resource.value),
+                        resource.span,
+                        "not declared in `resources`",
+                    )
+                    .with_help(suggest(&resource.value, "resources", names)),
+                );
+            }
+        }
+    }
+    unresolved
+}
+
+fn network_names<'m>(cx: &Context<'m>) -> impl Iterator<Item = &'m str> + Clone {
+    cx.machine.networks.iter().map(|n| n.name.value.as_str())
+}

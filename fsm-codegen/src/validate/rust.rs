@@ -1,0 +1,155 @@
+//! Rust inside the machine: inline functions (`{ rust: "..." }`) must parse, the record type
+//! (`data`) must be a type path, and event payloads must be types. Errors are found with syn at
+//! check time and point inside the YAML string, at the character syn stopped at, whenever the
+//! string's content maps onto the source text one to one (plain and quoted strings without
+//! escapes, literal block strings).
+//!
+//! A condition is an expression; a transform or check is a block body (statements, with an
+//! optional final expression).
+
+use super::{Context, functions_of};
+use crate::ast::FunctionRef;
+use crate::builtins::Role;
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+use crate::span::{Source, Span, Spanned};
+use syn::parse::Parser;
+
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
+    let machine = cx.machine;
+    if let Some(data) = &machine.data {
+        match syn::parse_str::<syn::Type>(&data.value) {
+            Ok(syn::Type::Path(_)) => {}
+            Ok(_) => diags.push(
+                Diagnostic::error(
+                    codes::INVALID_TYPE,
+                    format!("the record type `{}` is not a type path", data.value),
+                    data.span,
+                    "not a path",
+                )
+                .with_help("`data` names a struct or enum by its path, e.g. `crate::Record`"),
+            ),
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    codes::INVALID_TYPE,
+                    format!("the record type `{}` does not parse: {e}", data.value),
+                    locate(cx.source, data, &e),
+                    "not a Rust type",
+                )
+                .with_help("`data` names a struct or enum by its path, e.g. `crate::Record`"),
+            ),
+        }
+    }
+    for event in &machine.events {
+        if let Some(payload) = &event.payload
+            && let Err(e) = syn::parse_str::<syn::Type>(&payload.value)
+        {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_TYPE,
+                    format!("the payload type of event `{}` does not parse: {e}", event.name.value),
+                    locate(cx.source, payload, &e),
+                    "not a Rust type",
+                )
+                .with_help("give a Rust type, e.g. `u32`, `String` or `crate::Track`"),
+            );
+        }
+    }
+    for (role, function) in functions_of(machine) {
+        let FunctionRef::Rust { code, .. } = function else {
+            continue;
+        };
+        let parsed = match role {
+            Role::Condition => syn::parse_str::<syn::Expr>(&code.value).map(drop),
+            Role::Transform | Role::Validate => syn::Block::parse_within.parse_str(&code.value).map(drop),
+        };
+        if let Err(e) = parsed {
+            let what = match role {
+                Role::Condition => "an expression",
+                Role::Transform | Role::Validate => "a block of statements",
+            };
+            diags.push(
+                Diagnostic::error(
+                    codes::RUST_SYNTAX,
+                    format!("inline Rust does not parse: {e}"),
+                    locate(cx.source, code, &e),
+                    e.to_string(),
+                )
+                .with_help(format!(
+                    "a {} is {what} with the record in scope as `data`",
+                    role.as_str()
+                )),
+            );
+        }
+    }
+}
+
+/// The source span of the place syn reported `error` at inside `code`, or the whole string when
+/// that place cannot be mapped exactly.
+fn locate(source: Option<&Source>, code: &Spanned<String>, error: &syn::Error) -> Span {
+    let text = code.value.as_str();
+    let offset = if error.to_string().contains("end of input") {
+        Some(text.trim_end().len())
+    } else {
+        let at = error.span().start();
+        offset_of(text, at.line, at.column)
+    };
+    offset
+        .and_then(|offset| source_offset(source, code, offset))
+        .map_or(code.span, |start| {
+            let len = text
+                .get(offset.unwrap_or(0)..)
+                .and_then(|rest| rest.chars().next())
+                .map_or(0, char::len_utf8);
+            Span::new(start, start + u32::try_from(len).unwrap_or(0))
+        })
+}
+
+/// Byte offset of 1-based `line`, 0-based char `column` in `text`.
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for _ in 1..line {
+        start += text.get(start..)?.find('\n')? + 1;
+    }
+    let line_text = text.get(start..)?.split('\n').next()?;
+    let within = match line_text.char_indices().nth(column) {
+        Some((i, _)) => i,
+        None if line_text.chars().count() == column => line_text.len(),
+        None => return None,
+    };
+    Some(start + within)
+}
+
+/// Maps a byte offset in the string's content to a byte offset in the source.
+fn source_offset(source: Option<&Source>, code: &Spanned<String>, offset: usize) -> Option<u32> {
+    let text = code.value.as_str();
+    let start = code.span.start;
+    let Some(source) = source else {
+        // Without the text, trust the span only if it is exactly as long as the content.
+        return (code.span.len() as usize == text.len()).then(|| start + u32::try_from(offset).unwrap_or(0));
+    };
+    let written = source.text.get(code.span.range())?;
+    if written == text {
+        return Some(start + u32::try_from(offset).ok()?);
+    }
+    // A literal block: line k of the content is line k of the source minus the indentation,
+    // which is the column the first content line starts at.
+    let (_, column) = source.line_col(start);
+    let indent = column - 1;
+    let mut written_lines = written.split('\n');
+    let mut at = 0usize; // offset of the current written line within `written`
+    let mut content_at = 0usize;
+    for (k, line) in text.split('\n').enumerate() {
+        let written_line = written_lines.next()?;
+        let skip = if k == 0 { 0 } else { indent };
+        let matches = written_line.get(skip..) == Some(line) || (line.is_empty() && written_line.trim().is_empty());
+        if !matches {
+            return None;
+        }
+        if offset <= content_at + line.len() {
+            return Some(start + u32::try_from(at + skip + (offset - content_at)).ok()?);
+        }
+        at += written_line.len() + 1;
+        content_at += line.len() + 1;
+    }
+    None
+}

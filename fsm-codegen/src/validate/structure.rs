@@ -1,0 +1,182 @@
+//! Structure: one start state per network, end states without outgoing arcs, no dead ends,
+//! well-formed arcs (`to` or `target_network`, `return_state` only on push arcs), and a
+//! `main_network` when there are several networks.
+
+use super::Context;
+use crate::ast::{Network, State};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes};
+
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
+    let machine = cx.machine;
+    if machine.main_network.is_none() && machine.networks.len() > 1 {
+        let names: Vec<String> = machine.networks.iter().map(|n| format!("`{}`", n.name.value)).collect();
+        diags.push(
+            Diagnostic::error(
+                codes::MAIN_NETWORK,
+                "the machine has several networks but no `main_network`",
+                machine.name.span,
+                "which network does a run start in?",
+            )
+            .with_help(format!("add `main_network:` naming one of {}", names.join(", "))),
+        );
+    }
+    for (net, network) in cx.networks() {
+        start_states(network, diags);
+        arcs(network, diags);
+        outgoing(cx, net, network, diags);
+    }
+}
+
+fn is_start(state: &State) -> bool {
+    state.is_start.as_ref().is_some_and(|b| b.value)
+}
+
+pub(super) fn is_end(state: &State) -> bool {
+    state.is_end.as_ref().is_some_and(|b| b.value)
+}
+
+fn network_label(network: &Network) -> String {
+    format!("network `{}`", network.name.value)
+}
+
+fn start_states(network: &Network, diags: &mut Diagnostics) {
+    let starts: Vec<&State> = network.states.iter().filter(|s| is_start(s)).collect();
+    match starts.as_slice() {
+        [] if !network.states.is_empty() => diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                format!("{} has no start state", network_label(network)),
+                network.name.span,
+                "no state has `is_start: true`",
+            )
+            .with_help(format!(
+                "mark the state a run begins in with `is_start: true` (probably `{}`)",
+                network.states[0].name.value
+            )),
+        ),
+        [first, rest @ ..] => {
+            for other in rest {
+                let span = other.is_start.as_ref().map_or(other.name.span, |b| b.span);
+                diags.push(
+                    Diagnostic::error(
+                        codes::MULTIPLE_START_STATES,
+                        format!(
+                            "{} has several start states: `{}` and `{}`",
+                            network_label(network),
+                            first.name.value,
+                            other.name.value
+                        ),
+                        span,
+                        "second start state",
+                    )
+                    .with_label(
+                        first.is_start.as_ref().map_or(first.name.span, |b| b.span),
+                        "first start state",
+                    )
+                    .with_help("a network has exactly one start state; remove `is_start: true` from all but one"),
+                );
+            }
+        }
+        [] => {}
+    }
+}
+
+fn arcs(network: &Network, diags: &mut Diagnostics) {
+    for arc in &network.arcs {
+        match (&arc.to, &arc.target_network) {
+            (Some(to), Some(target)) => diags.push(
+                Diagnostic::error(
+                    codes::INVALID_ARC,
+                    "an arc has both `to` and `target_network`",
+                    target.span,
+                    "push into a network",
+                )
+                .with_label(to.span, "and go to a state")
+                .with_help(
+                    "an arc either goes to a state (`to`) or pushes a network (`target_network`, \
+                     optionally with `return_state`)",
+                ),
+            ),
+            (None, None) => diags.push(
+                Diagnostic::error(
+                    codes::INVALID_ARC,
+                    format!("the arc from `{}` goes nowhere", arc.from.value),
+                    arc.from.span,
+                    "neither `to` nor `target_network`",
+                )
+                .with_help("add `to:` naming the target state, or `target_network:` to push a network"),
+            ),
+            _ => {}
+        }
+        if let (Some(back), None) = (&arc.return_state, &arc.target_network) {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_ARC,
+                    "`return_state` is only allowed on a push arc",
+                    back.span,
+                    "no `target_network` to return from",
+                )
+                .with_help("add `target_network:` to push a network, or remove `return_state`"),
+            );
+        }
+    }
+}
+
+/// End states have no outgoing arcs; other states have at least one; a data-driven network has
+/// an end state.
+fn outgoing(cx: &Context<'_>, net: usize, network: &Network, diags: &mut Diagnostics) {
+    let mut out = vec![0usize; network.states.len()];
+    for arc in &network.arcs {
+        let Some(from) = cx.state(net, &arc.from.value) else {
+            continue;
+        };
+        out[from] += 1;
+        let state = &network.states[from];
+        if is_end(state) {
+            let end = state.is_end.as_ref().map_or(state.name.span, |b| b.span);
+            diags.push(
+                Diagnostic::error(
+                    codes::END_STATE_HAS_ARCS,
+                    format!("end state `{}` has an outgoing arc", state.name.value),
+                    arc.from.span,
+                    "arc leaves an end state",
+                )
+                .with_label(end, "marked as an end state here")
+                .with_help("a run stops in an end state; remove the arc or drop `is_end: true`"),
+            );
+        }
+    }
+    for (i, state) in network.states.iter().enumerate() {
+        // Only the first definition of a duplicated name counts (the duplicate is reported).
+        if cx.state(net, &state.name.value) != Some(i) || is_end(state) || out[i] > 0 {
+            continue;
+        }
+        diags.push(
+            Diagnostic::error(
+                codes::DEAD_END,
+                format!(
+                    "state `{}` has no outgoing arc and is not an end state",
+                    state.name.value
+                ),
+                state.name.span,
+                "a run would get stuck here",
+            )
+            .with_help(format!(
+                "add an arc `from: {}`, or mark the state `is_end: true`",
+                state.name.value
+            )),
+        );
+    }
+    let event_driven = network.arcs.iter().any(|a| a.on.is_some());
+    if !event_driven && !network.states.is_empty() && !network.states.iter().any(is_end) {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_END_STATE,
+                format!("{} has no end state", network_label(network)),
+                network.name.span,
+                "no state has `is_end: true`",
+            )
+            .with_help("a run without events stops only in an end state; mark one with `is_end: true`"),
+        );
+    }
+}
