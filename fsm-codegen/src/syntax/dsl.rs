@@ -839,7 +839,7 @@ impl Parser {
         }
     }
 
-    /// `name`, `rust!(expression)`, `rust! { statements }` or `builtin!(name)` /
+    /// `name`, `rust!(code)` (or `rust! { code }`) or `builtin!(name)` /
     /// `builtin!(name, params)`. `None` when inline Rust does not parse (reported here, at the
     /// token).
     fn function(&mut self, input: ParseStream<'_>) -> Result<Option<FunctionRef>> {
@@ -855,19 +855,18 @@ impl Parser {
         }
         input.parse::<Token![!]>()?;
         let start = self.mark(word.span());
-        let (delimiter, body, group_span) = input.step(|cursor| match cursor.token_tree() {
-            Some((TokenTree::Group(g), rest)) => Ok(((g.delimiter(), g.stream(), g.span()), rest)),
+        let (body, group_span) = input.step(|cursor| match cursor.token_tree() {
+            Some((TokenTree::Group(g), rest)) if g.delimiter() != Delimiter::None => Ok(((g.stream(), g.span()), rest)),
             _ => Err(cursor.error("expected `(...)` or `{ ... }` after the macro name")),
         })?;
         match word.to_string().as_str() {
             "rust" => {
                 let code_span = self.mark_tokens(&body, group_span);
                 let span = Span::new(start, self.here());
-                let parsed = if delimiter == Delimiter::Brace {
-                    syn::Block::parse_within.parse2(body.clone()).map(|_| ())
-                } else {
-                    syn::parse2::<syn::Expr>(body.clone()).map(|_| ())
-                };
+                // Statements accept every expression too: what fails here fails in every role,
+                // and is reported at the token. Role-specific checks (a condition must be an
+                // expression) are validation's, as for YAML.
+                let parsed = syn::Block::parse_within.parse2(body.clone()).map(|_| ());
                 if body.is_empty() {
                     let d = Diagnostic::error(codes::RUST_SYNTAX, "empty inline Rust", span, "no code here")
                         .with_help("write an expression, e.g. `rust!(data.total > 0)`");
@@ -876,18 +875,17 @@ impl Parser {
                 }
                 if let Err(e) = parsed {
                     let at = self.one(e.span());
-                    let d = Diagnostic::error(codes::RUST_SYNTAX, format!("inline Rust does not parse: {e}"), at, "here")
-                        .with_help(
-                            "`rust!(...)` takes an expression, `rust! { ... }` statements; the record is in scope as `data`",
-                        );
+                    let d = Diagnostic::error(
+                        codes::RUST_SYNTAX,
+                        format!("inline Rust does not parse: {e}"),
+                        at,
+                        "here",
+                    )
+                    .with_help("a condition is an expression, a transform a block body; the record is `data`");
                     self.diags.push(d);
                     return Ok(None);
                 }
-                let code = if delimiter == Delimiter::Brace {
-                    format!("{{ {} }}", tokens_text(&body, false))
-                } else {
-                    tokens_text(&body, false)
-                };
+                let code = tokens_text(&body, false);
                 Ok(Some(FunctionRef::Rust {
                     code: Spanned::new(code, code_span),
                     span,
