@@ -457,6 +457,20 @@ impl Mapper<'_> {
         }
     }
 
+    /// A name that refers to something (`to`, `on`, ...). When it has the wrong type, the
+    /// reference is kept with an empty name, so that later checks know something was written
+    /// there (the empty name is skipped by them; the type error is reported here).
+    fn reference(&mut self, node: &Node) -> Spanned<String> {
+        self.string(node)
+            .unwrap_or_else(|| Spanned::new(String::new(), node.span))
+    }
+
+    /// A string whose span is its content (inside the quotes), for Rust code and types.
+    fn code(&mut self, node: &Node) -> Option<Spanned<String>> {
+        let text = self.string(node)?;
+        Some(Spanned::new(text.value, self.content_span(node)))
+    }
+
     /// Any scalar as text (`version: 1.0` is the string "1.0").
     fn text(&mut self, node: &Node) -> Option<Spanned<String>> {
         match &node.kind {
@@ -576,7 +590,9 @@ impl Mapper<'_> {
         match &node.kind {
             Kind::Seq(items) => items,
             _ => {
-                self.wrong_type(node, &format!("a list of {what}"), None);
+                let help = matches!(node.kind, Kind::Map(_))
+                    .then(|| format!("write {what} as a list: one item per line, starting with `- `"));
+                self.wrong_type(node, &format!("a list of {what}"), help);
                 &[]
             }
         }
@@ -686,9 +702,8 @@ impl Mapper<'_> {
                         .with_help("inline Rust sees the record as `data`; write the values into the expression"),
                     );
                 }
-                let text = self.string(code)?;
                 Some(FunctionRef::Rust {
-                    code: Spanned::new(text.value, self.content_span(code)),
+                    code: self.code(code)?,
                     span: fields.span,
                 })
             }
@@ -750,7 +765,7 @@ impl Mapper<'_> {
             name,
             version: fields.get("version").and_then(|n| self.text(n)),
             description: fields.get("description").and_then(|n| self.string(n)),
-            data: fields.get("data").and_then(|n| self.string(n)),
+            data: fields.get("data").and_then(|n| self.code(n)),
             data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
             main_network: fields.get("main_network").and_then(|n| self.string(n)),
             networks: Vec::new(),
@@ -871,7 +886,7 @@ impl Mapper<'_> {
                 .get("transform")
                 .map(|n| self.function_refs(n))
                 .unwrap_or_default(),
-            on_error: fields.get("on_error").and_then(|n| self.string(n)),
+            on_error: fields.get("on_error").map(|n| self.reference(n)),
             data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
             resources: fields
                 .get("resources")
@@ -890,17 +905,22 @@ impl Mapper<'_> {
             .and_then(|n| self.string(n));
         let arc = Arc {
             from: from?,
-            to: fields.get("to").and_then(|n| self.string(n)),
+            to: fields.get("to").map(|n| self.reference(n)),
             description: fields.get("description").and_then(|n| self.string(n)),
-            on: fields.get("on").and_then(|n| self.string(n)),
-            condition: fields.get("condition").and_then(|n| self.function_ref(n)),
+            on: fields.get("on").map(|n| self.reference(n)),
+            condition: fields.get("condition").map(|n| {
+                // A broken condition is still a condition: keep a placeholder so that the arc
+                // does not also look unconditional (and shadow the arcs after it).
+                self.function_ref(n)
+                    .unwrap_or_else(|| FunctionRef::Named(Spanned::new(String::new(), n.span)))
+            }),
             transform: fields
                 .get("transform")
                 .map(|n| self.function_refs(n))
                 .unwrap_or_default(),
             priority: fields.get("priority").and_then(|n| self.integer(n)),
-            target_network: fields.get("target_network").and_then(|n| self.string(n)),
-            return_state: fields.get("return_state").and_then(|n| self.string(n)),
+            target_network: fields.get("target_network").map(|n| self.reference(n)),
+            return_state: fields.get("return_state").map(|n| self.reference(n)),
             resources: fields
                 .get("resources")
                 .map(|n| self.string_list(n, "resource names"))
@@ -927,7 +947,7 @@ impl Mapper<'_> {
             .and_then(|n| self.string(n));
         Some(Event {
             name: name?,
-            payload: fields.get("payload").and_then(|n| self.string(n)),
+            payload: fields.get("payload").and_then(|n| self.code(n)),
             description: fields.get("description").and_then(|n| self.string(n)),
             span: node.span,
         })

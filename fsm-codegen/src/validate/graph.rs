@@ -60,7 +60,8 @@ fn reachability(cx: &Context<'_>, net: usize, network: &Network, diags: &mut Dia
     let reached = flood(&[start], &forward);
     let productive_from: Vec<usize> = (0..n).filter(|&i| terminal[i]).collect();
     let productive = flood(&productive_from, &backward);
-    let event_driven = network.arcs.iter().any(|a| a.on.is_some());
+    // Without end states there is nothing to reach: reported by `structure` (data-driven
+    // networks) or legitimate (event-driven ones run until stopped).
     let has_end = network.states.iter().any(is_end);
     for (i, state) in network.states.iter().enumerate() {
         if cx.state(net, &state.name.value) != Some(i) {
@@ -77,7 +78,8 @@ fn reachability(cx: &Context<'_>, net: usize, network: &Network, diags: &mut Dia
                 .with_label(network.states[start].name.span, "runs start here")
                 .with_help("add an arc to it from a reachable state, or remove it"),
             );
-        } else if !productive[i] && (has_end || !event_driven) && !is_end(state) {
+        } else if !productive[i] && has_end && !is_end(state) && !forward[i].is_empty() {
+            // (a state without any way out is a dead end, reported by `structure`)
             diags.push(
                 Diagnostic::warning(
                     codes::NO_PATH_TO_END,

@@ -66,13 +66,13 @@ impl Kind {
         what: "",
         duplicate: "",
         convert: type_ident,
-        becomes: "a Rust type name",
+        becomes: "Rust type names",
     };
     const FN: Kind = Kind {
         what: "",
         duplicate: "",
         convert: fn_ident,
-        becomes: "a Rust field name",
+        becomes: "Rust field names",
     };
 
     const fn named(self, what: &'static str, duplicate: &'static str) -> Kind {

@@ -46,6 +46,9 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
         let mut state_ref = |name: &Spanned<String>, diags: &mut Diagnostics| {
             if cx.state(net, &name.value).is_none() {
                 unresolved.networks[net] = true;
+                if name.value.is_empty() {
+                    return; // not a name, reported by the reader
+                }
                 diags.push(
                     Diagnostic::error(
                         codes::UNKNOWN_STATE,
@@ -76,6 +79,11 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
                 && !cx.networks.contains_key(target.value.as_str())
             {
                 unresolved.networks[net] = true;
+            }
+            if let Some(target) = &arc.target_network
+                && !target.value.is_empty()
+                && !cx.networks.contains_key(target.value.as_str())
+            {
                 diags.push(
                     Diagnostic::error(
                         codes::UNKNOWN_NETWORK,
@@ -87,6 +95,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
                 );
             }
             if let Some(event) = &arc.on
+                && !event.value.is_empty()
                 && !cx.events.contains_key(event.value.as_str())
             {
                 let names = machine.events.iter().map(|e| e.name.value.as_str());

@@ -67,14 +67,15 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
                 Role::Condition => "an expression",
                 Role::Transform | Role::Validate => "a block of statements",
             };
+            let span = locate(cx.source, code, &e);
+            let message = if e.to_string() == "cannot parse string into token stream" {
+                "inline Rust does not parse: an unclosed bracket, brace or string".to_owned()
+            } else {
+                format!("inline Rust does not parse: {e}")
+            };
+            let label = if span == code.span { "in this code" } else { "here" };
             diags.push(
-                Diagnostic::error(
-                    codes::RUST_SYNTAX,
-                    format!("inline Rust does not parse: {e}"),
-                    locate(cx.source, code, &e),
-                    e.to_string(),
-                )
-                .with_help(format!(
+                Diagnostic::error(codes::RUST_SYNTAX, message, span, label).with_help(format!(
                     "a {} is {what} with the record in scope as `data`",
                     role.as_str()
                 )),

@@ -140,6 +140,7 @@ pub(crate) struct Document {
 pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Document {
     let offsets = Offsets::new(text);
     let mut builder = Builder {
+        text,
         offsets: &offsets,
         stack: Vec::new(),
         anchors: Vec::new(),
@@ -165,6 +166,7 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Document {
 }
 
 struct Builder<'a> {
+    text: &'a str,
     offsets: &'a Offsets,
     stack: Vec<Frame>,
     /// Anchored nodes by anchor id (saphyr numbers anchors from 1).
@@ -210,12 +212,17 @@ impl Builder<'_> {
                     Some(t) => (style, Some(t.to_string())),
                     None => (style, None),
                 };
+                // The scanner may count the blanks after a flow scalar as part of it.
+                let span = match style {
+                    Style::Plain | Style::SingleQuoted | Style::DoubleQuoted => trim_end(self.text, at),
+                    Style::Literal | Style::Folded => at,
+                };
                 let node = Node {
                     kind: Kind::Scalar {
                         text: text.into_owned(),
                         style,
                     },
-                    span: at,
+                    span,
                     tag,
                 };
                 self.finish(node, anchor)?;
@@ -339,6 +346,12 @@ impl Builder<'_> {
     }
 }
 
+/// `span` without trailing whitespace.
+fn trim_end(text: &str, span: Span) -> Span {
+    let trimmed = text.get(span.range()).map_or(0, |s| s.len() - s.trim_end().len());
+    Span::new(span.start, span.end - u32::try_from(trimmed).unwrap_or(0))
+}
+
 /// A tag outside the core schema, spelled as written.
 fn foreign_tag(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
     tag.filter(|t| !t.is_yaml_core_schema()).map(ToString::to_string)
@@ -392,7 +405,15 @@ fn merge(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Diagnostic> {
 fn scan_error(text: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic {
     let at = offsets.byte(error.marker());
     let info = error.info();
-    let mut span = char_span(text, at);
+    let end_of_text = text.trim_end().len();
+    // At the end of the text (an unclosed bracket or quote), point at the last thing written.
+    let mut span = if at as usize >= end_of_text && end_of_text > 0 {
+        let last = text[..end_of_text].chars().next_back().map_or(1, char::len_utf8);
+        let start = u32::try_from(end_of_text - last).unwrap_or(0);
+        Span::new(start, u32::try_from(end_of_text).unwrap_or(start))
+    } else {
+        char_span(text, at)
+    };
     let help;
     let label;
     if info.contains("tab") {
@@ -433,7 +454,8 @@ fn char_span(text: &str, at: u32) -> Span {
     Span::new(at, at + u32::try_from(len).unwrap_or(0))
 }
 
-/// The run of tabs on the line of `at` at or before it, if any.
+/// The run of tabs the scanner complained about: on the line of `at`, or else in the
+/// indentation of the next line (the scanner may stop at the end of the line before).
 fn tab_span(text: &str, at: u32) -> Option<Span> {
     let at = (at as usize).min(text.len());
     let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
@@ -441,10 +463,16 @@ fn tab_span(text: &str, at: u32) -> Option<Span> {
         .get(line_start..)?
         .find('\n')
         .map_or(text.len(), |i| line_start + i);
-    let line = text.get(line_start..line_end)?;
-    let first = line.find('\t')?;
-    let run = line[first..].bytes().take_while(|&b| b == b'\t').count();
-    let start = u32::try_from(line_start + first).ok()?;
+    let first = match text.get(line_start..line_end)?.find('\t') {
+        Some(first) => line_start + first,
+        None => {
+            let next = text.get(line_end + 1..)?;
+            let indentation = next.len() - next.trim_start_matches([' ', '\t']).len();
+            line_end + 1 + next.get(..indentation)?.find('\t')?
+        }
+    };
+    let run = text.get(first..)?.bytes().take_while(|&b| b == b'\t').count();
+    let start = u32::try_from(first).ok()?;
     Some(Span::new(start, start + u32::try_from(run).ok()?))
 }
 
