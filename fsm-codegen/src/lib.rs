@@ -9,12 +9,18 @@
 
 pub mod ast;
 pub mod builtins;
+pub mod codegen;
+pub mod config;
 pub mod diagnostics;
+pub mod emit;
+pub mod ir;
+pub mod lower;
 pub mod naming;
 pub mod span;
 pub mod syntax;
 pub mod validate;
 
+pub use config::Config;
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, codes};
 pub use span::{Source, Span, Spanned};
 

@@ -2,16 +2,19 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The error a state function returns: a message, optionally with its cause.
 ///
 /// Transforms and checks return `Result<(), FnError>`. `String` and `&'static str` convert with `?`;
 /// wrap any other error with [`FnError::with_source`] (`.map_err(|e| FnError::with_source("reading", e))?`).
-#[derive(Debug)]
+///
+/// Cloning is cheap (the cause is shared), so a run can keep its failure and report it again.
+#[derive(Clone, Debug)]
 pub struct FnError {
     message: Cow<'static, str>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl FnError {
@@ -30,7 +33,7 @@ impl FnError {
     ) -> Self {
         FnError {
             message: message.into(),
-            source: Some(Box::new(source)),
+            source: Some(Arc::new(source)),
         }
     }
 
@@ -81,7 +84,7 @@ pub trait EndState: StateName {
 }
 
 /// A failure inside a state, as recorded when a run follows the state's `on_error` arc.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct StateError {
     /// Network of the failing state.
     pub network: &'static str,
@@ -116,7 +119,7 @@ pub struct Outcome<E, D> {
 }
 
 /// Why a run stopped before reaching an end state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum RunError {
     /// A check or transform failed in a state that has no `on_error` arc.
     Function(StateError),
@@ -212,6 +215,9 @@ impl<D: fmt::Debug> std::error::Error for Failure<D> {
     }
 }
 
+/// What running one record gives: the outcome, or the failure with the record.
+pub type RunResult<E, D> = Result<Outcome<E, D>, Failure<D>>;
+
 /// A data-driven machine, as the streaming runtime sees it: a function from a record to an
 /// outcome. Every generated machine with a `run` method implements it.
 pub trait Machine: Send + Sync {
@@ -220,13 +226,13 @@ pub trait Machine: Send + Sync {
     /// The end states.
     type End: EndState;
     /// Runs one record from the start state to an end state.
-    fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>>;
+    fn run(&self, data: Self::Data) -> RunResult<Self::End, Self::Data>;
 }
 
 impl<M: Machine + ?Sized> Machine for &M {
     type Data = M::Data;
     type End = M::End;
-    fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>> {
+    fn run(&self, data: Self::Data) -> RunResult<Self::End, Self::Data> {
         (**self).run(data)
     }
 }
@@ -249,9 +255,6 @@ pub enum Status<S, E> {
     Waiting(S),
     /// The run reached an end state; it does not move any more.
     Finished(E),
-    /// The run stopped with an error earlier (returned by the step that failed); it does not move
-    /// any more.
-    Failed,
 }
 
 impl<S, E> Status<S, E> {

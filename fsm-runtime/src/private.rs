@@ -167,3 +167,16 @@ where
     }
     deserializer.deserialize_str(NameVisitor(std::marker::PhantomData))
 }
+
+/// Where a generated run is in its life.
+#[derive(Clone, Debug)]
+pub enum Phase<E> {
+    /// Created; the start state is entered by the first `step` (or event).
+    Start,
+    /// In a state, its functions done.
+    Running,
+    /// At an end state.
+    Finished(E),
+    /// Stopped by an error, kept so that later calls report it again.
+    Failed(crate::core::RunError),
+}

@@ -1,0 +1,1568 @@
+//! Rust code generation: the IR becomes items (enums, a trait, a machine and a run type) placed in
+//! the user's module. Everything the items need from the runtime is reached through an absolute
+//! path (`::fsm_runtime::__private` by default, see [`Options::runtime`]); nothing depends on the
+//! user's imports or features. docs/generated-code.md describes the output.
+
+use crate::ir::{self, Call, DataMode, Machine, NetworkId, Role, StateId, StateRef, Target};
+use crate::naming::{is_keyword, is_valid_ident};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+/// Options of the Rust generator.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Path of the runtime crate as the generated code's crate sees it: `::fsm_runtime` (the
+    /// default) when it depends on `fsm-runtime`, `::fsm::runtime` through the facade. Set it with
+    /// [`Options::runtime_path`].
+    pub runtime: TokenStream,
+    /// Put the Mermaid diagram in the machine type's documentation.
+    pub diagram_in_docs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            runtime: quote!(::fsm_runtime),
+            diagram_in_docs: true,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the runtime path from text (`"::fsm::runtime"`).
+    ///
+    /// # Errors
+    ///
+    /// When `path` is not a Rust path.
+    pub fn runtime_path(&mut self, path: &str) -> syn::Result<&mut Self> {
+        let path: syn::Path = syn::parse_str(path)?;
+        self.runtime = quote!(#path);
+        Ok(self)
+    }
+}
+
+/// Generates the items of `machine` with the default [`Options`].
+pub fn generate(machine: &Machine) -> TokenStream {
+    generate_with(machine, &Options::default())
+}
+
+/// Generates the items of `machine`.
+pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
+    // Validation rules these out; without it, say so instead of generating nonsense.
+    if machine.networks.is_empty() || machine.networks.iter().any(|n| n.states.is_empty()) {
+        return quote!(::core::compile_error!("fsm: the machine has a network without states, or none"););
+    }
+    let g = Gen::new(machine, options);
+    let mut out = TokenStream::new();
+    for n in 0..machine.networks.len() {
+        out.extend(g.state_enum(NetworkId(n)));
+    }
+    if g.multi {
+        out.extend(g.position_enum());
+    }
+    out.extend(g.end_enum());
+    if machine.is_event_driven() {
+        out.extend(g.event_enum());
+    }
+    out.extend(g.fns_trait());
+    out.extend(g.machine_type());
+    out.extend(g.run_type());
+    out
+}
+
+/// An identifier that never panics: names passed validation, but lowering an unvalidated AST
+/// must not crash the compiler either.
+pub(crate) fn ident(s: &str) -> Ident {
+    if is_valid_ident(s) {
+        return Ident::new(s, Span::call_site());
+    }
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    if is_keyword(&out) || out == "_" {
+        out.push('_');
+    }
+    Ident::new(&out, Span::call_site())
+}
+
+fn doc_attrs(text: &str) -> TokenStream {
+    let lines = text.lines().map(|l| format!(" {}", l.trim_end()));
+    quote!(#(#[doc = #lines])*)
+}
+
+fn parse_type(s: &str) -> TokenStream {
+    match syn::parse_str::<syn::Type>(s) {
+        Ok(t) => quote!(#t),
+        Err(_) => {
+            let msg = format!("fsm: `{s}` is not a Rust type");
+            quote!(::core::compile_error!(#msg))
+        }
+    }
+}
+
+struct Gen<'a> {
+    m: &'a Machine,
+    rt: TokenStream,
+    multi: bool,
+    name: String,
+    machine: Ident,
+    position: Ident,
+    end: Ident,
+    event: Ident,
+    fns: Ident,
+    run: Ident,
+    data: TokenStream,
+    options: &'a Options,
+}
+
+impl<'a> Gen<'a> {
+    fn new(m: &'a Machine, options: &'a Options) -> Self {
+        let runtime = &options.runtime;
+        let base = &m.ident;
+        let multi = m.networks.len() > 1;
+        Gen {
+            m,
+            rt: quote!(#runtime::__private),
+            multi,
+            name: m.name.clone(),
+            machine: ident(base),
+            position: if multi {
+                ident(&format!("{base}Position"))
+            } else {
+                ident(&format!("{base}State"))
+            },
+            end: ident(&format!("{base}End")),
+            event: ident(&format!("{base}Event")),
+            fns: ident(&format!("{base}Fns")),
+            run: ident(&format!("{base}Run")),
+            data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
+            options,
+        }
+    }
+
+    fn state_enum_ident(&self, n: NetworkId) -> Ident {
+        if n == self.m.main {
+            ident(&format!("{}State", self.m.ident))
+        } else {
+            ident(&format!("{}{}State", self.m.ident, self.m.networks[n.0].ident))
+        }
+    }
+
+    /// The position value (expression and pattern) of a state.
+    fn pos(&self, r: StateRef) -> TokenStream {
+        let e = self.state_enum_ident(r.network);
+        let v = ident(&self.m.state(r).ident);
+        if self.multi {
+            let p = &self.position;
+            let nv = ident(&self.m.networks[r.network.0].ident);
+            quote!(#p::#nv(#e::#v))
+        } else {
+            quote!(#e::#v)
+        }
+    }
+
+    fn sref(n: NetworkId, s: StateId) -> StateRef {
+        StateRef { network: n, state: s }
+    }
+
+    // ---------------------------------------------------------------- state enums
+
+    fn state_enum(&self, n: NetworkId) -> TokenStream {
+        let net = &self.m.networks[n.0];
+        let rt = &self.rt;
+        let ty = self.state_enum_ident(n);
+        let doc = doc_attrs(&match &net.description {
+            Some(d) if n == self.m.main => format!("The states of machine `{}`.\n\n{d}", self.name),
+            Some(d) => format!(
+                "The states of network `{}` of machine `{}`.\n\n{d}",
+                net.name, self.name
+            ),
+            None if n == self.m.main && !self.multi => format!("The states of machine `{}`.", self.name),
+            None => format!("The states of network `{}` of machine `{}`.", net.name, self.name),
+        });
+        let variants: Vec<Ident> = net.states.iter().map(|s| ident(&s.ident)).collect();
+        let names: Vec<&str> = net.states.iter().map(|s| s.name.as_str()).collect();
+        let var_docs = net.states.iter().map(|s| {
+            let mut d = s.description.clone().unwrap_or_else(|| format!("State `{}`.", s.name));
+            if s.is_start && s.is_end {
+                d.push_str("\n\nStart and end state.");
+            } else if s.is_start {
+                d.push_str("\n\nStart state.");
+            } else if s.is_end {
+                d.push_str("\n\nEnd state.");
+            }
+            doc_attrs(&d)
+        });
+        let count = proc_macro2::Literal::usize_unsuffixed(net.states.len());
+        let start = &variants[net.start.0.min(net.states.len().saturating_sub(1))];
+        let ends: Vec<&Ident> = net
+            .states
+            .iter()
+            .zip(&variants)
+            .filter(|(s, _)| s.is_end)
+            .map(|(_, v)| v)
+            .collect();
+        let is_end = if ends.is_empty() {
+            quote!({
+                let _ = self;
+                false
+            })
+        } else {
+            quote!(::core::matches!(self, #(Self::#ends)|*))
+        };
+        let net_name = &net.name;
+        let expected = format!("a state of network `{}` of machine `{}`", net.name, self.name);
+        quote! {
+            #doc
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms)]
+            pub enum #ty {
+                #(#var_docs #variants,)*
+            }
+
+            impl #ty {
+                /// Every state, in declaration order.
+                pub const ALL: [Self; #count] = [#(Self::#variants),*];
+                /// The state a run of this network starts in.
+                pub const START: Self = Self::#start;
+                /// Name of the network, as written in the machine definition.
+                pub const NETWORK: &'static str = #net_name;
+
+                /// The name, as written in the machine definition.
+                pub const fn name(self) -> &'static str {
+                    match self {
+                        #(Self::#variants => #names,)*
+                    }
+                }
+
+                /// Name of the network, as written in the machine definition.
+                pub const fn network(self) -> &'static str {
+                    Self::NETWORK
+                }
+
+                /// Whether runs of this network start here.
+                pub const fn is_start(self) -> bool {
+                    ::core::matches!(self, Self::#start)
+                }
+
+                /// Whether a run of this network ends here.
+                pub const fn is_end(self) -> bool {
+                    #is_end
+                }
+            }
+
+            impl #rt::StateName for #ty {
+                fn name(&self) -> &'static str {
+                    #ty::name(*self)
+                }
+            }
+
+            impl ::core::fmt::Display for #ty {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.pad(#ty::name(*self))
+                }
+            }
+
+            impl ::core::str::FromStr for #ty {
+                type Err = #rt::UnknownName;
+                fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                    match s {
+                        #(#names => ::core::result::Result::Ok(Self::#variants),)*
+                        _ => ::core::result::Result::Err(#rt::UnknownName {
+                            name: ::std::string::ToString::to_string(s),
+                            expected: #expected,
+                        }),
+                    }
+                }
+            }
+
+            #rt::impl_serde_by_name!(#ty);
+        }
+    }
+
+    fn position_enum(&self) -> TokenStream {
+        let rt = &self.rt;
+        let p = &self.position;
+        let nets: Vec<Ident> = self.m.networks.iter().map(|n| ident(&n.ident)).collect();
+        let tys: Vec<Ident> = (0..self.m.networks.len())
+            .map(|i| self.state_enum_ident(NetworkId(i)))
+            .collect();
+        let docs = self
+            .m
+            .networks
+            .iter()
+            .map(|n| doc_attrs(&format!("In network `{}`.", n.name)));
+        let doc = doc_attrs(&format!(
+            "Where a run of machine `{}` is: a network and a state of it.",
+            self.name
+        ));
+        let start = self.pos(Self::sref(self.m.main, self.m.main_network().start));
+        quote! {
+            #doc
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            pub enum #p {
+                #(#docs #nets(#tys),)*
+            }
+
+            impl #p {
+                /// Where every run starts.
+                pub const START: Self = #start;
+
+                /// The state's name, as written in the machine definition.
+                pub const fn name(self) -> &'static str {
+                    match self {
+                        #(Self::#nets(s) => s.name(),)*
+                    }
+                }
+
+                /// The network's name, as written in the machine definition.
+                pub const fn network(self) -> &'static str {
+                    match self {
+                        #(Self::#nets(_) => #tys::NETWORK,)*
+                    }
+                }
+
+                /// Whether a run of the state's network ends here.
+                pub const fn is_end(self) -> bool {
+                    match self {
+                        #(Self::#nets(s) => s.is_end(),)*
+                    }
+                }
+            }
+
+            impl #rt::StateName for #p {
+                fn name(&self) -> &'static str {
+                    #p::name(*self)
+                }
+            }
+
+            impl ::core::fmt::Display for #p {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::core::write!(f, "{}.{}", self.network(), self.name())
+                }
+            }
+
+            #(
+                impl ::core::convert::From<#tys> for #p {
+                    fn from(state: #tys) -> Self {
+                        Self::#nets(state)
+                    }
+                }
+            )*
+        }
+    }
+
+    fn end_enum(&self) -> TokenStream {
+        let rt = &self.rt;
+        let e = &self.end;
+        let p = &self.position;
+        let vars: Vec<Ident> = self.m.ends.iter().map(|x| ident(&x.ident)).collect();
+        let names: Vec<&str> = self
+            .m
+            .ends
+            .iter()
+            .map(|x| self.m.state(x.state).name.as_str())
+            .collect();
+        let positions: Vec<TokenStream> = self.m.ends.iter().map(|x| self.pos(x.state)).collect();
+        let docs = self.m.ends.iter().map(|x| {
+            let s = self.m.state(x.state);
+            let net = &self.m.networks[x.state.network.0];
+            doc_attrs(&match &s.description {
+                Some(d) => format!("Ended in `{}` (network `{}`).\n\n{d}", s.name, net.name),
+                None => format!("Ended in `{}` (network `{}`).", s.name, net.name),
+            })
+        });
+        let doc = doc_attrs(&format!(
+            "How a run of machine `{}` can end: one variant per end state where a run can finish, so \
+             that callers match outcomes exhaustively.",
+            self.name
+        ));
+        let count = proc_macro2::Literal::usize_unsuffixed(vars.len());
+        let expected = format!("an end state of machine `{}`", self.name);
+        let body = if vars.is_empty() {
+            quote!(match self {})
+        } else {
+            quote!(match self { #(Self::#vars => #names,)* })
+        };
+        let state_body = if vars.is_empty() {
+            quote!(match self {})
+        } else {
+            quote!(match self { #(Self::#vars => #positions,)* })
+        };
+        quote! {
+            #doc
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms)]
+            pub enum #e {
+                #(#docs #vars,)*
+            }
+
+            impl #e {
+                /// Every end state, in declaration order.
+                pub const ALL: [Self; #count] = [#(Self::#vars),*];
+
+                /// The end state's name, as written in the machine definition.
+                pub const fn name(self) -> &'static str {
+                    #body
+                }
+
+                /// The end state as a position of the machine.
+                pub const fn state(self) -> #p {
+                    #state_body
+                }
+            }
+
+            impl #rt::StateName for #e {
+                fn name(&self) -> &'static str {
+                    #e::name(*self)
+                }
+            }
+
+            impl #rt::EndState for #e {
+                const ALL: &'static [Self] = &#e::ALL;
+            }
+
+            impl ::core::fmt::Display for #e {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.pad(#e::name(*self))
+                }
+            }
+
+            impl ::core::str::FromStr for #e {
+                type Err = #rt::UnknownName;
+                fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                    #e::ALL.into_iter().find(|e| e.name() == s).ok_or_else(|| #rt::UnknownName {
+                        name: ::std::string::ToString::to_string(s),
+                        expected: #expected,
+                    })
+                }
+            }
+
+            #rt::impl_serde_by_name!(#e);
+        }
+    }
+
+    fn event_enum(&self) -> TokenStream {
+        let rt = &self.rt;
+        let ev = &self.event;
+        let has_payload = self.m.events.iter().any(|e| e.payload.is_some());
+        let derive = if has_payload {
+            quote!(#[derive(Debug)])
+        } else {
+            quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)])
+        };
+        let variants = self.m.events.iter().map(|e| {
+            let v = ident(&e.ident);
+            let doc = doc_attrs(e.description.as_deref().unwrap_or(&format!("Event `{}`.", e.name)));
+            match &e.payload {
+                Some(p) => {
+                    let t = parse_type(p);
+                    quote!(#doc #v(#t))
+                }
+                None => quote!(#doc #v),
+            }
+        });
+        let name_arms = self.m.events.iter().map(|e| {
+            let v = ident(&e.ident);
+            let n = &e.name;
+            if e.payload.is_some() {
+                quote!(Self::#v(_) => #n)
+            } else {
+                quote!(Self::#v => #n)
+            }
+        });
+        let doc = doc_attrs(&format!(
+            "The events that drive machine `{}`, with their payloads.",
+            self.name
+        ));
+        quote! {
+            #doc
+            #derive
+            #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms)]
+            pub enum #ev {
+                #(#variants,)*
+            }
+
+            impl #ev {
+                /// The event's name, as written in the machine definition.
+                pub const fn name(&self) -> &'static str {
+                    match self {
+                        #(#name_arms,)*
+                    }
+                }
+            }
+
+            impl #rt::EventName for #ev {
+                fn name(&self) -> &'static str {
+                    #ev::name(self)
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- functions trait
+
+    fn method_sig(&self, f: &ir::Function) -> TokenStream {
+        let rt = &self.rt;
+        let data = &self.data;
+        let name = ident(&f.ident);
+        let payload = f.payload.as_deref().map(|p| {
+            let t = parse_type(p);
+            quote!(payload: &#t,)
+        });
+        match f.role {
+            Role::Transform => quote! {
+                fn #name(
+                    &self,
+                    data: &mut #data,
+                    #payload
+                    ctx: &mut #rt::Context<'_>,
+                ) -> ::core::result::Result<(), #rt::FnError>
+            },
+            Role::Condition => quote! {
+                fn #name(&self, data: &#data, #payload) -> bool
+            },
+        }
+    }
+
+    fn fns_trait(&self) -> TokenStream {
+        let t = &self.fns;
+        let doc = doc_attrs(&format!(
+            "The functions of machine `{}`: one method per function named in its definition. \
+             Implement it on a type of yours and hand that to [`{}::new`].\n\n\
+             Methods take `&self`, so one implementation serves parallel runs; it is also \
+             implemented for `&T`, `Box<T>` and `Arc<T>`.",
+            self.name, self.machine
+        ));
+        let sigs: Vec<TokenStream> = self.m.functions.iter().map(|f| self.method_sig(f)).collect();
+        let docs = self.m.functions.iter().map(|f| {
+            let what = match f.role {
+                Role::Transform => "Check or transform",
+                Role::Condition => "Condition",
+            };
+            let mut d = format!("{what} `{}`, used as:", f.name);
+            for u in &f.uses {
+                d.push_str(&format!("\n- {u}"));
+            }
+            doc_attrs(&d)
+        });
+        let forwards = self.m.functions.iter().zip(&sigs).map(|(f, sig)| {
+            let name = ident(&f.ident);
+            let p = f.payload.as_ref().map(|_| quote!(payload,));
+            match f.role {
+                Role::Transform => quote!(#[inline] #sig { (**self).#name(data, #p ctx) }),
+                Role::Condition => quote!(#[inline] #sig { (**self).#name(data, #p) }),
+            }
+        });
+        let forwards: Vec<TokenStream> = forwards.collect();
+        let unit = if self.m.functions.is_empty() {
+            quote! {
+                /// The machine names no function: `()` implements the trait.
+                impl #t for () {}
+            }
+        } else {
+            quote!()
+        };
+        quote! {
+            #doc
+            #[allow(clippy::ptr_arg)]
+            pub trait #t {
+                #(#docs #sigs;)*
+            }
+
+            impl<T: #t + ?Sized> #t for &T {
+                #(#forwards)*
+            }
+
+            impl<T: #t + ?Sized> #t for ::std::boxed::Box<T> {
+                #(#forwards)*
+            }
+
+            impl<T: #t + ?Sized> #t for ::std::sync::Arc<T> {
+                #(#forwards)*
+            }
+
+            #unit
+        }
+    }
+
+    // ---------------------------------------------------------------- machine type
+
+    fn machine_type(&self) -> TokenStream {
+        let rt = &self.rt;
+        let (m, t, run, data, end, pos) = (
+            &self.machine,
+            &self.fns,
+            &self.run,
+            &self.data,
+            &self.end,
+            &self.position,
+        );
+        let mermaid = super::diagram::mermaid(self.m);
+        let mut doc = self
+            .m
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("Machine `{}`.", self.name));
+        doc.push_str(&format!(
+            "\n\nGenerated by fsm from the machine definition. Create it with [`{m}::new`] from an \
+             implementation of [`{t}`]; "
+        ));
+        if self.m.is_event_driven() {
+            doc.push_str(&format!(
+                "[`{m}::start`] (or [`{m}::into_run`]) gives a [`{run}`] that [`{run}::handle`]s events."
+            ));
+        } else {
+            doc.push_str(&format!(
+                "[`{m}::run`] runs a record from the start state to an end state; [`{m}::start`] gives \
+                 a [`{run}`] to advance one [`{run}::step`] at a time."
+            ));
+        }
+        if self.options.diagram_in_docs {
+            doc.push_str(&format!("\n\n```mermaid\n{}```", mermaid));
+        }
+        let doc = doc_attrs(&doc);
+        let name = &self.name;
+        let max = self.m.max_transitions;
+        let run_fn = if self.m.is_event_driven() {
+            quote!()
+        } else {
+            quote! {
+                /// Runs `data` from the start state until an end state: the outcome (end state,
+                /// record, the error an `on_error` arc followed, history), or why it stopped.
+                pub fn run(
+                    &self,
+                    data: #data,
+                ) -> #rt::RunResult<#end, #data> {
+                    self.start(data).finish()
+                }
+            }
+        };
+        let machine_impl = if self.m.is_event_driven() {
+            quote!()
+        } else {
+            quote! {
+                impl<F: #t + ::core::marker::Send + ::core::marker::Sync> #rt::Machine for #m<F> {
+                    type Data = #data;
+                    type End = #end;
+                    fn run(
+                        &self,
+                        data: #data,
+                    ) -> #rt::RunResult<#end, #data> {
+                        #m::run(self, data)
+                    }
+                }
+            }
+        };
+        quote! {
+            #doc
+            #[derive(Clone, Debug)]
+            pub struct #m<F> {
+                fns: F,
+                options: #rt::RunOptions,
+            }
+
+            impl<F: #t> #m<F> {
+                /// Name of the machine, as written in its definition.
+                pub const NAME: &'static str = #name;
+                /// The machine as a Mermaid state diagram.
+                pub const MERMAID: &'static str = #mermaid;
+                /// Where every run starts.
+                pub const START: #pos = #pos::START;
+
+                /// The machine, with its functions and default options (step limit from
+                /// `max_transitions`, no history).
+                pub fn new(fns: F) -> Self {
+                    #m {
+                        fns,
+                        options: #rt::RunOptions {
+                            max_transitions: #max,
+                            ..::core::default::Default::default()
+                        },
+                    }
+                }
+
+                /// Replaces the run options.
+                #[must_use]
+                pub fn with_options(mut self, options: #rt::RunOptions) -> Self {
+                    self.options = options;
+                    self
+                }
+
+                /// The run options.
+                pub fn options(&self) -> #rt::RunOptions {
+                    self.options
+                }
+
+                /// The functions.
+                pub fn fns(&self) -> &F {
+                    &self.fns
+                }
+
+                /// A run of `data`, borrowing the functions. Nothing runs until the first step
+                /// (or event).
+                pub fn start(&self, data: #data) -> #run<&F> {
+                    #run::new(&self.fns, data, self.options)
+                }
+
+                /// A run of `data` that owns the functions (no lifetime to carry around).
+                pub fn into_run(self, data: #data) -> #run<F> {
+                    #run::new(self.fns, data, self.options)
+                }
+
+                #run_fn
+            }
+
+            #machine_impl
+        }
+    }
+
+    // ---------------------------------------------------------------- run type
+
+    fn run_type(&self) -> TokenStream {
+        let rt = &self.rt;
+        let m = self.m;
+        let (t, run, data, end, pos) = (&self.fns, &self.run, &self.data, &self.end, &self.position);
+        let event_driven = m.is_event_driven();
+        let name = &self.name;
+        let push = m.has_push_arcs();
+        let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
+
+        let stack_field = push.then(|| quote!(stack: #rt::ReturnStack<::core::option::Option<#pos>, #depth>,));
+        let stack_init = push.then(|| quote!(stack: #rt::ReturnStack::new(),));
+        let base_field = event_driven.then(|| quote!(base: u32, fast: bool,));
+        let base_init = event_driven.then(|| quote!(base: 0, fast: false,));
+        let base_read = if event_driven {
+            quote!(self.transitions.wrapping_sub(self.base))
+        } else {
+            quote!(self.transitions)
+        };
+        let fast_on = event_driven.then(|| quote!(self.fast = !observe;));
+        let fast_off = event_driven.then(|| quote!(self.fast = false;));
+        let stack_empty = if push {
+            quote!(self.stack.is_empty())
+        } else {
+            quote!(true)
+        };
+
+        // Positions, per state.
+        let all: Vec<(StateRef, &ir::State)> = m.states().collect();
+        let total = all.len();
+
+        // __state_fns: the functions run on entering each state.
+        let mut fn_arms = Vec::new();
+        for (r, s) in &all {
+            let calls: Vec<&Call> = s.functions().collect();
+            if calls.is_empty() {
+                continue;
+            }
+            let p = self.pos(*r);
+            let body = self.transaction(*r, s.data_mode, &calls, None);
+            fn_arms.push(quote!(#p => #body,));
+        }
+        let fn_default = (fn_arms.len() < total).then(|| quote!(_ => ::core::result::Result::Ok(()),));
+
+        // __arc_*: the transforms of arcs that have some.
+        let mut arc_fns = Vec::new();
+        for (n, net) in m.networks.iter().enumerate() {
+            for (a, arc) in net.arcs.iter().enumerate() {
+                if arc.transform.is_empty() {
+                    continue;
+                }
+                let r = Self::sref(NetworkId(n), arc.from);
+                let name = format_ident!("__arc_{}_{}", n, a);
+                let calls: Vec<&Call> = arc.transform.iter().collect();
+                let payload = self.arc_payload(arc).map(|p| {
+                    let t = parse_type(p);
+                    quote!(payload: &#t)
+                });
+                let body = self.transaction(
+                    r,
+                    net.states[arc.from.0].data_mode,
+                    &calls,
+                    payload.as_ref().map(|_| ()),
+                );
+                arc_fns.push(quote! {
+                    #[allow(unused_variables)]
+                    fn #name(&mut self, #payload) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                        #body
+                    }
+                });
+            }
+        }
+
+        // __on_error, __is_end, __end_of.
+        let on_error_arms: Vec<TokenStream> = all
+            .iter()
+            .filter_map(|(r, s)| {
+                s.on_error.map(|e| {
+                    let p = self.pos(*r);
+                    let t = self.pos(Self::sref(r.network, e));
+                    quote!(#p => ::core::option::Option::Some(#t),)
+                })
+            })
+            .collect();
+        let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let end_arms = m.ends.iter().map(|e| {
+            let p = self.pos(e.state);
+            let v = ident(&e.ident);
+            quote!(#p => ::core::option::Option::Some(#end::#v),)
+        });
+        let end_default = (m.ends.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+
+        // __eventless: try the eventless arcs of the current state.
+        let mut eventless_arms = Vec::new();
+        let mut waits = Vec::new(); // states with event arcs
+        for (r, s) in &all {
+            let net = &m.networks[r.network.0];
+            let mut tries = Vec::new();
+            let mut has_events = false;
+            for a in &s.arcs {
+                let arc = &net.arcs[a.0];
+                if arc.event.is_some() {
+                    has_events = true;
+                    continue;
+                }
+                let body = self.arc_body(r.network, *a, None);
+                match &arc.condition {
+                    Some(c) => {
+                        let cond = self.condition(c, None);
+                        tries.push(quote! {
+                            if #cond {
+                                return #body.map(|()| true);
+                            }
+                        });
+                    }
+                    None => {
+                        tries.push(quote!(return #body.map(|()| true);));
+                        break;
+                    }
+                }
+            }
+            if has_events {
+                waits.push(self.pos(*r));
+            }
+            if !tries.is_empty() {
+                let p = self.pos(*r);
+                eventless_arms.push(quote!(#p => { #(#tries)* }));
+            }
+        }
+        let eventless_default = (eventless_arms.len() < total).then(|| quote!(_ => {}));
+        let eventless_unreachable_ok = if eventless_arms.len() == total {
+            quote!(#[allow(unreachable_code)])
+        } else {
+            quote!()
+        };
+
+        // What a run does when no eventless arc is available.
+        let stuck = quote!(::core::result::Result::Err(#rt::RunError::NoTransition {
+            network: self.pos.network(),
+            state: self.pos.name(),
+        }));
+        let no_arc = if event_driven {
+            quote! {
+                if Self::__waits(self.pos) {
+                    ::core::result::Result::Ok(false)
+                } else {
+                    #stuck
+                }
+            }
+        } else {
+            quote!(#stuck)
+        };
+        let waits_fn = event_driven.then(|| {
+            let body = if waits.is_empty() {
+                quote!({
+                    let _ = pos;
+                    false
+                })
+            } else {
+                quote!(::core::matches!(pos, #(#waits)|*))
+            };
+            quote! {
+                /// Whether a state has arcs triggered by events.
+                const fn __waits(pos: #pos) -> bool {
+                    #body
+                }
+            }
+        });
+
+        let pop = if push {
+            quote! {
+                /// Leaves a pushed network that reached an end state: continue at the return
+                /// state of the innermost push arc that has one.
+                fn __pop(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                    while let ::core::option::Option::Some(frame) = self.stack.pop() {
+                        if let ::core::option::Option::Some(ret) = frame {
+                            self.__count()?;
+                            return self.__arrive(ret, observe);
+                        }
+                    }
+                    ::core::result::Result::Ok(())
+                }
+            }
+        } else {
+            quote!()
+        };
+        let advance_end = if push {
+            quote! {
+                if self.pos.is_end() {
+                    if self.stack.is_empty() {
+                        return #stuck;
+                    }
+                    return self.__pop(observe).map(|()| true);
+                }
+            }
+        } else {
+            quote! {
+                if self.pos.is_end() {
+                    return #stuck;
+                }
+            }
+        };
+
+        // Inline functions.
+        let inlines = m.inlines.iter().enumerate().map(|(i, inl)| {
+            let name = format_ident!("__inline_{}", i);
+            let code: TokenStream = match inl.code.parse::<TokenStream>() {
+                Ok(ts) => ts,
+                Err(_) => {
+                    let msg = format!("fsm: inline Rust does not parse: {}", inl.code);
+                    quote!(::core::compile_error!(#msg))
+                }
+            };
+            let payload = inl.payload.as_deref().map(|p| {
+                let t = parse_type(p);
+                quote!(payload: &#t,)
+            });
+            match inl.role {
+                Role::Transform => quote! {
+                    #[allow(unused_variables, unused_braces, clippy::unit_arg, clippy::let_unit_value)]
+                    fn #name(
+                        data: &mut #data,
+                        #payload
+                        ctx: &mut #rt::Context<'_>,
+                    ) -> ::core::result::Result<(), #rt::FnError> {
+                        #rt::IntoFnResult::into_fn_result({ #code })
+                    }
+                },
+                Role::Condition => quote! {
+                    #[allow(unused_variables)]
+                    fn #name(data: &#data, #payload) -> bool {
+                        #code
+                    }
+                },
+            }
+        });
+
+        let event_api = if event_driven { self.handle_fns() } else { quote!() };
+
+        let run_doc = doc_attrs(&format!(
+            "A run of machine `{name}`: the record, where it is, the path taken. Get one from \
+             [`{m}::start`] or [`{m}::into_run`], or build one with [`{run}::new`].",
+            m = self.machine
+        ));
+        let start = quote!(#pos::START);
+
+        quote! {
+            #run_doc
+            pub struct #run<F> {
+                fns: F,
+                data: #data,
+                pos: #pos,
+                phase: #rt::Phase<#end>,
+                observe: bool,
+                error: ::core::option::Option<#rt::StateError>,
+                transitions: u32,
+                #base_field
+                options: #rt::RunOptions,
+                history: ::std::vec::Vec<#rt::HistoryEntry>,
+                started: ::core::option::Option<::std::time::Instant>,
+                #stack_field
+            }
+
+            impl<F> ::core::fmt::Debug for #run<F> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(::core::stringify!(#run))
+                        .field("state", &self.pos)
+                        .field("phase", &self.phase)
+                        .field("transitions", &self.transitions)
+                        .finish_non_exhaustive()
+                }
+            }
+
+            impl<F: #t> #run<F> {
+                /// A run of `data` with these functions and options, at the start state. Nothing
+                /// runs until the first step (or event).
+                pub fn new(fns: F, data: #data, options: #rt::RunOptions) -> Self {
+                    let observe = options.history || #rt::TRACING;
+                    #run {
+                        fns,
+                        data,
+                        pos: #start,
+                        phase: #rt::Phase::Start,
+                        observe,
+                        error: ::core::option::Option::None,
+                        transitions: 0,
+                        #base_init
+                        options,
+                        history: ::std::vec::Vec::new(),
+                        started: ::core::option::Option::None,
+                        #stack_init
+                    }
+                }
+
+                /// Where the run is: the start state until the first step, then the state last
+                /// entered.
+                pub fn state(&self) -> #pos {
+                    self.pos
+                }
+
+                /// The end state, once the run finished.
+                pub fn end(&self) -> ::core::option::Option<#end> {
+                    match self.phase {
+                        #rt::Phase::Finished(end) => ::core::option::Option::Some(end),
+                        _ => ::core::option::Option::None,
+                    }
+                }
+
+                /// The record.
+                pub fn data(&self) -> &#data {
+                    &self.data
+                }
+
+                /// The record, ending the run.
+                pub fn into_data(self) -> #data {
+                    self.data
+                }
+
+                /// The states entered so far, with timings (empty unless `RunOptions::history`).
+                pub fn history(&self) -> &[#rt::HistoryEntry] {
+                    &self.history
+                }
+
+                /// Transitions taken so far.
+                pub fn transitions(&self) -> u32 {
+                    self.transitions
+                }
+
+                /// The last error the run followed through an `on_error` arc.
+                pub fn last_error(&self) -> ::core::option::Option<&#rt::StateError> {
+                    self.error.as_ref()
+                }
+
+                /// Takes one transition: enters the start state (first call), or takes the first
+                /// available eventless arc (by priority, then declaration order) and enters its
+                /// target, running its functions. At an end state, returns `Finished` again. An
+                /// error stops the run; later calls return it again.
+                pub fn step(&mut self) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
+                    let observe = self.observe;
+                    let moved = match &self.phase {
+                        #rt::Phase::Running => self.__advance(observe),
+                        #rt::Phase::Start => self.__begin(observe).map(|()| true),
+                        #rt::Phase::Finished(end) => return ::core::result::Result::Ok(#rt::Status::Finished(*end)),
+                        #rt::Phase::Failed(e) => return ::core::result::Result::Err(::core::clone::Clone::clone(e)),
+                    };
+                    match moved {
+                        ::core::result::Result::Ok(true) => ::core::result::Result::Ok(self.__settle()),
+                        ::core::result::Result::Ok(false) => ::core::result::Result::Ok(#rt::Status::Waiting(self.pos)),
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(self.__fail(e)),
+                    }
+                }
+
+                /// Steps until an end state: the outcome, or why the run stopped (with the record
+                /// as it was then). A run that waits for an event stops with `NoTransition`.
+                pub fn finish(mut self) -> #rt::RunResult<#end, #data> {
+                    loop {
+                        match self.step() {
+                            ::core::result::Result::Ok(#rt::Status::Running(_)) => {}
+                            ::core::result::Result::Ok(#rt::Status::Finished(end)) => {
+                                return ::core::result::Result::Ok(#rt::Outcome {
+                                    end,
+                                    data: self.data,
+                                    error: self.error,
+                                    transitions: self.transitions,
+                                    history: self.history,
+                                });
+                            }
+                            ::core::result::Result::Ok(#rt::Status::Waiting(state)) => {
+                                return ::core::result::Result::Err(#rt::Failure {
+                                    error: #rt::RunError::NoTransition {
+                                        network: state.network(),
+                                        state: state.name(),
+                                    },
+                                    data: self.data,
+                                });
+                            }
+                            ::core::result::Result::Err(error) => {
+                                return ::core::result::Result::Err(#rt::Failure { error, data: self.data });
+                            }
+                        }
+                    }
+                }
+
+                #event_api
+
+                fn __begin(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                    self.phase = #rt::Phase::Running;
+                    #fast_on
+                    if observe {
+                        self.started = ::core::option::Option::Some(::std::time::Instant::now());
+                    }
+                    self.__arrive(#start, observe)
+                }
+
+                fn __fail(&mut self, error: #rt::RunError) -> #rt::RunError {
+                    self.phase = #rt::Phase::Failed(::core::clone::Clone::clone(&error));
+                    #fast_off
+                    error
+                }
+
+                /// After a move: finished when at an end state of the main network.
+                fn __settle(&mut self) -> #rt::Status<#pos, #end> {
+                    if #stack_empty {
+                        if let ::core::option::Option::Some(end) = Self::__end_of(self.pos) {
+                            self.phase = #rt::Phase::Finished(end);
+                            #fast_off
+                            return #rt::Status::Finished(end);
+                        }
+                    }
+                    #rt::Status::Running(self.pos)
+                }
+
+                /// One eventless move from the current state; `false` when it waits for an event.
+                fn __advance(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
+                    #advance_end
+                    if self.__eventless(observe)? {
+                        return ::core::result::Result::Ok(true);
+                    }
+                    #no_arc
+                }
+
+                /// Counts a transition against the step limit.
+                #[inline]
+                fn __count(&mut self) -> ::core::result::Result<(), #rt::RunError> {
+                    if #base_read >= self.options.max_transitions {
+                        return ::core::result::Result::Err(#rt::RunError::StepLimit {
+                            limit: self.options.max_transitions,
+                            state: self.pos.name(),
+                        });
+                    }
+                    self.transitions = self.transitions.wrapping_add(1);
+                    ::core::result::Result::Ok(())
+                }
+
+                /// Enters `to` and runs its functions; on failure follows the state's `on_error`
+                /// arc, or stops.
+                #[inline]
+                fn __arrive(&mut self, to: #pos, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                    let mut to = to;
+                    loop {
+                        self.pos = to;
+                        let result = if observe { self.__observed(to) } else { self.__state_fns(to) };
+                        let ::core::result::Result::Err((function, error)) = result else {
+                            return ::core::result::Result::Ok(());
+                        };
+                        let failure = #rt::StateError {
+                            network: to.network(),
+                            state: to.name(),
+                            function,
+                            error,
+                        };
+                        match Self::__on_error(to) {
+                            ::core::option::Option::Some(next) => {
+                                self.error = ::core::option::Option::Some(failure);
+                                self.__count()?;
+                                to = next;
+                            }
+                            ::core::option::Option::None => {
+                                return ::core::result::Result::Err(#rt::RunError::Function(failure));
+                            }
+                        }
+                    }
+                }
+
+                /// A failure of an arc's transform: the source state's `on_error`, or stop.
+                #[allow(dead_code)]
+                fn __arc_failed(
+                    &mut self,
+                    from: #pos,
+                    (function, error): (&'static str, #rt::FnError),
+                    observe: bool,
+                ) -> ::core::result::Result<(), #rt::RunError> {
+                    let failure = #rt::StateError {
+                        network: from.network(),
+                        state: from.name(),
+                        function,
+                        error,
+                    };
+                    match Self::__on_error(from) {
+                        ::core::option::Option::Some(next) => {
+                            self.error = ::core::option::Option::Some(failure);
+                            self.__count()?;
+                            self.__arrive(next, observe)
+                        }
+                        ::core::option::Option::None => ::core::result::Result::Err(#rt::RunError::Function(failure)),
+                    }
+                }
+
+                /// `__state_fns` with a tracing span and a history entry.
+                fn __observed(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                    let _span = #rt::transition_span(#name, to.network(), to.name());
+                    if !self.options.history {
+                        return self.__state_fns(to);
+                    }
+                    let begin = ::std::time::Instant::now();
+                    let result = self.__state_fns(to);
+                    let at = self.started.map_or(::core::time::Duration::ZERO, |s| begin.saturating_duration_since(s));
+                    self.history.push(#rt::HistoryEntry {
+                        network: to.network(),
+                        state: to.name(),
+                        at,
+                        took: begin.elapsed(),
+                    });
+                    result
+                }
+
+                /// The checks and transforms of a state, in its data mode.
+                #[allow(unused_mut)]
+                fn __state_fns(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                    match to {
+                        #(#fn_arms)*
+                        #fn_default
+                    }
+                }
+
+                #(#arc_fns)*
+
+                /// Tries the eventless arcs of the current state, in order; takes the first
+                /// available one.
+                #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
+                #eventless_unreachable_ok
+                fn __eventless(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
+                    match self.pos {
+                        #(#eventless_arms)*
+                        #eventless_default
+                    }
+                    ::core::result::Result::Ok(false)
+                }
+
+                #pop
+
+                #waits_fn
+
+                const fn __on_error(pos: #pos) -> ::core::option::Option<#pos> {
+                    match pos {
+                        #(#on_error_arms)*
+                        #on_error_default
+                    }
+                }
+
+                const fn __end_of(pos: #pos) -> ::core::option::Option<#end> {
+                    match pos {
+                        #(#end_arms)*
+                        #end_default
+                    }
+                }
+
+                #(#inlines)*
+            }
+        }
+    }
+
+    /// The payload type an arc's functions receive (its event's, if any).
+    fn arc_payload(&self, arc: &ir::Arc) -> Option<&str> {
+        arc.event.and_then(|e| self.m.events[e.0].payload.as_deref())
+    }
+
+    /// A block running `calls` on the record in `mode`, returning
+    /// `Result<(), (&'static str, FnError)>`. `payload`: a `payload` binding is in scope.
+    fn transaction(&self, at: StateRef, mode: DataMode, calls: &[&Call], payload: Option<()>) -> TokenStream {
+        let rt = &self.rt;
+        let m = self.m;
+        let net = &m.networks[at.network.0].name;
+        let state = &m.state(at).name;
+        let name = &self.name;
+        let steps = calls.iter().map(|c| {
+            let fname = m.call_name(c);
+            let call = self.transform_call(c, payload.is_some());
+            quote!(#call.map_err(|e| (#fname, e))?;)
+        });
+        let ctx = quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref()););
+        match mode {
+            DataMode::Copy => quote!({
+                let mut __copy = ::core::clone::Clone::clone(&self.data);
+                {
+                    let __data = &mut __copy;
+                    #ctx
+                    #(#steps)*
+                }
+                self.data = __copy;
+                ::core::result::Result::Ok(())
+            }),
+            DataMode::Direct => quote!({
+                let __data = &mut self.data;
+                #ctx
+                #(#steps)*
+                ::core::result::Result::Ok(())
+            }),
+        }
+    }
+
+    /// A call of a check or transform: `Result<(), FnError>`; `__data` and `__ctx` in scope.
+    fn transform_call(&self, c: &Call, payload_in_scope: bool) -> TokenStream {
+        let rt = &self.rt;
+        match c {
+            Call::Named(f) => {
+                let func = &self.m.functions[f.0];
+                let name = ident(&func.ident);
+                let p = (func.payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                quote!(self.fns.#name(__data, #p &mut __ctx))
+            }
+            Call::Inline(i) => {
+                let name = format_ident!("__inline_{}", i.0);
+                let p = (self.m.inlines[i.0].payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                quote!(Self::#name(__data, #p &mut __ctx))
+            }
+            Call::Builtin { name, params } => self.builtin(name, params, rt),
+        }
+    }
+
+    fn builtin(&self, name: &str, params: &serde_json::Value, rt: &TokenStream) -> TokenStream {
+        let f = ident(&crate::naming::fn_ident(name));
+        let json = params.to_string();
+        quote!(#rt::builtins::#f(__data, #json, &mut __ctx))
+    }
+
+    /// A condition: `bool`. `payload`: the name of the payload binding in scope, if any.
+    fn condition(&self, c: &Call, payload: Option<&TokenStream>) -> TokenStream {
+        match c {
+            Call::Named(f) => {
+                let func = &self.m.functions[f.0];
+                let name = ident(&func.ident);
+                let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, &#p));
+                quote!(self.fns.#name(&self.data #p))
+            }
+            Call::Inline(i) => {
+                let name = format_ident!("__inline_{}", i.0);
+                let p = payload
+                    .filter(|_| self.m.inlines[i.0].payload.is_some())
+                    .map(|p| quote!(, &#p));
+                quote!(Self::#name(&self.data #p))
+            }
+            Call::Builtin { name, params } => {
+                let rt = &self.rt;
+                let f = ident(&crate::naming::fn_ident(name));
+                let json = params.to_string();
+                quote!(#rt::builtins::#f(&self.data, #json))
+            }
+        }
+    }
+
+    /// Taking arc `a` of network `n` (its condition already true): its transforms, then the move.
+    /// An expression of type `Result<(), RunError>`; `observe` in scope.
+    fn arc_body(&self, n: NetworkId, a: ir::ArcId, payload: Option<&TokenStream>) -> TokenStream {
+        let net = &self.m.networks[n.0];
+        let arc = &net.arcs[a.0];
+        let from = self.pos(Self::sref(n, arc.from));
+        let go = self.goto(n, arc.target);
+        if arc.transform.is_empty() {
+            return go;
+        }
+        let f = format_ident!("__arc_{}_{}", n.0, a.0);
+        let arg = match (self.arc_payload(arc), payload) {
+            (Some(_), Some(p)) => quote!(&#p),
+            _ => quote!(),
+        };
+        quote!(match self.#f(#arg) {
+            ::core::result::Result::Ok(()) => #go,
+            ::core::result::Result::Err(e) => self.__arc_failed(#from, e, observe),
+        })
+    }
+
+    /// Moving to an arc's target (counted against the step limit).
+    fn goto(&self, n: NetworkId, target: Target) -> TokenStream {
+        let rt = &self.rt;
+        match target {
+            Target::State(s) => {
+                let p = self.pos(Self::sref(n, s));
+                quote!(self.__count().and_then(|()| self.__arrive(#p, observe)))
+            }
+            Target::Push { network, return_state } => {
+                let start = self.pos(Self::sref(network, self.m.networks[network.0].start));
+                let frame = match return_state {
+                    Some(r) => {
+                        let p = self.pos(Self::sref(n, r));
+                        quote!(::core::option::Option::Some(#p))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(self.__count().and_then(|()| {
+                    if self.stack.push(#frame).is_err() {
+                        return ::core::result::Result::Err(#rt::RunError::StepLimit {
+                            limit: self.options.max_transitions,
+                            state: self.pos.name(),
+                        });
+                    }
+                    self.__arrive(#start, observe)
+                }))
+            }
+        }
+    }
+
+    /// `handle` and its helpers, for event-driven machines.
+    fn handle_fns(&self) -> TokenStream {
+        let rt = &self.rt;
+        let m = self.m;
+        let (pos, end, ev) = (&self.position, &self.end, &self.event);
+        let payload_ident = quote!(payload);
+        let mut arms = Vec::new();
+        for (r, s) in m.states() {
+            let net = &m.networks[r.network.0];
+            let p = self.pos(r);
+            for a in &s.arcs {
+                let arc = &net.arcs[a.0];
+                let Some(e) = arc.event else { continue };
+                let event = &m.events[e.0];
+                let v = ident(&event.ident);
+                let uses_payload = event.payload.is_some()
+                    && (arc.condition.as_ref().is_some_and(|c| self.call_takes_payload(c))
+                        || !arc.transform.is_empty());
+                let pat = match (&event.payload, uses_payload) {
+                    (Some(_), true) => quote!(#ev::#v(payload)),
+                    (Some(_), false) => quote!(#ev::#v(_)),
+                    (None, _) => quote!(#ev::#v),
+                };
+                let guard = arc.condition.as_ref().map(|c| {
+                    let cond = self.condition(c, Some(&payload_ident));
+                    quote!(if #cond)
+                });
+                let body = self.arc_body(r.network, *a, Some(&payload_ident));
+                // The common case of a hand-written match: the target waits for events, no
+                // function can send the run elsewhere. Then the new state is known statically.
+                let status = match arc.target {
+                    Target::State(t) if arc.transform.is_empty() => {
+                        let ts = &net.states[t.0];
+                        let has_eventless = ts.arcs.iter().any(|x| net.arcs[x.0].event.is_none());
+                        let may_divert = ts.on_error.is_some() && ts.functions().next().is_some();
+                        if !ts.is_end && !has_eventless && !may_divert {
+                            let tp = self.pos(Self::sref(r.network, t));
+                            Some(quote!(#rt::Status::Waiting(#tp)))
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+                let then = match status {
+                    Some(st) => quote!(.map(|()| #st)),
+                    None => quote!(.and_then(|()| self.__rest(observe))),
+                };
+                arms.push(quote! {
+                    (#p, #pat) #guard => {
+                        self.base = self.transitions;
+                        (#body)#then
+                    }
+                });
+            }
+        }
+        let push = m.has_push_arcs();
+        let rest_end = if push {
+            quote! {
+                if self.pos.is_end() {
+                    if self.stack.is_empty() {
+                        return ::core::result::Result::Ok(self.__settle());
+                    }
+                    self.__pop(observe)?;
+                    continue;
+                }
+            }
+        } else {
+            quote! {
+                if self.pos.is_end() {
+                    return ::core::result::Result::Ok(self.__settle());
+                }
+            }
+        };
+        quote! {
+            /// Handles an event: takes the first arc of the current state for this event whose
+            /// condition holds (by priority, then declaration order), runs its transforms and the
+            /// target's functions, then any eventless arcs that follow, until the run waits for
+            /// the next event or ends. An event no arc accepts is handed back in
+            /// `HandleError::Rejected`, the run unchanged.
+            #[inline]
+            pub fn handle(&mut self, event: #ev) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
+                if self.fast {
+                    return self.__dispatch(event, false);
+                }
+                self.__handle_slow(event)
+            }
+
+            #[cold]
+            fn __handle_slow(&mut self, event: #ev) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
+                let observe = self.observe;
+                match &self.phase {
+                    #rt::Phase::Failed(e) => {
+                        return ::core::result::Result::Err(#rt::HandleError::Failed(::core::clone::Clone::clone(e)));
+                    }
+                    #rt::Phase::Finished(_) => {
+                        return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event });
+                    }
+                    #rt::Phase::Start => {
+                        self.base = 0;
+                        let begun = self.__begin(observe).and_then(|()| self.__rest(observe));
+                        match begun {
+                            ::core::result::Result::Ok(#rt::Status::Finished(_)) => {
+                                return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event });
+                            }
+                            ::core::result::Result::Ok(_) => {}
+                            ::core::result::Result::Err(e) => {
+                                return ::core::result::Result::Err(#rt::HandleError::Failed(self.__fail(e)));
+                            }
+                        }
+                    }
+                    #rt::Phase::Running => {}
+                }
+                self.__dispatch(event, observe)
+            }
+
+            #[inline(always)]
+            fn __dispatch(&mut self, event: #ev, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
+                let result = match (self.pos, event) {
+                    #(#arms)*
+                    (state, event) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state, event }),
+                };
+                result.map_err(|e| #rt::HandleError::Failed(self.__fail(e)))
+            }
+
+            /// After an event's arc: eventless arcs until the run waits or ends.
+            fn __rest(&mut self, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
+                loop {
+                    #rest_end
+                    if !self.__eventless(observe)? {
+                        return if Self::__waits(self.pos) {
+                            ::core::result::Result::Ok(#rt::Status::Waiting(self.pos))
+                        } else {
+                            ::core::result::Result::Err(#rt::RunError::NoTransition {
+                                network: self.pos.network(),
+                                state: self.pos.name(),
+                            })
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    fn call_takes_payload(&self, c: &Call) -> bool {
+        match c {
+            Call::Named(f) => self.m.functions[f.0].payload.is_some(),
+            Call::Inline(i) => self.m.inlines[i.0].payload.is_some(),
+            Call::Builtin { .. } => false,
+        }
+    }
+}

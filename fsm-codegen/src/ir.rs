@@ -1,0 +1,303 @@
+//! The intermediate representation: a validated machine with every name resolved to an index,
+//! arcs in the order a run tries them, and the graph facts the generators need.
+//!
+//! [`lower`](crate::lower::lower) is the only producer; the generators (`codegen::rust`,
+//! `codegen::diagram`) read nothing else. Collections are `Vec`s indexed by the id newtypes, in
+//! declaration order, so everything generated from the IR is deterministic.
+
+use crate::span::Span;
+
+/// Index of a network in [`Machine::networks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkId(pub usize);
+
+/// Index of a state in its network's [`Network::states`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateId(pub usize);
+
+/// Index of an arc in its network's [`Network::arcs`] (declaration order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArcId(pub usize);
+
+/// Index of an event in [`Machine::events`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub usize);
+
+/// Index of a named function in [`Machine::functions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FunctionId(pub usize);
+
+/// Index of an inline Rust function in [`Machine::inlines`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InlineId(pub usize);
+
+/// A state anywhere in the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateRef {
+    /// Its network.
+    pub network: NetworkId,
+    /// The state in that network.
+    pub state: StateId,
+}
+
+/// How a state's functions see the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataMode {
+    /// On a copy, committed only when every function of the state succeeds.
+    Copy,
+    /// In place.
+    Direct,
+}
+
+/// A validated machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Name as written.
+    pub name: String,
+    /// Rust identifier prefix of every generated type (`StreamingProcessor`).
+    pub ident: String,
+    /// Documentation.
+    pub description: Option<String>,
+    /// Rust type of the record, as written (`crate::Record`); `None`: no data, `()`.
+    pub data: Option<String>,
+    /// Default data mode of states.
+    pub data_mode: DataMode,
+    /// The networks, in declaration order.
+    pub networks: Vec<Network>,
+    /// The network a run starts in.
+    pub main: NetworkId,
+    /// Events, in declaration order. Non-empty: the machine is event-driven (`handle`).
+    pub events: Vec<Event>,
+    /// Named functions (methods of the generated trait), in order of first use.
+    pub functions: Vec<Function>,
+    /// Inline Rust functions, in order of appearance.
+    pub inlines: Vec<Inline>,
+    /// Default step limit of a run.
+    pub max_transitions: u32,
+    /// End states where a run can finish: those of the main network, then those of networks
+    /// pushed without a `return_state` (transitively), each once.
+    pub ends: Vec<EndState>,
+    /// How deeply push arcs can nest from the main network (0: no push arc is reachable).
+    pub push_depth: usize,
+    /// The whole machine in the source.
+    pub span: Span,
+}
+
+/// An end state where a run can finish, and the variant of the end enum that names it.
+#[derive(Clone, Debug)]
+pub struct EndState {
+    /// The state.
+    pub state: StateRef,
+    /// Variant identifier in the end enum (the state's identifier, prefixed by its network's when
+    /// two end states would share it).
+    pub ident: String,
+}
+
+/// A network: states joined by arcs, one start state.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// Name as written.
+    pub name: String,
+    /// PascalCase identifier.
+    pub ident: String,
+    /// Documentation.
+    pub description: Option<String>,
+    /// States, in declaration order.
+    pub states: Vec<State>,
+    /// Arcs, in declaration order.
+    pub arcs: Vec<Arc>,
+    /// The start state.
+    pub start: StateId,
+}
+
+/// A state.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// Name as written.
+    pub name: String,
+    /// PascalCase identifier (the enum variant).
+    pub ident: String,
+    /// Documentation.
+    pub description: Option<String>,
+    /// Whether runs of the network start here.
+    pub is_start: bool,
+    /// Whether a run of the network ends here.
+    pub is_end: bool,
+    /// Checks run on entering, before the transforms.
+    pub validate: Vec<Call>,
+    /// Transforms run on entering, in order.
+    pub transform: Vec<Call>,
+    /// Where a run goes when a function of this state (or of one of its arcs) fails.
+    pub on_error: Option<StateId>,
+    /// How the state's functions see the record.
+    pub data_mode: DataMode,
+    /// Outgoing arcs in the order a run tries them: priority (highest first), then declaration.
+    pub arcs: Vec<ArcId>,
+    /// Resources the state's functions use.
+    pub resources: Vec<String>,
+    /// The state in the source.
+    pub span: Span,
+}
+
+impl State {
+    /// The checks and then the transforms: everything run on entering.
+    pub fn functions(&self) -> impl Iterator<Item = &Call> {
+        self.validate.iter().chain(&self.transform)
+    }
+}
+
+/// An arc.
+#[derive(Clone, Debug)]
+pub struct Arc {
+    /// Source state.
+    pub from: StateId,
+    /// Where it leads.
+    pub target: Target,
+    /// The event that triggers it; `None`: taken as soon as the source state is done.
+    pub event: Option<EventId>,
+    /// Guard.
+    pub condition: Option<Call>,
+    /// Functions run while traversing, before entering the target.
+    pub transform: Vec<Call>,
+    /// Priority (higher is tried first).
+    pub priority: i64,
+    /// Documentation.
+    pub description: Option<String>,
+    /// The arc in the source.
+    pub span: Span,
+}
+
+/// Where an arc leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A state of the same network.
+    State(StateId),
+    /// Run `network` from its start state to one of its end states, then continue at
+    /// `return_state` of the current network; without one, the current network ends where the
+    /// pushed one ended.
+    Push {
+        /// The pushed network.
+        network: NetworkId,
+        /// Where to continue.
+        return_state: Option<StateId>,
+    },
+}
+
+/// An event.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// Name as written.
+    pub name: String,
+    /// PascalCase identifier (the enum variant).
+    pub ident: String,
+    /// Rust type of the payload, as written.
+    pub payload: Option<String>,
+    /// Documentation.
+    pub description: Option<String>,
+}
+
+/// What a function does, which fixes its signature in the generated trait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A check or transform: `fn(&self, data: &mut D, ctx: &mut Context<'_>) -> Result<(), FnError>`.
+    Transform,
+    /// A guard: `fn(&self, data: &D) -> bool`.
+    Condition,
+}
+
+/// A named function: one method of the generated trait.
+#[derive(Clone, Debug)]
+pub struct Function {
+    /// Name as written.
+    pub name: String,
+    /// snake_case identifier (the method).
+    pub ident: String,
+    /// Its role (from its first use; validation rejects conflicting roles).
+    pub role: Role,
+    /// The payload type it receives as `payload: &T`: set when every use is on an arc of an event
+    /// carrying this same payload type.
+    pub payload: Option<String>,
+    /// Human-readable uses ("transform of state `enrich`"), for the method's documentation.
+    pub uses: Vec<String>,
+}
+
+/// Inline Rust, placed in a generated associated function with the record bound as `data`
+/// (and `ctx` for transforms, `payload` on arcs of events that carry one).
+#[derive(Clone, Debug)]
+pub struct Inline {
+    /// The code as written.
+    pub code: String,
+    /// Transform (the code may evaluate to `()` or `Result<(), E: Into<FnError>>`) or condition
+    /// (`bool`).
+    pub role: Role,
+    /// Payload type in scope as `payload: &T`.
+    pub payload: Option<String>,
+    /// The code in the source.
+    pub span: Span,
+}
+
+/// A call of a function.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    /// A method of the generated trait.
+    Named(FunctionId),
+    /// Inline Rust.
+    Inline(InlineId),
+    /// A built-in of the runtime's library.
+    Builtin {
+        /// Its name.
+        name: String,
+        /// Its parameters, as JSON.
+        params: serde_json::Value,
+    },
+}
+
+impl Machine {
+    /// A state by reference.
+    pub fn state(&self, r: StateRef) -> &State {
+        &self.networks[r.network.0].states[r.state.0]
+    }
+
+    /// The main network.
+    pub fn main_network(&self) -> &Network {
+        &self.networks[self.main.0]
+    }
+
+    /// Whether the machine is driven by events (`handle`) rather than run to completion (`run`).
+    pub fn is_event_driven(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Whether some arc pushes a network.
+    pub fn has_push_arcs(&self) -> bool {
+        self.networks
+            .iter()
+            .flat_map(|n| &n.arcs)
+            .any(|a| matches!(a.target, Target::Push { .. }))
+    }
+
+    /// Every state, with its reference, network by network.
+    pub fn states(&self) -> impl Iterator<Item = (StateRef, &State)> {
+        self.networks.iter().enumerate().flat_map(|(n, net)| {
+            net.states.iter().enumerate().map(move |(s, st)| {
+                (
+                    StateRef {
+                        network: NetworkId(n),
+                        state: StateId(s),
+                    },
+                    st,
+                )
+            })
+        })
+    }
+
+    /// The display name of a function call (for errors and history): the method name, `inline`,
+    /// or the built-in's name.
+    pub fn call_name(&self, call: &Call) -> String {
+        match call {
+            Call::Named(f) => self.functions[f.0].name.clone(),
+            Call::Inline(i) => format!("inline#{}", i.0),
+            Call::Builtin { name, .. } => name.clone(),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! `lower`: a validated [`ast::Machine`] becomes the [`ir::Machine`] the generators read.
+//!
+//! Names are resolved to indices, arcs ordered the way a run tries them (priority, highest first,
+//! then declaration order), functions collected into the trait's methods, end states and push
+//! depth computed. Lowering cannot fail: it runs after validation, and anything validation would
+//! have rejected (an unknown state, a push cycle) is skipped rather than trusted, so a generator
+//! never sees a dangling index.
+
+use crate::ast;
+use crate::ir::{
+    Arc, ArcId, Call, DataMode, EndState, Event, EventId, Function, FunctionId, Inline, InlineId, Machine, Network,
+    NetworkId, Role, State, StateId, StateRef, Target,
+};
+use crate::naming::{fn_ident, type_ident};
+
+/// The step limit of a run when the machine does not set `max_transitions`.
+pub const DEFAULT_MAX_TRANSITIONS: u32 = 1000;
+
+/// Lowers a machine that passed validation.
+pub fn lower(machine: &ast::Machine) -> Machine {
+    let mut cx = Lowering {
+        events: machine
+            .events
+            .iter()
+            .map(|e| Event {
+                name: e.name.value.clone(),
+                ident: type_ident(&e.name),
+                payload: e.payload.as_ref().map(|p| p.value.trim().to_owned()),
+                description: doc(&e.description),
+            })
+            .collect(),
+        functions: Vec::new(),
+        payload_uses: Vec::new(),
+        inlines: Vec::new(),
+    };
+    let default_mode = mode(machine.data_mode.as_ref().map(|m| m.value));
+    let network_names: Vec<&str> = machine.networks.iter().map(|n| n.name.value.as_str()).collect();
+
+    let mut networks = Vec::with_capacity(machine.networks.len());
+    for net in &machine.networks {
+        networks.push(cx.network(net, default_mode, &network_names));
+    }
+    let main = machine
+        .main_network
+        .as_ref()
+        .and_then(|m| network_names.iter().position(|n| *n == m.value))
+        .map_or(NetworkId(0), NetworkId);
+
+    let mut functions = cx.functions;
+    for (f, payloads) in functions.iter_mut().zip(cx.payload_uses) {
+        // A function gets the payload only when every use of it has the same one.
+        let first = payloads.first().cloned().flatten();
+        if first.is_some() && payloads.iter().all(|p| *p == first) {
+            f.payload = first;
+        }
+    }
+
+    let mut ir = Machine {
+        name: machine.name.value.clone(),
+        ident: type_ident(&machine.name),
+        description: doc(&machine.description),
+        data: machine.data.as_ref().map(|d| d.value.trim().to_owned()),
+        data_mode: default_mode,
+        networks,
+        main,
+        events: cx.events,
+        functions,
+        inlines: cx.inlines,
+        max_transitions: machine
+            .max_transitions
+            .as_ref()
+            .map_or(DEFAULT_MAX_TRANSITIONS, |m| u32::try_from(m.value).unwrap_or(u32::MAX)),
+        ends: Vec::new(),
+        push_depth: 0,
+        span: machine.span,
+    };
+    if ir.networks.is_empty() {
+        return ir;
+    }
+    ir.ends = end_states(&ir);
+    ir.push_depth = push_depth(&ir, ir.main, &mut Vec::new());
+    ir
+}
+
+struct Lowering {
+    events: Vec<Event>,
+    functions: Vec<Function>,
+    /// For each function, the payload type of each use (`None`: a use without payload).
+    payload_uses: Vec<Vec<Option<String>>>,
+    inlines: Vec<Inline>,
+}
+
+impl Lowering {
+    fn network(&mut self, net: &ast::Network, default_mode: DataMode, network_names: &[&str]) -> Network {
+        let state_index = |name: &str| net.states.iter().position(|s| s.name.value == name).map(StateId);
+
+        let mut states = Vec::with_capacity(net.states.len());
+        for s in &net.states {
+            let what = |kind: &str| format!("{kind} of state `{}`", s.name.value);
+            let validate = s
+                .validate
+                .iter()
+                .map(|f| self.call(f, Role::Transform, None, what("check")))
+                .collect();
+            let transform = s
+                .transform
+                .iter()
+                .map(|f| self.call(f, Role::Transform, None, what("transform")))
+                .collect();
+            states.push(State {
+                name: s.name.value.clone(),
+                ident: type_ident(&s.name),
+                description: doc(&s.description),
+                is_start: s.is_start.as_ref().is_some_and(|b| b.value),
+                is_end: s.is_end.as_ref().is_some_and(|b| b.value),
+                validate,
+                transform,
+                on_error: s.on_error.as_ref().and_then(|e| state_index(e)),
+                data_mode: s.data_mode.as_ref().map_or(default_mode, |m| mode(Some(m.value))),
+                arcs: Vec::new(),
+                resources: s.resources.iter().map(|r| r.value.clone()).collect(),
+                span: s.span,
+            });
+        }
+
+        let mut arcs = Vec::with_capacity(net.arcs.len());
+        for a in &net.arcs {
+            let Some(from) = state_index(&a.from) else { continue };
+            let target = match (&a.target_network, &a.to) {
+                (Some(tn), _) => match network_names.iter().position(|n| *n == tn.value) {
+                    Some(n) => Target::Push {
+                        network: NetworkId(n),
+                        return_state: a.return_state.as_ref().and_then(|r| state_index(r)),
+                    },
+                    None => continue,
+                },
+                (None, Some(to)) => match state_index(to) {
+                    Some(t) => Target::State(t),
+                    None => continue,
+                },
+                (None, None) => continue,
+            };
+            let event =
+                a.on.as_ref()
+                    .and_then(|on| self.events.iter().position(|e| e.name == on.value))
+                    .map(EventId);
+            let payload = event.and_then(|e| self.events[e.0].payload.clone());
+            let label = format!(
+                "arc `{} -> {}`{}",
+                a.from.value,
+                match target {
+                    Target::State(t) => net.states[t.0].name.value.clone(),
+                    Target::Push { network, .. } => format!("push {}", network_names[network.0]),
+                },
+                a.on.as_ref()
+                    .map(|on| format!(" on `{}`", on.value))
+                    .unwrap_or_default()
+            );
+            let condition = a
+                .condition
+                .as_ref()
+                .map(|c| self.call(c, Role::Condition, payload.clone(), format!("condition of {label}")));
+            let transform = a
+                .transform
+                .iter()
+                .map(|f| self.call(f, Role::Transform, payload.clone(), format!("transform of {label}")))
+                .collect();
+            arcs.push(Arc {
+                from,
+                target,
+                event,
+                condition,
+                transform,
+                priority: a.priority.as_ref().map_or(0, |p| p.value),
+                description: doc(&a.description),
+                span: a.span,
+            });
+        }
+
+        for (i, arc) in arcs.iter().enumerate() {
+            states[arc.from.0].arcs.push(ArcId(i));
+        }
+        for state in &mut states {
+            // Stable: equal priorities keep declaration order.
+            state.arcs.sort_by_key(|a| std::cmp::Reverse(arcs[a.0].priority));
+        }
+
+        let start = states.iter().position(|s| s.is_start).map_or(StateId(0), StateId);
+        Network {
+            name: net.name.value.clone(),
+            ident: type_ident(&net.name),
+            description: doc(&net.description),
+            states,
+            arcs,
+            start,
+        }
+    }
+
+    fn call(&mut self, f: &ast::FunctionRef, role: Role, payload: Option<String>, usage: String) -> Call {
+        match f {
+            ast::FunctionRef::Named(name) => {
+                let id = match self.functions.iter().position(|g| g.name == name.value) {
+                    Some(i) => i,
+                    None => {
+                        self.functions.push(Function {
+                            name: name.value.clone(),
+                            ident: fn_ident(name),
+                            role,
+                            payload: None,
+                            uses: Vec::new(),
+                        });
+                        self.payload_uses.push(Vec::new());
+                        self.functions.len() - 1
+                    }
+                };
+                self.functions[id].uses.push(usage);
+                self.payload_uses[id].push(payload);
+                Call::Named(FunctionId(id))
+            }
+            ast::FunctionRef::Rust { code, .. } => {
+                self.inlines.push(Inline {
+                    code: code.value.clone(),
+                    role,
+                    payload,
+                    span: code.span,
+                });
+                Call::Inline(InlineId(self.inlines.len() - 1))
+            }
+            ast::FunctionRef::Builtin { name, params, .. } => Call::Builtin {
+                name: name.value.clone(),
+                params: params.as_ref().map_or(serde_json::Value::Null, |p| p.value.to_json()),
+            },
+        }
+    }
+}
+
+fn mode(m: Option<ast::DataMode>) -> DataMode {
+    match m {
+        // `reference` keeps records in a store; until a store is configured it behaves as `copy`,
+        // the mode with the same guarantee (a failed state leaves the record as it entered).
+        None | Some(ast::DataMode::Copy) | Some(ast::DataMode::Reference) => DataMode::Copy,
+        Some(ast::DataMode::Direct) => DataMode::Direct,
+    }
+}
+
+fn doc(d: &Option<crate::span::Spanned<String>>) -> Option<String> {
+    d.as_ref().map(|d| d.value.trim().to_owned()).filter(|d| !d.is_empty())
+}
+
+/// End states where a run can finish, and their end-enum variants.
+fn end_states(ir: &Machine) -> Vec<EndState> {
+    let mut refs: Vec<StateRef> = Vec::new();
+    let mut visited = Vec::new();
+    collect_ends(ir, ir.main, &mut refs, &mut visited);
+    let plain: Vec<&str> = refs.iter().map(|r| ir.state(*r).ident.as_str()).collect();
+    refs.iter()
+        .map(|r| {
+            let ident = &ir.state(*r).ident;
+            let unique = plain.iter().filter(|p| **p == ident.as_str()).count() == 1;
+            EndState {
+                state: *r,
+                ident: if unique || r.network == ir.main {
+                    ident.clone()
+                } else {
+                    format!("{}{}", ir.networks[r.network.0].ident, ident)
+                },
+            }
+        })
+        .collect()
+}
+
+fn collect_ends(ir: &Machine, net: NetworkId, out: &mut Vec<StateRef>, visited: &mut Vec<NetworkId>) {
+    if visited.contains(&net) {
+        return;
+    }
+    visited.push(net);
+    let network = &ir.networks[net.0];
+    for (i, s) in network.states.iter().enumerate() {
+        if s.is_end {
+            out.push(StateRef {
+                network: net,
+                state: StateId(i),
+            });
+        }
+    }
+    for arc in &network.arcs {
+        if let Target::Push {
+            network: pushed,
+            return_state: None,
+        } = arc.target
+        {
+            collect_ends(ir, pushed, out, visited);
+        }
+    }
+}
+
+/// Longest chain of push arcs starting in `net` (cycles, rejected by validation, are cut).
+fn push_depth(ir: &Machine, net: NetworkId, path: &mut Vec<NetworkId>) -> usize {
+    if path.contains(&net) {
+        return 0;
+    }
+    path.push(net);
+    let depth = ir.networks[net.0]
+        .arcs
+        .iter()
+        .filter_map(|a| match a.target {
+            Target::Push { network, .. } => Some(1 + push_depth(ir, network, path)),
+            Target::State(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    path.pop();
+    depth
+}
