@@ -1,1 +1,8 @@
+//! Runnable examples of `fsm`: YAML machines in `machines/`, compiled by build.rs, with their Rust
+//! functions and data.
 
+pub mod processor;
+pub mod record;
+
+pub use processor::streaming_machine;
+pub use record::Record;

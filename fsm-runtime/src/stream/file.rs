@@ -378,6 +378,13 @@ impl InputFile {
         Ok(n)
     }
 
+    /// Appends up to and including the next `\n` to `buf`; returns the bytes read, 0 at the end.
+    pub fn append_line(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let n = self.reader.read_until(b'\n', buf)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+
     /// Moves to `offset` bytes from the start; only before the first read.
     pub fn skip_to(&mut self, offset: u64) -> io::Result<()> {
         if self.offset != 0 {

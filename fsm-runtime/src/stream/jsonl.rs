@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::file::{InputFile, OutputFile};
-use super::{Item, Malformed, Position, Sink, Source, WriteError};
+use super::{Decoder, Encoder, Item, Malformed, Position, Sink, Source, WriteError};
 
 /// Reads one record per line (blank lines are skipped). A line that does not decode into `T` is an
 /// [`Item::Malformed`] with its line number and the serde error, never a fatal error.
@@ -55,7 +55,7 @@ impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
                 return Ok(None);
             }
             self.line += 1;
-            let text = trim_ascii(&self.buf);
+            let text = self.buf.trim_ascii();
             if text.is_empty() {
                 continue;
             }
@@ -74,6 +74,27 @@ impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
         self.name.clone()
     }
 
+    fn decoder(&self) -> Option<Decoder<T>> {
+        Some(decode::<T>)
+    }
+
+    fn next_raw(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<u64>> {
+        // Reads straight into the chunk's buffer; the line keeps its newline, which the decoder
+        // ignores (JSON allows surrounding whitespace).
+        let start = buf.len();
+        loop {
+            if self.input.append_line(buf)? == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if buf[start..].trim_ascii().is_empty() {
+                buf.truncate(start);
+            } else {
+                return Ok(Some(self.line));
+            }
+        }
+    }
+
     fn position(&self) -> Option<Position> {
         Some(Position {
             offset: self.input.offset(),
@@ -88,22 +109,22 @@ impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
     }
 }
 
-fn trim_ascii(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if first.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+fn encode<T: Serialize>(record: &T, buf: &mut Vec<u8>) -> Result<(), String> {
+    let start = buf.len();
+    match serde_json::to_writer(&mut *buf, record) {
+        Ok(()) => {
+            buf.push(b'\n');
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e.to_string())
         }
     }
-    while let [rest @ .., last] = s {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
 }
 
 /// Writes one JSON value per line, to an atomic file (see [`OutputFile`]) or stdout. Works for any
@@ -137,9 +158,17 @@ impl JsonlSink {
 impl<T: Serialize> Sink<T> for JsonlSink {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, record).map_err(|e| WriteError::Rejected(e.to_string()))?;
-        self.buf.push(b'\n');
+        encode(record, &mut self.buf).map_err(WriteError::Rejected)?;
         self.out.write_all(&self.buf)?;
+        Ok(())
+    }
+
+    fn encoder(&self) -> Option<Encoder<T>> {
+        Some(encode::<T>)
+    }
+
+    fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        self.out.write_all(bytes)?;
         Ok(())
     }
 

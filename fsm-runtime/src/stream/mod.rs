@@ -81,6 +81,7 @@ pub use self::file::{AtomicFile, InputFile, OutputFile};
 pub use self::jsonl::{JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
 pub use self::pipeline::Pipeline;
+
 pub use self::summary::{DeadLetter, DeadLetterReason, Progress, Summary};
 
 /// A machine shared by reference count, e.g. to move a pipeline into the async front door.
@@ -126,9 +127,17 @@ pub struct Position {
     pub line: u64,
 }
 
+/// Decodes one record from its bytes (a line of a file); the error becomes a [`Malformed`].
+pub type Decoder<T> = fn(&[u8]) -> Result<T, String>;
+
+/// Encodes one record, appending its bytes (e.g. a JSON line) to the buffer.
+pub type Encoder<T> = fn(&T, &mut Vec<u8>) -> Result<(), String>;
+
 /// A stream of records: a file, stdin, an iterator, a channel, or your own (database cursor, queue).
 ///
-/// Runs on the pipeline's reader thread, hence `Send`.
+/// Runs on the pipeline's reader thread, hence `Send`. A source whose records are lines decoded by
+/// a pure function can hand the decoding to the workers, where it runs in parallel: it returns a
+/// [`Decoder`] from [`Source::decoder`] and implements [`Source::next_raw`].
 pub trait Source: Send {
     /// The record type.
     type Item: Send;
@@ -139,6 +148,22 @@ pub trait Source: Send {
 
     /// A name for dead letters and messages: the file path, `stdin`, `iterator`.
     fn name(&self) -> Arc<str>;
+
+    /// The decoder the workers apply to what [`Source::next_raw`] returns, for sources that read
+    /// undecoded records. When it is `Some`, the pipeline calls `next_raw` instead of `next_item`.
+    fn decoder(&self) -> Option<Decoder<Self::Item>> {
+        None
+    }
+
+    /// Appends the bytes of the next record, undecoded, to `buf` and returns its line; `Ok(None)`
+    /// at the end. Only called when [`Source::decoder`] is `Some`.
+    fn next_raw(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<u64>> {
+        let _ = buf;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this source has no raw records",
+        ))
+    }
 
     /// The position after the last item returned, if the source can resume from one.
     fn position(&self) -> Option<Position> {
@@ -191,10 +216,28 @@ impl std::error::Error for WriteError {
 
 /// Where records go: a file, stdout, a `Vec`, a channel into another pipeline, or your own.
 ///
-/// All sinks of a pipeline are driven by one writer thread (the caller's), in output order.
+/// All sinks of a pipeline are driven by one writer thread (the caller's), in output order. A sink
+/// that writes bytes can have the workers encode records in parallel: it returns an [`Encoder`]
+/// from [`Sink::encoder`], and receives the encoded bytes in [`Sink::write_encoded`].
 pub trait Sink<T>: Send {
     /// Writes one record.
     fn write(&mut self, record: &T) -> Result<(), WriteError>;
+
+    /// An encoder the workers may run; the bytes then reach [`Sink::write_encoded`] instead of
+    /// records reaching [`Sink::write`]. An encoder error rejects the record (dead letter).
+    fn encoder(&self) -> Option<Encoder<T>> {
+        None
+    }
+
+    /// Writes bytes produced by [`Sink::encoder`], for one or more records (the pipeline joins
+    /// records encoded back to back). An error here stops the run, a rejection included.
+    fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let _ = bytes;
+        Err(WriteError::Io(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this sink takes no encoded records",
+        )))
+    }
 
     /// Makes everything written so far durable and returns a token for this point (for files: the
     /// byte length), stored in the pipeline's checkpoint. Sinks that cannot do this return
@@ -223,6 +266,12 @@ pub trait Sink<T>: Send {
 impl<T, S: Sink<T> + ?Sized> Sink<T> for Box<S> {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
         (**self).write(record)
+    }
+    fn encoder(&self) -> Option<Encoder<T>> {
+        (**self).encoder()
+    }
+    fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        (**self).write_encoded(bytes)
     }
     fn checkpoint(&mut self) -> io::Result<u64> {
         (**self).checkpoint()

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use super::checkpoint::Checkpoint;
 use super::summary::per_sec;
 use super::{
-    DeadLetter, DeadLetterReason, Item, Malformed, Position, Progress, Sink, Source, StreamError, Summary, WriteError,
+    DeadLetter, DeadLetterReason, Decoder, Encoder, Item, Malformed, Position, Progress, Sink, Source, StreamError,
+    Summary, WriteError,
 };
 use crate::core::{EndState, Machine, RunError, StateError};
 
@@ -188,6 +189,14 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             ..
         } = self;
         let table = route_table::<M::End>(&routes, default_sink)?;
+        // What the workers need to route and encode: per end state, its sink's encoder if any.
+        let encoders: Vec<(M::End, Option<(usize, Encoder<M::Data>)>)> = table
+            .iter()
+            .map(|&(e, target)| match target {
+                Target::Sink(i) => (e, sinks[i].1.encoder().map(|enc| (i, enc))),
+                _ => (e, None),
+            })
+            .collect();
         let source_name = source.name();
         let mut writer = Writer::<M::End, M::Data> {
             table,
@@ -229,10 +238,11 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             let reader = s.spawn(move || read_loop(source, chunk_size, permit_rx, chunk_tx, read));
             let machine = &machine;
             let chunk_rx = &chunk_rx;
+            let encoders = &encoders[..];
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
                     let done_tx = done_tx.clone();
-                    s.spawn(move || work_loop(machine, chunk_rx, done_tx))
+                    s.spawn(move || work_loop(machine, encoders, chunk_rx, done_tx))
                 })
                 .collect();
             drop(done_tx);
@@ -299,18 +309,51 @@ fn route_table<E: EndState>(
         .collect())
 }
 
+enum Batch<D> {
+    /// Decoded by the source.
+    Items(Vec<Item<D>>),
+    /// Undecoded records, back to back in `bytes`, decoded by the workers: (start, end, line).
+    Raw {
+        bytes: Vec<u8>,
+        records: Vec<(usize, usize, u64)>,
+        decode: Decoder<D>,
+    },
+}
+
+impl<D> Batch<D> {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Items(items) => items.len(),
+            Batch::Raw { records, .. } => records.len(),
+        }
+    }
+}
+
 struct ChunkIn<D> {
     seq: u64,
-    items: Vec<Item<D>>,
+    batch: Batch<D>,
     end: Option<Position>,
+}
+
+/// How a record that reached an end state travels to the writer.
+enum Encoded {
+    /// Not encoded: the writer calls `Sink::write`.
+    No,
+    /// Encoded by the worker: these bytes of the chunk's buffer go to `Sink::write_encoded`.
+    Bytes(usize, usize),
+    /// The sink's encoder refused it: a dead letter.
+    Rejected(String),
 }
 
 enum Done<E, D> {
     Ended {
         end: E,
+        /// Index of the end state in `E::ALL` (and in the routing table).
+        route: usize,
         data: D,
         error: Option<StateError>,
         line: u64,
+        encoded: Encoded,
     },
     Failed {
         error: RunError,
@@ -327,6 +370,8 @@ enum Done<E, D> {
 struct ChunkOut<E, D> {
     seq: u64,
     items: Vec<Done<E, D>>,
+    /// Records encoded by the worker, back to back.
+    bytes: Vec<u8>,
     end: Option<Position>,
 }
 
@@ -337,34 +382,27 @@ fn read_loop<S: Source>(
     chunks: SyncSender<ChunkIn<S::Item>>,
     read: &AtomicU64,
 ) -> Result<(), StreamError> {
+    let decoder = source.decoder();
     let mut seq = 0;
     loop {
         // A permit per chunk bounds the records in flight; no permit means the writer stopped.
         if permits.recv().is_err() {
             return Ok(());
         }
-        let mut items = Vec::with_capacity(chunk_size);
-        let mut at_end = false;
-        while items.len() < chunk_size {
-            match source.next_item() {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => {
-                    at_end = true;
-                    break;
-                }
-                Err(error) => {
-                    return Err(StreamError::Source {
-                        source_name: source.name(),
-                        error,
-                    });
-                }
-            }
+        let (batch, at_end) = match decoder {
+            Some(decode) => read_raw(&mut source, chunk_size, decode),
+            None => read_items(&mut source, chunk_size),
         }
-        if !items.is_empty() {
-            read.fetch_add(items.len() as u64, Ordering::Relaxed);
+        .map_err(|error| StreamError::Source {
+            source_name: source.name(),
+            error,
+        })?;
+        let n = batch.len();
+        if n > 0 {
+            read.fetch_add(n as u64, Ordering::Relaxed);
             let chunk = ChunkIn {
                 seq,
-                items,
+                batch,
                 end: source.position(),
             };
             if chunks.send(chunk).is_err() {
@@ -378,8 +416,43 @@ fn read_loop<S: Source>(
     }
 }
 
+fn read_items<S: Source>(source: &mut S, chunk_size: usize) -> io::Result<(Batch<S::Item>, bool)> {
+    let mut items = Vec::with_capacity(chunk_size);
+    while items.len() < chunk_size {
+        match source.next_item()? {
+            Some(item) => items.push(item),
+            None => return Ok((Batch::Items(items), true)),
+        }
+    }
+    Ok((Batch::Items(items), false))
+}
+
+fn read_raw<S: Source>(
+    source: &mut S,
+    chunk_size: usize,
+    decode: Decoder<S::Item>,
+) -> io::Result<(Batch<S::Item>, bool)> {
+    let mut bytes = Vec::with_capacity(chunk_size * 128);
+    let mut records = Vec::with_capacity(chunk_size);
+    let mut at_end = false;
+    while records.len() < chunk_size {
+        let start = bytes.len();
+        match source.next_raw(&mut bytes)? {
+            Some(line) => records.push((start, bytes.len(), line)),
+            None => {
+                at_end = true;
+                break;
+            }
+        }
+    }
+    Ok((Batch::Raw { bytes, records, decode }, at_end))
+}
+
+type EncoderTable<E, D> = [(E, Option<(usize, Encoder<D>)>)];
+
 fn work_loop<M: Machine>(
     machine: &M,
+    encoders: &EncoderTable<M::End, M::Data>,
     chunks: &Mutex<Receiver<ChunkIn<M::Data>>>,
     done: SyncSender<ChunkOut<M::End, M::Data>>,
 ) {
@@ -391,37 +464,86 @@ fn work_loop<M: Machine>(
                 Err(_) => return,
             }
         };
-        let items = chunk.items.into_iter().map(|item| process(machine, item)).collect();
-        let out = ChunkOut {
+        let mut out = ChunkOut {
             seq: chunk.seq,
-            items,
+            items: Vec::with_capacity(chunk.batch.len()),
+            bytes: Vec::new(),
             end: chunk.end,
         };
+        match chunk.batch {
+            Batch::Items(items) => {
+                for item in items {
+                    let done = match item {
+                        Item::Malformed(m) => Done::Malformed(m),
+                        Item::Record { data, line } => process(machine, encoders, data, line, &mut out.bytes),
+                    };
+                    out.items.push(done);
+                }
+            }
+            Batch::Raw { bytes, records, decode } => {
+                for (start, end, line) in records {
+                    let raw = &bytes[start..end];
+                    let done = match decode(raw) {
+                        Ok(data) => process(machine, encoders, data, line, &mut out.bytes),
+                        Err(error) => Done::Malformed(Malformed {
+                            line,
+                            error,
+                            raw: String::from_utf8_lossy(raw.trim_ascii()).into_owned(),
+                        }),
+                    };
+                    out.items.push(done);
+                }
+            }
+        }
         if done.send(out).is_err() {
             return;
         }
     }
 }
 
-fn process<M: Machine>(machine: &M, item: Item<M::Data>) -> Done<M::End, M::Data> {
-    match item {
-        Item::Malformed(m) => Done::Malformed(m),
-        Item::Record { data, line } => match catch_unwind(AssertUnwindSafe(|| machine.run(data))) {
-            Ok(Ok(outcome)) => Done::Ended {
+fn process<M: Machine>(
+    machine: &M,
+    encoders: &EncoderTable<M::End, M::Data>,
+    data: M::Data,
+    line: u64,
+    bytes: &mut Vec<u8>,
+) -> Done<M::End, M::Data> {
+    match catch_unwind(AssertUnwindSafe(|| machine.run(data))) {
+        Ok(Ok(outcome)) => {
+            let route = encoders
+                .iter()
+                .position(|(e, _)| *e == outcome.end)
+                .unwrap_or(usize::MAX);
+            let encoded = match encoders.get(route) {
+                Some((_, Some((_, encode)))) => {
+                    let start = bytes.len();
+                    match encode(&outcome.data, bytes) {
+                        Ok(()) => Encoded::Bytes(start, bytes.len()),
+                        Err(why) => {
+                            bytes.truncate(start);
+                            Encoded::Rejected(why)
+                        }
+                    }
+                }
+                _ => Encoded::No,
+            };
+            Done::Ended {
                 end: outcome.end,
+                route,
                 data: outcome.data,
                 error: outcome.error,
                 line,
-            },
-            Ok(Err(failure)) => Done::Failed {
-                error: failure.error,
-                data: failure.data,
-                line,
-            },
-            Err(payload) => Done::Panicked {
-                message: panic_message(&*payload),
-                line,
-            },
+                encoded,
+            }
+        }
+        Ok(Err(failure)) => Done::Failed {
+            error: failure.error,
+            data: failure.data,
+            line,
+        },
+        Err(payload) => Done::Panicked {
+            message: panic_message(&*payload),
+            line,
         },
     }
 }
@@ -510,14 +632,38 @@ impl<E: EndState, D> Writer<'_, E, D> {
     }
 
     fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<(), StreamError> {
-        for done in chunk.items {
-            self.write_one(done)?;
+        let ChunkOut { items, bytes, end, .. } = chunk;
+        // Records the workers encoded for the same sink lie back to back in `bytes`: one write
+        // for each such run.
+        let mut run: Option<(usize, usize, usize)> = None;
+        for done in items {
+            if let Done::Ended {
+                route,
+                encoded: Encoded::Bytes(start, stop),
+                ..
+            } = &done
+                && let Some(&(_, Target::Sink(sink))) = self.table.get(*route)
+            {
+                match &mut run {
+                    Some((s, _, run_stop)) if *s == sink && *run_stop == *start => *run_stop = *stop,
+                    _ => {
+                        self.write_run(run.take(), &bytes)?;
+                        run = Some((sink, *start, *stop));
+                    }
+                }
+                self.written[*route] += 1;
+                self.processed += 1;
+                continue;
+            }
+            self.write_run(run.take(), &bytes)?;
+            self.write_one(done, &bytes)?;
             self.processed += 1;
         }
+        self.write_run(run.take(), &bytes)?;
         if let Some(cp) = &self.checkpoint
             && self.processed - cp.last >= cp.every
         {
-            let position = chunk.end.unwrap_or_default();
+            let position = end.unwrap_or_default();
             self.store_checkpoint(position)?;
         }
         if let Some((interval, _)) = &self.progress {
@@ -530,10 +676,17 @@ impl<E: EndState, D> Writer<'_, E, D> {
         Ok(())
     }
 
-    fn write_one(&mut self, done: Done<E, D>) -> Result<(), StreamError> {
+    fn write_one(&mut self, done: Done<E, D>, bytes: &[u8]) -> Result<(), StreamError> {
         match done {
-            Done::Ended { end, data, error, line } => {
-                let Some(index) = self.table.iter().position(|(e, _)| *e == end) else {
+            Done::Ended {
+                end,
+                route,
+                data,
+                error,
+                line,
+                encoded,
+            } => {
+                let Some(index) = (route < self.table.len()).then_some(route) else {
                     // Unreachable for a correct `EndState::ALL`; never lose the record anyway.
                     let message = format!("end state `{}` is missing from its `EndState::ALL`", end.name());
                     return self.dead_letter(
@@ -546,7 +699,7 @@ impl<E: EndState, D> Writer<'_, E, D> {
                     );
                 };
                 match self.table[index].1 {
-                    Target::Sink(i) => match self.sinks[i].1.write(&data) {
+                    Target::Sink(i) => match Self::write_to(&mut self.sinks[i].1, &data, encoded, bytes) {
                         Ok(()) => {
                             self.written[index] += 1;
                             Ok(())
@@ -612,6 +765,26 @@ impl<E: EndState, D> Writer<'_, E, D> {
             Done::Malformed(m) => {
                 self.dead_letter(DeadLetterReason::Malformed, m.error, m.line, None, None, Some(m.raw))
             }
+        }
+    }
+
+    fn write_run(&mut self, run: Option<(usize, usize, usize)>, bytes: &[u8]) -> Result<(), StreamError> {
+        let Some((sink, start, stop)) = run else {
+            return Ok(());
+        };
+        match self.sinks[sink].1.write_encoded(&bytes[start..stop]) {
+            Ok(()) => Ok(()),
+            // Bytes of several records: a rejection cannot be pinned on one, so it is the sink's failure.
+            Err(WriteError::Rejected(why)) => Err(self.sink_error(Some(sink), io::Error::other(why))),
+            Err(WriteError::Io(e)) => Err(self.sink_error(Some(sink), e)),
+        }
+    }
+
+    fn write_to(sink: &mut BoxSink<'_, D>, data: &D, encoded: Encoded, bytes: &[u8]) -> Result<(), WriteError> {
+        match encoded {
+            Encoded::No => sink.write(data),
+            Encoded::Bytes(start, end) => sink.write_encoded(&bytes[start..end]),
+            Encoded::Rejected(why) => Err(WriteError::Rejected(why)),
         }
     }
 

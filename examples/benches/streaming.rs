@@ -1,0 +1,179 @@
+//! Benchmarks of the main job, each reported as a ratio measured in one run (runs interleaved,
+//! medians compared), so that the load of a shared machine hits both sides alike:
+//!
+//! - `main_job_vs_plain_loop`: the seed 001 pipeline (JSONL file -> machine -> JSONL files, dead
+//!   letters, atomic outputs) vs a hand-written serde_json read-transform-write loop with the same
+//!   logic and no machine. Goal: at least 0.85 of the loop's throughput.
+//! - `two_workers_vs_one`: a CPU-heavy transform on 2 workers vs 1. Goal: close to 2 on 2 free cores.
+//!
+//! Criterion also benchmarks each side (`cargo bench -p fsm-examples --bench streaming`).
+//! Sizes: `FSM_BENCH_RECORDS` (default 200000).
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use fsm_examples::record::{Record, plain_loop, write_input};
+use fsm_examples::streaming_machine;
+use fsm_runtime::stream::{IterSource, JsonlSink, JsonlSource, Pipeline};
+use fsm_runtime::{Failure, Machine, Outcome};
+
+struct Files {
+    input: PathBuf,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+fn files(records: u64) -> Files {
+    // On tmpfs when there is one: the ratios compare CPU work, not the disk (fsync is a no-op there).
+    let base = if Path::new("/dev/shm").is_dir() {
+        Path::new("/dev/shm")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+    };
+    let dir = base.join("fsm-streaming-bench");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let input = dir.join(format!("in-{records}.jsonl"));
+    if !input.exists() {
+        write_input(&input, records).expect("bench input");
+    }
+    Files {
+        input,
+        out: dir.join("out.jsonl"),
+        err: dir.join("err.jsonl"),
+    }
+}
+
+fn main_job(f: &Files, workers: usize) -> u64 {
+    let machine = streaming_machine();
+    let summary = Pipeline::new(&machine)
+        .route("output", JsonlSink::create(&f.out).expect("out"))
+        .dead_letter_state("error")
+        .dead_letter(JsonlSink::create(&f.err).expect("err"))
+        .workers(workers)
+        .run(JsonlSource::<Record>::open(&f.input).expect("in"))
+        .expect("run");
+    assert!(summary.is_balanced());
+    summary.read
+}
+
+fn plain(f: &Files) -> u64 {
+    let input = BufReader::with_capacity(256 * 1024, File::open(&f.input).expect("in"));
+    let counts = plain_loop(
+        input,
+        File::create(&f.out).expect("out"),
+        File::create(&f.err).expect("err"),
+    )
+    .expect("run");
+    counts.read
+}
+
+/// The seed machine plus a CPU-heavy step per record (a few microseconds of arithmetic).
+struct Heavy<M>(M);
+
+impl<M: Machine<Data = Record>> Machine for Heavy<M> {
+    type Data = Record;
+    type End = M::End;
+    fn run(&self, data: Record) -> Result<Outcome<M::End, Record>, Failure<Record>> {
+        let mut x = data.id;
+        for i in 0..5_000u64 {
+            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        black_box(x);
+        self.0.run(data)
+    }
+}
+
+fn heavy(records: u64, workers: usize) -> u64 {
+    let machine = Heavy(streaming_machine());
+    let input = (0..records).map(|i| Record {
+        id: i,
+        value: Some(i as i64 * 10),
+        category: format!("cat_{}", i % 5),
+        ..Record::default()
+    });
+    let summary = Pipeline::new(&machine)
+        .drop_state("output")
+        .drop_state("error")
+        .workers(workers)
+        .chunk_size(256)
+        .run(IterSource::new(input))
+        .expect("run");
+    summary.read
+}
+
+/// Runs `a` and `b` alternately `reps` times; returns the median durations.
+fn interleaved(reps: usize, mut a: impl FnMut() -> u64, mut b: impl FnMut() -> u64) -> (Duration, Duration) {
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let t = Instant::now();
+        black_box(a());
+        ta.push(t.elapsed());
+        let t = Instant::now();
+        black_box(b());
+        tb.push(t.elapsed());
+    }
+    ta.sort();
+    tb.sort();
+    (ta[reps / 2], tb[reps / 2])
+}
+
+fn report(name: &str, records: u64, (a_name, ta): (&str, Duration), (b_name, tb): (&str, Duration), goal: &str) {
+    let rate = |t: Duration| records as f64 / t.as_secs_f64();
+    println!(
+        "{name}: {a_name} {:.0} records/s, {b_name} {:.0} records/s, ratio {:.2} ({goal})",
+        rate(ta),
+        rate(tb),
+        ta.as_secs_f64() / tb.as_secs_f64()
+    );
+}
+
+fn main() {
+    let records: u64 = std::env::var("FSM_BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let reps: usize = std::env::var("FSM_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let f = files(records);
+
+    let (t_job, t_plain) = interleaved(reps, || main_job(&f, 1), || plain(&f));
+    report(
+        "main_job_vs_plain_loop",
+        records,
+        ("plain loop", t_plain),
+        ("main job (1 worker)", t_job),
+        "goal >= 0.85",
+    );
+    let (t_job2, t_plain) = interleaved(reps, || main_job(&f, 2), || plain(&f));
+    report(
+        "main_job_2_workers_vs_plain_loop",
+        records,
+        ("plain loop", t_plain),
+        ("main job (2 workers)", t_job2),
+        "goal >= 0.85",
+    );
+    let heavy_records = records / 10;
+    let (t1, t2) = interleaved(reps, || heavy(heavy_records, 1), || heavy(heavy_records, 2));
+    report(
+        "two_workers_vs_one",
+        heavy_records,
+        ("1 worker", t1),
+        ("2 workers", t2),
+        "goal ~2 on 2 free cores",
+    );
+
+    let mut c = Criterion::default().sample_size(10).configure_from_args();
+    let mut g = c.benchmark_group("streaming");
+    g.throughput(Throughput::Elements(records));
+    g.bench_function("plain_loop", |b| b.iter(|| plain(&f)));
+    g.bench_function("main_job_1_worker", |b| b.iter(|| main_job(&f, 1)));
+    g.bench_function("main_job_2_workers", |b| b.iter(|| main_job(&f, 2)));
+    g.finish();
+    c.final_summary();
+}
