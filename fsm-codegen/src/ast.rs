@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 
 /// A state machine: one or more networks of states joined by arcs.
 #[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields, title = "fsm machine")]
+#[schemars(deny_unknown_fields, title = "fsm machine", transform = crate::schema::machine_shorthands)]
 pub struct Machine {
     /// Name of the machine; becomes the prefix of every generated type (`OrderState`, `OrderFns`).
     pub name: Spanned<String>,

@@ -16,6 +16,7 @@ pub mod emit;
 pub mod ir;
 pub mod lower;
 pub mod naming;
+pub mod schema;
 pub mod span;
 pub mod syntax;
 pub mod validate;
