@@ -276,6 +276,18 @@ impl Parser {
         });
     }
 
+    /// Consumes the rest of a delimited group (so that syn does not add an "unexpected token"
+    /// error to the one being reported).
+    fn drain(input: ParseStream<'_>) {
+        let _ = input.step(|cursor| {
+            let mut c = *cursor;
+            while let Some((_, next)) = c.token_tree() {
+                c = next;
+            }
+            Ok(((), c))
+        });
+    }
+
     // ---------------------------------------------------------------- document
 
     fn document(&mut self, input: ParseStream<'_>) -> Result<Option<Machine>> {
@@ -315,11 +327,8 @@ impl Parser {
         let mut first_implicit: Option<proc_macro2::Span> = None;
         let mut keys = Keys::default();
         while !content.is_empty() {
-            let before = self.errors.len();
             if let Err(e) = self.machine_item(&content, &mut machine, &mut implicit, &mut first_implicit, &mut keys) {
                 self.errors.push(e);
-            }
-            if self.errors.len() > before {
                 Self::recover(&content, Stop::Semi);
             }
         }
@@ -445,12 +454,9 @@ impl Parser {
 
     fn network_body(&mut self, input: ParseStream<'_>, network: &mut Network) {
         while !input.is_empty() {
-            let before = self.errors.len();
             let result = self.docs(input).and_then(|docs| self.network_item(input, docs, network));
             if let Err(e) = result {
                 self.errors.push(e);
-            }
-            if self.errors.len() > before {
                 Self::recover(input, Stop::Semi);
             }
         }
@@ -534,11 +540,8 @@ impl Parser {
             let brace = syn::braced!(content in input);
             let mut keys = Keys::default();
             while !content.is_empty() {
-                let before = self.errors.len();
                 if let Err(e) = self.state_setting(&content, &mut state, &mut keys) {
                     self.errors.push(e);
-                }
-                if self.errors.len() > before {
                     Self::recover(&content, Stop::Semi);
                 }
             }
@@ -553,7 +556,11 @@ impl Parser {
             let end = self.one(semi.span);
             state.span = Span::new(start, end.end);
         } else {
-            return Err(input.error("expected `;` or a `{ ... }` block of settings after the state name"));
+            let (at, _) = self.token_span(state.name.span);
+            return Err(syn::Error::new(
+                at,
+                format!("expected `;` after `state {}` (or a `{{ ... }}` block of settings)", state.name.value),
+            ));
         }
         Ok(state)
     }
@@ -671,7 +678,6 @@ impl Parser {
     /// A comma-separated list, recovering at the next `,` after a mistake.
     fn list(&mut self, input: ParseStream<'_>, mut item: impl FnMut(&mut Self, ParseStream<'_>) -> Result<()>) {
         while !input.is_empty() {
-            let before = self.errors.len();
             let result = item(self, input).and_then(|()| {
                 if input.is_empty() {
                     Ok(())
@@ -681,8 +687,6 @@ impl Parser {
             });
             if let Err(e) = result {
                 self.errors.push(e);
-            }
-            if self.errors.len() > before {
                 Self::recover(input, Stop::Comma);
             }
         }
@@ -757,6 +761,7 @@ impl Parser {
             syn::bracketed!(content in input);
             let name = Ident::parse_any(&content)?;
             if name != "doc" {
+                Self::drain(&content);
                 return Err(syn::Error::new(
                     name.span(),
                     "only doc comments (`///`) are accepted here; they become the `description`",
@@ -773,11 +778,18 @@ impl Parser {
         Ok(start.map(|s| Spanned::new(lines.join("\n"), Span::new(s, self.here()))))
     }
 
+    fn token_span(&self, span: Span) -> (proc_macro2::Span, proc_macro2::Span) {
+        let first = self.spans.get(span.start as usize).copied();
+        let first = first.unwrap_or_else(proc_macro2::Span::call_site);
+        let last = self.spans.get(span.end.saturating_sub(1) as usize).copied().unwrap_or(first);
+        (first, last)
+    }
+
     fn no_docs(&mut self, docs: Option<Spanned<String>>, what: &str) -> Result<()> {
         match docs {
             None => Ok(()),
             Some(d) => {
-                let (first, _) = TokenSpans { spans: self.spans.clone() }.ends(d.span);
+                let (first, _) = self.token_span(d.span);
                 Err(syn::Error::new(
                     first,
                     format!("doc comments are not accepted before {what}: document the machine, a network, a state, an arc, an event or a resource"),
@@ -855,8 +867,10 @@ impl Parser {
         }
         input.parse::<Token![!]>()?;
         let start = self.mark(word.span());
-        let (body, group_span) = input.step(|cursor| match cursor.token_tree() {
-            Some((TokenTree::Group(g), rest)) if g.delimiter() != Delimiter::None => Ok(((g.stream(), g.span()), rest)),
+        let (group, body, group_span) = input.step(|cursor| match cursor.token_tree() {
+            Some((TokenTree::Group(g), rest)) if g.delimiter() != Delimiter::None => {
+                Ok(((g.clone(), g.stream(), g.span()), rest))
+            }
             _ => Err(cursor.error("expected `(...)` or `{ ... }` after the macro name")),
         })?;
         match word.to_string().as_str() {
@@ -866,7 +880,17 @@ impl Parser {
                 // Statements accept every expression too: what fails here fails in every role,
                 // and is reported at the token. Role-specific checks (a condition must be an
                 // expression) are validation's, as for YAML.
-                let parsed = syn::Block::parse_within.parse2(body.clone()).map(|_| ());
+                let delimiter = group.delimiter();
+                let parsed = (|input: ParseStream<'_>| {
+                    let content;
+                    match delimiter {
+                        Delimiter::Brace => drop(syn::braced!(content in input)),
+                        Delimiter::Bracket => drop(syn::bracketed!(content in input)),
+                        _ => drop(syn::parenthesized!(content in input)),
+                    }
+                    syn::Block::parse_within(&content).map(drop)
+                })
+                .parse2(TokenStream::from(TokenTree::Group(group)));
                 if body.is_empty() {
                     let d = Diagnostic::error(codes::RUST_SYNTAX, "empty inline Rust", span, "no code here")
                         .with_help("write an expression, e.g. `rust!(data.total > 0)`");

@@ -1,0 +1,40 @@
+#![cfg(unix)]
+//! Compile-fail UI tests of `fsm!` and `fsm_file!` (trybuild): one mistake per case, the
+//! compiler's whole output pinned in the `.stderr` next to it. Regenerate with
+//! `TRYBUILD=overwrite cargo test -p fsm-tests --test ui`, then read every changed `.stderr`.
+//!
+//! trybuild builds the cases in its own crate, `<target>/tests/trybuild/fsm-tests/`, which is
+//! therefore the `CARGO_MANIFEST_DIR` that `fsm_file!` resolves paths against: the YAML files of
+//! the cases are linked there as `machines/` before the run.
+
+use std::path::{Path, PathBuf};
+
+/// `<target>/tests/trybuild/fsm-tests`, as trybuild computes it (the test binary lives in
+/// `<target>/<profile>/deps/`).
+fn trybuild_project_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap();
+    target.join("tests").join("trybuild").join("fsm-tests")
+}
+
+fn link_machines() {
+    let project = trybuild_project_dir();
+    std::fs::create_dir_all(&project).unwrap();
+    let link = project.join("machines");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui").join("file").join("machines");
+    if std::fs::read_link(&link).is_ok_and(|l| l == source) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_dir_all(&link);
+    std::os::unix::fs::symlink(&source, &link).unwrap();
+}
+
+#[test]
+fn ui() {
+    link_machines();
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/dsl/*.rs");
+    t.compile_fail("ui/file/*.rs");
+    t.pass("ui/pass/*.rs");
+}

@@ -1,0 +1,14 @@
+// `stat` instead of `state`.
+fsm::fsm! {
+    machine Order {
+        data: u64;
+        events { Pay(u64), Ship }
+        start state new;
+        stat paid;
+        end state shipped;
+        new -> paid on Pay;
+        paid -> shipped on Ship;
+    }
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+// A priority that is not an integer literal.
+fsm::fsm! {
+    machine Order {
+        data: u64;
+        events { Pay(u64), Ship }
+        start state new;
+        state paid;
+        end state shipped;
+        new -> paid on Pay priority high;
+        paid -> shipped on Ship;
+    }
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+// A misspelled arc clause.
+fsm::fsm! {
+    machine Order {
+        data: u64;
+        events { Pay(u64), Ship }
+        start state new;
+        state paid;
+        end state shipped;
+        new -> paid whn Pay;
+        paid -> shipped on Ship;
+    }
+}
+
+fn main() {}

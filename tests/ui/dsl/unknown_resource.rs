@@ -1,0 +1,14 @@
+// A state using a resource that is not declared.
+fsm::fsm! {
+    machine Order {
+        data: u64;
+        events { Pay(u64), Ship }
+        start state new;
+        state paid { resources: [db]; }
+        end state shipped;
+        new -> paid on Pay;
+        paid -> shipped on Ship;
+    }
+}
+
+fn main() {}

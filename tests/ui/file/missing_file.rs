@@ -1,0 +1,4 @@
+// A file that does not exist.
+fsm::fsm_file!("machines/ordr.yaml");
+
+fn main() {}

@@ -1,0 +1,4 @@
+// A path that is not a string literal.
+fsm::fsm_file!(machines/order.yaml);
+
+fn main() {}
