@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "builtins")]
+pub mod builtins;
 pub mod context;
 pub mod core;
 pub mod stream;
@@ -20,4 +22,7 @@ pub mod __private {
     pub use crate::context::Context;
     pub use crate::core::*;
     pub use crate::private::*;
+    /// The built-in functions (with the `builtins` feature).
+    #[cfg(feature = "builtins")]
+    pub use crate::builtins;
 }

@@ -482,3 +482,40 @@ fn step_limit_bounds_the_eventless_chain_of_one_event() {
         Err(HandleError::Failed(RunError::StepLimit { limit: 1, .. }))
     ));
 }
+
+// ------------------------------------------------------------------ built-ins
+
+#[test]
+fn builtins_validate_transform_and_route_json_records() {
+    use builtins::{Builtins, BuiltinsEnd};
+    use serde_json::json;
+    let m = Builtins::new(());
+    let out = m.run(json!({"id": 1, "value": 42, "tmp": true})).unwrap();
+    assert_eq!(out.end, BuiltinsEnd::Regular);
+    assert_eq!(out.data, json!({"id": 1, "amount": 42, "status": "checked"}));
+    let out = m.run(json!({"id": 2, "value": 5, "tier": "gold"})).unwrap();
+    assert_eq!(out.end, BuiltinsEnd::Vip);
+    // field_range fails: on_error, with the record as it entered `check` (copy mode).
+    let out = m.run(json!({"id": 3, "value": 500})).unwrap();
+    assert_eq!(out.end, BuiltinsEnd::OutOfRange);
+    assert_eq!(out.data, json!({"id": 3, "value": 500}));
+    assert_eq!(out.error.unwrap().function, "field_range");
+    // required_fields fails in the start state, which has no error arc.
+    let failure = m.run(json!({"id": 4})).unwrap_err();
+    assert_eq!(
+        failure.to_string(),
+        "required_fields failed in state `input`: missing required fields: value"
+    );
+}
+
+#[test]
+fn states_serialize_by_name_with_the_serde_feature() {
+    use flat::{FlatEnd, FlatState};
+    assert_eq!(serde_json::to_string(&FlatState::Enrich).unwrap(), "\"enrich\"");
+    assert_eq!(
+        serde_json::from_str::<FlatState>("\"output\"").unwrap(),
+        FlatState::Output
+    );
+    assert!(serde_json::from_str::<FlatState>("\"nope\"").is_err());
+    assert_eq!(serde_json::to_string(&FlatEnd::Rejected).unwrap(), "\"rejected\"");
+}

@@ -67,7 +67,35 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     out.extend(g.fns_trait());
     out.extend(g.machine_type());
     out.extend(g.run_type());
-    out
+    out.extend(g.builtin_statics());
+    allow_unused(out)
+}
+
+/// Marks every generated item `#[allow(dead_code)]`: a binary that includes a machine and uses
+/// part of its API must still build under `#![deny(warnings)]`.
+fn allow_unused(items: TokenStream) -> TokenStream {
+    let Ok(mut file) = syn::parse2::<syn::File>(items.clone()) else {
+        return items;
+    };
+    for item in &mut file.items {
+        let attrs = match item {
+            syn::Item::Enum(i) => &mut i.attrs,
+            syn::Item::Struct(i) => &mut i.attrs,
+            syn::Item::Trait(i) => &mut i.attrs,
+            // Trait impls are never dead code.
+            syn::Item::Impl(i) if i.trait_.is_none() => &mut i.attrs,
+            _ => continue,
+        };
+        attrs.push(syn::parse_quote!(#[allow(dead_code)]));
+        if let syn::Item::Impl(i) = item {
+            // The record can be large (`Failure<D>` carries it back), `()` when there is none,
+            // and payload types are whatever the machine declares.
+            i.attrs.push(syn::parse_quote!(
+                #[allow(clippy::result_large_err, clippy::unused_unit, clippy::ptr_arg)]
+            ));
+        }
+    }
+    quote!(#file)
 }
 
 /// An identifier that never panics: names passed validation, but lowering an unvalidated AST
@@ -117,6 +145,8 @@ struct Gen<'a> {
     run: Ident,
     data: TokenStream,
     options: &'a Options,
+    /// Parameters of built-in calls, emitted as statics after the items.
+    builtin_statics: std::cell::RefCell<Vec<(Ident, String)>>,
 }
 
 impl<'a> Gen<'a> {
@@ -141,6 +171,7 @@ impl<'a> Gen<'a> {
             run: ident(&format!("{base}Run")),
             data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
             options,
+            builtin_statics: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -743,11 +774,7 @@ impl<'a> Gen<'a> {
         };
         let fast_on = event_driven.then(|| quote!(self.fast = !observe;));
         let fast_off = event_driven.then(|| quote!(self.fast = false;));
-        let stack_empty = if push {
-            quote!(self.stack.is_empty())
-        } else {
-            quote!(true)
-        };
+        let settle_guard = push.then(|| quote!(if self.stack.is_empty()));
 
         // Positions, per state.
         let all: Vec<(StateRef, &ir::State)> = m.states().collect();
@@ -765,6 +792,17 @@ impl<'a> Gen<'a> {
             fn_arms.push(quote!(#p => #body,));
         }
         let fn_default = (fn_arms.len() < total).then(|| quote!(_ => ::core::result::Result::Ok(()),));
+        let state_fns_body = if fn_arms.is_empty() {
+            quote!({
+                let _ = to;
+                ::core::result::Result::Ok(())
+            })
+        } else {
+            quote!(match to {
+                #(#fn_arms)*
+                #fn_default
+            })
+        };
 
         // __arc_*: the transforms of arcs that have some.
         let mut arc_fns = Vec::new();
@@ -807,12 +845,34 @@ impl<'a> Gen<'a> {
             })
             .collect();
         let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let on_error_body = if on_error_arms.is_empty() {
+            quote!({
+                let _ = pos;
+                ::core::option::Option::None
+            })
+        } else {
+            quote!(match pos {
+                #(#on_error_arms)*
+                #on_error_default
+            })
+        };
         let end_arms = m.ends.iter().map(|e| {
             let p = self.pos(e.state);
             let v = ident(&e.ident);
             quote!(#p => ::core::option::Option::Some(#end::#v),)
         });
         let end_default = (m.ends.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let end_body = if m.ends.is_empty() {
+            quote!({
+                let _ = pos;
+                ::core::option::Option::None
+            })
+        } else {
+            quote!(match pos {
+                #(#end_arms)*
+                #end_default
+            })
+        };
 
         // __eventless: try the eventless arcs of the current state.
         let mut eventless_arms = Vec::new();
@@ -852,6 +912,12 @@ impl<'a> Gen<'a> {
             }
         }
         let eventless_default = (eventless_arms.len() < total).then(|| quote!(_ => {}));
+        let eventless_match = (!eventless_arms.is_empty()).then(|| {
+            quote!(match self.pos {
+                #(#eventless_arms)*
+                #eventless_default
+            })
+        });
         let eventless_unreachable_ok = if eventless_arms.len() == total {
             quote!(#[allow(unreachable_code)])
         } else {
@@ -1124,14 +1190,14 @@ impl<'a> Gen<'a> {
 
                 /// After a move: finished when at an end state of the main network.
                 fn __settle(&mut self) -> #rt::Status<#pos, #end> {
-                    if #stack_empty {
-                        if let ::core::option::Option::Some(end) = Self::__end_of(self.pos) {
+                    match Self::__end_of(self.pos) {
+                        ::core::option::Option::Some(end) #settle_guard => {
                             self.phase = #rt::Phase::Finished(end);
                             #fast_off
-                            return #rt::Status::Finished(end);
+                            #rt::Status::Finished(end)
                         }
+                        _ => #rt::Status::Running(self.pos),
                     }
-                    #rt::Status::Running(self.pos)
                 }
 
                 /// One eventless move from the current state; `false` when it waits for an event.
@@ -1231,10 +1297,7 @@ impl<'a> Gen<'a> {
                 /// The checks and transforms of a state, in its data mode.
                 #[allow(unused_mut)]
                 fn __state_fns(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
-                    match to {
-                        #(#fn_arms)*
-                        #fn_default
-                    }
+                    #state_fns_body
                 }
 
                 #(#arc_fns)*
@@ -1244,10 +1307,7 @@ impl<'a> Gen<'a> {
                 #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
                 #eventless_unreachable_ok
                 fn __eventless(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
-                    match self.pos {
-                        #(#eventless_arms)*
-                        #eventless_default
-                    }
+                    #eventless_match
                     ::core::result::Result::Ok(false)
                 }
 
@@ -1256,17 +1316,11 @@ impl<'a> Gen<'a> {
                 #waits_fn
 
                 const fn __on_error(pos: #pos) -> ::core::option::Option<#pos> {
-                    match pos {
-                        #(#on_error_arms)*
-                        #on_error_default
-                    }
+                    #on_error_body
                 }
 
                 const fn __end_of(pos: #pos) -> ::core::option::Option<#end> {
-                    match pos {
-                        #(#end_arms)*
-                        #end_default
-                    }
+                    #end_body
                 }
 
                 #(#inlines)*
@@ -1292,7 +1346,9 @@ impl<'a> Gen<'a> {
             let call = self.transform_call(c, payload.is_some());
             quote!(#call.map_err(|e| (#fname, e))?;)
         });
-        let ctx = quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref()););
+        let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
+        let ctx =
+            needs_ctx.then(|| quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref());));
         match mode {
             DataMode::Copy => quote!({
                 let mut __copy = ::core::clone::Clone::clone(&self.data);
@@ -1334,8 +1390,32 @@ impl<'a> Gen<'a> {
 
     fn builtin(&self, name: &str, params: &serde_json::Value, rt: &TokenStream) -> TokenStream {
         let f = ident(&crate::naming::fn_ident(name));
-        let json = params.to_string();
-        quote!(#rt::builtins::#f(__data, #json, &mut __ctx))
+        let params = self.builtin_params(params);
+        quote!(#rt::builtins::#f(__data, &#params))
+    }
+
+    /// The static holding a built-in call's parameters (parsed once, on first use).
+    fn builtin_params(&self, params: &serde_json::Value) -> Ident {
+        let mut statics = self.builtin_statics.borrow_mut();
+        let name = format_ident!(
+            "__{}_BUILTIN_PARAMS_{}",
+            crate::naming::fn_ident(&self.m.ident).to_uppercase(),
+            statics.len()
+        );
+        statics.push((name.clone(), params.to_string()));
+        name
+    }
+
+    fn builtin_statics(&self) -> TokenStream {
+        let rt = &self.rt;
+        let statics = self.builtin_statics.borrow();
+        let items = statics.iter().map(|(name, json)| {
+            quote! {
+                static #name: ::std::sync::LazyLock<#rt::builtins::Value> =
+                    ::std::sync::LazyLock::new(|| #rt::builtins::params(#json));
+            }
+        });
+        quote!(#(#items)*)
     }
 
     /// A condition: `bool`. `payload`: the name of the payload binding in scope, if any.
@@ -1357,8 +1437,8 @@ impl<'a> Gen<'a> {
             Call::Builtin { name, params } => {
                 let rt = &self.rt;
                 let f = ident(&crate::naming::fn_ident(name));
-                let json = params.to_string();
-                quote!(#rt::builtins::#f(&self.data, #json))
+                let params = self.builtin_params(params);
+                quote!(#rt::builtins::#f(&self.data, &#params))
             }
         }
     }
@@ -1444,8 +1524,9 @@ impl<'a> Gen<'a> {
                 let body = self.arc_body(r.network, *a, Some(&payload_ident));
                 // The common case of a hand-written match: the target waits for events, no
                 // function can send the run elsewhere. Then the new state is known statically.
+                let arc_may_divert = !arc.transform.is_empty() && s.on_error.is_some();
                 let status = match arc.target {
-                    Target::State(t) if arc.transform.is_empty() => {
+                    Target::State(t) if !arc_may_divert => {
                         let ts = &net.states[t.0];
                         let has_eventless = ts.arcs.iter().any(|x| net.arcs[x.0].event.is_none());
                         let may_divert = ts.on_error.is_some() && ts.functions().next().is_some();

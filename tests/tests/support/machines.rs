@@ -14,6 +14,7 @@ macro_rules! fixture {
 
 fixture!(
     big,
+    builtins,
     cd_player,
     copy_mode,
     direct_mode,
