@@ -10,8 +10,8 @@
 pub mod builtins;
 pub mod context;
 pub mod core;
-pub mod stream;
 mod private;
+pub mod stream;
 
 pub use crate::context::Context;
 pub use crate::core::*;
@@ -19,10 +19,10 @@ pub use crate::core::*;
 /// Items generated code uses. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::context::Context;
-    pub use crate::core::*;
-    pub use crate::private::*;
     /// The built-in functions (with the `builtins` feature).
     #[cfg(feature = "builtins")]
     pub use crate::builtins;
+    pub use crate::context::Context;
+    pub use crate::core::*;
+    pub use crate::private::*;
 }
