@@ -43,8 +43,17 @@ pub fn dsl(tokens: TokenStream, locate: Locate<'_>) -> TokenStream {
     if let Some(e) = dsl::to_syn_error([], &diagnostics, &parsed.spans, locate) {
         out.extend(e.into_compile_error());
     }
-    for (i, d) in diagnostics.iter().filter(|d| d.severity == Severity::Warning).enumerate() {
-        out.extend(warning(d.code, &dsl::message(d, &parsed.spans, locate), parsed.spans.resolve(d.span()), i));
+    for (i, d) in diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .enumerate()
+    {
+        out.extend(warning(
+            d.code,
+            &dsl::message(d, &parsed.spans, locate),
+            parsed.spans.resolve(d.span()),
+            i,
+        ));
     }
     match code {
         Some(code) => out.extend(code),
@@ -76,10 +85,9 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
             return syn::Error::new(
                 at,
                 format!(
-                    "{}: cannot read `{}` ({}): {e}\n  = help: the path is relative to the crate root (the directory of Cargo.toml)",
+                    "{}: cannot read `{}`: {e}\n  = help: the path is relative to the crate root (the directory of Cargo.toml)",
                     codes::IO,
                     lit.value(),
-                    path.display()
                 ),
             )
             .into_compile_error();
@@ -116,7 +124,11 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
         };
         out.extend(syn::Error::new(at, format!("{summary}\n\n{report}")).into_compile_error());
     }
-    for (i, d) in diagnostics.iter().filter(|d| d.severity == Severity::Warning).enumerate() {
+    for (i, d) in diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .enumerate()
+    {
         let mut one = Diagnostics::new();
         one.push(d.clone());
         out.extend(warning(d.code, &one.render(&source), at, i));
@@ -157,7 +169,9 @@ pub fn resolve_path(path: &str, manifest_dir: Option<&Path>) -> Result<PathBuf, 
                 depth -= 1;
             }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("absolute path `{path}` refused: give a path relative to the crate root"));
+                return Err(format!(
+                    "absolute path `{path}` refused: give a path relative to the crate root"
+                ));
             }
         }
     }
@@ -220,5 +234,59 @@ fn errors_only(
     spans: &TokenSpans,
     locate: Locate<'_>,
 ) -> TokenStream {
-    dsl::to_syn_error(syntax_errors, diagnostics, spans, locate).map_or_else(TokenStream::new, |e| e.into_compile_error())
+    dsl::to_syn_error(syntax_errors, diagnostics, spans, locate)
+        .map_or_else(TokenStream::new, |e| e.into_compile_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_under_the_crate_root_only() {
+        let root = Path::new("/crate");
+        assert_eq!(
+            resolve_path("machines/order.yaml", Some(root)),
+            Ok(PathBuf::from("/crate/machines/order.yaml"))
+        );
+        assert_eq!(
+            resolve_path("./machines/../order.yaml", Some(root)),
+            Ok(PathBuf::from("/crate/./machines/../order.yaml"))
+        );
+        let absolute = resolve_path("/etc/order.yaml", Some(root)).unwrap_err();
+        assert!(absolute.starts_with("absolute path"), "{absolute}");
+        let escaping = resolve_path("machines/../../order.yaml", Some(root)).unwrap_err();
+        assert!(escaping.contains("leaves the crate"), "{escaping}");
+        assert!(resolve_path("..", Some(root)).is_err());
+        assert!(resolve_path("", Some(root)).is_err());
+        assert!(resolve_path(".", Some(root)).is_err());
+        let no_cargo = resolve_path("order.yaml", None).unwrap_err();
+        assert!(no_cargo.contains("CARGO_MANIFEST_DIR"), "{no_cargo}");
+    }
+
+    #[test]
+    fn warnings_are_deprecated_constants_used_at_the_token() {
+        let out = warning(
+            codes::UNREACHABLE_STATE,
+            "state `x` is unreachable",
+            Span::call_site(),
+            0,
+        )
+        .to_string();
+        assert!(out.contains("deprecated"), "{out}");
+        assert!(out.contains("fsm_unreachable_state"), "{out}");
+        assert!(out.contains("state `x` is unreachable"), "{out}");
+    }
+
+    #[test]
+    fn file_errors_are_reported_at_the_literal() {
+        let out = file(quote!(machines / order), Some(Path::new("/crate"))).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        let out = file(quote!("missing.yaml"), Some(Path::new("/nonexistent-crate"))).to_string();
+        assert!(out.contains("fsm::io"), "{out}");
+        assert!(
+            !out.contains("include_bytes"),
+            "an unreadable file is not tracked: {out}"
+        );
+    }
 }

@@ -160,11 +160,11 @@ fn fix(m: &mut Machine, code: &str, at: Span) -> bool {
         m.resources.remove(i);
         return true;
     }
-    if let Some(i) = m.networks.iter().rposition(|n| inside(n.span, at)) {
-        if m.networks.len() > 1 {
-            m.networks.remove(i);
-            return true;
-        }
+    if let Some(i) = m.networks.iter().rposition(|n| inside(n.span, at))
+        && m.networks.len() > 1
+    {
+        m.networks.remove(i);
+        return true;
     }
     false
 }

@@ -80,7 +80,10 @@ fn dsl_and_yaml_expand_to_identical_code() {
     // The YAML expansion is the same code followed by the file tracking.
     let text = from_yaml.to_string();
     let Some(code) = text.strip_suffix(&tracking_suffix(&text)) else {
-        panic!("no include_bytes! at the end of the YAML expansion:\n{}", lines(&from_yaml));
+        panic!(
+            "no include_bytes! at the end of the YAML expansion:\n{}",
+            lines(&from_yaml)
+        );
     };
     let code = code.trim_end();
     if code != from_dsl {
@@ -95,7 +98,9 @@ fn dsl_and_yaml_expand_to_identical_code() {
 
 /// `const _ : & [u8] = :: core :: include_bytes ! ("...") ;` at the end of a `fsm_file!` expansion.
 fn tracking_suffix(text: &str) -> String {
-    let start = text.rfind("const _ : & [u8] = :: core :: include_bytes !").unwrap_or(text.len());
+    let start = text
+        .rfind("const _ : & [u8] = :: core :: include_bytes !")
+        .unwrap_or(text.len());
     text[start..].to_owned()
 }
 
@@ -104,7 +109,10 @@ fn yaml_expansion_tracks_the_file_with_an_absolute_path() {
     let text = yaml_file().to_string();
     let tracked = tracking_suffix(&text);
     let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/file/machines/equivalence.yaml");
-    assert!(tracked.contains(&format!("{:?}", expected.display().to_string())), "{tracked}");
+    assert!(
+        tracked.contains(&format!("{:?}", expected.display().to_string())),
+        "{tracked}"
+    );
 }
 
 #[test]

@@ -21,7 +21,10 @@ fn link_machines() {
     let project = trybuild_project_dir();
     std::fs::create_dir_all(&project).unwrap();
     let link = project.join("machines");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui").join("file").join("machines");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ui")
+        .join("file")
+        .join("machines");
     if std::fs::read_link(&link).is_ok_and(|l| l == source) {
         return;
     }

@@ -56,7 +56,14 @@ pub const MACHINE_KEYS: &[&str] = &[
     "metadata",
 ];
 /// Keys accepted in a state block (`state s { key: value; }`).
-pub const STATE_KEYS: &[&str] = &["validate", "transform", "on_error", "data_mode", "resources", "metadata"];
+pub const STATE_KEYS: &[&str] = &[
+    "validate",
+    "transform",
+    "on_error",
+    "data_mode",
+    "resources",
+    "metadata",
+];
 /// Clauses of an arc (`a -> b on E if g priority 1 do f using r;`).
 pub const ARC_CLAUSES: &[&str] = &["on", "if", "priority", "do", "using"];
 
@@ -292,8 +299,7 @@ impl Parser {
 
     fn document(&mut self, input: ParseStream<'_>) -> Result<Option<Machine>> {
         let description = self.docs(input)?;
-        let kw = Ident::parse_any(input)
-            .map_err(|e| syn::Error::new(e.span(), "expected `machine Name { ... }`"))?;
+        let kw = Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected `machine Name { ... }`"))?;
         if kw != "machine" {
             return Err(syn::Error::new(kw.span(), "expected `machine Name { ... }`"));
         }
@@ -454,7 +460,9 @@ impl Parser {
 
     fn network_body(&mut self, input: ParseStream<'_>, network: &mut Network) {
         while !input.is_empty() {
-            let result = self.docs(input).and_then(|docs| self.network_item(input, docs, network));
+            let result = self
+                .docs(input)
+                .and_then(|docs| self.network_item(input, docs, network));
             if let Err(e) = result {
                 self.errors.push(e);
                 Self::recover(input, Stop::Semi);
@@ -559,7 +567,10 @@ impl Parser {
             let (at, _) = self.token_span(state.name.span);
             return Err(syn::Error::new(
                 at,
-                format!("expected `;` after `state {}` (or a `{{ ... }}` block of settings)", state.name.value),
+                format!(
+                    "expected `;` after `state {}` (or a `{{ ... }}` block of settings)",
+                    state.name.value
+                ),
             ));
         }
         Ok(state)
@@ -569,8 +580,7 @@ impl Parser {
         if input.peek(Token![#]) {
             return Err(input.error("doc comments of a state go before `state`, not inside its block"));
         }
-        let key = Ident::parse_any(input)
-            .map_err(|e| syn::Error::new(e.span(), "expected a setting `key: value;`"))?;
+        let key = Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected a setting `key: value;`"))?;
         let key_span = self.one(key.span());
         input.parse::<Token![:]>()?;
         let key = key.to_string();
@@ -714,8 +724,12 @@ impl Parser {
         let description = self.docs(input)?;
         let name = self.name(input)?;
         input.parse::<Token![:]>()?;
-        let kind_ident = Ident::parse_any(input)
-            .map_err(|e| syn::Error::new(e.span(), "expected a resource kind: sqlite, postgres, file, http or llm"))?;
+        let kind_ident = Ident::parse_any(input).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a resource kind: sqlite, postgres, file, http or llm",
+            )
+        })?;
         let kind_span = self.one(kind_ident.span());
         let kind_text = kind_ident.to_string();
         const KINDS: &[&str] = &["sqlite", "postgres", "file", "http", "llm"];
@@ -755,7 +769,10 @@ impl Parser {
         while input.peek(Token![#]) {
             let pound: Token![#] = input.parse()?;
             if input.peek(Token![!]) {
-                return Err(syn::Error::new(pound.span, "inner attributes are not supported in `fsm!`"));
+                return Err(syn::Error::new(
+                    pound.span,
+                    "inner attributes are not supported in `fsm!`",
+                ));
             }
             let content;
             syn::bracketed!(content in input);
@@ -781,7 +798,11 @@ impl Parser {
     fn token_span(&self, span: Span) -> (proc_macro2::Span, proc_macro2::Span) {
         let first = self.spans.get(span.start as usize).copied();
         let first = first.unwrap_or_else(proc_macro2::Span::call_site);
-        let last = self.spans.get(span.end.saturating_sub(1) as usize).copied().unwrap_or(first);
+        let last = self
+            .spans
+            .get(span.end.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or(first);
         (first, last)
     }
 
@@ -792,7 +813,9 @@ impl Parser {
                 let (first, _) = self.token_span(d.span);
                 Err(syn::Error::new(
                     first,
-                    format!("doc comments are not accepted before {what}: document the machine, a network, a state, an arc, an event or a resource"),
+                    format!(
+                        "doc comments are not accepted before {what}: document the machine, a network, a state, an arc, an event or a resource"
+                    ),
                 ))
             }
         }
@@ -884,9 +907,15 @@ impl Parser {
                 let parsed = (|input: ParseStream<'_>| {
                     let content;
                     match delimiter {
-                        Delimiter::Brace => drop(syn::braced!(content in input)),
-                        Delimiter::Bracket => drop(syn::bracketed!(content in input)),
-                        _ => drop(syn::parenthesized!(content in input)),
+                        Delimiter::Brace => {
+                            syn::braced!(content in input);
+                        }
+                        Delimiter::Bracket => {
+                            syn::bracketed!(content in input);
+                        }
+                        _ => {
+                            syn::parenthesized!(content in input);
+                        }
                     }
                     syn::Block::parse_within(&content).map(drop)
                 })
@@ -1256,9 +1285,14 @@ impl Keys {
     fn check(&mut self, p: &mut Parser, key: &str, span: Span) -> bool {
         if let Some((_, first)) = self.0.iter().find(|(k, _)| k == key) {
             p.diags.push(
-                Diagnostic::error(codes::DUPLICATE_KEY, format!("`{key}` is given twice"), span, "given again here")
-                    .with_label(*first, "first given here")
-                    .with_help(format!("give `{key}` once")),
+                Diagnostic::error(
+                    codes::DUPLICATE_KEY,
+                    format!("`{key}` is given twice"),
+                    span,
+                    "given again here",
+                )
+                .with_label(*first, "first given here")
+                .with_help(format!("give `{key}` once")),
             );
             return false;
         }
@@ -1507,10 +1541,103 @@ mod tests {
 
     #[test]
     fn text_of_tokens() {
-        assert_eq!(tokens_text(&quote!(data.items.len() > 0 && !data.done), false), "data.items.len() > 0 && !data.done");
+        assert_eq!(
+            tokens_text(&quote!(data.items.len() > 0 && !data.done), false),
+            "data.items.len() > 0 && !data.done"
+        );
         assert_eq!(tokens_text(&quote!(-x + f(a, &b)[0]), false), "-x + f(a, &b)[0]");
-        assert_eq!(tokens_text(&quote!(std::collections::BTreeMap<String, Vec<u8>>), true), "std::collections::BTreeMap<String, Vec<u8>>");
+        assert_eq!(
+            tokens_text(&quote!(std::collections::BTreeMap<String, Vec<u8>>), true),
+            "std::collections::BTreeMap<String, Vec<u8>>"
+        );
         assert_eq!(tokens_text(&quote!(&'static str), true), "&'static str");
         assert_eq!(tokens_text(&quote!(format!("{}", x)), false), "format!(\"{}\", x)");
+    }
+
+    /// Words of the grammar and a few that are not, so random sequences hit both the happy paths
+    /// and every recovery path.
+    const VOCAB: &[&str] = &[
+        "machine",
+        "M",
+        "network",
+        "main",
+        "start",
+        "end",
+        "state",
+        "s",
+        "t",
+        "->",
+        "push",
+        "return",
+        "on",
+        "if",
+        "priority",
+        "do",
+        "using",
+        "E",
+        "events",
+        "resources",
+        "db",
+        ":",
+        ";",
+        ",",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "rust!",
+        "builtin!",
+        "data",
+        "data_mode",
+        "copy",
+        "fast",
+        "validate",
+        "transform",
+        "on_error",
+        "1",
+        "-",
+        "99999999999999999999",
+        "\"x\"",
+        "/// doc\n",
+        "#",
+        "!",
+        "type",
+        "self",
+        "u64",
+        "sqlite",
+        "metadata",
+        "null",
+        "true",
+        "1.5",
+        "main_network",
+        "max_transitions",
+        "deny_warnings",
+        "version",
+        // Balanced groups, so that most sequences tokenize.
+        "{ }",
+        "( u64 )",
+        "[ s , t ]",
+        "{ s ; }",
+        "rust!(data > 1)",
+        "{ state s ; }",
+        "{ a: 1 }",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2000, ..Default::default() })]
+
+        /// Whatever the tokens, the parser and the whole expansion return (errors), never panic.
+        #[test]
+        fn never_panics(words in proptest::collection::vec(0..VOCAB.len(), 0..80), wrap in proptest::bool::ANY) {
+            let body: Vec<&str> = words.iter().map(|&i| VOCAB[i]).collect();
+            let text = if wrap { format!("machine M {{ {} }}", body.join(" ")) } else { body.join(" ") };
+            // Unbalanced delimiters do not even tokenize (rustc rejects them before any macro).
+            if let Ok(tokens) = text.parse::<TokenStream>() {
+                let _ = parse(tokens.clone());
+                let _ = crate::expand::dsl(tokens, &|_| None);
+            }
+        }
     }
 }

@@ -4,8 +4,8 @@ fsm::fsm! {
         data: u64;
         events { Pay(u64), Ship }
         start state new;
-        #[derive(Debug)]
         state paid;
+        #[derive(Debug)]
         end state shipped;
         new -> paid on Pay;
         paid -> shipped on Ship;

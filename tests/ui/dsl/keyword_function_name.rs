@@ -1,13 +1,13 @@
-// A state named with a Rust keyword: it cannot become an identifier.
+// A function named with a Rust keyword: it cannot become a method.
 fsm::fsm! {
     machine Order {
         data: u64;
         events { Pay(u64), Ship }
         start state new;
-        state type;
+        state paid { transform: match; }
         end state shipped;
-        new -> type on Pay;
-        type -> shipped on Ship;
+        new -> paid on Pay;
+        paid -> shipped on Ship;
     }
 }
 

@@ -1,13 +1,13 @@
-// A state declaration without its `;`.
+// An arc without its `;`.
 fsm::fsm! {
     machine Order {
         data: u64;
         events { Pay(u64), Ship }
-        start state new
+        start state new;
         state paid;
         end state shipped;
         new -> paid on Pay;
-        paid -> shipped on Ship;
+        paid -> shipped on Ship
     }
 }
 

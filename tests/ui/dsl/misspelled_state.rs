@@ -4,8 +4,8 @@ fsm::fsm! {
         data: u64;
         events { Pay(u64), Ship }
         start state new;
-        stat paid;
-        end state shipped;
+        state paid;
+        end stat shipped;
         new -> paid on Pay;
         paid -> shipped on Ship;
     }
