@@ -34,10 +34,20 @@ pub fn is_keyword(s: &str) -> bool {
 }
 
 /// Whether `s` can be used as it is as a Rust identifier: it parses as `syn::Ident` (so keywords,
-/// `1st`, `my-state` and `Self` fail), is not a raw identifier, and is not a keyword reserved by
-/// the 2024 edition that syn still accepts (`gen`).
+/// `1st`, `my-state` and `Self` fail), is not a raw identifier (`r#type`), and is not a keyword
+/// reserved by the 2024 edition that syn still accepts (`gen`).
 pub fn is_valid_ident(s: &str) -> bool {
-    !s.starts_with("r#") && !is_keyword(s) && syn::parse_str::<syn::Ident>(s).is_ok()
+    if is_keyword(s) {
+        return false;
+    }
+    // ASCII names (nearly all) are decided here; syn decides the rest (Unicode identifiers). The
+    // fast path matters: syn lexes through proc-macro2, which keeps every lexed text for spans.
+    if s.is_ascii() {
+        let mut chars = s.bytes();
+        return chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    }
+    syn::parse_str::<syn::Ident>(s).is_ok()
 }
 
 /// The words of a name: split on every character that is not alphanumeric and between a

@@ -74,7 +74,12 @@ fn valid_machines_check_cleanly() {
     for path in files {
         let source = source(&path, "valid");
         let (machine, diagnostics) = check(&source);
-        assert!(diagnostics.is_empty(), "{}:\n{}", source.name, diagnostics.render(&source));
+        assert!(
+            diagnostics.is_empty(),
+            "{}:\n{}",
+            source.name,
+            diagnostics.render(&source)
+        );
         assert!(machine.is_some(), "{}", source.name);
     }
 }
@@ -98,6 +103,21 @@ fn all_problems_of_a_file_are_reported_at_once() {
     let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(
         codes,
-        ["fsm::unknown_key", "fsm::wrong_type", "fsm::unknown_state", "fsm::end_state_has_arcs"]
+        [
+            "fsm::unknown_key",
+            "fsm::wrong_type",
+            "fsm::unknown_state",
+            "fsm::end_state_has_arcs"
+        ]
+    );
+}
+
+#[test]
+fn committed_schema_is_up_to_date() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fsm.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == fsm_codegen::schema::schema_json(),
+        "fsm.schema.json is stale: run `cargo run -- schema > fsm.schema.json`"
     );
 }

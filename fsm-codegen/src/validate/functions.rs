@@ -1,5 +1,6 @@
 //! Functions: a named function becomes one method of the generated trait, with the signature of
-//! its role, so a name cannot be both a condition and a transform (or a check). Built-ins must
+//! its role, so a name cannot be both a condition (`fn(&Data) -> bool`) and a transform or check
+//! (which share `fn(&mut Data, ..) -> Result<(), FnError>`). Built-ins must
 //! exist in the [catalog](crate::builtins), be used in their role, and get the parameters they
 //! take with the right types.
 
@@ -17,7 +18,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             FunctionRef::Named(name) if name.value.is_empty() => {} // broken, reported by the reader
             FunctionRef::Named(name) => {
                 let (first_role, first_span) = *roles.entry(&name.value).or_insert((role, name.span));
-                if first_role != role {
+                if (first_role == Role::Condition) != (role == Role::Condition) {
                     diags.push(
                         Diagnostic::error(
                             codes::FUNCTION_ROLE,
