@@ -105,29 +105,64 @@ fn heavy(records: u64, workers: usize) -> u64 {
     summary.read
 }
 
-/// Runs `a` and `b` alternately `reps` times; returns the median durations.
-fn interleaved(reps: usize, mut a: impl FnMut() -> u64, mut b: impl FnMut() -> u64) -> (Duration, Duration) {
-    let (mut ta, mut tb) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let t = Instant::now();
-        black_box(a());
-        ta.push(t.elapsed());
-        let t = Instant::now();
-        black_box(b());
-        tb.push(t.elapsed());
-    }
-    ta.sort();
-    tb.sort();
-    (ta[reps / 2], tb[reps / 2])
+/// CPU time of this process, all threads, user + system (Linux; zero elsewhere).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the command name.
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-fn report(name: &str, records: u64, (a_name, ta): (&str, Duration), (b_name, tb): (&str, Duration), goal: &str) {
+#[derive(Clone, Copy)]
+struct Times {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Runs `a` and `b` alternately `reps` times; returns the median wall and CPU times of each.
+fn interleaved(reps: usize, mut a: impl FnMut() -> u64, mut b: impl FnMut() -> u64) -> (Times, Times) {
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let time = |f: &mut dyn FnMut() -> u64, into: &mut Vec<Times>| {
+        let (t, c) = (Instant::now(), cpu_time());
+        black_box(f());
+        into.push(Times {
+            wall: t.elapsed(),
+            cpu: cpu_time().saturating_sub(c),
+        });
+    };
+    for _ in 0..reps {
+        time(&mut a, &mut ta);
+        time(&mut b, &mut tb);
+    }
+    let median = |v: &mut Vec<Times>| {
+        let mut wall: Vec<Duration> = v.iter().map(|t| t.wall).collect();
+        let mut cpu: Vec<Duration> = v.iter().map(|t| t.cpu).collect();
+        wall.sort();
+        cpu.sort();
+        Times {
+            wall: wall[wall.len() / 2],
+            cpu: cpu[cpu.len() / 2],
+        }
+    };
+    (median(&mut ta), median(&mut tb))
+}
+
+/// Prints throughputs and the ratio b/a of throughputs (wall clock), plus the ratio of CPU time
+/// per record (a/b: above 1 means b spends less CPU per record), which a busy machine disturbs less.
+fn report(name: &str, records: u64, (a_name, ta): (&str, Times), (b_name, tb): (&str, Times), goal: &str) {
     let rate = |t: Duration| records as f64 / t.as_secs_f64();
     println!(
-        "{name}: {a_name} {:.0} records/s, {b_name} {:.0} records/s, ratio {:.2} ({goal})",
-        rate(ta),
-        rate(tb),
-        ta.as_secs_f64() / tb.as_secs_f64()
+        "{name}: {a_name} {:.0} records/s, {b_name} {:.0} records/s, ratio {:.2} ({goal}); CPU time {:.2?} vs {:.2?}, CPU ratio {:.2}",
+        rate(ta.wall),
+        rate(tb.wall),
+        ta.wall.as_secs_f64() / tb.wall.as_secs_f64(),
+        ta.cpu,
+        tb.cpu,
+        ta.cpu.as_secs_f64() / tb.cpu.as_secs_f64().max(1e-9),
     );
 }
 

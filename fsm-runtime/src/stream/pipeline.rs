@@ -190,7 +190,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         } = self;
         let table = route_table::<M::End>(&routes, default_sink)?;
         // What the workers need to route and encode: per end state, its sink's encoder if any.
-        let encoders: Vec<(M::End, Option<(usize, Encoder<M::Data>)>)> = table
+        let encoders: Vec<EncoderEntry<M::End, M::Data>> = table
             .iter()
             .map(|&(e, target)| match target {
                 Target::Sink(i) => (e, sinks[i].1.encoder().map(|enc| (i, enc))),
@@ -335,17 +335,16 @@ struct ChunkIn<D> {
     end: Option<Position>,
 }
 
-/// How a record that reached an end state travels to the writer.
-enum Encoded {
-    /// Not encoded: the writer calls `Sink::write`.
-    No,
-    /// Encoded by the worker: these bytes of the chunk's buffer go to `Sink::write_encoded`.
-    Bytes(usize, usize),
-    /// The sink's encoder refused it: a dead letter.
-    Rejected(String),
-}
-
 enum Done<E, D> {
+    /// Reached an end state and encoded by the worker for its sink: the record is gone, its bytes
+    /// are `bytes[start..stop]` of the chunk.
+    Encoded {
+        /// Index of the end state in `E::ALL` (and in the routing table).
+        route: usize,
+        start: usize,
+        stop: usize,
+    },
+    /// Reached an end state; the writer routes it.
     Ended {
         end: E,
         /// Index of the end state in `E::ALL` (and in the routing table).
@@ -353,7 +352,8 @@ enum Done<E, D> {
         data: D,
         error: Option<StateError>,
         line: u64,
-        encoded: Encoded,
+        /// Why the sink's encoder refused the record, if it did.
+        rejected: Option<String>,
     },
     Failed {
         error: RunError,
@@ -448,7 +448,9 @@ fn read_raw<S: Source>(
     Ok((Batch::Raw { bytes, records, decode }, at_end))
 }
 
-type EncoderTable<E, D> = [(E, Option<(usize, Encoder<D>)>)];
+/// Per end state: the sink it routes to and that sink's encoder, if the sink has one.
+type EncoderEntry<E, D> = (E, Option<(usize, Encoder<D>)>);
+type EncoderTable<E, D> = [EncoderEntry<E, D>];
 
 fn work_loop<M: Machine>(
     machine: &M,
@@ -514,26 +516,27 @@ fn process<M: Machine>(
                 .iter()
                 .position(|(e, _)| *e == outcome.end)
                 .unwrap_or(usize::MAX);
-            let encoded = match encoders.get(route) {
-                Some((_, Some((_, encode)))) => {
-                    let start = bytes.len();
-                    match encode(&outcome.data, bytes) {
-                        Ok(()) => Encoded::Bytes(start, bytes.len()),
-                        Err(why) => {
-                            bytes.truncate(start);
-                            Encoded::Rejected(why)
-                        }
+            let mut rejected = None;
+            if let Some((_, Some((_, encode)))) = encoders.get(route) {
+                let start = bytes.len();
+                match encode(&outcome.data, bytes) {
+                    Ok(()) => {
+                        let stop = bytes.len();
+                        return Done::Encoded { route, start, stop };
+                    }
+                    Err(why) => {
+                        bytes.truncate(start);
+                        rejected = Some(why);
                     }
                 }
-                _ => Encoded::No,
-            };
+            }
             Done::Ended {
                 end: outcome.end,
                 route,
                 data: outcome.data,
                 error: outcome.error,
                 line,
-                encoded,
+                rejected,
             }
         }
         Ok(Err(failure)) => Done::Failed {
@@ -637,11 +640,7 @@ impl<E: EndState, D> Writer<'_, E, D> {
         // for each such run.
         let mut run: Option<(usize, usize, usize)> = None;
         for done in items {
-            if let Done::Ended {
-                route,
-                encoded: Encoded::Bytes(start, stop),
-                ..
-            } = &done
+            if let Done::Encoded { route, start, stop } = &done
                 && let Some(&(_, Target::Sink(sink))) = self.table.get(*route)
             {
                 match &mut run {
@@ -678,13 +677,21 @@ impl<E: EndState, D> Writer<'_, E, D> {
 
     fn write_one(&mut self, done: Done<E, D>, bytes: &[u8]) -> Result<(), StreamError> {
         match done {
+            Done::Encoded { route, start, stop } => match self.table.get(route) {
+                Some(&(_, Target::Sink(sink))) => {
+                    self.write_run(Some((sink, start, stop)), bytes)?;
+                    self.written[route] += 1;
+                    Ok(())
+                }
+                _ => Err(StreamError::Panicked("an encoded record without a sink".to_string())),
+            },
             Done::Ended {
                 end,
                 route,
                 data,
                 error,
                 line,
-                encoded,
+                rejected,
             } => {
                 let Some(index) = (route < self.table.len()).then_some(route) else {
                     // Unreachable for a correct `EndState::ALL`; never lose the record anyway.
@@ -699,7 +706,7 @@ impl<E: EndState, D> Writer<'_, E, D> {
                     );
                 };
                 match self.table[index].1 {
-                    Target::Sink(i) => match Self::write_to(&mut self.sinks[i].1, &data, encoded, bytes) {
+                    Target::Sink(i) => match Self::write_to(&mut self.sinks[i].1, &data, rejected) {
                         Ok(()) => {
                             self.written[index] += 1;
                             Ok(())
@@ -780,11 +787,10 @@ impl<E: EndState, D> Writer<'_, E, D> {
         }
     }
 
-    fn write_to(sink: &mut BoxSink<'_, D>, data: &D, encoded: Encoded, bytes: &[u8]) -> Result<(), WriteError> {
-        match encoded {
-            Encoded::No => sink.write(data),
-            Encoded::Bytes(start, end) => sink.write_encoded(&bytes[start..end]),
-            Encoded::Rejected(why) => Err(WriteError::Rejected(why)),
+    fn write_to(sink: &mut BoxSink<'_, D>, data: &D, rejected: Option<String>) -> Result<(), WriteError> {
+        match rejected {
+            None => sink.write(data),
+            Some(why) => Err(WriteError::Rejected(why)),
         }
     }
 
