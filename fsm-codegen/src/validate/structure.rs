@@ -21,7 +21,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
         );
     }
     for (net, network) in cx.networks() {
-        start_states(network, diags);
+        start_states(cx, network, diags);
         arcs(network, diags);
         outgoing(cx, net, network, diags);
     }
@@ -35,17 +35,23 @@ pub(super) fn is_end(state: &State) -> bool {
     state.is_end.as_ref().is_some_and(|b| b.value)
 }
 
-fn network_label(network: &Network) -> String {
-    format!("network `{}`", network.name.value)
+/// How a network is named in messages: a machine written without `networks` has one network the
+/// user never named.
+fn network_label(cx: &Context<'_>, network: &Network) -> String {
+    if cx.machine.implicit_network {
+        "the machine".to_owned()
+    } else {
+        format!("network `{}`", network.name.value)
+    }
 }
 
-fn start_states(network: &Network, diags: &mut Diagnostics) {
+fn start_states(cx: &Context<'_>, network: &Network, diags: &mut Diagnostics) {
     let starts: Vec<&State> = network.states.iter().filter(|s| is_start(s)).collect();
     match starts.as_slice() {
         [] if !network.states.is_empty() => diags.push(
             Diagnostic::error(
                 codes::NO_START_STATE,
-                format!("{} has no start state", network_label(network)),
+                format!("{} has no start state", network_label(cx, network)),
                 network.name.span,
                 "no state has `is_start: true`",
             )
@@ -62,7 +68,7 @@ fn start_states(network: &Network, diags: &mut Diagnostics) {
                         codes::MULTIPLE_START_STATES,
                         format!(
                             "{} has several start states: `{}` and `{}`",
-                            network_label(network),
+                            network_label(cx, network),
                             first.name.value,
                             other.name.value
                         ),
@@ -172,7 +178,7 @@ fn outgoing(cx: &Context<'_>, net: usize, network: &Network, diags: &mut Diagnos
         diags.push(
             Diagnostic::error(
                 codes::NO_END_STATE,
-                format!("{} has no end state", network_label(network)),
+                format!("{} has no end state", network_label(cx, network)),
                 network.name.span,
                 "no state has `is_end: true`",
             )
