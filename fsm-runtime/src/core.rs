@@ -280,8 +280,8 @@ pub enum HandleError<S, Ev> {
     },
     /// The event was accepted, but a function failed on the way (and the state declares no
     /// `on_error`), or the eventless arcs that followed looped past the step limit. The run is
-    /// stopped.
-    Failed(RunError),
+    /// stopped. Boxed, so that `handle`'s result stays small enough to return in registers.
+    Failed(Box<RunError>),
 }
 
 impl<S: StateName, Ev: EventName> fmt::Display for HandleError<S, Ev> {
@@ -299,7 +299,7 @@ impl<S: StateName, Ev: EventName + fmt::Debug> std::error::Error for HandleError
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             HandleError::Rejected { .. } => None,
-            HandleError::Failed(e) => Some(e),
+            HandleError::Failed(e) => Some(&**e),
         }
     }
 }

@@ -477,10 +477,10 @@ fn step_limit_bounds_the_eventless_chain_of_one_event() {
     });
     let mut o = m.start(Cart::default());
     o.handle(E::AddItem(1)).unwrap();
-    assert!(matches!(
-        o.handle(E::Checkout),
-        Err(HandleError::Failed(RunError::StepLimit { limit: 1, .. }))
-    ));
+    match o.handle(E::Checkout) {
+        Err(HandleError::Failed(e)) => assert!(matches!(*e, RunError::StepLimit { limit: 1, .. }), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 // ------------------------------------------------------------------ built-ins

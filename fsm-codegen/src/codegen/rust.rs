@@ -1182,6 +1182,8 @@ impl<'a> Gen<'a> {
                     self.__arrive(#start, observe)
                 }
 
+                #[cold]
+                #[inline(never)]
                 fn __fail(&mut self, error: #rt::RunError) -> #rt::RunError {
                     self.phase = #rt::Phase::Failed(::core::clone::Clone::clone(&error));
                     #fast_off
@@ -1449,7 +1451,7 @@ impl<'a> Gen<'a> {
         let net = &self.m.networks[n.0];
         let arc = &net.arcs[a.0];
         let from = self.pos(Self::sref(n, arc.from));
-        let go = self.goto(n, arc.target);
+        let go = self.goto(n, arc.target, arc.event.is_some());
         if arc.transform.is_empty() {
             return go;
         }
@@ -1464,13 +1466,21 @@ impl<'a> Gen<'a> {
         })
     }
 
-    /// Moving to an arc's target (counted against the step limit).
-    fn goto(&self, n: NetworkId, target: Target) -> TokenStream {
+    /// Moving to an arc's target. Eventless arcs are counted against the step limit; the arc an
+    /// event takes is not (the limit bounds what follows it), which keeps `handle` branch-free.
+    fn goto(&self, n: NetworkId, target: Target, by_event: bool) -> TokenStream {
         let rt = &self.rt;
         match target {
             Target::State(s) => {
                 let p = self.pos(Self::sref(n, s));
-                quote!(self.__count().and_then(|()| self.__arrive(#p, observe)))
+                if by_event {
+                    quote!({
+                        self.transitions = self.transitions.wrapping_add(1);
+                        self.__arrive(#p, observe)
+                    })
+                } else {
+                    quote!(self.__count().and_then(|()| self.__arrive(#p, observe)))
+                }
             }
             Target::Push { network, return_state } => {
                 let start = self.pos(Self::sref(network, self.m.networks[network.0].start));
@@ -1481,7 +1491,15 @@ impl<'a> Gen<'a> {
                     }
                     None => quote!(::core::option::Option::None),
                 };
-                quote!(self.__count().and_then(|()| {
+                let count = if by_event {
+                    quote!({
+                        self.transitions = self.transitions.wrapping_add(1);
+                        ::core::result::Result::Ok(())
+                    })
+                } else {
+                    quote!(self.__count())
+                };
+                quote!(#count.and_then(|()| {
                     if self.stack.push(#frame).is_err() {
                         return ::core::result::Result::Err(#rt::RunError::StepLimit {
                             limit: self.options.max_transitions,
@@ -1539,13 +1557,18 @@ impl<'a> Gen<'a> {
                     }
                     _ => None,
                 };
-                let then = match status {
-                    Some(st) => quote!(.map(|()| #st)),
-                    None => quote!(.and_then(|()| self.__rest(observe))),
+                // The step limit counts from here; when the status is static, nothing follows the
+                // arc and nothing reads the base.
+                let (base, then) = match status {
+                    Some(st) => (quote!(), quote!(.map(|()| #st))),
+                    None => (
+                        quote!(self.base = self.transitions;),
+                        quote!(.and_then(|()| self.__rest(observe))),
+                    ),
                 };
                 arms.push(quote! {
                     (#p, #pat) #guard => {
-                        self.base = self.transitions;
+                        #base
                         (#body)#then
                     }
                 });
@@ -1588,7 +1611,7 @@ impl<'a> Gen<'a> {
                 let observe = self.observe;
                 match &self.phase {
                     #rt::Phase::Failed(e) => {
-                        return ::core::result::Result::Err(#rt::HandleError::Failed(::core::clone::Clone::clone(e)));
+                        return ::core::result::Result::Err(#rt::HandleError::Failed(::std::boxed::Box::new(::core::clone::Clone::clone(e))));
                     }
                     #rt::Phase::Finished(_) => {
                         return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event });
@@ -1602,7 +1625,7 @@ impl<'a> Gen<'a> {
                             }
                             ::core::result::Result::Ok(_) => {}
                             ::core::result::Result::Err(e) => {
-                                return ::core::result::Result::Err(#rt::HandleError::Failed(self.__fail(e)));
+                                return ::core::result::Result::Err(#rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))));
                             }
                         }
                     }
@@ -1617,10 +1640,12 @@ impl<'a> Gen<'a> {
                     #(#arms)*
                     (state, event) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state, event }),
                 };
-                result.map_err(|e| #rt::HandleError::Failed(self.__fail(e)))
+                result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
             }
 
-            /// After an event's arc: eventless arcs until the run waits or ends.
+            /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so
+            /// that `handle`'s common arms stay a leaf.
+            #[inline(never)]
             fn __rest(&mut self, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
                 loop {
                     #rest_end
