@@ -17,6 +17,36 @@
 //! }
 //! ```
 //!
+//! What the builder does, runnable (outside build.rs, set the output directory and turn the cargo
+//! directives off):
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("fsm-config-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let yaml = dir.join("door.yaml");
+//! std::fs::write(&yaml, "name: Door\nevents: [{ name: open }, { name: close }]\nstates:\n  \
+//!     - { name: closed, is_start: true }\n  - { name: opened }\narcs:\n  \
+//!     - { from: closed, to: opened, on: open }\n  - { from: opened, to: closed, on: close }\n")?;
+//!
+//! let generated = fsm_codegen::Config::new()
+//!     .out_dir(dir.join("out"))
+//!     .cargo_metadata(false)
+//!     .compile([&yaml])?;
+//! assert_eq!(generated[0].output, dir.join("out").join("door.rs"));
+//! let code = std::fs::read_to_string(&generated[0].output)?;
+//! assert!(code.contains("pub enum DoorState") && code.contains("pub enum DoorEvent"));
+//!
+//! // A mistake fails with the rendered report, pointing into the file.
+//! std::fs::write(&yaml, "name: Door\nstates:\n  - { name: closed, is_start: true }\narcs:\n  \
+//!     - { from: closed, to: opend }\n")?;
+//! let report = fsm_codegen::Config::new().out_dir(dir.join("out")).cargo_metadata(false).compile([&yaml]);
+//! assert!(report.unwrap_err().to_string().contains("fsm::unknown_state"));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Each file `machines/order.yaml` becomes `$OUT_DIR/order.rs` (the file stem, snake_case). Files
 //! are written only when their content changes; `cargo:rerun-if-changed` is printed for every input
 //! (and for the directory a glob reads, so new files are picked up). Errors in a machine fail the

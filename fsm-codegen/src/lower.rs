@@ -312,3 +312,79 @@ fn push_depth(ir: &Machine, net: NetworkId, path: &mut Vec<NetworkId>) -> usize 
     path.pop();
     depth
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Source;
+
+    fn lowered(yaml: &str) -> Machine {
+        let source = Source::new("m.yaml", yaml);
+        let (machine, diagnostics) = crate::check(&source);
+        assert!(!diagnostics.has_errors(), "{}", diagnostics.render(&source));
+        lower(&machine.expect("a machine"))
+    }
+
+    #[test]
+    fn arcs_are_ordered_by_priority_then_declaration() {
+        let m = lowered(
+            "name: M\nstates:\n  - { name: a, is_start: true }\n  - { name: b, is_end: true }\n  \
+             - { name: c, is_end: true }\n  - { name: d, is_end: true }\narcs:\n  \
+             - { from: a, to: b, priority: -1 }\n  - { from: a, to: c, condition: x }\n  \
+             - { from: a, to: d, condition: y, priority: 3 }\n  - { from: a, to: b, condition: z }\n",
+        );
+        let net = m.main_network();
+        let targets: Vec<_> = net.states[0].arcs.iter().map(|a| net.arcs[a.0].target).collect();
+        assert_eq!(
+            targets,
+            [3, 2, 1, 1].map(|s| Target::State(StateId(s))),
+            "priority 3, then the two of priority 0 in order, then -1"
+        );
+    }
+
+    #[test]
+    fn functions_get_roles_uses_and_payloads() {
+        let m = lowered(
+            "name: M\ndata: u32\nevents:\n  - { name: set, payload: u32 }\n  - { name: go }\nstates:\n  \
+             - { name: a, is_start: true, transform: prepare }\n  - { name: b, is_end: true }\narcs:\n  \
+             - { from: a, to: a, on: set, condition: fits, transform: store }\n  \
+             - { from: a, to: b, on: go, condition: ready }\n",
+        );
+        let f = |name: &str| m.functions.iter().find(|f| f.name == name).expect(name);
+        assert_eq!(f("prepare").role, Role::Transform);
+        assert_eq!(f("fits").role, Role::Condition);
+        assert_eq!(f("store").payload.as_deref(), Some("u32"));
+        assert_eq!(f("fits").payload.as_deref(), Some("u32"));
+        assert_eq!(f("ready").payload, None, "`go` carries nothing");
+        assert_eq!(f("prepare").payload, None, "state functions never get a payload");
+        assert_eq!(f("store").uses, ["transform of arc `a -> a` on `set`"]);
+    }
+
+    #[test]
+    fn ends_and_push_depth_follow_push_arcs() {
+        let m = lowered(
+            "name: M\nmain_network: main\nnetworks:\n  - name: main\n    states:\n      \
+             - { name: s, is_start: true }\n      - { name: done, is_end: true }\n    arcs:\n      \
+             - { from: s, target_network: sub, return_state: done, condition: c }\n      \
+             - { from: s, target_network: other }\n  - name: sub\n    states:\n      \
+             - { name: x, is_start: true }\n      - { name: done, is_end: true }\n    arcs:\n      \
+             - { from: x, target_network: other, return_state: done }\n  - name: other\n    states:\n      \
+             - { name: y, is_start: true }\n      - { name: done, is_end: true }\n    arcs:\n      \
+             - { from: y, to: done }\n",
+        );
+        let ends: Vec<&str> = m.ends.iter().map(|e| e.ident.as_str()).collect();
+        // `sub` returns, so its end is not the machine's; `other` is pushed without return.
+        assert_eq!(ends, ["Done", "OtherDone"]);
+        assert_eq!(m.push_depth, 2);
+        assert!(m.has_push_arcs());
+    }
+
+    #[test]
+    fn defaults() {
+        let m = lowered("name: my-machine\nstates:\n  - { name: a, is_start: true, is_end: true }\n");
+        assert_eq!(m.ident, "MyMachine");
+        assert_eq!(m.max_transitions, DEFAULT_MAX_TRANSITIONS);
+        assert_eq!(m.data_mode, DataMode::Copy);
+        assert!(m.data.is_none() && !m.is_event_driven() && m.push_depth == 0);
+    }
+}
