@@ -8,12 +8,12 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, -D warnings)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== tests (cargo nextest)"
 # Snapshots are never accepted silently in a test run: a changed snapshot fails.
 export INSTA_UPDATE=no
-cargo nextest run --workspace --locked --no-fail-fast
+cargo nextest run --workspace --no-fail-fast
 
 echo "== doctests"
-cargo test --workspace --doc --locked
+cargo test --workspace --doc
