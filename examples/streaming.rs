@@ -122,8 +122,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         args.errors.display()
     );
     eprintln!("{summary}");
+    if let Some(kb) = peak_memory_kb() {
+        eprintln!("peak memory: {:.1} MB", kb as f64 / 1024.0);
+    }
     if !summary.is_balanced() {
         return Err("the summary does not balance".into());
     }
     Ok(())
+}
+
+/// Peak resident memory of this process (Linux: `VmHWM` in /proc/self/status).
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -253,3 +253,70 @@ fn csv_in_and_out_with_malformed_rows() {
     assert_eq!(dead[1]["reason"], "error_state");
     assert!(summary.is_balanced());
 }
+
+/// A record that cannot be encoded is dead-lettered (reason `rejected`) even when the workers
+/// encode it, and leaves nothing half-written in the output.
+#[test]
+fn a_record_the_sink_cannot_encode_is_dead_lettered() {
+    use fsm_runtime::{EndState, Failure, Machine, Outcome, StateName};
+
+    #[derive(Clone, Debug, serde::Deserialize)]
+    struct Picky {
+        id: u64,
+    }
+    impl serde::Serialize for Picky {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.id == 3 {
+                return Err(serde::ser::Error::custom("three is not allowed"));
+            }
+            s.serialize_u64(self.id)
+        }
+    }
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Done;
+    impl StateName for Done {
+        fn name(&self) -> &'static str {
+            "done"
+        }
+    }
+    impl EndState for Done {
+        const ALL: &'static [Self] = &[Done];
+    }
+    struct Identity;
+    impl Machine for Identity {
+        type Data = Picky;
+        type End = Done;
+        fn run(&self, data: Picky) -> Result<Outcome<Done, Picky>, Failure<Picky>> {
+            Ok(Outcome {
+                end: Done,
+                data,
+                error: None,
+                transitions: 0,
+                history: Vec::new(),
+            })
+        }
+    }
+
+    let dir = temp_dir("rejected");
+    let input = dir.join("in.jsonl");
+    fs::write(&input, "{\"id\": 1}\n{\"id\": 3}\n{\"id\": 5}\n").unwrap();
+    let (out, err) = (dir.join("out.jsonl"), dir.join("err.jsonl"));
+    let summary = Pipeline::new(Identity)
+        .route("done", JsonlSink::create(&out).unwrap())
+        .dead_letter(JsonlSink::create(&err).unwrap())
+        .run(JsonlSource::<Picky>::open(&input).unwrap())
+        .unwrap();
+    assert_eq!(fs::read_to_string(&out).unwrap(), "1\n5\n");
+    let dead: Vec<Value> = read_jsonl(&err);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["reason"], "rejected");
+    assert_eq!(dead[0]["line"], 2);
+    // The dead-letter sink cannot encode the record either: the letter keeps reason and line.
+    assert!(dead[0].get("record").is_none());
+    assert!(
+        dead[0]["message"].as_str().unwrap().contains("three is not allowed"),
+        "{}",
+        dead[0]
+    );
+    assert!(summary.is_balanced());
+}
