@@ -519,3 +519,13 @@ fn states_serialize_by_name_with_the_serde_feature() {
     assert!(serde_json::from_str::<FlatState>("\"nope\"").is_err());
     assert_eq!(serde_json::to_string(&FlatEnd::Rejected).unwrap(), "\"rejected\"");
 }
+
+#[test]
+fn names_that_meet_the_prelude_work() {
+    use awkward_names::{AwkwardNames, AwkwardNamesEnd, AwkwardNamesEvent as E, AwkwardNamesState as S};
+    let mut run = AwkwardNames::new(Fns).into_run(Doc::new(1));
+    assert_eq!(run.handle(E::Ok).unwrap(), Status::Waiting(S::Ok));
+    assert_eq!(run.data().log, ["clone", "run", "new"]);
+    assert_eq!(run.handle(E::Ok).unwrap(), Status::Finished(AwkwardNamesEnd::None));
+    assert_eq!(S::Some.name(), "some");
+}

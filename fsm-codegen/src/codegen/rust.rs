@@ -300,7 +300,7 @@ impl<'a> Gen<'a> {
 
             impl ::core::str::FromStr for #ty {
                 type Err = #rt::UnknownName;
-                fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                fn from_str(s: &str) -> ::core::result::Result<Self, #rt::UnknownName> {
                     match s {
                         #(#names => ::core::result::Result::Ok(Self::#variants),)*
                         _ => ::core::result::Result::Err(#rt::UnknownName {
@@ -465,7 +465,7 @@ impl<'a> Gen<'a> {
 
             impl ::core::str::FromStr for #e {
                 type Err = #rt::UnknownName;
-                fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                fn from_str(s: &str) -> ::core::result::Result<Self, #rt::UnknownName> {
                     #e::ALL.into_iter().find(|e| e.name() == s).ok_or_else(|| #rt::UnknownName {
                         name: ::std::string::ToString::to_string(s),
                         expected: #expected,
@@ -585,8 +585,8 @@ impl<'a> Gen<'a> {
             let name = ident(&f.ident);
             let p = f.payload.as_ref().map(|_| quote!(payload,));
             match f.role {
-                Role::Transform => quote!(#[inline] #sig { (**self).#name(data, #p ctx) }),
-                Role::Condition => quote!(#[inline] #sig { (**self).#name(data, #p) }),
+                Role::Transform => quote!(#[inline] #sig { #t::#name(&**self, data, #p ctx) }),
+                Role::Condition => quote!(#[inline] #sig { #t::#name(&**self, data, #p) }),
             }
         });
         let forwards: Vec<TokenStream> = forwards.collect();
@@ -600,7 +600,8 @@ impl<'a> Gen<'a> {
         };
         quote! {
             #doc
-            #[allow(clippy::ptr_arg)]
+            // Method names are the machine's function names: `new` or `into_x` are legitimate there.
+            #[allow(clippy::ptr_arg, clippy::new_ret_no_self, clippy::wrong_self_convention)]
             pub trait #t {
                 #(#docs #sigs;)*
             }
@@ -1379,7 +1380,9 @@ impl<'a> Gen<'a> {
                 let func = &self.m.functions[f.0];
                 let name = ident(&func.ident);
                 let p = (func.payload.is_some() && payload_in_scope).then(|| quote!(payload,));
-                quote!(self.fns.#name(__data, #p &mut __ctx))
+                let t = &self.fns;
+                // Fully qualified: a function called `clone` must not meet `Clone::clone`.
+                quote!(#t::#name(&self.fns, __data, #p &mut __ctx))
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);
@@ -1427,7 +1430,8 @@ impl<'a> Gen<'a> {
                 let func = &self.m.functions[f.0];
                 let name = ident(&func.ident);
                 let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, &#p));
-                quote!(self.fns.#name(&self.data #p))
+                let t = &self.fns;
+                quote!(#t::#name(&self.fns, &self.data #p))
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);

@@ -13,6 +13,7 @@ macro_rules! fixture {
 }
 
 fixture!(
+    awkward_names,
     big,
     builtins,
     cd_player,
@@ -155,5 +156,23 @@ impl order::OrderFns for Fns {
     }
     fn has_items(&self, data: &Cart) -> bool {
         !data.items.is_empty()
+    }
+}
+
+impl awkward_names::AwkwardNamesFns for Fns {
+    fn clone(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("clone".into());
+        Ok(())
+    }
+    fn run(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("run".into());
+        Ok(())
+    }
+    fn new(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("new".into());
+        Ok(())
+    }
+    fn default(&self, data: &Doc) -> bool {
+        data.value >= 0
     }
 }
