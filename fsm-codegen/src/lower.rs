@@ -1,4 +1,4 @@
-//! `lower`: a validated [`ast::Machine`] becomes the [`ir::Machine`] the generators read.
+//! `lower`: a validated [`ast::Machine`] becomes the [`ir::Machine`](crate::ir::Machine) the generators read.
 //!
 //! Names are resolved to indices, arcs ordered the way a run tries them (priority, highest first,
 //! then declaration order), functions collected into the trait's methods, end states and push
