@@ -303,6 +303,64 @@ proptest! {
     }
 }
 
+/// Valid machines with a few bytes changed: near-valid input reaches every check and, when the
+/// edit is harmless, the lowering.
+const VALID: &[&str] = &[
+    include_str!("../../examples/machines/streaming_processor.yaml"),
+    include_str!("../../tests/machines/valid/push_networks.yaml"),
+    include_str!("../../tests/machines/valid/builtins_and_inline_rust.yaml"),
+    include_str!("../../tests/machines/valid/anchors_and_resources.yaml"),
+    include_str!("../../tests/machines/valid/traffic_light.yaml"),
+];
+
+/// One edit: delete, insert or replace a byte at a position.
+fn edit(text: &mut Vec<u8>, at: prop::sample::Index, byte: u8, op: u8) {
+    if text.is_empty() {
+        return;
+    }
+    let i = at.index(text.len());
+    match op % 3 {
+        0 => {
+            text.remove(i);
+        }
+        1 => text.insert(i, byte),
+        _ => text[i] = byte,
+    }
+}
+
+/// Bytes that matter to YAML and to the checks.
+fn interesting_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        prop::sample::select(b" \t\n:-{}[],#&*!|>'\"_0123456789abcdefghijklmnopqrstuvwxyz".to_vec()),
+        any::<u8>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn mutated_valid_machines(
+        which in 0..VALID.len(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), interesting_byte(), any::<u8>()), 1..4),
+    ) {
+        let mut text = VALID[which].as_bytes().to_vec();
+        for (at, byte, op) in edits {
+            edit(&mut text, at, byte, op);
+        }
+        load(&String::from_utf8_lossy(&text));
+    }
+}
+
+#[test]
+fn the_valid_machines_lower() {
+    for text in VALID {
+        let (machine, diagnostics) = check(&Source::new("valid.yaml", *text));
+        assert!(machine.is_some() && diagnostics.is_empty());
+        load(text);
+    }
+}
+
 #[test]
 fn pathological_inputs() {
     for text in [
