@@ -31,7 +31,7 @@ use std::collections::HashMap;
 /// Checks a machine and returns every problem, sorted by position. Warnings become errors when
 /// the machine says `deny_warnings: true`.
 ///
-/// Without the source text, errors inside multi-line inline Rust point at the whole string; use
+/// Without the source text, a syntax error in inline Rust points at the whole string; use
 /// [`validate_in`] when the text is at hand.
 pub fn validate(machine: &Machine) -> Diagnostics {
     run(machine, None)

@@ -124,10 +124,8 @@ fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
 fn source_offset(source: Option<&Source>, code: &Spanned<String>, offset: usize) -> Option<u32> {
     let text = code.value.as_str();
     let start = code.span.start;
-    let Some(source) = source else {
-        // Without the text, trust the span only if it is exactly as long as the content.
-        return (code.span.len() as usize == text.len()).then(|| start + u32::try_from(offset).unwrap_or(0));
-    };
+    // Without the text (the `fsm!` front end, whose spans number tokens) the whole string is it.
+    let source = source?;
     let written = source.text.get(code.span.range())?;
     if written == text {
         return Some(start + u32::try_from(offset).ok()?);
