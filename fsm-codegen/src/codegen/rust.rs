@@ -646,12 +646,12 @@ impl<'a> Gen<'a> {
         ));
         if self.m.is_event_driven() {
             doc.push_str(&format!(
-                "[`{m}::start`] (or [`{m}::into_run`]) gives a [`{run}`] that [`{run}::handle`]s events."
+                "[`{m}::start`] (or [`{m}::into_run`]) gives a `{run}` whose `handle` takes events."
             ));
         } else {
             doc.push_str(&format!(
                 "[`{m}::run`] runs a record from the start state to an end state; [`{m}::start`] gives \
-                 a [`{run}`] to advance one [`{run}::step`] at a time."
+                 a `{run}` to advance one `step` at a time."
             ));
         }
         if self.options.diagram_in_docs {
