@@ -3,13 +3,13 @@
 //!
 //! | family | checks |
 //! |---|---|
-//! | [`names`] | duplicate names; names that cannot become Rust identifiers or collide once converted |
-//! | [`refs`] | references to states, networks, events and resources that do not exist |
-//! | [`structure`] | start and end states, dead ends, malformed arcs, `main_network` |
-//! | [`graph`] | unreachable states, states with no path to an end, push cycles |
-//! | [`arcs`] | shadowed arcs, non-deterministic arcs |
-//! | [`functions`] | a function name in two roles, built-ins and their parameters |
-//! | [`rust`] | inline Rust, the record type and event payload types |
+//! | `names` | duplicate names; names that cannot become Rust identifiers or collide once converted |
+//! | `refs` | references to states, networks, events and resources that do not exist |
+//! | `structure` | start and end states, dead ends, malformed arcs, `main_network` |
+//! | `graph` | unreachable states, states with no path to an end, push cycles |
+//! | `arcs` | shadowed arcs, non-deterministic arcs |
+//! | `functions` | a function name in two roles, built-ins and their parameters |
+//! | `rust` | inline Rust, the record type and event payload types |
 //!
 //! Checks that depend on others (graph facts need resolved references) skip what an earlier
 //! family already reported, so one mistake gives one diagnostic.

@@ -1,0 +1,740 @@
+//! Nodes -> AST: walks the node tree with the format's rules, reporting every problem of a mapping
+//! (duplicate, unknown, refused and missing keys, wrong types) and keeping going.
+
+use super::keys::{known, refused};
+use super::scalar::{Scalar, resolve};
+use super::tree::{Kind, Node, Style};
+use crate::ast::{Arc, DataMode, Event, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::span::{Span, Spanned};
+
+/// What a node is, for "expected X, found Y" messages.
+fn describe(node: &Node) -> String {
+    match &node.kind {
+        Kind::Scalar { text, style } => resolve(text, *style).describe(),
+        Kind::Seq(_) => "a list".to_owned(),
+        Kind::Map(_) => "a mapping".to_owned(),
+    }
+}
+
+/// The keys of one mapping, checked: first occurrences of known keys only.
+struct Fields<'n> {
+    /// The mapping node.
+    span: Span,
+    entries: Vec<(&'n str, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+pub(super) struct Mapper<'s> {
+    pub(super) text: &'s str,
+    pub(super) diags: &'s mut Diagnostics,
+}
+
+impl Mapper<'_> {
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.diags.push(diagnostic);
+    }
+
+    fn wrong_type(&mut self, node: &Node, expected: &str, help: Option<String>) {
+        let found = describe(node);
+        let mut d = Diagnostic::error(
+            codes::WRONG_TYPE,
+            format!("expected {expected}, found {found}"),
+            node.span,
+            format!("expected {expected}"),
+        );
+        if let Some(help) = help {
+            d = d.with_help(help);
+        }
+        self.error(d);
+    }
+
+    /// The span to point at for a whole mapping: itself when it fits on one line, otherwise its
+    /// first line (a multi-line label would cover the whole block).
+    fn head(&self, node: &Node) -> Span {
+        let span = node.span;
+        let text = self.text.get(span.range()).unwrap_or("");
+        match text.find('\n') {
+            Some(i) => Span::new(span.start, span.start + u32::try_from(i).unwrap_or(0)),
+            None => span,
+        }
+    }
+
+    /// Checks the keys of a mapping describing `what` and returns the known ones.
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+        refused: &[(&str, &str)],
+    ) -> Option<Fields<'n>> {
+        self.foreign_tag(node);
+        let Kind::Map(entries) = &node.kind else {
+            self.wrong_type(node, &format!("a mapping ({what})"), None);
+            return None;
+        };
+        let mut fields = Fields {
+            span: node.span,
+            entries: Vec::with_capacity(entries.len()),
+        };
+        let mut seen: Vec<(&str, Span)> = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let key_text = match &key.kind {
+                Kind::Scalar { text, style } if matches!(resolve(text, *style), Scalar::Str(_)) => text.as_str(),
+                _ => {
+                    self.wrong_type(key, "a key name", None);
+                    continue;
+                }
+            };
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key_text) {
+                let first = *first;
+                self.error(
+                    Diagnostic::error(
+                        codes::DUPLICATE_KEY,
+                        format!("duplicate key `{key_text}` in {what}"),
+                        key.span,
+                        "defined again here",
+                    )
+                    .with_label(first, "first defined here")
+                    .with_help("remove one of them; only one value can be used"),
+                );
+                continue;
+            }
+            seen.push((key_text, key.span));
+            if known.contains(&key_text) {
+                fields.entries.push((key_text, value));
+            } else if let Some((_, instead)) = refused.iter().find(|(k, _)| *k == key_text) {
+                self.error(
+                    Diagnostic::error(
+                        codes::UNSUPPORTED,
+                        format!("`{key_text}` is not supported in {what}"),
+                        key.span,
+                        "not supported",
+                    )
+                    .with_help(*instead),
+                );
+            } else {
+                let help = match did_you_mean(key_text, known.iter().copied()) {
+                    Some(better) => format!("did you mean `{better}`?"),
+                    None => format!("the keys of {what} are: {}", known.join(", ")),
+                };
+                self.error(
+                    Diagnostic::error(
+                        codes::UNKNOWN_KEY,
+                        format!("unknown key `{key_text}` in {what}"),
+                        key.span,
+                        "unknown key",
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        Some(fields)
+    }
+
+    /// A required key; reports it missing at the mapping's first line.
+    fn required<'n>(&mut self, fields: &Fields<'n>, node: &Node, key: &str, what: &str) -> Option<&'n Node> {
+        let value = fields.get(key);
+        if value.is_none() {
+            self.error(
+                Diagnostic::error(
+                    codes::MISSING_KEY,
+                    format!("{what} has no `{key}`"),
+                    self.head(node),
+                    format!("`{key}` missing"),
+                )
+                .with_help(format!("add `{key}:` to {what}")),
+            );
+        }
+        value
+    }
+
+    fn foreign_tag(&mut self, node: &Node) {
+        if let Some(tag) = &node.tag {
+            self.error(
+                Diagnostic::error(
+                    codes::UNSUPPORTED,
+                    format!("yaml tag `{tag}` is not supported"),
+                    node.span,
+                    "tagged here",
+                )
+                .with_help("remove the tag; values are typed by the key they belong to"),
+            );
+        }
+    }
+
+    fn string(&mut self, node: &Node) -> Option<Spanned<String>> {
+        self.foreign_tag(node);
+        match &node.kind {
+            Kind::Scalar { text, style } => match resolve(text, *style) {
+                Scalar::Str(s) => Some(Spanned::new(s.to_owned(), node.span)),
+                _ => {
+                    self.wrong_type(
+                        node,
+                        "a string",
+                        Some(format!("quote it to make it a string: \"{}\"", text.escape_default())),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(node, "a string", None);
+                None
+            }
+        }
+    }
+
+    /// A name that refers to something (`to`, `on`, ...). When it has the wrong type, the
+    /// reference is kept with an empty name, so that later checks know something was written
+    /// there (the empty name is skipped by them; the type error is reported here).
+    fn reference(&mut self, node: &Node) -> Spanned<String> {
+        self.string(node)
+            .unwrap_or_else(|| Spanned::new(String::new(), node.span))
+    }
+
+    /// A string whose span is its content (inside the quotes), for Rust code and types.
+    fn code(&mut self, node: &Node) -> Option<Spanned<String>> {
+        let text = self.string(node)?;
+        Some(Spanned::new(text.value, self.content_span(node)))
+    }
+
+    /// Any scalar as text (`version: 1.0` is the string "1.0").
+    fn text(&mut self, node: &Node) -> Option<Spanned<String>> {
+        match &node.kind {
+            Kind::Scalar { text, .. } => Some(Spanned::new(text.clone(), node.span)),
+            _ => {
+                self.wrong_type(node, "a string", None);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node) -> Option<Spanned<bool>> {
+        self.foreign_tag(node);
+        if let Kind::Scalar { text, style } = &node.kind {
+            if let Scalar::Bool(b) = resolve(text, *style) {
+                return Some(Spanned::new(b, node.span));
+            }
+            // YAML 1.1 spellings: report them, and read them as meant so that one mistake does
+            // not also look like a missing start state.
+            let meant = match text.to_ascii_lowercase().as_str() {
+                "yes" | "y" | "on" => Some(true),
+                "no" | "n" | "off" => Some(false),
+                _ => None,
+            };
+            if let Some(b) = meant {
+                self.wrong_type(
+                    node,
+                    "`true` or `false`",
+                    Some(format!("YAML 1.2 booleans are `true` and `false` only: write `{b}`")),
+                );
+                return Some(Spanned::new(b, node.span));
+            }
+        }
+        self.wrong_type(node, "`true` or `false`", None);
+        None
+    }
+
+    fn integer(&mut self, node: &Node) -> Option<Spanned<i64>> {
+        self.foreign_tag(node);
+        if let Kind::Scalar { text, style } = &node.kind
+            && let Scalar::Int(i) = resolve(text, *style)
+        {
+            return Some(Spanned::new(i, node.span));
+        }
+        self.wrong_type(node, "an integer", None);
+        None
+    }
+
+    fn unsigned(&mut self, node: &Node) -> Option<Spanned<u64>> {
+        let i = self.integer(node)?;
+        match u64::try_from(i.value) {
+            Ok(u) if u > 0 => Some(Spanned::new(u, i.span)),
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        "expected a positive integer",
+                        i.span,
+                        "not positive",
+                    )
+                    .with_help("give a number of 1 or more"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of words, with did-you-mean.
+    fn choice<T: Copy>(&mut self, node: &Node, what: &str, options: &[(&str, T)]) -> Option<Spanned<T>> {
+        let s = self.string(node)?;
+        if let Some((_, v)) = options.iter().find(|(k, _)| *k == s.value) {
+            return Some(Spanned::new(*v, s.span));
+        }
+        let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+        let help = match did_you_mean(&s.value, names.iter().copied()) {
+            Some(better) => format!("did you mean `{better}`?"),
+            None => format!("{what} is one of: {}", names.join(", ")),
+        };
+        self.error(
+            Diagnostic::error(
+                codes::INVALID_VALUE,
+                format!("`{}` is not a valid {what}", s.value),
+                s.span,
+                format!("unknown {what}"),
+            )
+            .with_help(help),
+        );
+        None
+    }
+
+    fn data_mode(&mut self, node: &Node) -> Option<Spanned<DataMode>> {
+        if let Kind::Map(_) = node.kind {
+            self.error(
+                Diagnostic::error(
+                    codes::UNSUPPORTED,
+                    "`data_mode` is a single word here",
+                    node.span,
+                    "a mapping",
+                )
+                .with_help("write `data_mode: copy` (or direct, reference); override it per state with the state's `data_mode`"),
+            );
+            return None;
+        }
+        self.choice(
+            node,
+            "data mode",
+            &[
+                ("copy", DataMode::Copy),
+                ("direct", DataMode::Direct),
+                ("reference", DataMode::Reference),
+            ],
+        )
+    }
+
+    fn list<'n>(&mut self, node: &'n Node, what: &str) -> &'n [Node] {
+        self.foreign_tag(node);
+        match &node.kind {
+            Kind::Seq(items) => items,
+            _ => {
+                let help = matches!(node.kind, Kind::Map(_))
+                    .then(|| format!("write {what} as a list: one item per line, starting with `- `"));
+                self.wrong_type(node, &format!("a list of {what}"), help);
+                &[]
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        if let Kind::Scalar { .. } = node.kind {
+            self.wrong_type(
+                node,
+                &format!("a list of {what}"),
+                node.scalar().map(|s| format!("write a list: [{s}]")),
+            );
+            return Vec::new();
+        }
+        self.list(node, what)
+            .iter()
+            .filter_map(|item| self.string(item))
+            .collect()
+    }
+
+    /// A free-form value (metadata, resource config, built-in params).
+    fn value(&mut self, node: &Node) -> Spanned<Value> {
+        self.foreign_tag(node);
+        let value = match &node.kind {
+            Kind::Scalar { text, style } => match resolve(text, *style) {
+                Scalar::Null => Value::Null,
+                Scalar::Bool(b) => Value::Bool(b),
+                Scalar::Int(i) => Value::Int(i),
+                Scalar::Float(f) => Value::Float(f),
+                Scalar::Str(s) => Value::String(s.to_owned()),
+            },
+            Kind::Seq(items) => Value::Seq(items.iter().map(|i| self.value(i)).collect()),
+            Kind::Map(entries) => {
+                let mut out: Vec<(Spanned<String>, Spanned<Value>)> = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let Some(key) = self.string(k) else { continue };
+                    if let Some((first, _)) = out.iter().find(|(f, _)| f.value == key.value) {
+                        let first = first.span;
+                        self.error(
+                            Diagnostic::error(
+                                codes::DUPLICATE_KEY,
+                                format!("duplicate key `{}`", key.value),
+                                key.span,
+                                "defined again here",
+                            )
+                            .with_label(first, "first defined here")
+                            .with_help("remove one of them; only one value can be used"),
+                        );
+                        continue;
+                    }
+                    let v = self.value(v);
+                    out.push((key, v));
+                }
+                Value::Map(out)
+            }
+        };
+        Spanned::new(value, node.span)
+    }
+
+    /// The span of a string's content: inside the quotes when the source between them is
+    /// exactly the text, otherwise the whole node (escapes, folded lines).
+    fn content_span(&self, node: &Node) -> Span {
+        let span = node.span;
+        let Kind::Scalar { text, style } = &node.kind else {
+            return span;
+        };
+        if matches!(style, Style::SingleQuoted | Style::DoubleQuoted) && span.len() >= 2 {
+            let inner = Span::new(span.start + 1, span.end - 1);
+            if self.text.get(inner.range()) == Some(text.as_str()) {
+                return inner;
+            }
+        }
+        span
+    }
+
+    fn function_refs(&mut self, node: &Node) -> Vec<FunctionRef> {
+        match &node.kind {
+            Kind::Seq(items) => items.iter().filter_map(|i| self.function_ref(i)).collect(),
+            _ => self.function_ref(node).into_iter().collect(),
+        }
+    }
+
+    fn function_ref(&mut self, node: &Node) -> Option<FunctionRef> {
+        const WHAT: &str = "a function reference";
+        if let Kind::Scalar { .. } = node.kind {
+            return self.string(node).map(FunctionRef::Named);
+        }
+        if let Kind::Seq(_) = node.kind {
+            self.wrong_type(
+                node,
+                "one function",
+                Some("only `transform` and `validate` take a list of functions".to_owned()),
+            );
+            return None;
+        }
+        let fields = self.fields(node, WHAT, known::FUNCTION, refused::FUNCTION)?;
+        match (fields.get("rust"), fields.get("builtin")) {
+            (Some(code), None) => {
+                if let Some(params) = fields.get("params") {
+                    self.error(
+                        Diagnostic::error(
+                            codes::UNKNOWN_KEY,
+                            "`params` is only allowed with `builtin`",
+                            params.span,
+                            "not allowed here",
+                        )
+                        .with_help("inline Rust sees the record as `data`; write the values into the expression"),
+                    );
+                }
+                Some(FunctionRef::Rust {
+                    code: self.code(code)?,
+                    span: fields.span,
+                })
+            }
+            (None, Some(name)) => {
+                let name = self.string(name)?;
+                let params = fields.get("params").map(|p| self.value(p));
+                Some(FunctionRef::Builtin {
+                    name,
+                    params,
+                    span: fields.span,
+                })
+            }
+            (Some(_), Some(builtin)) => {
+                self.error(
+                    Diagnostic::error(
+                        codes::WRONG_TYPE,
+                        "a function is either `rust` or `builtin`, not both",
+                        builtin.span,
+                        "second kind of function",
+                    )
+                    .with_help("split it into two functions"),
+                );
+                None
+            }
+            (None, None) => {
+                if !fields.entries.is_empty() || matches!(&node.kind, Kind::Map(e) if e.is_empty()) {
+                    self.error(
+                        Diagnostic::error(
+                            codes::MISSING_KEY,
+                            "a function reference needs `rust` or `builtin`",
+                            self.head(node),
+                            "neither `rust` nor `builtin`",
+                        )
+                        .with_help(
+                            "write a function name, `{ rust: \"<expression>\" }` or `{ builtin: <name>, params: {...} }`",
+                        ),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn machine(&mut self, root: &Node) -> Option<Machine> {
+        if !matches!(root.kind, Kind::Map(_)) {
+            self.wrong_type(
+                root,
+                "a mapping (the machine)",
+                Some("a machine file starts with `name:` and `states:` (or `networks:`)".to_owned()),
+            );
+            return None;
+        }
+        let fields = self.fields(root, "the machine", known::MACHINE, refused::MACHINE)?;
+        let name = self
+            .required(&fields, root, "name", "the machine")
+            .and_then(|n| self.string(n))
+            .unwrap_or_else(|| Spanned::new(String::new(), self.head(root)));
+        let mut machine = Machine {
+            name,
+            version: fields.get("version").and_then(|n| self.text(n)),
+            description: fields.get("description").and_then(|n| self.string(n)),
+            data: fields.get("data").and_then(|n| self.code(n)),
+            data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
+            main_network: fields.get("main_network").and_then(|n| self.string(n)),
+            networks: Vec::new(),
+            events: Vec::new(),
+            resources: Vec::new(),
+            max_transitions: fields.get("max_transitions").and_then(|n| self.unsigned(n)),
+            deny_warnings: fields.get("deny_warnings").and_then(|n| self.boolean(n)),
+            metadata: fields.get("metadata").map(|n| self.value(n)),
+            implicit_network: false,
+            span: root.span,
+        };
+        if let Some(events) = fields.get("events") {
+            machine.events = self
+                .list(events, "events")
+                .iter()
+                .filter_map(|e| self.event(e))
+                .collect();
+        }
+        if let Some(resources) = fields.get("resources") {
+            machine.resources = self
+                .list(resources, "resources")
+                .iter()
+                .filter_map(|r| self.resource(r))
+                .collect();
+        }
+        let top_states = fields.get("states");
+        let top_arcs = fields.get("arcs");
+        match fields.get("networks") {
+            Some(networks) => {
+                machine.networks = self
+                    .list(networks, "networks")
+                    .iter()
+                    .filter_map(|n| self.network(n))
+                    .collect();
+                for (key, node) in [("states", top_states), ("arcs", top_arcs)] {
+                    let Some(node) = node else { continue };
+                    let key_span = key_span(root, key).unwrap_or(node.span);
+                    self.error(
+                        Diagnostic::error(
+                            codes::UNKNOWN_KEY,
+                            format!("top-level `{key}` cannot be combined with `networks`"),
+                            key_span,
+                            "outside any network",
+                        )
+                        .with_label(key_span_or(root, "networks", networks.span), "networks declared here")
+                        .with_help(format!("move these {key} into one of the `networks`")),
+                    );
+                }
+            }
+            None => match top_states {
+                Some(states) => {
+                    let name_span = key_span(root, "states").unwrap_or(states.span);
+                    machine.implicit_network = true;
+                    machine.networks.push(Network {
+                        name: Spanned::new("main".to_owned(), name_span),
+                        description: None,
+                        states: self.states(states),
+                        arcs: top_arcs.map(|a| self.arcs(a)).unwrap_or_default(),
+                        span: root.span,
+                    });
+                }
+                None => self.error(
+                    Diagnostic::error(
+                        codes::MISSING_KEY,
+                        "the machine has no states",
+                        self.head(root),
+                        "neither `states` nor `networks`",
+                    )
+                    .with_help("add `states:` and `arcs:` for one network, or `networks:` for several"),
+                ),
+            },
+        }
+        Some(machine)
+    }
+
+    fn network(&mut self, node: &Node) -> Option<Network> {
+        let fields = self.fields(node, "a network", known::NETWORK, refused::NETWORK)?;
+        let name = self
+            .required(&fields, node, "name", "a network")
+            .and_then(|n| self.string(n));
+        let states = self
+            .required(&fields, node, "states", "a network")
+            .map(|s| self.states(s))
+            .unwrap_or_default();
+        let arcs = fields.get("arcs").map(|a| self.arcs(a)).unwrap_or_default();
+        Some(Network {
+            name: name?,
+            description: fields.get("description").and_then(|n| self.string(n)),
+            states,
+            arcs,
+            span: node.span,
+        })
+    }
+
+    fn states(&mut self, node: &Node) -> Vec<State> {
+        self.list(node, "states").iter().filter_map(|s| self.state(s)).collect()
+    }
+
+    fn arcs(&mut self, node: &Node) -> Vec<Arc> {
+        self.list(node, "arcs").iter().filter_map(|a| self.arc(a)).collect()
+    }
+
+    fn state(&mut self, node: &Node) -> Option<State> {
+        let fields = self.fields(node, "a state", known::STATE, refused::STATE)?;
+        let name = self
+            .required(&fields, node, "name", "a state")
+            .and_then(|n| self.string(n));
+        let state = State {
+            name: name?,
+            description: fields.get("description").and_then(|n| self.string(n)),
+            is_start: fields.get("is_start").and_then(|n| self.boolean(n)),
+            is_end: fields.get("is_end").and_then(|n| self.boolean(n)),
+            validate: fields
+                .get("validate")
+                .map(|n| self.function_refs(n))
+                .unwrap_or_default(),
+            transform: fields
+                .get("transform")
+                .map(|n| self.function_refs(n))
+                .unwrap_or_default(),
+            on_error: fields.get("on_error").map(|n| self.reference(n)),
+            data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
+            resources: fields
+                .get("resources")
+                .map(|n| self.string_list(n, "resource names"))
+                .unwrap_or_default(),
+            metadata: fields.get("metadata").map(|n| self.value(n)),
+            span: node.span,
+        };
+        Some(state)
+    }
+
+    fn arc(&mut self, node: &Node) -> Option<Arc> {
+        let fields = self.fields(node, "an arc", known::ARC, refused::ARC)?;
+        let from = self
+            .required(&fields, node, "from", "an arc")
+            .and_then(|n| self.string(n));
+        let arc = Arc {
+            from: from?,
+            to: fields.get("to").map(|n| self.reference(n)),
+            description: fields.get("description").and_then(|n| self.string(n)),
+            on: fields.get("on").map(|n| self.reference(n)),
+            condition: fields.get("condition").map(|n| {
+                // A broken condition is still a condition: keep a placeholder so that the arc
+                // does not also look unconditional (and shadow the arcs after it).
+                self.function_ref(n)
+                    .unwrap_or_else(|| FunctionRef::Named(Spanned::new(String::new(), n.span)))
+            }),
+            transform: fields
+                .get("transform")
+                .map(|n| self.function_refs(n))
+                .unwrap_or_default(),
+            priority: fields.get("priority").and_then(|n| self.integer(n)),
+            target_network: fields.get("target_network").map(|n| self.reference(n)),
+            return_state: fields.get("return_state").map(|n| self.reference(n)),
+            resources: fields
+                .get("resources")
+                .map(|n| self.string_list(n, "resource names"))
+                .unwrap_or_default(),
+            span: node.span,
+        };
+        Some(arc)
+    }
+
+    fn event(&mut self, node: &Node) -> Option<Event> {
+        // `events: [start, stop]`: a bare name is an event without payload.
+        if let Kind::Scalar { .. } = node.kind {
+            let name = self.string(node)?;
+            return Some(Event {
+                name,
+                payload: None,
+                description: None,
+                span: node.span,
+            });
+        }
+        let fields = self.fields(node, "an event", known::EVENT, &[])?;
+        let name = self
+            .required(&fields, node, "name", "an event")
+            .and_then(|n| self.string(n));
+        Some(Event {
+            name: name?,
+            payload: fields.get("payload").and_then(|n| self.code(n)),
+            description: fields.get("description").and_then(|n| self.string(n)),
+            span: node.span,
+        })
+    }
+
+    fn resource(&mut self, node: &Node) -> Option<Resource> {
+        let fields = self.fields(node, "a resource", known::RESOURCE, refused::RESOURCE)?;
+        let name = self
+            .required(&fields, node, "name", "a resource")
+            .and_then(|n| self.string(n));
+        let kind = self.required(&fields, node, "kind", "a resource").and_then(|n| {
+            self.choice(
+                n,
+                "resource kind",
+                &[
+                    ("sqlite", ResourceKind::Sqlite),
+                    ("postgres", ResourceKind::Postgres),
+                    ("file", ResourceKind::File),
+                    ("http", ResourceKind::Http),
+                    ("llm", ResourceKind::Llm),
+                ],
+            )
+        });
+        let config = fields.get("config").map(|n| self.value(n));
+        if let Some(config) = &config
+            && !matches!(config.value, Value::Map(_))
+        {
+            self.error(Diagnostic::error(
+                codes::WRONG_TYPE,
+                "expected a mapping of settings for `config`",
+                config.span,
+                "expected a mapping",
+            ));
+        }
+        Some(Resource {
+            name: name?,
+            kind: kind?,
+            config,
+            description: fields.get("description").and_then(|n| self.string(n)),
+            span: node.span,
+        })
+    }
+}
+
+/// The span of `key` in a mapping node.
+fn key_span(node: &Node, key: &str) -> Option<Span> {
+    match &node.kind {
+        Kind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.scalar() == Some(key))
+            .map(|(k, _)| k.span),
+        _ => None,
+    }
+}
+
+fn key_span_or(node: &Node, key: &str, fallback: Span) -> Span {
+    key_span(node, key).unwrap_or(fallback)
+}
