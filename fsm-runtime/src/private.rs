@@ -177,6 +177,6 @@ pub enum Phase<E> {
     Running,
     /// At an end state.
     Finished(E),
-    /// Stopped by an error, kept so that later calls report it again.
-    Failed(crate::core::RunError),
+    /// Stopped by an error, kept so that later calls report it again (boxed: a run stays small).
+    Failed(Box<crate::core::RunError>),
 }

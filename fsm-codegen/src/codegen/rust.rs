@@ -1132,7 +1132,7 @@ impl<'a> Gen<'a> {
                         #rt::Phase::Running => self.__advance(observe),
                         #rt::Phase::Start => self.__begin(observe).map(|()| true),
                         #rt::Phase::Finished(end) => return ::core::result::Result::Ok(#rt::Status::Finished(*end)),
-                        #rt::Phase::Failed(e) => return ::core::result::Result::Err(::core::clone::Clone::clone(e)),
+                        #rt::Phase::Failed(e) => return ::core::result::Result::Err(::core::clone::Clone::clone(&**e)),
                     };
                     match moved {
                         ::core::result::Result::Ok(true) => ::core::result::Result::Ok(self.__settle()),
@@ -1186,7 +1186,7 @@ impl<'a> Gen<'a> {
                 #[cold]
                 #[inline(never)]
                 fn __fail(&mut self, error: #rt::RunError) -> #rt::RunError {
-                    self.phase = #rt::Phase::Failed(::core::clone::Clone::clone(&error));
+                    self.phase = #rt::Phase::Failed(::std::boxed::Box::new(::core::clone::Clone::clone(&error)));
                     #fast_off
                     error
                 }
@@ -1615,7 +1615,7 @@ impl<'a> Gen<'a> {
                 let observe = self.observe;
                 match &self.phase {
                     #rt::Phase::Failed(e) => {
-                        return ::core::result::Result::Err(#rt::HandleError::Failed(::std::boxed::Box::new(::core::clone::Clone::clone(e))));
+                        return ::core::result::Result::Err(#rt::HandleError::Failed(::core::clone::Clone::clone(e)));
                     }
                     #rt::Phase::Finished(_) => {
                         return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event });
