@@ -205,7 +205,13 @@ fn human(checked: &[Checked]) -> String {
             Checked::Read(source, diagnostics) => {
                 errors += diagnostics.error_count();
                 warnings += diagnostics.len() - diagnostics.error_count();
-                out.push_str(&diagnostics.render_with(source, theme.clone(), 100));
+                // One report at a time, with a blank line after each, so that they stand apart.
+                for diagnostic in diagnostics {
+                    let mut one = Diagnostics::new();
+                    one.push(diagnostic.clone());
+                    out.push_str(&one.render_with(source, theme.clone(), 100));
+                    out.push('\n');
+                }
             }
             Checked::Unreadable(name, error) => {
                 errors += 1;
