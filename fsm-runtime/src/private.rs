@@ -26,6 +26,20 @@ impl<E: Into<FnError>> IntoFnResult for Result<(), E> {
 /// transition. A constant, so the check folds away when the feature is off.
 pub const TRACING: bool = cfg!(feature = "tracing");
 
+/// Whether transitions should open spans: the `tracing` feature is on and a subscriber listens
+/// at DEBUG. Checked once per run, so runs nobody traces keep the fast path.
+#[inline]
+pub fn tracing_enabled() -> bool {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::enabled!(tracing::Level::DEBUG)
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        false
+    }
+}
+
 /// The span of one transition (entering a state and running its functions); a no-op without the
 /// `tracing` feature.
 #[must_use]

@@ -666,6 +666,7 @@ impl<'a> Gen<'a> {
             quote! {
                 /// Runs `data` from the start state until an end state: the outcome (end state,
                 /// record, the error an `on_error` arc followed, history), or why it stopped.
+                #[inline]
                 pub fn run(
                     &self,
                     data: #data,
@@ -681,6 +682,7 @@ impl<'a> Gen<'a> {
                 impl<F: #t + ::core::marker::Send + ::core::marker::Sync> #rt::Machine for #m<F> {
                     type Data = #data;
                     type End = #end;
+                    #[inline]
                     fn run(
                         &self,
                         data: #data,
@@ -737,11 +739,13 @@ impl<'a> Gen<'a> {
 
                 /// A run of `data`, borrowing the functions. Nothing runs until the first step
                 /// (or event).
+                #[inline]
                 pub fn start(&self, data: #data) -> #run<&F> {
                     #run::new(&self.fns, data, self.options)
                 }
 
                 /// A run of `data` that owns the functions (no lifetime to carry around).
+                #[inline]
                 pub fn into_run(self, data: #data) -> #run<F> {
                     #run::new(self.fns, data, self.options)
                 }
@@ -1065,8 +1069,9 @@ impl<'a> Gen<'a> {
             impl<F: #t> #run<F> {
                 /// A run of `data` with these functions and options, at the start state. Nothing
                 /// runs until the first step (or event).
+                #[inline]
                 pub fn new(fns: F, data: #data, options: #rt::RunOptions) -> Self {
-                    let observe = options.history || #rt::TRACING;
+                    let observe = options.history || #rt::tracing_enabled();
                     #run {
                         fns,
                         data,
@@ -1143,31 +1148,49 @@ impl<'a> Gen<'a> {
 
                 /// Steps until an end state: the outcome, or why the run stopped (with the record
                 /// as it was then). A run that waits for an event stops with `NoTransition`.
+                #[inline]
                 pub fn finish(mut self) -> #rt::RunResult<#end, #data> {
+                    let observe = self.observe;
+                    let ran = match &self.phase {
+                        #rt::Phase::Start => self.__begin(observe).and_then(|()| self.__to_end(observe)),
+                        #rt::Phase::Running => self.__to_end(observe),
+                        #rt::Phase::Finished(_) => ::core::result::Result::Ok(()),
+                        #rt::Phase::Failed(e) => ::core::result::Result::Err(::core::clone::Clone::clone(&**e)),
+                    };
+                    match (ran, &self.phase) {
+                        (::core::result::Result::Ok(()), #rt::Phase::Finished(end)) => {
+                            ::core::result::Result::Ok(#rt::Outcome {
+                                end: *end,
+                                data: self.data,
+                                error: self.error,
+                                transitions: self.transitions,
+                                history: self.history,
+                            })
+                        }
+                        (::core::result::Result::Ok(()), _) => ::core::result::Result::Err(#rt::Failure {
+                            error: #rt::RunError::NoTransition {
+                                network: self.pos.network(),
+                                state: self.pos.name(),
+                            },
+                            data: self.data,
+                        }),
+                        (::core::result::Result::Err(error), _) => {
+                            ::core::result::Result::Err(#rt::Failure { error, data: self.data })
+                        }
+                    }
+                }
+
+                /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for
+                /// an event (`Ok`, the phase still `Running`).
+                fn __to_end(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
                     loop {
-                        match self.step() {
-                            ::core::result::Result::Ok(#rt::Status::Running(_)) => {}
-                            ::core::result::Result::Ok(#rt::Status::Finished(end)) => {
-                                return ::core::result::Result::Ok(#rt::Outcome {
-                                    end,
-                                    data: self.data,
-                                    error: self.error,
-                                    transitions: self.transitions,
-                                    history: self.history,
-                                });
-                            }
-                            ::core::result::Result::Ok(#rt::Status::Waiting(state)) => {
-                                return ::core::result::Result::Err(#rt::Failure {
-                                    error: #rt::RunError::NoTransition {
-                                        network: state.network(),
-                                        state: state.name(),
-                                    },
-                                    data: self.data,
-                                });
-                            }
-                            ::core::result::Result::Err(error) => {
-                                return ::core::result::Result::Err(#rt::Failure { error, data: self.data });
-                            }
+                        if let #rt::Status::Finished(_) = self.__settle() {
+                            return ::core::result::Result::Ok(());
+                        }
+                        match self.__advance(observe) {
+                            ::core::result::Result::Ok(true) => {}
+                            ::core::result::Result::Ok(false) => return ::core::result::Result::Ok(()),
+                            ::core::result::Result::Err(e) => return ::core::result::Result::Err(self.__fail(e)),
                         }
                     }
                 }
