@@ -75,11 +75,11 @@ fn bench(c: &mut Criterion) {
     let machine = parsed.machine.expect("machine");
     let (diagnostics, code) = fsm_codegen::expand::compile_ast(&machine);
     assert!(!diagnostics.has_errors(), "{diagnostics:?}");
-    assert!(code.is_some());
+    let generated = code.map(|c| c.to_string().len()).unwrap_or(0);
     let states: usize = machine.networks.iter().map(|n| n.states.len()).sum();
     let arcs: usize = machine.networks.iter().map(|n| n.arcs.len()).sum();
     eprintln!(
-        "machine: {states} states, {arcs} arcs, {} tokens walked",
+        "machine: {states} states, {arcs} arcs, {} input tokens, {generated} bytes of generated tokens",
         walk.parse2(tokens.clone()).unwrap_or(0)
     );
 
@@ -93,8 +93,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("validate", |b| {
         b.iter(|| fsm_codegen::validate::validate(black_box(&machine)))
     });
-    g.bench_function("lower + generate", |b| {
-        b.iter(|| fsm_codegen::expand::generate(black_box(&machine)))
+    g.bench_function("lower", |b| b.iter(|| fsm_codegen::lower::lower(black_box(&machine))));
+    let ir = fsm_codegen::lower::lower(&machine);
+    g.bench_function("generate (codegen::generate of the IR)", |b| {
+        b.iter(|| fsm_codegen::codegen::generate(black_box(&ir)))
     });
     g.bench_function("whole expansion (expand::dsl)", |b| {
         b.iter(|| fsm_codegen::expand::dsl(black_box(tokens.clone()), &|_| None))
@@ -102,5 +104,42 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// A plain 200-state chain, data-driven, one named transform per state: the simplest machine of
+/// that size, to separate the cost of size from the cost of features.
+fn plain_tokens(states: usize) -> TokenStream {
+    let mut body = String::from("machine Chain {\n data: u64;\n");
+    for i in 0..states {
+        let kind = match i {
+            0 => "start ",
+            _ if i == states - 1 => "end ",
+            _ => "",
+        };
+        body.push_str(&format!(" {kind}state s{i} {{ transform: step; }}\n"));
+    }
+    for i in 0..states - 1 {
+        body.push_str(&format!(" s{i} -> s{};\n", i + 1));
+    }
+    body.push_str("}\n");
+    match body.parse() {
+        Ok(tokens) => tokens,
+        Err(e) => panic!("bench input does not tokenize: {e}"),
+    }
+}
+
+fn bench_plain(c: &mut Criterion) {
+    let tokens = plain_tokens(200);
+    let out = fsm_codegen::expand::dsl(tokens.clone(), &|_| None).to_string();
+    assert!(!out.contains("compile_error"), "{out}");
+    eprintln!("plain chain: {} bytes of generated tokens", out.len());
+    let mut g = c.benchmark_group("fsm! 200-state chain");
+    g.bench_function("baseline: syn::parse2 token walk", |b| {
+        b.iter(|| walk.parse2(black_box(tokens.clone())))
+    });
+    g.bench_function("whole expansion (expand::dsl)", |b| {
+        b.iter(|| fsm_codegen::expand::dsl(black_box(tokens.clone()), &|_| None))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_plain);
 criterion_main!(benches);
