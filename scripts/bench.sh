@@ -4,9 +4,12 @@
 #   cd_player/*            vs cd_player/handwritten   (per event)
 #   processor/*            vs processor/plain         (per record)
 #   processor/generated_copy vs processor/generated_direct
-# Two statistics: criterion's median, and the fastest sample (least disturbed by other processes on
-# a busy machine). Extra arguments go to criterion, e.g. `scripts/bench.sh cd_player` runs one group;
-# `scripts/bench.sh --report` only prints the ratios of the last run. Needs jq.
+# Two statistics from criterion: the median, and the fastest sample (least disturbed by other
+# processes on a busy machine). Criterion measures one benchmark after the other, so load that comes
+# and goes skews its ratios; the bench also prints "paired" ratios (the implementations take turns,
+# each keeps its fastest run), which this script repeats at the end: trust those on a shared machine.
+# Extra arguments go to criterion, e.g. `scripts/bench.sh cd_player` runs one group;
+# `scripts/bench.sh --report` only prints the criterion ratios of the last run. Needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +18,11 @@ command -v jq >/dev/null || { echo "bench.sh: jq is needed to read criterion's e
 if [[ "${1:-}" == "--report" ]]; then
     shift
 else
-    cargo bench -p fsm-examples --bench machines -- "$@"
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    cargo bench -p fsm-examples --bench machines -- "$@" 2>&1 | tee "$log"
+    echo
+    grep -A8 'paired:' "$log" | grep -E 'paired:|ns/elem' || true
 fi
 
 dir="${CARGO_TARGET_DIR:-target}/criterion"

@@ -7,6 +7,12 @@
 //! 2. `processor/*`: seed 001's StreamingProcessor per record, generated vs a plain function.
 //! 3. `processor/generated_copy` vs `processor/generated_direct`: the same machine in copy and in
 //!    direct mode.
+//!
+//! Before each criterion group, a paired measurement prints the same ratios measured with the
+//! implementations taking turns (see [`paired`]): on a machine shared with other work, criterion's
+//! one-after-the-other samples drift with the load, the paired ratios much less.
+//! Every implementation is first checked against the baseline (same data out), so a benchmark never
+//! times a machine that does something else.
 
 use std::time::{Duration, Instant};
 
