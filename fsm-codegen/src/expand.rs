@@ -104,7 +104,7 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
     if let Some(machine) = &machine
         && !diagnostics.has_errors()
     {
-        let (more, generated) = compile_ast(machine);
+        let (more, generated) = compile_checked(machine, crate::validate::validate_in(machine, &source));
         diagnostics.extend(more);
         code = generated;
     }
@@ -187,7 +187,11 @@ pub fn resolve_path(path: &str, manifest_dir: Option<&Path>) -> Result<PathBuf, 
 /// Validates a parsed machine and, if it has no errors, generates its code. Returns every
 /// diagnostic (errors and warnings) and the code (`None` on errors).
 pub fn compile_ast(machine: &ast::Machine) -> (Diagnostics, Option<TokenStream>) {
-    let diagnostics = crate::validate::validate(machine);
+    compile_checked(machine, crate::validate::validate(machine))
+}
+
+/// Generates the code of a machine whose diagnostics are `diagnostics`, if it has no errors.
+fn compile_checked(machine: &ast::Machine, diagnostics: Diagnostics) -> (Diagnostics, Option<TokenStream>) {
     if diagnostics.has_errors() {
         return (diagnostics, None);
     }
