@@ -21,7 +21,7 @@ pub struct Record {
     pub category: String,
     /// `pending` on input, then `enriched`, then `processed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<Status>,
     /// Set by validation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid: Option<bool>,
@@ -36,10 +36,35 @@ pub struct Record {
     pub squared_value: Option<i64>,
     /// Categorisation: `high` (> 5000), `medium` (> 1000) or `low`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_tier: Option<String>,
+    pub value_tier: Option<Tier>,
     /// Categorisation: min(100, squared / 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_score: Option<f64>,
+}
+
+/// Where a record is in the processing. The seed's strings, typed: an unknown status in the input
+/// is a decoding error (a dead letter), not a string carried along.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Not processed yet.
+    Pending,
+    /// Enriched.
+    Enriched,
+    /// Categorised: done.
+    Processed,
+}
+
+/// The value tier set by categorisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Value at most 1000.
+    Low,
+    /// Value above 1000, at most 5000.
+    Medium,
+    /// Value above 5000.
+    High,
 }
 
 /// Seed 001's `validate`: the value must be present and not negative.
@@ -64,7 +89,7 @@ pub fn enrich(r: &mut Record) -> Result<(), String> {
     r.squared_value = Some(squared);
     r.value = None;
     r.valid = None;
-    r.status = Some("enriched".to_string());
+    r.status = Some(Status::Enriched);
     Ok(())
 }
 
@@ -72,14 +97,14 @@ pub fn enrich(r: &mut Record) -> Result<(), String> {
 pub fn categorize(r: &mut Record) {
     let value = r.original_value.unwrap_or_default();
     let tier = if value > 5000 {
-        "high"
+        Tier::High
     } else if value > 1000 {
-        "medium"
+        Tier::Medium
     } else {
-        "low"
+        Tier::Low
     };
-    r.value_tier = Some(tier.to_string());
-    r.status = Some("processed".to_string());
+    r.value_tier = Some(tier);
+    r.status = Some(Status::Processed);
     r.risk_score = Some((r.squared_value.unwrap_or_default() as f64 / 100.0).min(100.0));
 }
 

@@ -458,6 +458,8 @@ fn work_loop<M: Machine>(
     chunks: &Mutex<Receiver<ChunkIn<M::Data>>>,
     done: SyncSender<ChunkOut<M::End, M::Data>>,
 ) {
+    // Chunks encode to similar sizes: start each buffer at the largest seen, not at zero.
+    let mut bytes_hint = 0;
     loop {
         let chunk = {
             let rx = chunks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -469,7 +471,7 @@ fn work_loop<M: Machine>(
         let mut out = ChunkOut {
             seq: chunk.seq,
             items: Vec::with_capacity(chunk.batch.len()),
-            bytes: Vec::new(),
+            bytes: Vec::with_capacity(bytes_hint),
             end: chunk.end,
         };
         match chunk.batch {
@@ -497,6 +499,7 @@ fn work_loop<M: Machine>(
                 }
             }
         }
+        bytes_hint = bytes_hint.max(out.bytes.len());
         if done.send(out).is_err() {
             return;
         }
