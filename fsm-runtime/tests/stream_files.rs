@@ -255,7 +255,7 @@ fn csv_in_and_out_with_malformed_rows() {
 }
 
 /// A record that cannot be encoded is dead-lettered (reason `rejected`) even when the workers
-/// encode it, and leaves nothing half-written in the output.
+/// encode it, and leaves nothing half-written in the output; an encoder that panics too.
 #[test]
 fn a_record_the_sink_cannot_encode_is_dead_lettered() {
     use fsm_runtime::{EndState, Failure, Machine, Outcome, StateName};
@@ -268,6 +268,9 @@ fn a_record_the_sink_cannot_encode_is_dead_lettered() {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             if self.id == 3 {
                 return Err(serde::ser::Error::custom("three is not allowed"));
+            }
+            if self.id == 4 {
+                panic!("four makes the encoder panic");
             }
             s.serialize_u64(self.id)
         }
@@ -299,7 +302,7 @@ fn a_record_the_sink_cannot_encode_is_dead_lettered() {
 
     let dir = temp_dir("rejected");
     let input = dir.join("in.jsonl");
-    fs::write(&input, "{\"id\": 1}\n{\"id\": 3}\n{\"id\": 5}\n").unwrap();
+    fs::write(&input, "{\"id\": 1}\n{\"id\": 3}\n{\"id\": 4}\n{\"id\": 5}\n").unwrap();
     let (out, err) = (dir.join("out.jsonl"), dir.join("err.jsonl"));
     let summary = Pipeline::new(Identity)
         .route("done", JsonlSink::create(&out).unwrap())
@@ -308,7 +311,16 @@ fn a_record_the_sink_cannot_encode_is_dead_lettered() {
         .unwrap();
     assert_eq!(fs::read_to_string(&out).unwrap(), "1\n5\n");
     let dead: Vec<Value> = read_jsonl(&err);
-    assert_eq!(dead.len(), 1);
+    assert_eq!(dead.len(), 2);
+    // A panicking encoder runs in a worker: the record is dead-lettered, the stream goes on.
+    assert_eq!(dead[1]["reason"], "panicked");
+    assert_eq!(dead[1]["line"], 3);
+    assert!(
+        dead[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("four makes the encoder panic")
+    );
     assert_eq!(dead[0]["reason"], "rejected");
     assert_eq!(dead[0]["line"], 2);
     // The dead-letter sink cannot encode the record either: the letter keeps reason and line.

@@ -487,13 +487,17 @@ fn work_loop<M: Machine>(
             Batch::Raw { bytes, records, decode } => {
                 for (start, end, line) in records {
                     let raw = &bytes[start..end];
-                    let done = match decode(raw) {
-                        Ok(data) => process(machine, encoders, data, line, &mut out.bytes),
-                        Err(error) => Done::Malformed(Malformed {
+                    let done = match catch_unwind(|| decode(raw)) {
+                        Ok(Ok(data)) => process(machine, encoders, data, line, &mut out.bytes),
+                        Ok(Err(error)) => Done::Malformed(Malformed {
                             line,
                             error,
                             raw: String::from_utf8_lossy(raw.trim_ascii()).into_owned(),
                         }),
+                        Err(payload) => Done::Panicked {
+                            message: panic_message(&*payload),
+                            line,
+                        },
                     };
                     out.items.push(done);
                 }
@@ -506,6 +510,9 @@ fn work_loop<M: Machine>(
     }
 }
 
+/// Runs the machine and encodes the outcome. A panic anywhere in user code (state functions, an
+/// encoder) becomes a dead letter: a worker thread never dies, or the writer would wait forever for
+/// its chunk.
 fn process<M: Machine>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
@@ -513,44 +520,63 @@ fn process<M: Machine>(
     line: u64,
     bytes: &mut Vec<u8>,
 ) -> Done<M::End, M::Data> {
-    match catch_unwind(AssertUnwindSafe(|| machine.run(data))) {
-        Ok(Ok(outcome)) => {
-            let route = encoders
-                .iter()
-                .position(|(e, _)| *e == outcome.end)
-                .unwrap_or(usize::MAX);
-            let mut rejected = None;
-            if let Some((_, Some((_, encode)))) = encoders.get(route) {
-                let start = bytes.len();
-                match encode(&outcome.data, bytes) {
-                    Ok(()) => {
-                        let stop = bytes.len();
-                        return Done::Encoded { route, start, stop };
-                    }
-                    Err(why) => {
-                        bytes.truncate(start);
-                        rejected = Some(why);
-                    }
-                }
-            }
-            Done::Ended {
-                end: outcome.end,
-                route,
-                data: outcome.data,
-                error: outcome.error,
+    let mark = bytes.len();
+    match catch_unwind(AssertUnwindSafe(|| {
+        run_and_encode(machine, encoders, data, line, &mut *bytes)
+    })) {
+        Ok(done) => done,
+        Err(payload) => {
+            bytes.truncate(mark);
+            Done::Panicked {
+                message: panic_message(&*payload),
                 line,
-                rejected,
             }
         }
-        Ok(Err(failure)) => Done::Failed {
-            error: failure.error,
-            data: failure.data,
-            line,
-        },
-        Err(payload) => Done::Panicked {
-            message: panic_message(&*payload),
-            line,
-        },
+    }
+}
+
+fn run_and_encode<M: Machine>(
+    machine: &M,
+    encoders: &EncoderTable<M::End, M::Data>,
+    data: M::Data,
+    line: u64,
+    bytes: &mut Vec<u8>,
+) -> Done<M::End, M::Data> {
+    let outcome = match machine.run(data) {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            return Done::Failed {
+                error: failure.error,
+                data: failure.data,
+                line,
+            };
+        }
+    };
+    let route = encoders
+        .iter()
+        .position(|(e, _)| *e == outcome.end)
+        .unwrap_or(usize::MAX);
+    let mut rejected = None;
+    if let Some((_, Some((_, encode)))) = encoders.get(route) {
+        let start = bytes.len();
+        match encode(&outcome.data, bytes) {
+            Ok(()) => {
+                let stop = bytes.len();
+                return Done::Encoded { route, start, stop };
+            }
+            Err(why) => {
+                bytes.truncate(start);
+                rejected = Some(why);
+            }
+        }
+    }
+    Done::Ended {
+        end: outcome.end,
+        route,
+        data: outcome.data,
+        error: outcome.error,
+        line,
+        rejected,
     }
 }
 
@@ -562,7 +588,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "(no message)".to_string()
     };
-    format!("a state function panicked: {what}")
+    format!("panicked while processing the record: {what}")
 }
 
 fn run_error_state(e: &RunError) -> &'static str {

@@ -15,7 +15,8 @@ pub enum DeadLetterReason {
     /// The run stopped before an end state: a function failed with no `on_error` arc, no arc was
     /// available, or the step limit was reached.
     Failed,
-    /// A state function panicked; the record is lost (it was moved into the machine).
+    /// User code panicked while processing the record (a state function, a decoder or an
+    /// encoder); the record is lost (it had been moved), its line is kept.
     Panicked,
     /// The run ended in an end state that has no route and the pipeline has no default sink.
     Unrouted,
