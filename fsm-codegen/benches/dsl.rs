@@ -101,6 +101,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("whole expansion (expand::dsl)", |b| {
         b.iter(|| fsm_codegen::expand::dsl(black_box(tokens.clone()), &|_| None))
     });
+    // What a pass over the generated code costs: syn parsing it as a file and printing it back
+    // (the generator does this once to mark items `#[allow(dead_code)]`).
+    let generated = fsm_codegen::codegen::generate(&ir);
+    g.bench_function("reference: syn::parse2::<File> + print of the generated code", |b| {
+        b.iter(|| {
+            let file = syn::parse2::<syn::File>(black_box(generated.clone()));
+            file.map(|f| quote::ToTokens::to_token_stream(&f))
+        })
+    });
     g.finish();
 }
 
