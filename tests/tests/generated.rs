@@ -166,10 +166,3 @@ fn config_can_deny_warnings() {
     let err = config.deny_warnings(true).compile([&input]).unwrap_err();
     assert!(err.to_string().contains("fsm::unreachable_state"), "{err}");
 }
-
-/// A function named in the machine but not implemented is a compile error naming the trait
-/// method (`tests/ui_generated/*.stderr`; regenerate with `TRYBUILD=overwrite`).
-#[test]
-fn missing_function_is_a_compile_error_naming_the_method() {
-    trybuild::TestCases::new().compile_fail("ui_generated/*.rs");
-}
