@@ -660,6 +660,19 @@ impl<'a> Gen<'a> {
         let doc = doc_attrs(&doc);
         let name = &self.name;
         let max = self.m.max_transitions;
+        // Without history or a tracing subscriber (checked once, in `start`), a run takes the
+        // lean loop; push arcs take the general path.
+        let run_body = if self.m.has_push_arcs() {
+            quote!(self.start(data).finish())
+        } else {
+            quote! {
+                let run = self.start(data);
+                if run.observe {
+                    return run.finish();
+                }
+                run.__lean()
+            }
+        };
         let run_fn = if self.m.is_event_driven() {
             quote!()
         } else {
@@ -671,7 +684,7 @@ impl<'a> Gen<'a> {
                     &self,
                     data: #data,
                 ) -> #rt::RunResult<#end, #data> {
-                    self.start(data).finish()
+                    #run_body
                 }
             }
         };
@@ -958,6 +971,137 @@ impl<'a> Gen<'a> {
                 /// Whether a state has arcs triggered by events.
                 const fn __waits(pos: #pos) -> bool {
                     #body
+                }
+            }
+        });
+
+        // __lean: `run`'s loop when nothing observes the run and no arc pushes a network: enter a
+        // state (its functions), stop at an end state, else pick the next arc (its condition and
+        // transforms) and count it; the same moves, errors and counts as `finish`.
+        let lean = (!event_driven && !push).then(|| {
+            let mut pick_arms = Vec::new();
+            for (r, s) in &all {
+                let net = &m.networks[r.network.0];
+                let mut tries = Vec::new();
+                for a in &s.arcs {
+                    let arc = &net.arcs[a.0];
+                    let Target::State(t) = arc.target else { continue };
+                    if arc.event.is_some() {
+                        continue;
+                    }
+                    let tp = self.pos(Self::sref(r.network, t));
+                    let transform = (!arc.transform.is_empty()).then(|| {
+                        let f = format_ident!("__arc_{}_{}", r.network.0, a.0);
+                        quote!(self.#f()?;)
+                    });
+                    let take = quote!({
+                        #transform
+                        return ::core::result::Result::Ok(::core::option::Option::Some(#tp));
+                    });
+                    match &arc.condition {
+                        Some(c) => {
+                            let cond = self.condition(c, None);
+                            tries.push(quote!(if #cond #take));
+                        }
+                        None => {
+                            tries.push(take);
+                            break;
+                        }
+                    }
+                }
+                if !tries.is_empty() {
+                    let p = self.pos(*r);
+                    pick_arms.push(quote!(#p => { #(#tries)* }));
+                }
+            }
+            let pick_default = (pick_arms.len() < total).then(|| quote!(_ => {}));
+            let pick_match = (!pick_arms.is_empty()).then(|| {
+                quote!(match from {
+                    #(#pick_arms)*
+                    #pick_default
+                })
+            });
+            let pick_unreachable_ok = if pick_arms.len() == total {
+                quote!(#[allow(unreachable_code)])
+            } else {
+                quote!()
+            };
+            quote! {
+                /// `finish` from the start, for a run nothing observes: one loop that enters a
+                /// state, stops at an end state, or picks the next arc and counts it.
+                #[inline(always)]
+                fn __lean(mut self) -> #rt::RunResult<#end, #data> {
+                    let mut to = #pos::START;
+                    let error = loop {
+                        self.pos = to;
+                        let failed = match self.__state_fns(to) {
+                            ::core::result::Result::Ok(()) => {
+                                if let ::core::option::Option::Some(end) = Self::__end_of(to) {
+                                    return ::core::result::Result::Ok(#rt::Outcome {
+                                        end,
+                                        data: self.data,
+                                        error: self.error,
+                                        transitions: self.transitions,
+                                        history: self.history,
+                                    });
+                                }
+                                if to.is_end() {
+                                    break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
+                                }
+                                match self.__pick(to) {
+                                    ::core::result::Result::Ok(::core::option::Option::Some(next)) => {
+                                        if self.transitions >= self.options.max_transitions {
+                                            break #rt::RunError::StepLimit {
+                                                limit: self.options.max_transitions,
+                                                state: to.name(),
+                                            };
+                                        }
+                                        self.transitions = self.transitions.wrapping_add(1);
+                                        to = next;
+                                        continue;
+                                    }
+                                    ::core::result::Result::Ok(::core::option::Option::None) => {
+                                        break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
+                                    }
+                                    ::core::result::Result::Err(failed) => failed,
+                                }
+                            }
+                            ::core::result::Result::Err(failed) => failed,
+                        };
+                        let (function, error) = failed;
+                        let failure = #rt::StateError {
+                            network: to.network(),
+                            state: to.name(),
+                            function,
+                            error,
+                        };
+                        let ::core::option::Option::Some(next) = Self::__on_error(to) else {
+                            break #rt::RunError::Function(failure);
+                        };
+                        self.error = ::core::option::Option::Some(failure);
+                        if self.transitions >= self.options.max_transitions {
+                            break #rt::RunError::StepLimit {
+                                limit: self.options.max_transitions,
+                                state: to.name(),
+                            };
+                        }
+                        self.transitions = self.transitions.wrapping_add(1);
+                        to = next;
+                    };
+                    ::core::result::Result::Err(#rt::Failure { error, data: self.data })
+                }
+
+                /// The first available eventless arc of `from` (by priority, then declaration
+                /// order), its transforms run: its target, or `None` when no arc is available.
+                #[inline]
+                #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
+                #pick_unreachable_ok
+                fn __pick(
+                    &mut self,
+                    from: #pos,
+                ) -> ::core::result::Result<::core::option::Option<#pos>, (&'static str, #rt::FnError)> {
+                    #pick_match
+                    ::core::result::Result::Ok(::core::option::Option::None)
                 }
             }
         });
@@ -1338,6 +1482,8 @@ impl<'a> Gen<'a> {
                 }
 
                 #pop
+
+                #lean
 
                 #waits_fn
 
