@@ -401,6 +401,21 @@ fn turnstile_handles_events_and_rejects_unknown_ones() {
 }
 
 #[test]
+fn events_no_arc_uses_are_rejected() {
+    use unused_events::{Draft, DraftEvent as E, DraftState as S};
+    let mut run = Draft::new(()).into_run(7);
+    match run.handle(E::Pay(3)) {
+        Err(HandleError::Rejected {
+            state: S::Shipped,
+            event: E::Pay(3),
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(run.handle(E::Ship), Err(HandleError::Rejected { .. })));
+    assert_eq!(*run.data(), 7);
+}
+
+#[test]
 fn event_payloads_reach_conditions_and_transforms() {
     use cd_player::{CdPlayer, CdPlayerEvent as E, CdPlayerState as S};
     let mut p = CdPlayer::new(Fns).into_run(Player::default());

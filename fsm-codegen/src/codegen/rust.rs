@@ -5,7 +5,7 @@
 
 use crate::ir::{self, Call, DataMode, Machine, NetworkId, Role, StateId, StateRef, Target};
 use crate::naming::{is_keyword, is_valid_ident};
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
 /// Options of the Rust generator.
@@ -73,29 +73,65 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
 
 /// Marks every generated item `#[allow(dead_code)]`: a binary that includes a machine and uses
 /// part of its API must still build under `#![deny(warnings)]`.
+///
+/// Works on the top-level token trees rather than re-parsing the output with syn: the output of a
+/// large machine is big, and a parse-and-print round trip was most of a macro expansion's time.
+/// The attributes go after the item's own attributes, where `syn` would push them.
 fn allow_unused(items: TokenStream) -> TokenStream {
-    let Ok(mut file) = syn::parse2::<syn::File>(items.clone()) else {
-        return items;
-    };
-    for item in &mut file.items {
-        let attrs = match item {
-            syn::Item::Enum(i) => &mut i.attrs,
-            syn::Item::Struct(i) => &mut i.attrs,
-            syn::Item::Trait(i) => &mut i.attrs,
-            // Trait impls are never dead code.
-            syn::Item::Impl(i) if i.trait_.is_none() => &mut i.attrs,
-            _ => continue,
+    let tokens: Vec<TokenTree> = items.into_iter().collect();
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        // The item's own attributes: `#` followed by a bracketed group.
+        let start = i;
+        while matches!(&tokens.get(i), Some(TokenTree::Punct(p)) if p.as_char() == '#')
+            && matches!(&tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket)
+        {
+            i += 2;
+        }
+        let attrs_end = i;
+        // Skip the visibility (`pub`, `pub(crate)`).
+        let mut k = i;
+        if matches!(&tokens.get(k), Some(TokenTree::Ident(id)) if id == "pub") {
+            k += 1;
+            if matches!(&tokens.get(k), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis) {
+                k += 1;
+            }
+        }
+        let keyword = match tokens.get(k) {
+            Some(TokenTree::Ident(id)) => id.to_string(),
+            _ => String::new(),
         };
-        attrs.push(syn::parse_quote!(#[allow(dead_code)]));
-        if let syn::Item::Impl(i) = item {
+        // The item ends at its body (a top-level brace group) for these kinds, at a top-level `;`
+        // for everything else (statics, consts, macro calls, unit structs).
+        let braced = matches!(keyword.as_str(), "enum" | "struct" | "trait" | "impl" | "fn" | "mod");
+        let mut end = k;
+        let mut is_trait_impl = false;
+        while end < tokens.len() {
+            match &tokens[end] {
+                TokenTree::Punct(p) if p.as_char() == ';' => break,
+                TokenTree::Group(g) if braced && g.delimiter() == Delimiter::Brace => break,
+                TokenTree::Ident(id) if keyword == "impl" && id == "for" => is_trait_impl = true,
+                _ => {}
+            }
+            end += 1;
+        }
+        let end = (end + 1).min(tokens.len());
+        out.extend(tokens[start..attrs_end].iter().cloned());
+        // Trait impls are never dead code.
+        let mark = matches!(keyword.as_str(), "enum" | "struct" | "trait") || (keyword == "impl" && !is_trait_impl);
+        if mark {
+            out.extend(quote!(#[allow(dead_code)]));
+        }
+        if keyword == "impl" && !is_trait_impl {
             // The record can be large (`Failure<D>` carries it back), `()` when there is none,
             // and payload types are whatever the machine declares.
-            i.attrs.push(syn::parse_quote!(
-                #[allow(clippy::result_large_err, clippy::unused_unit, clippy::ptr_arg)]
-            ));
+            out.extend(quote!(#[allow(clippy::result_large_err, clippy::unused_unit, clippy::ptr_arg)]));
         }
+        out.extend(tokens[attrs_end..end].iter().cloned());
+        i = end.max(start + 1);
     }
-    quote!(#file)
+    out
 }
 
 /// An identifier that never panics: names passed validation, but lowering an unvalidated AST
@@ -1765,6 +1801,22 @@ impl<'a> Gen<'a> {
                 }
             }
         };
+        // A machine may declare events that no arc uses (yet): then every event is rejected, and
+        // a `match` with only the rejecting arm would leave the rest of the function unreachable.
+        let dispatch_body = if arms.is_empty() {
+            quote! {
+                let _ = observe;
+                ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event })
+            }
+        } else {
+            quote! {
+                let result = match (self.pos, event) {
+                    #(#arms)*
+                    (state, event) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state, event }),
+                };
+                result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
+            }
+        };
         quote! {
             /// Handles an event: takes the first arc of the current state for this event whose
             /// condition holds (by priority, then declaration order), runs its transforms and the
@@ -1809,11 +1861,7 @@ impl<'a> Gen<'a> {
 
             #[inline(always)]
             fn __dispatch(&mut self, event: #ev, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
-                let result = match (self.pos, event) {
-                    #(#arms)*
-                    (state, event) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state, event }),
-                };
-                result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
+                #dispatch_body
             }
 
             /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so

@@ -29,6 +29,7 @@ fixture!(
     step_limit,
     turnstile,
     unit,
+    unused_events,
 );
 
 impl flat::FlatFns for Fns {
