@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 // The record type as the machine definitions name it (`data: crate::Record`).
 use fsm_examples::Record;
 
@@ -179,4 +179,76 @@ criterion_group! {
     config = config();
     targets = cd_player, processor
 }
-criterion_main!(benches);
+
+/// `FSM_BENCH_COUNT=<contender>`: instead of timing, feed that contender its input
+/// `FSM_BENCH_ROUNDS` times (default 100) and exit, so that `scripts/callgrind.sh` can count the
+/// instructions it takes under valgrind (load-independent); it counts only inside [`measured`], so
+/// preparing the inputs is left out. Contenders: `cd_player/{handwritten,generated,statig,smlang,
+/// rust_fsm}`, `processor/{plain,generated_copy,generated_direct}`.
+fn count_instructions(which: &str) {
+    use cd_player::{generated, handwritten, rust_fsm_impl, smlang_impl, statig_impl};
+    let rounds: usize = std::env::var("FSM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100);
+    let events = cd_player::events(EVENTS);
+    let records = processor::records(RECORDS);
+    let (copy, direct) = (processor::copy_machine(), processor::direct_machine());
+    let mut sink = 0u64;
+    for _ in 0..rounds {
+        sink += u64::from(match which {
+            "cd_player/handwritten" => {
+                let mut p = handwritten::prepare(&events);
+                measured(|| handwritten::feed(&mut p))
+            }
+            "cd_player/generated" => {
+                let mut p = generated::prepare(&events);
+                measured(|| generated::feed(&mut p))
+            }
+            "cd_player/statig" => {
+                let mut p = statig_impl::prepare(&events);
+                measured(|| statig_impl::feed(&mut p))
+            }
+            "cd_player/smlang" => {
+                let mut p = smlang_impl::prepare(&events);
+                measured(|| smlang_impl::feed(&mut p))
+            }
+            "cd_player/rust_fsm" => {
+                let mut p = rust_fsm_impl::prepare(&events);
+                measured(|| rust_fsm_impl::feed(&mut p))
+            }
+            "processor/plain" => {
+                let mut r = records.clone();
+                measured(|| processor::feed_plain(&mut r))
+            }
+            "processor/generated_copy" => {
+                let mut r = records.clone();
+                measured(|| processor::feed_copy(&copy, &mut r))
+            }
+            "processor/generated_direct" => {
+                let mut r = records.clone();
+                measured(|| processor::feed_direct(&direct, &mut r))
+            }
+            other => {
+                eprintln!("FSM_BENCH_COUNT: unknown contender `{other}`");
+                std::process::exit(2);
+            }
+        });
+    }
+    println!("{which}: {rounds} rounds ({sink})");
+}
+
+/// The part `scripts/callgrind.sh` counts (`--toggle-collect=*measured*`).
+#[inline(never)]
+fn measured<T>(f: impl FnOnce() -> T) -> T {
+    std::hint::black_box(f())
+}
+
+fn main() {
+    if let Ok(which) = std::env::var("FSM_BENCH_COUNT") {
+        count_instructions(&which);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -400,6 +400,77 @@ fn turnstile_handles_events_and_rejects_unknown_ones() {
     assert_eq!(t.transitions(), 7);
 }
 
+/// `handle` has a fast path (a run under way that nothing observes) and a general one (the first
+/// event, history or tracing on, after `step`, finished or failed runs). Every mix of them must
+/// give the same statuses, states, records and counts as the general path alone.
+#[test]
+fn handle_gives_the_same_answers_on_its_fast_and_observed_paths() {
+    use order::{Order, OrderEvent as E};
+    let events = || {
+        vec![
+            E::Checkout,
+            E::Pay,
+            E::AddItem(300),
+            E::Cancel,
+            E::AddItem(200),
+            E::Checkout,
+            E::AddItem(1),
+            E::Pay,
+            E::Pay,
+            E::Cancel,
+            E::Checkout,
+        ]
+    };
+    let summary = |r: &Result<Status<order::OrderState, order::OrderEnd>, HandleError<order::OrderState, E>>| match r {
+        Ok(s) => format!("{s:?}"),
+        Err(HandleError::Rejected { state, event }) => format!("rejected {event:?} in {state:?}"),
+        Err(HandleError::Failed(e)) => format!("failed {e}"),
+    };
+    for declined in [false, true] {
+        let cart = || Cart {
+            declined,
+            ..Cart::default()
+        };
+        // Reference: history on, so every event takes the general path.
+        let observed = Order::new(Fns).with_options(RunOptions {
+            history: true,
+            ..Order::new(Fns).options()
+        });
+        let mut reference = observed.start(cart());
+        let expected: Vec<String> = events()
+            .into_iter()
+            .map(|e| {
+                let s = summary(&reference.handle(e));
+                format!(
+                    "{s} at {:?}, {} transitions",
+                    reference.state(),
+                    reference.transitions()
+                )
+            })
+            .collect();
+        assert!(expected.iter().any(|s| s.starts_with("rejected")), "{expected:#?}");
+        // Fast path, and the fast path with a `step` (which waits, moving nothing) before every
+        // k-th event.
+        for k in [0usize, 1, 2, 3] {
+            let machine = Order::new(Fns);
+            let mut run = machine.start(cart());
+            let got: Vec<String> = events()
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    if k > 0 && i % k == 0 {
+                        let _ = run.step();
+                    }
+                    let s = summary(&run.handle(e));
+                    format!("{s} at {:?}, {} transitions", run.state(), run.transitions())
+                })
+                .collect();
+            assert_eq!(got, expected, "declined: {declined}, step before every {k}th event");
+            assert_eq!(run.data(), reference.data());
+        }
+    }
+}
+
 #[test]
 fn events_no_arc_uses_are_rejected() {
     use unused_events::{Draft, DraftEvent as E, DraftState as S};

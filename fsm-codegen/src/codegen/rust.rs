@@ -819,15 +819,16 @@ impl<'a> Gen<'a> {
 
         let stack_field = push.then(|| quote!(stack: #rt::ReturnStack<::core::option::Option<#pos>, #depth>,));
         let stack_init = push.then(|| quote!(stack: #rt::ReturnStack::new(),));
-        let base_field = event_driven.then(|| quote!(base: u32, fast: bool,));
-        let base_init = event_driven.then(|| quote!(base: 0, fast: false,));
+        let base_field = event_driven.then(|| quote!(base: u32, live: ::core::option::Option<#pos>,));
+        let base_init = event_driven.then(|| quote!(base: 0, live: ::core::option::Option::None,));
         let base_read = if event_driven {
             quote!(self.transitions.wrapping_sub(self.base))
         } else {
             quote!(self.transitions)
         };
-        let fast_on = event_driven.then(|| quote!(self.fast = !observe;));
-        let fast_off = event_driven.then(|| quote!(self.fast = false;));
+        // `live` is `Some(pos)` while `handle` may take the fast path: the run is under way, nothing
+        // observes it, and no other method moved it since. Anything else clears it.
+        let fast_off = event_driven.then(|| quote!(self.live = ::core::option::Option::None;));
         let settle_guard = push.then(|| quote!(if self.stack.is_empty()));
 
         // Positions, per state.
@@ -1312,6 +1313,7 @@ impl<'a> Gen<'a> {
                 /// target, running its functions. At an end state, returns `Finished` again. An
                 /// error stops the run; later calls return it again.
                 pub fn step(&mut self) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
+                    #fast_off
                     let observe = self.observe;
                     let moved = match &self.phase {
                         #rt::Phase::Running => self.__advance(observe),
@@ -1379,7 +1381,6 @@ impl<'a> Gen<'a> {
 
                 fn __begin(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
                     self.phase = #rt::Phase::Running;
-                    #fast_on
                     if observe {
                         self.started = ::core::option::Option::Some(::std::time::Instant::now());
                     }
@@ -1727,10 +1728,14 @@ impl<'a> Gen<'a> {
         let m = self.m;
         let (pos, end, ev) = (&self.position, &self.end, &self.event);
         let payload_ident = quote!(payload);
+        // One arm per state with event arcs, each a `match` on the event: the outer `match` on the
+        // state is a jump table in which "not the fast path" (`None`) is one more entry, not a test
+        // before every event.
         let mut arms = Vec::new();
         for (r, s) in m.states() {
             let net = &m.networks[r.network.0];
             let p = self.pos(r);
+            let mut event_arms = Vec::new();
             for a in &s.arcs {
                 let arc = &net.arcs[a.0];
                 let Some(e) = arc.event else { continue };
@@ -1758,8 +1763,7 @@ impl<'a> Gen<'a> {
                         let has_eventless = ts.arcs.iter().any(|x| net.arcs[x.0].event.is_none());
                         let may_divert = ts.on_error.is_some() && ts.functions().next().is_some();
                         if !ts.is_end && !has_eventless && !may_divert {
-                            let tp = self.pos(Self::sref(r.network, t));
-                            Some(quote!(#rt::Status::Waiting(#tp)))
+                            Some(self.pos(Self::sref(r.network, t)))
                         } else {
                             None
                         }
@@ -1769,17 +1773,35 @@ impl<'a> Gen<'a> {
                 // The step limit counts from here; when the status is static, nothing follows the
                 // arc and nothing reads the base.
                 let (base, then) = match status {
-                    Some(st) => (quote!(), quote!(.map(|()| #st))),
+                    // The fast path keeps `live` in step with the new state.
+                    Some(tp) => (
+                        quote!(),
+                        quote!(.map(|()| {
+                            if !observe {
+                                self.live = ::core::option::Option::Some(#tp);
+                            }
+                            #rt::Status::Waiting(#tp)
+                        })),
+                    ),
                     None => (
                         quote!(self.base = self.transitions;),
                         quote!(.and_then(|()| self.__rest(observe))),
                     ),
                 };
-                arms.push(quote! {
-                    (#p, #pat) #guard => {
+                event_arms.push(quote! {
+                    #pat #guard => {
                         #base
                         (#body)#then
                     }
+                });
+            }
+            if !event_arms.is_empty() {
+                arms.push(quote! {
+                    ::core::option::Option::Some(#p) => match event {
+                        #(#event_arms)*
+                        #[allow(unreachable_patterns)]
+                        event => return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                    },
                 });
             }
         }
@@ -1806,13 +1828,18 @@ impl<'a> Gen<'a> {
         let dispatch_body = if arms.is_empty() {
             quote! {
                 let _ = observe;
-                ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event })
+                match key {
+                    ::core::option::Option::None => self.__handle_slow(event),
+                    ::core::option::Option::Some(_) => ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                }
             }
         } else {
             quote! {
-                let result = match (self.pos, event) {
+                let result = match key {
                     #(#arms)*
-                    (state, event) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state, event }),
+                    ::core::option::Option::None => return self.__handle_slow(event),
+                    #[allow(unreachable_patterns)]
+                    ::core::option::Option::Some(_) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event }),
                 };
                 result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
             }
@@ -1825,13 +1852,13 @@ impl<'a> Gen<'a> {
             /// `HandleError::Rejected`, the run unchanged.
             #[inline]
             pub fn handle(&mut self, event: #ev) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
-                if self.fast {
-                    return self.__dispatch(event, false);
-                }
-                self.__handle_slow(event)
+                self.__dispatch(self.live, event, false)
             }
 
+            /// `handle` when the fast path does not apply: the first event, a run that history or
+            /// tracing observes, a run `step` moved, a finished or failed run.
             #[cold]
+            #[inline(never)]
             fn __handle_slow(&mut self, event: #ev) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
                 let observe = self.observe;
                 match &self.phase {
@@ -1856,11 +1883,16 @@ impl<'a> Gen<'a> {
                     }
                     #rt::Phase::Running => {}
                 }
-                self.__dispatch(event, observe)
+                if !observe {
+                    self.live = ::core::option::Option::Some(self.pos);
+                }
+                self.__dispatch(::core::option::Option::Some(self.pos), event, observe)
             }
 
+            /// The arcs for `event` from `key`, the current state; `key` is `None` when `handle` may not
+            /// take the fast path (see `__handle_slow`).
             #[inline(always)]
-            fn __dispatch(&mut self, event: #ev, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
+            fn __dispatch(&mut self, key: ::core::option::Option<#pos>, event: #ev, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
                 #dispatch_body
             }
 
@@ -1872,6 +1904,9 @@ impl<'a> Gen<'a> {
                     #rest_end
                     if !self.__eventless(observe)? {
                         return if Self::__waits(self.pos) {
+                            if !observe {
+                                self.live = ::core::option::Option::Some(self.pos);
+                            }
                             ::core::result::Result::Ok(#rt::Status::Waiting(self.pos))
                         } else {
                             ::core::result::Result::Err(#rt::RunError::NoTransition {
