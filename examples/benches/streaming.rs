@@ -5,6 +5,9 @@
 //!   letters, atomic outputs) vs a hand-written serde_json read-transform-write loop with the same
 //!   logic and no machine. Goal: at least 0.85 of the loop's throughput.
 //! - `two_workers_vs_one`: a CPU-heavy transform on 2 workers vs 1. Goal: close to 2 on 2 free cores.
+//! - `copy_mode_vs_direct_mode_in_the_main_job`: the main job with the seed machine in `copy` mode
+//!   (its default) vs the same machine in `direct` mode: what the snapshots of copy mode cost when
+//!   records are read, processed and written. Goal: copy costs under 10% over direct.
 //!
 //! Criterion also benchmarks each side (`cargo bench -p fsm-examples --bench streaming`).
 //! Sizes: `FSM_BENCH_RECORDS` (default 200000).
@@ -20,6 +23,11 @@ use fsm_examples::record::{Record, categorize, enrich, is_valid, mark_validity, 
 use fsm_examples::streaming_machine;
 use fsm_runtime::stream::{IterSource, JsonlSink, JsonlSource, Pipeline};
 use fsm_runtime::{EndState, Failure, Machine, Outcome, StateName};
+
+// The direct-mode machine of the machine-speed benchmarks.
+#[allow(dead_code)]
+#[path = "processor/mod.rs"]
+mod processor;
 
 struct Files {
     input: PathBuf,
@@ -259,6 +267,16 @@ fn main() {
         ("1 worker", t1),
         ("2 workers", t2),
         "goal ~2 on 2 free cores",
+    );
+
+    let direct = processor::direct_machine();
+    let (t_copy, t_direct) = interleaved(reps, || main_job(&f, 1), || pipeline(&f, 1, &direct));
+    report(
+        "copy_mode_vs_direct_mode_in_the_main_job",
+        records,
+        ("copy mode (1 worker)", t_copy),
+        ("direct mode (1 worker)", t_direct),
+        "copy under 10% over direct: ratio under 1.10",
     );
 
     let mut c = Criterion::default().sample_size(10).configure_from_args();

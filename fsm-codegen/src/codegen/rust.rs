@@ -1559,16 +1559,35 @@ impl<'a> Gen<'a> {
         let ctx =
             needs_ctx.then(|| quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref());));
         match mode {
-            DataMode::Copy => quote!({
-                let mut __copy = ::core::clone::Clone::clone(&self.data);
-                {
-                    let __data = &mut __copy;
-                    #ctx
-                    #(#steps)*
-                }
-                self.data = __copy;
-                ::core::result::Result::Ok(())
-            }),
+            // The functions work in place; the record as it entered waits in `__saved` and comes
+            // back only if one of them fails (cheaper than working on a copy and moving it back).
+            DataMode::Copy => {
+                let steps = calls.iter().map(|c| {
+                    let fname = m.call_name(c);
+                    let call = self.transform_call(c, payload.is_some());
+                    quote! {
+                        if let ::core::result::Result::Err(e) = #call {
+                            break '__fns ::core::option::Option::Some((#fname, e));
+                        }
+                    }
+                });
+                quote!({
+                    let __saved = ::core::clone::Clone::clone(&self.data);
+                    let __failed = '__fns: {
+                        let __data = &mut self.data;
+                        #ctx
+                        #(#steps)*
+                        ::core::option::Option::None
+                    };
+                    match __failed {
+                        ::core::option::Option::None => ::core::result::Result::Ok(()),
+                        ::core::option::Option::Some(failed) => {
+                            self.data = __saved;
+                            ::core::result::Result::Err(failed)
+                        }
+                    }
+                })
+            }
             DataMode::Direct => quote!({
                 let __data = &mut self.data;
                 #ctx
