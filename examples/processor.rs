@@ -17,9 +17,8 @@ pub use generated::{StreamingProcessor, StreamingProcessorEnd, StreamingProcesso
 pub struct Functions;
 
 impl StreamingProcessorFns for Functions {
-    fn mark_validity(&self, data: &mut Record, _: &mut Context<'_>) -> Result<(), FnError> {
+    fn mark_validity(&self, data: &mut Record, _: &mut Context<'_>) {
         record::mark_validity(data);
-        Ok(())
     }
 
     fn is_valid(&self, data: &Record) -> bool {
@@ -30,9 +29,8 @@ impl StreamingProcessorFns for Functions {
         record::enrich(data).map_err(FnError::from)
     }
 
-    fn categorize(&self, data: &mut Record, _: &mut Context<'_>) -> Result<(), FnError> {
+    fn categorize(&self, data: &mut Record, _: &mut Context<'_>) {
         record::categorize(data);
-        Ok(())
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Machine {
     /// Resources (databases, files, HTTP, LLM endpoints) that state functions receive typed handles to.
     #[schemars(default)]
     pub resources: Vec<Resource>,
+    /// Declarations of named functions: their documentation, and which cannot fail. A function
+    /// need not be declared to be used.
+    #[schemars(default)]
+    pub functions: Vec<FunctionDecl>,
     /// Maximum number of transitions of one run before it stops with an error (default 1000).
     pub max_transitions: Option<Spanned<u64>>,
     /// Treat warnings (unreachable states, states that cannot reach an end) as errors.
@@ -170,6 +174,23 @@ pub struct Event {
     /// Documentation; becomes the doc comment of the variant.
     pub description: Option<Spanned<String>>,
     /// The whole event node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// The declaration of a named function (a method of the generated trait).
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FunctionDecl {
+    /// The function's name, as states and arcs use it.
+    pub name: Spanned<String>,
+    /// Documentation; becomes the doc comment of the trait method.
+    pub description: Option<Spanned<String>>,
+    /// The transform or check cannot fail: its method returns `()` instead of a `Result`, and
+    /// `copy` mode needs no snapshot of the record for a state or arc whose functions all cannot
+    /// fail (nothing can leave it half-changed). Not for conditions, which return `bool`.
+    pub infallible: Option<Spanned<bool>>,
+    /// The whole declaration node.
     #[schemars(skip)]
     pub span: Span,
 }

@@ -40,6 +40,10 @@ pub mod codes {
         DUPLICATE_EVENT = "fsm::duplicate_event";
         /// Two resources share a name.
         DUPLICATE_RESOURCE = "fsm::duplicate_resource";
+        /// Two declarations (`functions:`) of the same function.
+        DUPLICATE_FUNCTION = "fsm::duplicate_function";
+        /// A function is declared in `functions:` but no state or arc uses it (warning).
+        UNUSED_FUNCTION = "fsm::unused_function";
         /// A reference to a state that does not exist in the network.
         UNKNOWN_STATE = "fsm::unknown_state";
         /// A reference to a network that does not exist.

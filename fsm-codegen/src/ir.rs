@@ -219,6 +219,10 @@ pub struct Function {
     pub payload: Option<String>,
     /// Human-readable uses ("transform of state `enrich`"), for the method's documentation.
     pub uses: Vec<String>,
+    /// Declared `infallible`: the method returns `()`.
+    pub infallible: bool,
+    /// Its declaration's `description`.
+    pub description: Option<String>,
 }
 
 /// Inline Rust, placed in a generated associated function with the record bound as `data`

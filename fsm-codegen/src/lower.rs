@@ -47,6 +47,13 @@ pub fn lower(machine: &ast::Machine) -> Machine {
         .map_or(NetworkId(0), NetworkId);
 
     let mut functions = cx.functions;
+    for f in &mut functions {
+        // Validation refused duplicate declarations and `infallible` on conditions.
+        if let Some(decl) = machine.functions.iter().find(|d| d.name.value == f.name) {
+            f.infallible = f.role == Role::Transform && decl.infallible.as_ref().is_some_and(|i| i.value);
+            f.description = doc(&decl.description);
+        }
+    }
     for (f, payloads) in functions.iter_mut().zip(cx.payload_uses) {
         // A function gets the payload only when every use of it has the same one.
         let first = payloads.first().cloned().flatten();
@@ -208,6 +215,8 @@ impl Lowering {
                             role,
                             payload: None,
                             uses: Vec::new(),
+                            infallible: false,
+                            description: None,
                         });
                         self.payload_uses.push(Vec::new());
                         self.functions.len() - 1

@@ -129,6 +129,35 @@ fn copy_mode_rolls_a_failed_state_back() {
 }
 
 #[test]
+fn copy_mode_takes_no_snapshot_where_every_function_is_infallible() {
+    use infallible::{Infallible, InfallibleEnd};
+    let machine = Infallible::new(Fns);
+    // The arc's `bump` and state `safe` (`note`, `bump`, `bump`) cannot fail: no clone. State
+    // `mixed` runs `bump` then `risky`, which can fail after `bump` changed the record: one clone.
+    let before = support::Counted::clones();
+    let out = machine.run(support::Counted::default()).unwrap();
+    assert_eq!(support::Counted::clones() - before, 1);
+    assert_eq!((out.end, out.data.value), (InfallibleEnd::Done, 4));
+    assert_eq!(
+        out.data.log,
+        ["bump to 1", "note@safe", "bump to 2", "bump to 3", "bump to 4"]
+    );
+
+    // `risky` fails: `mixed` is rolled back to the record as it entered (value 3), and the run
+    // follows `on_error` to `failed`.
+    let before = support::Counted::clones();
+    let out = machine
+        .run(support::Counted {
+            fail: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(support::Counted::clones() - before, 1);
+    assert_eq!((out.end, out.data.value), (InfallibleEnd::Failed, 3));
+    assert_eq!(out.error.unwrap().function, "risky");
+}
+
+#[test]
 fn direct_mode_works_in_place_and_per_state_modes_override() {
     let m = direct_mode::DirectMode::new(Fns);
     let failure = m.run(Doc::failing(1)).unwrap_err();

@@ -22,6 +22,11 @@ fn dsl() -> TokenStream {
                 Cancel,
             }
             resources { db: sqlite { path: "orders.db" } }
+            functions {
+                /// Notes the cancellation.
+                log_cancel: infallible,
+                charge,
+            }
             /// The order's life.
             network main {
                 /// Just received.

@@ -51,9 +51,8 @@ pub fn copy_machine() -> StreamingProcessor<Functions> {
 pub struct DirectFunctions;
 
 impl StreamingProcessorDirectFns for DirectFunctions {
-    fn mark_validity(&self, data: &mut Record, _: &mut Context<'_>) -> Result<(), FnError> {
+    fn mark_validity(&self, data: &mut Record, _: &mut Context<'_>) {
         record::mark_validity(data);
-        Ok(())
     }
 
     fn is_valid(&self, data: &Record) -> bool {
@@ -64,9 +63,8 @@ impl StreamingProcessorDirectFns for DirectFunctions {
         record::enrich(data).map_err(FnError::from)
     }
 
-    fn categorize(&self, data: &mut Record, _: &mut Context<'_>) -> Result<(), FnError> {
+    fn categorize(&self, data: &mut Record, _: &mut Context<'_>) {
         record::categorize(data);
-        Ok(())
     }
 }
 

@@ -582,6 +582,14 @@ impl<'a> Gen<'a> {
             quote!(payload: &#t,)
         });
         match f.role {
+            Role::Transform if f.infallible => quote! {
+                fn #name(
+                    &self,
+                    data: &mut #data,
+                    #payload
+                    ctx: &mut #rt::Context<'_>,
+                )
+            },
             Role::Transform => quote! {
                 fn #name(
                     &self,
@@ -608,10 +616,14 @@ impl<'a> Gen<'a> {
         let sigs: Vec<TokenStream> = self.m.functions.iter().map(|f| self.method_sig(f)).collect();
         let docs = self.m.functions.iter().map(|f| {
             let what = match f.role {
+                Role::Transform if f.infallible => "Check or transform (infallible)",
                 Role::Transform => "Check or transform",
                 Role::Condition => "Condition",
             };
-            let mut d = format!("{what} `{}`, used as:", f.name);
+            let mut d = match &f.description {
+                Some(description) => format!("{description}\n\n{what} `{}`, used as:", f.name),
+                None => format!("{what} `{}`, used as:", f.name),
+            };
             for u in &f.uses {
                 d.push_str(&format!("\n- {u}"));
             }
@@ -1553,41 +1565,37 @@ impl<'a> Gen<'a> {
         let steps = calls.iter().map(|c| {
             let fname = m.call_name(c);
             let call = self.transform_call(c, payload.is_some());
-            quote!(#call.map_err(|e| (#fname, e))?;)
+            if self.infallible(c) {
+                quote!(#call;)
+            } else {
+                quote!(#call.map_err(|e| (#fname, e))?;)
+            }
         });
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
         let ctx =
             needs_ctx.then(|| quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref());));
+        // Functions that cannot fail cannot leave the record half-changed: no snapshot to take.
+        let mode = if calls.iter().all(|c| self.infallible(c)) {
+            DataMode::Direct
+        } else {
+            mode
+        };
         match mode {
             // The functions work in place; the record as it entered waits in `__saved` and comes
             // back only if one of them fails (cheaper than working on a copy and moving it back).
-            DataMode::Copy => {
-                let steps = calls.iter().map(|c| {
-                    let fname = m.call_name(c);
-                    let call = self.transform_call(c, payload.is_some());
-                    quote! {
-                        if let ::core::result::Result::Err(e) = #call {
-                            break '__fns ::core::option::Option::Some((#fname, e));
-                        }
-                    }
-                });
-                quote!({
-                    let __saved = ::core::clone::Clone::clone(&self.data);
-                    let __failed = '__fns: {
-                        let __data = &mut self.data;
-                        #ctx
-                        #(#steps)*
-                        ::core::option::Option::None
-                    };
-                    match __failed {
-                        ::core::option::Option::None => ::core::result::Result::Ok(()),
-                        ::core::option::Option::Some(failed) => {
-                            self.data = __saved;
-                            ::core::result::Result::Err(failed)
-                        }
-                    }
-                })
-            }
+            DataMode::Copy => quote!({
+                let __saved = ::core::clone::Clone::clone(&self.data);
+                let __result = (|| -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                    let __data = &mut self.data;
+                    #ctx
+                    #(#steps)*
+                    ::core::result::Result::Ok(())
+                })();
+                if __result.is_err() {
+                    self.data = __saved;
+                }
+                __result
+            }),
             DataMode::Direct => quote!({
                 let __data = &mut self.data;
                 #ctx
@@ -1597,7 +1605,13 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// A call of a check or transform: `Result<(), FnError>`; `__data` and `__ctx` in scope.
+    /// Whether a check or transform cannot fail: a named function declared `infallible`.
+    fn infallible(&self, c: &Call) -> bool {
+        matches!(c, Call::Named(f) if self.m.functions[f.0].infallible)
+    }
+
+    /// A call of a check or transform: `Result<(), FnError>` (`()` when [`Self::infallible`]);
+    /// `__data` and `__ctx` in scope.
     fn transform_call(&self, c: &Call, payload_in_scope: bool) -> TokenStream {
         let rt = &self.rt;
         match c {

@@ -10,6 +10,8 @@
 //!     data_mode: copy;
 //!     events { Pay(u64), Ship, Cancel }   // like an enum: payloads in parentheses
 //!     resources { db: sqlite { path: "orders.db" } }
+//!     functions { /// Marks the order paid.
+//!                 mark_paid: infallible, charge }
 //!     network main {
 //!         start state new;
 //!         state paid { validate: check_amount; transform: [charge, rust!(data.paid = true)]; on_error: failed; }
@@ -36,7 +38,9 @@
 //! the next `;` (or `,` in lists), so every mistake of an invocation is reported at once. It never
 //! panics, whatever the tokens.
 
-use crate::ast::{Arc, DataMode, Event, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value};
+use crate::ast::{
+    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value,
+};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
 use proc_macro2::{Delimiter, Ident, Spacing, TokenStream, TokenTree};
@@ -317,6 +321,7 @@ impl Parser {
             networks: Vec::new(),
             events: Vec::new(),
             resources: Vec::new(),
+            functions: Vec::new(),
             max_transitions: None,
             deny_warnings: None,
             metadata: None,
@@ -413,6 +418,20 @@ impl Parser {
                 self.list(&content, |p, input| {
                     let resource = p.resource(input)?;
                     machine.resources.push(resource);
+                    Ok(())
+                });
+                Ok(())
+            }
+            Some("functions") if input.peek2(syn::token::Brace) => {
+                self.no_docs(docs, "functions")?;
+                let kw = Ident::parse_any(input)?;
+                let span = self.one(kw.span());
+                keys.check(self, "functions", span);
+                let content;
+                syn::braced!(content in input);
+                self.list(&content, |p, input| {
+                    let function = p.function_decl(input)?;
+                    machine.functions.push(function);
                     Ok(())
                 });
                 Ok(())
@@ -716,6 +735,32 @@ impl Parser {
             name,
             payload,
             description,
+            span: Span::new(start, self.here()),
+        })
+    }
+
+    /// `name` or `name: infallible`, after optional doc comments.
+    fn function_decl(&mut self, input: ParseStream<'_>) -> Result<FunctionDecl> {
+        let description = self.docs(input)?;
+        let name = self.name(input)?;
+        let mut infallible = None;
+        if input.peek(Token![:]) {
+            input.parse::<Token![:]>()?;
+            let word =
+                Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected `infallible` after `:`"))?;
+            if word != "infallible" {
+                return Err(syn::Error::new(
+                    word.span(),
+                    "expected `infallible`: the one property a function declaration takes",
+                ));
+            }
+            infallible = Some(Spanned::new(true, self.one(word.span())));
+        }
+        let start = description.as_ref().map_or(name.span.start, |d| d.span.start);
+        Ok(FunctionDecl {
+            name,
+            description,
+            infallible,
             span: Span::new(start, self.here()),
         })
     }
@@ -1577,6 +1622,8 @@ mod tests {
         "E",
         "events",
         "resources",
+        "functions",
+        "infallible",
         "db",
         ":",
         ";",

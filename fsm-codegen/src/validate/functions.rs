@@ -44,6 +44,66 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             FunctionRef::Rust { .. } => {}
         }
     }
+    declarations(cx, &roles, diags);
+}
+
+/// `functions:` declares named functions: each at most once, each used somewhere, and only
+/// transforms and checks can be `infallible` (conditions return `bool`).
+fn declarations(cx: &Context<'_>, roles: &HashMap<&str, (Role, Span)>, diags: &mut Diagnostics) {
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for decl in &cx.machine.functions {
+        let name = &decl.name;
+        if name.value.is_empty() {
+            continue; // missing, reported by the reader
+        }
+        if let Some(first) = seen.insert(&name.value, name.span) {
+            diags.push(
+                Diagnostic::error(
+                    codes::DUPLICATE_FUNCTION,
+                    format!("function `{}` is declared twice", name.value),
+                    name.span,
+                    "declared again here",
+                )
+                .with_label(first, "first declared here")
+                .with_help("merge the two declarations into one"),
+            );
+            continue;
+        }
+        match roles.get(name.value.as_str()) {
+            None => {
+                let mut used: Vec<&str> = roles.keys().copied().collect();
+                used.sort_unstable();
+                let help = match did_you_mean(&name.value, used) {
+                    Some(s) => format!("did you mean `{s}`? (a declaration names a function that states or arcs use)"),
+                    None => "remove the declaration, or use the function in a state or an arc".to_owned(),
+                };
+                diags.push(
+                    Diagnostic::warning(
+                        codes::UNUSED_FUNCTION,
+                        format!("function `{}` is declared but never used", name.value),
+                        name.span,
+                        "no state or arc uses it",
+                    )
+                    .with_help(help),
+                );
+            }
+            Some((Role::Condition, used_at)) => {
+                if let Some(infallible) = decl.infallible.as_ref().filter(|i| i.value) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::FUNCTION_ROLE,
+                            format!("condition `{}` cannot be declared `infallible`", name.value),
+                            infallible.span,
+                            "only transforms and checks can fail",
+                        )
+                        .with_label(*used_at, "used as a condition here")
+                        .with_help("conditions return `bool` and never fail: remove `infallible: true`"),
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 fn builtin(role: Role, name: &Spanned<String>, params: Option<&Spanned<Value>>, diags: &mut Diagnostics) {

@@ -37,6 +37,39 @@ impl Doc {
     }
 }
 
+/// A record that counts its clones (per thread), to show when copy mode takes a snapshot.
+#[derive(Debug, Default, PartialEq)]
+pub struct Counted {
+    /// A number the functions work on.
+    pub value: i64,
+    /// What ran, in order.
+    pub log: Vec<String>,
+    /// `risky` fails when this is set.
+    pub fail: bool,
+}
+
+thread_local! {
+    static CLONES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Counted {
+    /// Clones of any `Counted` made on this thread so far.
+    pub fn clones() -> usize {
+        CLONES.with(std::cell::Cell::get)
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        CLONES.with(|c| c.set(c.get() + 1));
+        Counted {
+            value: self.value,
+            log: self.log.clone(),
+            fail: self.fail,
+        }
+    }
+}
+
 /// The CD player's record.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Player {

@@ -16,6 +16,11 @@ mod inline {
                 Cancel,
             }
             resources { db: sqlite { path: "orders.db" } }
+            functions {
+                /// Notes the cancellation.
+                log_cancel: infallible,
+                charge,
+            }
             /// The order's life.
             network main {
                 /// Just received.

@@ -15,6 +15,7 @@ pub(super) mod known {
         "arcs",
         "events",
         "resources",
+        "functions",
         "max_transitions",
         "deny_warnings",
         "metadata",
@@ -46,6 +47,7 @@ pub(super) mod known {
     ];
     pub const EVENT: &[&str] = &["name", "payload", "description"];
     pub const RESOURCE: &[&str] = &["name", "kind", "config", "description"];
+    pub const FUNCTION_DECL: &[&str] = &["name", "description", "infallible"];
     pub const FUNCTION: &[&str] = &["rust", "builtin", "params"];
 }
 
@@ -65,10 +67,6 @@ pub(super) mod refused {
             "use `data_mode: copy`: a failed state leaves the record as it entered",
         ),
         ("initial_state", "mark the first state with `is_start: true`"),
-        (
-            "functions",
-            "functions are methods of the generated trait: name them where they are used",
-        ),
         (
             "templates",
             "write the machine out; YAML anchors (`&name`, `*name`, `<<:`) share repeated parts",
@@ -127,6 +125,21 @@ pub(super) mod refused {
             "the pushed network returns the whole record; map fields with a `transform` of the return state",
         ),
         ("data_isolation", "push arcs share the machine's `data_mode`"),
+    ];
+    /// The reference framework's function registry entries (`functions: {f: {type, code}}`).
+    pub const FUNCTION_DECL: &[(&str, &str)] = &[
+        (
+            "type",
+            "a declared function is a method of the generated trait, implemented in Rust; inline code goes where the function is used, as `{ rust: \"...\" }`",
+        ),
+        (
+            "code",
+            "write inline Rust where the function is used, as `{ rust: \"...\" }`, or implement the trait method",
+        ),
+        (
+            "module",
+            "implement the trait method in Rust; there is nothing to import",
+        ),
     ];
     pub const RESOURCE: &[(&str, &str)] = &[
         ("type", "write `kind:` (sqlite, postgres, file, http or llm)"),

@@ -4,7 +4,9 @@
 use super::keys::{known, refused};
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
-use crate::ast::{Arc, DataMode, Event, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value};
+use crate::ast::{
+    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value,
+};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
 
@@ -503,6 +505,7 @@ impl Mapper<'_> {
             networks: Vec::new(),
             events: Vec::new(),
             resources: Vec::new(),
+            functions: Vec::new(),
             max_transitions: fields.get("max_transitions").and_then(|n| self.unsigned(n)),
             deny_warnings: fields.get("deny_warnings").and_then(|n| self.boolean(n)),
             metadata: fields.get("metadata").map(|n| self.value(n)),
@@ -521,6 +524,13 @@ impl Mapper<'_> {
                 .list(resources, "resources")
                 .iter()
                 .filter_map(|r| self.resource(r))
+                .collect();
+        }
+        if let Some(functions) = fields.get("functions") {
+            machine.functions = self
+                .list(functions, "functions")
+                .iter()
+                .filter_map(|f| self.function_decl(f))
                 .collect();
         }
         let top_states = fields.get("states");
@@ -681,6 +691,24 @@ impl Mapper<'_> {
             name: name?,
             payload: fields.get("payload").and_then(|n| self.code(n)),
             description: fields.get("description").and_then(|n| self.string(n)),
+            span: node.span,
+        })
+    }
+
+    fn function_decl(&mut self, node: &Node) -> Option<FunctionDecl> {
+        let fields = self.fields(
+            node,
+            "a function declaration",
+            known::FUNCTION_DECL,
+            refused::FUNCTION_DECL,
+        )?;
+        let name = self
+            .required(&fields, node, "name", "a function declaration")
+            .and_then(|n| self.string(n));
+        Some(FunctionDecl {
+            name: name?,
+            description: fields.get("description").and_then(|n| self.string(n)),
+            infallible: fields.get("infallible").and_then(|n| self.boolean(n)),
             span: node.span,
         })
     }
