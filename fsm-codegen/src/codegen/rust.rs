@@ -170,7 +170,12 @@ fn parse_type(s: &str) -> TokenStream {
 
 struct Gen<'a> {
     m: &'a Machine,
+    /// The runtime's private module as the run type's impls name it: `__fsm`, imported in the
+    /// `const _` block that holds them (see [`Gen::run_type`]).
     rt: TokenStream,
+    /// The runtime's private module as an absolute path (`::fsm_runtime::__private`): what the
+    /// items outside that block use.
+    rt_path: TokenStream,
     multi: bool,
     name: String,
     machine: Ident,
@@ -183,6 +188,11 @@ struct Gen<'a> {
     options: &'a Options,
     /// Parameters of built-in calls, emitted as statics after the items.
     builtin_statics: std::cell::RefCell<Vec<(Ident, String)>>,
+    /// The position value of every state, by network and state (see [`Gen::pos`]): built once,
+    /// as each is named many times.
+    positions: Vec<Vec<TokenStream>>,
+    /// Payload types, parsed once each.
+    types: std::cell::RefCell<std::collections::BTreeMap<String, TokenStream>>,
 }
 
 impl<'a> Gen<'a> {
@@ -192,7 +202,8 @@ impl<'a> Gen<'a> {
         let multi = m.networks.len() > 1;
         Gen {
             m,
-            rt: quote!(#runtime::__private),
+            rt: quote!(__fsm),
+            rt_path: quote!(#runtime::__private),
             multi,
             name: m.name.clone(),
             machine: ident(base),
@@ -208,28 +219,58 @@ impl<'a> Gen<'a> {
             data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
             options,
             builtin_statics: std::cell::RefCell::new(Vec::new()),
+            positions: Self::positions(m),
+            types: std::cell::RefCell::default(),
         }
     }
 
+    fn positions(m: &Machine) -> Vec<Vec<TokenStream>> {
+        let multi = m.networks.len() > 1;
+        let position = ident(&format!("{}Position", m.ident));
+        (0..m.networks.len())
+            .map(|n| {
+                let e = Self::enum_ident_of(m, NetworkId(n));
+                let nv = ident(&m.networks[n].ident);
+                m.networks[n]
+                    .states
+                    .iter()
+                    .map(|s| {
+                        let v = ident(&s.ident);
+                        if multi {
+                            quote!(#position::#nv(#e::#v))
+                        } else {
+                            quote!(#e::#v)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A payload type (any Rust type), parsed once.
+    fn payload_type(&self, s: &str) -> TokenStream {
+        self.types
+            .borrow_mut()
+            .entry(s.to_owned())
+            .or_insert_with(|| parse_type(s))
+            .clone()
+    }
+
     fn state_enum_ident(&self, n: NetworkId) -> Ident {
-        if n == self.m.main {
-            ident(&format!("{}State", self.m.ident))
+        Self::enum_ident_of(self.m, n)
+    }
+
+    fn enum_ident_of(m: &Machine, n: NetworkId) -> Ident {
+        if n == m.main {
+            ident(&format!("{}State", m.ident))
         } else {
-            ident(&format!("{}{}State", self.m.ident, self.m.networks[n.0].ident))
+            ident(&format!("{}{}State", m.ident, m.networks[n.0].ident))
         }
     }
 
     /// The position value (expression and pattern) of a state.
     fn pos(&self, r: StateRef) -> TokenStream {
-        let e = self.state_enum_ident(r.network);
-        let v = ident(&self.m.state(r).ident);
-        if self.multi {
-            let p = &self.position;
-            let nv = ident(&self.m.networks[r.network.0].ident);
-            quote!(#p::#nv(#e::#v))
-        } else {
-            quote!(#e::#v)
-        }
+        self.positions[r.network.0][r.state.0].clone()
     }
 
     fn sref(n: NetworkId, s: StateId) -> StateRef {
@@ -240,7 +281,7 @@ impl<'a> Gen<'a> {
 
     fn state_enum(&self, n: NetworkId) -> TokenStream {
         let net = &self.m.networks[n.0];
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let ty = self.state_enum_ident(n);
         let doc = doc_attrs(&match &net.description {
             Some(d) if n == self.m.main => format!("The states of machine `{}`.\n\n{d}", self.name),
@@ -337,13 +378,16 @@ impl<'a> Gen<'a> {
             impl ::core::str::FromStr for #ty {
                 type Err = #rt::UnknownName;
                 fn from_str(s: &str) -> ::core::result::Result<Self, #rt::UnknownName> {
-                    match s {
-                        #(#names => ::core::result::Result::Ok(Self::#variants),)*
-                        _ => ::core::result::Result::Err(#rt::UnknownName {
-                            name: ::std::string::ToString::to_string(s),
-                            expected: #expected,
-                        }),
-                    }
+                    let state = match s {
+                        #(#names => Self::#variants,)*
+                        _ => {
+                            return ::core::result::Result::Err(#rt::UnknownName {
+                                name: ::std::string::ToString::to_string(s),
+                                expected: #expected,
+                            });
+                        }
+                    };
+                    ::core::result::Result::Ok(state)
                 }
             }
 
@@ -352,7 +396,7 @@ impl<'a> Gen<'a> {
     }
 
     fn position_enum(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let p = &self.position;
         let nets: Vec<Ident> = self.m.networks.iter().map(|n| ident(&n.ident)).collect();
         let tys: Vec<Ident> = (0..self.m.networks.len())
@@ -424,7 +468,7 @@ impl<'a> Gen<'a> {
     }
 
     fn end_enum(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let e = &self.end;
         let p = &self.position;
         let vars: Vec<Ident> = self.m.ends.iter().map(|x| ident(&x.ident)).collect();
@@ -514,7 +558,7 @@ impl<'a> Gen<'a> {
     }
 
     fn event_enum(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let ev = &self.event;
         let has_payload = self.m.events.iter().any(|e| e.payload.is_some());
         let derive = if has_payload {
@@ -527,7 +571,7 @@ impl<'a> Gen<'a> {
             let doc = doc_attrs(e.description.as_deref().unwrap_or(&format!("Event `{}`.", e.name)));
             match &e.payload {
                 Some(p) => {
-                    let t = parse_type(p);
+                    let t = self.payload_type(p);
                     quote!(#doc #v(#t))
                 }
                 None => quote!(#doc #v),
@@ -574,11 +618,11 @@ impl<'a> Gen<'a> {
     // ---------------------------------------------------------------- functions trait
 
     fn method_sig(&self, f: &ir::Function) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let data = &self.data;
         let name = ident(&f.ident);
         let payload = f.payload.as_deref().map(|p| {
-            let t = parse_type(p);
+            let t = self.payload_type(p);
             quote!(payload: &#t,)
         });
         match f.role {
@@ -597,6 +641,7 @@ impl<'a> Gen<'a> {
     }
 
     fn fns_trait(&self) -> TokenStream {
+        let rt = &self.rt_path;
         let t = &self.fns;
         let doc = doc_attrs(&format!(
             "The functions of machine `{}`: one method per function named in its definition. \
@@ -617,15 +662,18 @@ impl<'a> Gen<'a> {
             }
             doc_attrs(&d)
         });
-        let forwards = self.m.functions.iter().zip(&sigs).map(|(f, sig)| {
+        // The impls for `&T`, `Box<T>` and `Arc<T>` come from a runtime macro: each method once, by
+        // kind and payload, rather than three copies of every signature.
+        let forwards = self.m.functions.iter().map(|f| {
             let name = ident(&f.ident);
-            let p = f.payload.as_ref().map(|_| quote!(payload,));
-            match f.role {
-                Role::Transform => quote!(#[inline] #sig { #t::#name(&**self, data, #p ctx) }),
-                Role::Condition => quote!(#[inline] #sig { #t::#name(&**self, data, #p) }),
-            }
+            let kind = match f.role {
+                Role::Transform => quote!(transform),
+                Role::Condition => quote!(condition),
+            };
+            let payload = f.payload.as_deref().map(|p| self.payload_type(p));
+            quote!(#kind #name(#payload);)
         });
-        let forwards: Vec<TokenStream> = forwards.collect();
+        let data = &self.data;
         let unit = if self.m.functions.is_empty() {
             quote! {
                 /// The machine names no function: `()` implements the trait.
@@ -642,17 +690,7 @@ impl<'a> Gen<'a> {
                 #(#docs #sigs;)*
             }
 
-            impl<T: #t + ?Sized> #t for &T {
-                #(#forwards)*
-            }
-
-            impl<T: #t + ?Sized> #t for ::std::boxed::Box<T> {
-                #(#forwards)*
-            }
-
-            impl<T: #t + ?Sized> #t for ::std::sync::Arc<T> {
-                #(#forwards)*
-            }
+            #rt::forward_fns!(#t, #data; #(#forwards)*);
 
             #unit
         }
@@ -661,7 +699,7 @@ impl<'a> Gen<'a> {
     // ---------------------------------------------------------------- machine type
 
     fn machine_type(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let (m, t, run, data, end, pos) = (
             &self.machine,
             &self.fns,
@@ -817,7 +855,8 @@ impl<'a> Gen<'a> {
         let push = m.has_push_arcs();
         let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
 
-        let stack_field = push.then(|| quote!(stack: #rt::ReturnStack<::core::option::Option<#pos>, #depth>,));
+        let rt_path = &self.rt_path;
+        let stack_field = push.then(|| quote!(stack: #rt_path::ReturnStack<::core::option::Option<#pos>, #depth>,));
         let stack_init = push.then(|| quote!(stack: #rt::ReturnStack::new(),));
         let base_field = event_driven.then(|| quote!(base: u32, fast: bool,));
         let base_init = event_driven.then(|| quote!(base: 0, fast: false,));
@@ -845,11 +884,11 @@ impl<'a> Gen<'a> {
             let body = self.transaction(*r, s.data_mode, &calls, None);
             fn_arms.push(quote!(#p => #body,));
         }
-        let fn_default = (fn_arms.len() < total).then(|| quote!(_ => ::core::result::Result::Ok(()),));
+        let fn_default = (fn_arms.len() < total).then(|| quote!(_ => #rt::Ok(()),));
         let state_fns_body = if fn_arms.is_empty() {
             quote!({
                 let _ = to;
-                ::core::result::Result::Ok(())
+                #rt::Ok(())
             })
         } else {
             quote!(match to {
@@ -868,9 +907,14 @@ impl<'a> Gen<'a> {
                 let r = Self::sref(NetworkId(n), arc.from);
                 let name = format_ident!("__arc_{}_{}", n, a);
                 let calls: Vec<&Call> = arc.transform.iter().collect();
+                // The event's payload, named `_payload` when no transform of the arc takes it.
                 let payload = self.arc_payload(arc).map(|p| {
-                    let t = parse_type(p);
-                    quote!(payload: &#t)
+                    let t = self.payload_type(p);
+                    if calls.iter().any(|c| self.call_takes_payload(c)) {
+                        quote!(payload: &#t)
+                    } else {
+                        quote!(_payload: &#t)
+                    }
                 });
                 let body = self.transaction(
                     r,
@@ -878,11 +922,9 @@ impl<'a> Gen<'a> {
                     &calls,
                     payload.as_ref().map(|_| ()),
                 );
+                // `body` is a block: the function's body.
                 arc_fns.push(quote! {
-                    #[allow(unused_variables)]
-                    fn #name(&mut self, #payload) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
-                        #body
-                    }
+                    fn #name(&mut self, #payload) -> #rt::CallResult #body
                 });
             }
         }
@@ -894,15 +936,15 @@ impl<'a> Gen<'a> {
                 s.on_error.map(|e| {
                     let p = self.pos(*r);
                     let t = self.pos(Self::sref(r.network, e));
-                    quote!(#p => ::core::option::Option::Some(#t),)
+                    quote!(#p => #rt::Some(#t),)
                 })
             })
             .collect();
-        let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => #rt::None,));
         let on_error_body = if on_error_arms.is_empty() {
             quote!({
                 let _ = pos;
-                ::core::option::Option::None
+                #rt::None
             })
         } else {
             quote!(match pos {
@@ -913,13 +955,13 @@ impl<'a> Gen<'a> {
         let end_arms = m.ends.iter().map(|e| {
             let p = self.pos(e.state);
             let v = ident(&e.ident);
-            quote!(#p => ::core::option::Option::Some(#end::#v),)
+            quote!(#p => #rt::Some(#end::#v),)
         });
-        let end_default = (m.ends.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let end_default = (m.ends.len() < total).then(|| quote!(_ => #rt::None,));
         let end_body = if m.ends.is_empty() {
             quote!({
                 let _ = pos;
-                ::core::option::Option::None
+                #rt::None
             })
         } else {
             quote!(match pos {
@@ -979,14 +1021,14 @@ impl<'a> Gen<'a> {
         };
 
         // What a run does when no eventless arc is available.
-        let stuck = quote!(::core::result::Result::Err(#rt::RunError::NoTransition {
+        let stuck = quote!(#rt::Err(#rt::RunError::NoTransition {
             network: self.pos.network(),
             state: self.pos.name(),
         }));
         let no_arc = if event_driven {
             quote! {
                 if Self::__waits(self.pos) {
-                    ::core::result::Result::Ok(false)
+                    #rt::Ok(false)
                 } else {
                     #stuck
                 }
@@ -1032,7 +1074,7 @@ impl<'a> Gen<'a> {
                     });
                     let take = quote!({
                         #transform
-                        return ::core::result::Result::Ok(::core::option::Option::Some(#tp));
+                        return #rt::Ok(#rt::Some(#tp));
                     });
                     match &arc.condition {
                         Some(c) => {
@@ -1071,9 +1113,9 @@ impl<'a> Gen<'a> {
                     let error = loop {
                         self.pos = to;
                         let failed = match self.__state_fns(to) {
-                            ::core::result::Result::Ok(()) => {
-                                if let ::core::option::Option::Some(end) = Self::__end_of(to) {
-                                    return ::core::result::Result::Ok(#rt::Outcome {
+                            #rt::Ok(()) => {
+                                if let #rt::Some(end) = Self::__end_of(to) {
+                                    return #rt::Ok(#rt::Outcome {
                                         end,
                                         data: self.data,
                                         error: self.error,
@@ -1085,7 +1127,7 @@ impl<'a> Gen<'a> {
                                     break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
                                 }
                                 match self.__pick(to) {
-                                    ::core::result::Result::Ok(::core::option::Option::Some(next)) => {
+                                    #rt::Ok(#rt::Some(next)) => {
                                         if self.transitions >= self.options.max_transitions {
                                             break #rt::RunError::StepLimit {
                                                 limit: self.options.max_transitions,
@@ -1096,13 +1138,13 @@ impl<'a> Gen<'a> {
                                         to = next;
                                         continue;
                                     }
-                                    ::core::result::Result::Ok(::core::option::Option::None) => {
+                                    #rt::Ok(#rt::None) => {
                                         break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
                                     }
-                                    ::core::result::Result::Err(failed) => failed,
+                                    #rt::Err(failed) => failed,
                                 }
                             }
-                            ::core::result::Result::Err(failed) => failed,
+                            #rt::Err(failed) => failed,
                         };
                         let (function, error) = failed;
                         let failure = #rt::StateError {
@@ -1111,10 +1153,10 @@ impl<'a> Gen<'a> {
                             function,
                             error,
                         };
-                        let ::core::option::Option::Some(next) = Self::__on_error(to) else {
+                        let #rt::Some(next) = Self::__on_error(to) else {
                             break #rt::RunError::Function(failure);
                         };
-                        self.error = ::core::option::Option::Some(failure);
+                        self.error = #rt::Some(failure);
                         if self.transitions >= self.options.max_transitions {
                             break #rt::RunError::StepLimit {
                                 limit: self.options.max_transitions,
@@ -1124,7 +1166,7 @@ impl<'a> Gen<'a> {
                         self.transitions = self.transitions.wrapping_add(1);
                         to = next;
                     };
-                    ::core::result::Result::Err(#rt::Failure { error, data: self.data })
+                    #rt::Err(#rt::Failure { error, data: self.data })
                 }
 
                 /// The first available eventless arc of `from` (by priority, then declaration
@@ -1135,9 +1177,9 @@ impl<'a> Gen<'a> {
                 fn __pick(
                     &mut self,
                     from: #pos,
-                ) -> ::core::result::Result<::core::option::Option<#pos>, (&'static str, #rt::FnError)> {
+                ) -> #rt::Result<#rt::Option<#pos>, (&'static str, #rt::FnError)> {
                     #pick_match
-                    ::core::result::Result::Ok(::core::option::Option::None)
+                    #rt::Ok(#rt::None)
                 }
             }
         });
@@ -1146,14 +1188,14 @@ impl<'a> Gen<'a> {
             quote! {
                 /// Leaves a pushed network that reached an end state: continue at the return
                 /// state of the innermost push arc that has one.
-                fn __pop(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
-                    while let ::core::option::Option::Some(frame) = self.stack.pop() {
-                        if let ::core::option::Option::Some(ret) = frame {
+                fn __pop(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                    while let #rt::Some(frame) = self.stack.pop() {
+                        if let #rt::Some(ret) = frame {
                             self.__count()?;
                             return self.__arrive(ret, observe);
                         }
                     }
-                    ::core::result::Result::Ok(())
+                    #rt::Ok(())
                 }
             }
         } else {
@@ -1187,7 +1229,7 @@ impl<'a> Gen<'a> {
                 }
             };
             let payload = inl.payload.as_deref().map(|p| {
-                let t = parse_type(p);
+                let t = self.payload_type(p);
                 quote!(payload: &#t,)
             });
             match inl.role {
@@ -1197,7 +1239,7 @@ impl<'a> Gen<'a> {
                         data: &mut #data,
                         #payload
                         ctx: &mut #rt::Context<'_>,
-                    ) -> ::core::result::Result<(), #rt::FnError> {
+                    ) -> #rt::Result<(), #rt::FnError> {
                         #rt::IntoFnResult::into_fn_result({ #code })
                     }
                 },
@@ -1211,6 +1253,17 @@ impl<'a> Gen<'a> {
         });
 
         let event_api = if event_driven { self.handle_fns() } else { quote!() };
+        let event_move = event_driven.then(|| {
+            quote! {
+                /// Takes an event's arc to `to`: counts it (the step limit bounds what follows an
+                /// event, not the event's own arc), then enters `to`.
+                #[inline(always)]
+                fn __event_move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                    self.transitions = self.transitions.wrapping_add(1);
+                    self.__arrive(to, observe)
+                }
+            }
+        });
 
         let run_doc = doc_attrs(&format!(
             "A run of machine `{name}`: the record, where it is, the path taken. Get one from \
@@ -1219,23 +1272,29 @@ impl<'a> Gen<'a> {
         ));
         let start = quote!(#pos::START);
 
-        quote! {
+        let definition = quote! {
             #run_doc
             pub struct #run<F> {
                 fns: F,
                 data: #data,
                 pos: #pos,
-                phase: #rt::Phase<#end>,
+                phase: #rt_path::Phase<#end>,
                 observe: bool,
-                error: ::core::option::Option<#rt::StateError>,
+                error: ::core::option::Option<#rt_path::StateError>,
                 transitions: u32,
                 #base_field
-                options: #rt::RunOptions,
-                history: ::std::vec::Vec<#rt::HistoryEntry>,
+                options: #rt_path::RunOptions,
+                history: ::std::vec::Vec<#rt_path::HistoryEntry>,
                 started: ::core::option::Option<::std::time::Instant>,
                 #stack_field
             }
+        };
 
+        // The impls sit in a `const _` block that imports the runtime's private module as
+        // `__fsm` (as serde's derives do): the per-state and per-arc code names the runtime
+        // hundreds of times, and the short path keeps the expansion small. The import is visible
+        // in that block only.
+        let impls = quote! {
             impl<F> ::core::fmt::Debug for #run<F> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(::core::stringify!(#run))
@@ -1258,12 +1317,12 @@ impl<'a> Gen<'a> {
                         pos: #start,
                         phase: #rt::Phase::Start,
                         observe,
-                        error: ::core::option::Option::None,
+                        error: #rt::None,
                         transitions: 0,
                         #base_init
                         options,
                         history: ::std::vec::Vec::new(),
-                        started: ::core::option::Option::None,
+                        started: #rt::None,
                         #stack_init
                     }
                 }
@@ -1275,10 +1334,10 @@ impl<'a> Gen<'a> {
                 }
 
                 /// The end state, once the run finished.
-                pub fn end(&self) -> ::core::option::Option<#end> {
+                pub fn end(&self) -> #rt::Option<#end> {
                     match self.phase {
-                        #rt::Phase::Finished(end) => ::core::option::Option::Some(end),
-                        _ => ::core::option::Option::None,
+                        #rt::Phase::Finished(end) => #rt::Some(end),
+                        _ => #rt::None,
                     }
                 }
 
@@ -1303,7 +1362,7 @@ impl<'a> Gen<'a> {
                 }
 
                 /// The last error the run followed through an `on_error` arc.
-                pub fn last_error(&self) -> ::core::option::Option<&#rt::StateError> {
+                pub fn last_error(&self) -> #rt::Option<&#rt::StateError> {
                     self.error.as_ref()
                 }
 
@@ -1311,18 +1370,18 @@ impl<'a> Gen<'a> {
                 /// available eventless arc (by priority, then declaration order) and enters its
                 /// target, running its functions. At an end state, returns `Finished` again. An
                 /// error stops the run; later calls return it again.
-                pub fn step(&mut self) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
+                pub fn step(&mut self) -> #rt::Result<#rt::Status<#pos, #end>, #rt::RunError> {
                     let observe = self.observe;
                     let moved = match &self.phase {
                         #rt::Phase::Running => self.__advance(observe),
                         #rt::Phase::Start => self.__begin(observe).map(|()| true),
-                        #rt::Phase::Finished(end) => return ::core::result::Result::Ok(#rt::Status::Finished(*end)),
-                        #rt::Phase::Failed(e) => return ::core::result::Result::Err(::core::clone::Clone::clone(&**e)),
+                        #rt::Phase::Finished(end) => return #rt::Ok(#rt::Status::Finished(*end)),
+                        #rt::Phase::Failed(e) => return #rt::Err(::core::clone::Clone::clone(&**e)),
                     };
                     match moved {
-                        ::core::result::Result::Ok(true) => ::core::result::Result::Ok(self.__settle()),
-                        ::core::result::Result::Ok(false) => ::core::result::Result::Ok(#rt::Status::Waiting(self.pos)),
-                        ::core::result::Result::Err(e) => ::core::result::Result::Err(self.__fail(e)),
+                        #rt::Ok(true) => #rt::Ok(self.__settle()),
+                        #rt::Ok(false) => #rt::Ok(#rt::Status::Waiting(self.pos)),
+                        #rt::Err(e) => #rt::Err(self.__fail(e)),
                     }
                 }
 
@@ -1334,12 +1393,12 @@ impl<'a> Gen<'a> {
                     let ran = match &self.phase {
                         #rt::Phase::Start => self.__begin(observe).and_then(|()| self.__to_end(observe)),
                         #rt::Phase::Running => self.__to_end(observe),
-                        #rt::Phase::Finished(_) => ::core::result::Result::Ok(()),
-                        #rt::Phase::Failed(e) => ::core::result::Result::Err(::core::clone::Clone::clone(&**e)),
+                        #rt::Phase::Finished(_) => #rt::Ok(()),
+                        #rt::Phase::Failed(e) => #rt::Err(::core::clone::Clone::clone(&**e)),
                     };
                     match (ran, &self.phase) {
-                        (::core::result::Result::Ok(()), #rt::Phase::Finished(end)) => {
-                            ::core::result::Result::Ok(#rt::Outcome {
+                        (#rt::Ok(()), #rt::Phase::Finished(end)) => {
+                            #rt::Ok(#rt::Outcome {
                                 end: *end,
                                 data: self.data,
                                 error: self.error,
@@ -1347,41 +1406,41 @@ impl<'a> Gen<'a> {
                                 history: self.history,
                             })
                         }
-                        (::core::result::Result::Ok(()), _) => ::core::result::Result::Err(#rt::Failure {
+                        (#rt::Ok(()), _) => #rt::Err(#rt::Failure {
                             error: #rt::RunError::NoTransition {
                                 network: self.pos.network(),
                                 state: self.pos.name(),
                             },
                             data: self.data,
                         }),
-                        (::core::result::Result::Err(error), _) => {
-                            ::core::result::Result::Err(#rt::Failure { error, data: self.data })
+                        (#rt::Err(error), _) => {
+                            #rt::Err(#rt::Failure { error, data: self.data })
                         }
                     }
                 }
 
                 /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for
                 /// an event (`Ok`, the phase still `Running`).
-                fn __to_end(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                fn __to_end(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     loop {
                         if let #rt::Status::Finished(_) = self.__settle() {
-                            return ::core::result::Result::Ok(());
+                            return #rt::Ok(());
                         }
                         match self.__advance(observe) {
-                            ::core::result::Result::Ok(true) => {}
-                            ::core::result::Result::Ok(false) => return ::core::result::Result::Ok(()),
-                            ::core::result::Result::Err(e) => return ::core::result::Result::Err(self.__fail(e)),
+                            #rt::Ok(true) => {}
+                            #rt::Ok(false) => return #rt::Ok(()),
+                            #rt::Err(e) => return #rt::Err(self.__fail(e)),
                         }
                     }
                 }
 
                 #event_api
 
-                fn __begin(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                fn __begin(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     self.phase = #rt::Phase::Running;
                     #fast_on
                     if observe {
-                        self.started = ::core::option::Option::Some(::std::time::Instant::now());
+                        self.started = #rt::Some(::std::time::Instant::now());
                     }
                     self.__arrive(#start, observe)
                 }
@@ -1397,7 +1456,7 @@ impl<'a> Gen<'a> {
                 /// After a move: finished when at an end state of the main network.
                 fn __settle(&mut self) -> #rt::Status<#pos, #end> {
                     match Self::__end_of(self.pos) {
-                        ::core::option::Option::Some(end) #settle_guard => {
+                        #rt::Some(end) #settle_guard => {
                             self.phase = #rt::Phase::Finished(end);
                             #fast_off
                             #rt::Status::Finished(end)
@@ -1407,37 +1466,37 @@ impl<'a> Gen<'a> {
                 }
 
                 /// One eventless move from the current state; `false` when it waits for an event.
-                fn __advance(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
+                fn __advance(&mut self, observe: bool) -> #rt::Result<bool, #rt::RunError> {
                     #advance_end
                     if self.__eventless(observe)? {
-                        return ::core::result::Result::Ok(true);
+                        return #rt::Ok(true);
                     }
                     #no_arc
                 }
 
                 /// Counts a transition against the step limit.
                 #[inline]
-                fn __count(&mut self) -> ::core::result::Result<(), #rt::RunError> {
+                fn __count(&mut self) -> #rt::Result<(), #rt::RunError> {
                     if #base_read >= self.options.max_transitions {
-                        return ::core::result::Result::Err(#rt::RunError::StepLimit {
+                        return #rt::Err(#rt::RunError::StepLimit {
                             limit: self.options.max_transitions,
                             state: self.pos.name(),
                         });
                     }
                     self.transitions = self.transitions.wrapping_add(1);
-                    ::core::result::Result::Ok(())
+                    #rt::Ok(())
                 }
 
                 /// Enters `to` and runs its functions; on failure follows the state's `on_error`
                 /// arc, or stops.
                 #[inline]
-                fn __arrive(&mut self, to: #pos, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                fn __arrive(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     let mut to = to;
                     loop {
                         self.pos = to;
                         let result = if observe { self.__observed(to) } else { self.__state_fns(to) };
-                        let ::core::result::Result::Err((function, error)) = result else {
-                            return ::core::result::Result::Ok(());
+                        let #rt::Err((function, error)) = result else {
+                            return #rt::Ok(());
                         };
                         let failure = #rt::StateError {
                             network: to.network(),
@@ -1446,17 +1505,26 @@ impl<'a> Gen<'a> {
                             error,
                         };
                         match Self::__on_error(to) {
-                            ::core::option::Option::Some(next) => {
-                                self.error = ::core::option::Option::Some(failure);
+                            #rt::Some(next) => {
+                                self.error = #rt::Some(failure);
                                 self.__count()?;
                                 to = next;
                             }
-                            ::core::option::Option::None => {
-                                return ::core::result::Result::Err(#rt::RunError::Function(failure));
+                            #rt::None => {
+                                return #rt::Err(#rt::RunError::Function(failure));
                             }
                         }
                     }
                 }
+
+                /// Takes an eventless arc to `to`: counts it against the step limit, then enters `to`.
+                #[inline(always)]
+                fn __move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                    self.__count()?;
+                    self.__arrive(to, observe)
+                }
+
+                #event_move
 
                 /// A failure of an arc's transform: the source state's `on_error`, or stop.
                 #[allow(dead_code)]
@@ -1465,7 +1533,7 @@ impl<'a> Gen<'a> {
                     from: #pos,
                     (function, error): (&'static str, #rt::FnError),
                     observe: bool,
-                ) -> ::core::result::Result<(), #rt::RunError> {
+                ) -> #rt::Result<(), #rt::RunError> {
                     let failure = #rt::StateError {
                         network: from.network(),
                         state: from.name(),
@@ -1473,17 +1541,17 @@ impl<'a> Gen<'a> {
                         error,
                     };
                     match Self::__on_error(from) {
-                        ::core::option::Option::Some(next) => {
-                            self.error = ::core::option::Option::Some(failure);
+                        #rt::Some(next) => {
+                            self.error = #rt::Some(failure);
                             self.__count()?;
                             self.__arrive(next, observe)
                         }
-                        ::core::option::Option::None => ::core::result::Result::Err(#rt::RunError::Function(failure)),
+                        #rt::None => #rt::Err(#rt::RunError::Function(failure)),
                     }
                 }
 
                 /// `__state_fns` with a tracing span and a history entry.
-                fn __observed(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                fn __observed(&mut self, to: #pos) -> #rt::CallResult {
                     let _span = #rt::transition_span(#name, to.network(), to.name());
                     if !self.options.history {
                         return self.__state_fns(to);
@@ -1502,7 +1570,7 @@ impl<'a> Gen<'a> {
 
                 /// The checks and transforms of a state, in its data mode.
                 #[allow(unused_mut)]
-                fn __state_fns(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                fn __state_fns(&mut self, to: #pos) -> #rt::CallResult {
                     #state_fns_body
                 }
 
@@ -1512,9 +1580,9 @@ impl<'a> Gen<'a> {
                 /// available one.
                 #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
                 #eventless_unreachable_ok
-                fn __eventless(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
+                fn __eventless(&mut self, observe: bool) -> #rt::Result<bool, #rt::RunError> {
                     #eventless_match
-                    ::core::result::Result::Ok(false)
+                    #rt::Ok(false)
                 }
 
                 #pop
@@ -1523,16 +1591,26 @@ impl<'a> Gen<'a> {
 
                 #waits_fn
 
-                const fn __on_error(pos: #pos) -> ::core::option::Option<#pos> {
+                const fn __on_error(pos: #pos) -> #rt::Option<#pos> {
                     #on_error_body
                 }
 
-                const fn __end_of(pos: #pos) -> ::core::option::Option<#end> {
+                const fn __end_of(pos: #pos) -> #rt::Option<#end> {
                     #end_body
                 }
 
                 #(#inlines)*
             }
+        };
+        let impls = allow_unused(impls);
+        quote! {
+            #definition
+
+            const _: () = {
+                use #rt_path as __fsm;
+
+                #impls
+            };
         }
     }
 
@@ -1566,13 +1644,13 @@ impl<'a> Gen<'a> {
                     #(#steps)*
                 }
                 self.data = __copy;
-                ::core::result::Result::Ok(())
+                #rt::Ok(())
             }),
             DataMode::Direct => quote!({
                 let __data = &mut self.data;
                 #ctx
                 #(#steps)*
-                ::core::result::Result::Ok(())
+                #rt::Ok(())
             }),
         }
     }
@@ -1617,7 +1695,7 @@ impl<'a> Gen<'a> {
     }
 
     fn builtin_statics(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let statics = self.builtin_statics.borrow();
         let items = statics.iter().map(|(name, json)| {
             quote! {
@@ -1657,6 +1735,7 @@ impl<'a> Gen<'a> {
     /// Taking arc `a` of network `n` (its condition already true): its transforms, then the move.
     /// An expression of type `Result<(), RunError>`; `observe` in scope.
     fn arc_body(&self, n: NetworkId, a: ir::ArcId, payload: Option<&TokenStream>) -> TokenStream {
+        let rt = &self.rt;
         let net = &self.m.networks[n.0];
         let arc = &net.arcs[a.0];
         let from = self.pos(Self::sref(n, arc.from));
@@ -1670,8 +1749,8 @@ impl<'a> Gen<'a> {
             _ => quote!(),
         };
         quote!(match self.#f(#arg) {
-            ::core::result::Result::Ok(()) => #go,
-            ::core::result::Result::Err(e) => self.__arc_failed(#from, e, observe),
+            #rt::Ok(()) => #go,
+            #rt::Err(e) => self.__arc_failed(#from, e, observe),
         })
     }
 
@@ -1683,12 +1762,9 @@ impl<'a> Gen<'a> {
             Target::State(s) => {
                 let p = self.pos(Self::sref(n, s));
                 if by_event {
-                    quote!({
-                        self.transitions = self.transitions.wrapping_add(1);
-                        self.__arrive(#p, observe)
-                    })
+                    quote!(self.__event_move(#p, observe))
                 } else {
-                    quote!(self.__count().and_then(|()| self.__arrive(#p, observe)))
+                    quote!(self.__move(#p, observe))
                 }
             }
             Target::Push { network, return_state } => {
@@ -1696,21 +1772,21 @@ impl<'a> Gen<'a> {
                 let frame = match return_state {
                     Some(r) => {
                         let p = self.pos(Self::sref(n, r));
-                        quote!(::core::option::Option::Some(#p))
+                        quote!(#rt::Some(#p))
                     }
-                    None => quote!(::core::option::Option::None),
+                    None => quote!(#rt::None),
                 };
                 let count = if by_event {
                     quote!({
                         self.transitions = self.transitions.wrapping_add(1);
-                        ::core::result::Result::Ok(())
+                        #rt::Ok(())
                     })
                 } else {
                     quote!(self.__count())
                 };
                 quote!(#count.and_then(|()| {
                     if self.stack.push(#frame).is_err() {
-                        return ::core::result::Result::Err(#rt::RunError::StepLimit {
+                        return #rt::Err(#rt::RunError::StepLimit {
                             limit: self.options.max_transitions,
                             state: self.pos.name(),
                         });
