@@ -2,6 +2,15 @@
 
 use crate::core::FnError;
 
+/// The prelude names generated code uses, as `__fsm::Ok`: short, and immune to a user's module
+/// that shadows `Ok` or `Some`.
+pub use ::core::option::Option::{self, None, Some};
+pub use ::core::result::Result::{self, Err, Ok};
+
+/// What the functions of a state or an arc come to in generated code: `Err` holds the name of the
+/// function that failed, with its error.
+pub type CallResult = Result<(), (&'static str, FnError)>;
+
 /// What an inline `rust:` transform may evaluate to: `()` or `Result<(), E>` with `E: Into<FnError>`.
 pub trait IntoFnResult {
     /// Converts to the result of a state function.
@@ -156,6 +165,77 @@ pub use crate::__fsm_impl_serde_by_name as impl_serde_by_name;
 
 #[cfg(feature = "serde")]
 pub use serde;
+
+/// Implements a machine's functions trait for `&T`, `Box<T>` and `Arc<T>` (`T` implementing it),
+/// each method forwarding to `T`'s. Generated code lists the trait's methods once, by kind
+/// (`transform`, `infallible` transform, or `condition`) and payload type, and rustc writes the three impls: spelled out
+/// in the generated code, they tripled the trait's tokens and the macro's expansion time.
+///
+/// ```text
+/// forward_fns!(OrderFns, Order; transform reserve(Sku); infallible note(); condition in_stock(););
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fsm_forward_fns {
+    ($fns:ident, $data:ty; $($kind:ident $name:ident($($payload:ty)?);)*) => {
+        impl<T: $fns + ?::core::marker::Sized> $fns for &T {
+            $($crate::__fsm_forward_fns!(@method $fns, $data; $kind $name($($payload)?));)*
+        }
+        impl<T: $fns + ?::core::marker::Sized> $fns for ::std::boxed::Box<T> {
+            $($crate::__fsm_forward_fns!(@method $fns, $data; $kind $name($($payload)?));)*
+        }
+        impl<T: $fns + ?::core::marker::Sized> $fns for ::std::sync::Arc<T> {
+            $($crate::__fsm_forward_fns!(@method $fns, $data; $kind $name($($payload)?));)*
+        }
+    };
+    (@method $fns:ident, $data:ty; transform $name:ident()) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &mut $data,
+            ctx: &mut $crate::__private::Context<'_>,
+        ) -> ::core::result::Result<(), $crate::__private::FnError> {
+            $fns::$name(&**self, data, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty; transform $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &mut $data,
+            payload: &$payload,
+            ctx: &mut $crate::__private::Context<'_>,
+        ) -> ::core::result::Result<(), $crate::__private::FnError> {
+            $fns::$name(&**self, data, payload, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty; infallible $name:ident()) => {
+        #[inline]
+        fn $name(&self, data: &mut $data, ctx: &mut $crate::__private::Context<'_>) {
+            $fns::$name(&**self, data, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty; infallible $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(&self, data: &mut $data, payload: &$payload, ctx: &mut $crate::__private::Context<'_>) {
+            $fns::$name(&**self, data, payload, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty; condition $name:ident()) => {
+        #[inline]
+        fn $name(&self, data: &$data) -> bool {
+            $fns::$name(&**self, data)
+        }
+    };
+    (@method $fns:ident, $data:ty; condition $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(&self, data: &$data, payload: &$payload) -> bool {
+            $fns::$name(&**self, data, payload)
+        }
+    };
+}
+
+pub use crate::__fsm_forward_fns as forward_fns;
 
 /// Deserialises a name and parses it with `FromStr`.
 #[cfg(feature = "serde")]

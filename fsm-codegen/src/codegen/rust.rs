@@ -170,7 +170,12 @@ fn parse_type(s: &str) -> TokenStream {
 
 struct Gen<'a> {
     m: &'a Machine,
+    /// The runtime's private module as the run type's impls name it: `__fsm`, imported in the
+    /// `const _` block that holds them (see [`Gen::run_type`]).
     rt: TokenStream,
+    /// The runtime's private module as an absolute path (`::fsm_runtime::__private`): what the
+    /// items outside that block use.
+    rt_path: TokenStream,
     multi: bool,
     name: String,
     machine: Ident,
@@ -183,6 +188,11 @@ struct Gen<'a> {
     options: &'a Options,
     /// Parameters of built-in calls, emitted as statics after the items.
     builtin_statics: std::cell::RefCell<Vec<(Ident, String)>>,
+    /// The position value of every state, by network and state (see [`Gen::pos`]): built once,
+    /// as each is named many times.
+    positions: Vec<Vec<TokenStream>>,
+    /// Payload types, parsed once each.
+    types: std::cell::RefCell<std::collections::BTreeMap<String, TokenStream>>,
 }
 
 impl<'a> Gen<'a> {
@@ -192,7 +202,8 @@ impl<'a> Gen<'a> {
         let multi = m.networks.len() > 1;
         Gen {
             m,
-            rt: quote!(#runtime::__private),
+            rt: quote!(__fsm),
+            rt_path: quote!(#runtime::__private),
             multi,
             name: m.name.clone(),
             machine: ident(base),
@@ -208,28 +219,58 @@ impl<'a> Gen<'a> {
             data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
             options,
             builtin_statics: std::cell::RefCell::new(Vec::new()),
+            positions: Self::positions(m),
+            types: std::cell::RefCell::default(),
         }
     }
 
+    fn positions(m: &Machine) -> Vec<Vec<TokenStream>> {
+        let multi = m.networks.len() > 1;
+        let position = ident(&format!("{}Position", m.ident));
+        (0..m.networks.len())
+            .map(|n| {
+                let e = Self::enum_ident_of(m, NetworkId(n));
+                let nv = ident(&m.networks[n].ident);
+                m.networks[n]
+                    .states
+                    .iter()
+                    .map(|s| {
+                        let v = ident(&s.ident);
+                        if multi {
+                            quote!(#position::#nv(#e::#v))
+                        } else {
+                            quote!(#e::#v)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A payload type (any Rust type), parsed once.
+    fn payload_type(&self, s: &str) -> TokenStream {
+        self.types
+            .borrow_mut()
+            .entry(s.to_owned())
+            .or_insert_with(|| parse_type(s))
+            .clone()
+    }
+
     fn state_enum_ident(&self, n: NetworkId) -> Ident {
-        if n == self.m.main {
-            ident(&format!("{}State", self.m.ident))
+        Self::enum_ident_of(self.m, n)
+    }
+
+    fn enum_ident_of(m: &Machine, n: NetworkId) -> Ident {
+        if n == m.main {
+            ident(&format!("{}State", m.ident))
         } else {
-            ident(&format!("{}{}State", self.m.ident, self.m.networks[n.0].ident))
+            ident(&format!("{}{}State", m.ident, m.networks[n.0].ident))
         }
     }
 
     /// The position value (expression and pattern) of a state.
     fn pos(&self, r: StateRef) -> TokenStream {
-        let e = self.state_enum_ident(r.network);
-        let v = ident(&self.m.state(r).ident);
-        if self.multi {
-            let p = &self.position;
-            let nv = ident(&self.m.networks[r.network.0].ident);
-            quote!(#p::#nv(#e::#v))
-        } else {
-            quote!(#e::#v)
-        }
+        self.positions[r.network.0][r.state.0].clone()
     }
 
     fn sref(n: NetworkId, s: StateId) -> StateRef {
@@ -240,7 +281,7 @@ impl<'a> Gen<'a> {
 
     fn state_enum(&self, n: NetworkId) -> TokenStream {
         let net = &self.m.networks[n.0];
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let ty = self.state_enum_ident(n);
         let doc = doc_attrs(&match &net.description {
             Some(d) if n == self.m.main => format!("The states of machine `{}`.\n\n{d}", self.name),
@@ -337,13 +378,16 @@ impl<'a> Gen<'a> {
             impl ::core::str::FromStr for #ty {
                 type Err = #rt::UnknownName;
                 fn from_str(s: &str) -> ::core::result::Result<Self, #rt::UnknownName> {
-                    match s {
-                        #(#names => ::core::result::Result::Ok(Self::#variants),)*
-                        _ => ::core::result::Result::Err(#rt::UnknownName {
-                            name: ::std::string::ToString::to_string(s),
-                            expected: #expected,
-                        }),
-                    }
+                    let state = match s {
+                        #(#names => Self::#variants,)*
+                        _ => {
+                            return ::core::result::Result::Err(#rt::UnknownName {
+                                name: ::std::string::ToString::to_string(s),
+                                expected: #expected,
+                            });
+                        }
+                    };
+                    ::core::result::Result::Ok(state)
                 }
             }
 
@@ -352,7 +396,7 @@ impl<'a> Gen<'a> {
     }
 
     fn position_enum(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let p = &self.position;
         let nets: Vec<Ident> = self.m.networks.iter().map(|n| ident(&n.ident)).collect();
         let tys: Vec<Ident> = (0..self.m.networks.len())
@@ -424,7 +468,7 @@ impl<'a> Gen<'a> {
     }
 
     fn end_enum(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let e = &self.end;
         let p = &self.position;
         let vars: Vec<Ident> = self.m.ends.iter().map(|x| ident(&x.ident)).collect();
@@ -514,7 +558,7 @@ impl<'a> Gen<'a> {
     }
 
     fn event_enum(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let ev = &self.event;
         let has_payload = self.m.events.iter().any(|e| e.payload.is_some());
         let derive = if has_payload {
@@ -527,7 +571,7 @@ impl<'a> Gen<'a> {
             let doc = doc_attrs(e.description.as_deref().unwrap_or(&format!("Event `{}`.", e.name)));
             match &e.payload {
                 Some(p) => {
-                    let t = parse_type(p);
+                    let t = self.payload_type(p);
                     quote!(#doc #v(#t))
                 }
                 None => quote!(#doc #v),
@@ -574,11 +618,11 @@ impl<'a> Gen<'a> {
     // ---------------------------------------------------------------- functions trait
 
     fn method_sig(&self, f: &ir::Function) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let data = &self.data;
         let name = ident(&f.ident);
         let payload = f.payload.as_deref().map(|p| {
-            let t = parse_type(p);
+            let t = self.payload_type(p);
             quote!(payload: &#t,)
         });
         match f.role {
@@ -605,6 +649,7 @@ impl<'a> Gen<'a> {
     }
 
     fn fns_trait(&self) -> TokenStream {
+        let rt = &self.rt_path;
         let t = &self.fns;
         let doc = doc_attrs(&format!(
             "The functions of machine `{}`: one method per function named in its definition. \
@@ -629,15 +674,19 @@ impl<'a> Gen<'a> {
             }
             doc_attrs(&d)
         });
-        let forwards = self.m.functions.iter().zip(&sigs).map(|(f, sig)| {
+        // The impls for `&T`, `Box<T>` and `Arc<T>` come from a runtime macro: each method once, by
+        // kind and payload, rather than three copies of every signature.
+        let forwards = self.m.functions.iter().map(|f| {
             let name = ident(&f.ident);
-            let p = f.payload.as_ref().map(|_| quote!(payload,));
-            match f.role {
-                Role::Transform => quote!(#[inline] #sig { #t::#name(&**self, data, #p ctx) }),
-                Role::Condition => quote!(#[inline] #sig { #t::#name(&**self, data, #p) }),
-            }
+            let kind = match f.role {
+                Role::Transform if f.infallible => quote!(infallible),
+                Role::Transform => quote!(transform),
+                Role::Condition => quote!(condition),
+            };
+            let payload = f.payload.as_deref().map(|p| self.payload_type(p));
+            quote!(#kind #name(#payload);)
         });
-        let forwards: Vec<TokenStream> = forwards.collect();
+        let data = &self.data;
         let unit = if self.m.functions.is_empty() {
             quote! {
                 /// The machine names no function: `()` implements the trait.
@@ -654,17 +703,7 @@ impl<'a> Gen<'a> {
                 #(#docs #sigs;)*
             }
 
-            impl<T: #t + ?Sized> #t for &T {
-                #(#forwards)*
-            }
-
-            impl<T: #t + ?Sized> #t for ::std::boxed::Box<T> {
-                #(#forwards)*
-            }
-
-            impl<T: #t + ?Sized> #t for ::std::sync::Arc<T> {
-                #(#forwards)*
-            }
+            #rt::forward_fns!(#t, #data; #(#forwards)*);
 
             #unit
         }
@@ -673,7 +712,7 @@ impl<'a> Gen<'a> {
     // ---------------------------------------------------------------- machine type
 
     fn machine_type(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let (m, t, run, data, end, pos) = (
             &self.machine,
             &self.fns,
@@ -829,7 +868,8 @@ impl<'a> Gen<'a> {
         let push = m.has_push_arcs();
         let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
 
-        let stack_field = push.then(|| quote!(stack: #rt::ReturnStack<::core::option::Option<#pos>, #depth>,));
+        let rt_path = &self.rt_path;
+        let stack_field = push.then(|| quote!(stack: #rt_path::ReturnStack<::core::option::Option<#pos>, #depth>,));
         let stack_init = push.then(|| quote!(stack: #rt::ReturnStack::new(),));
         let base_field = event_driven.then(|| quote!(base: u32, live: ::core::option::Option<#pos>,));
         let base_init = event_driven.then(|| quote!(base: 0, live: ::core::option::Option::None,));
@@ -840,7 +880,7 @@ impl<'a> Gen<'a> {
         };
         // `live` is `Some(pos)` while `handle` may take the fast path: the run is under way, nothing
         // observes it, and no other method moved it since. Anything else clears it.
-        let fast_off = event_driven.then(|| quote!(self.live = ::core::option::Option::None;));
+        let fast_off = event_driven.then(|| quote!(self.live = #rt::None;));
         let settle_guard = push.then(|| quote!(if self.stack.is_empty()));
 
         // Positions, per state.
@@ -858,11 +898,11 @@ impl<'a> Gen<'a> {
             let body = self.transaction(*r, s.data_mode, &calls, None);
             fn_arms.push(quote!(#p => #body,));
         }
-        let fn_default = (fn_arms.len() < total).then(|| quote!(_ => ::core::result::Result::Ok(()),));
+        let fn_default = (fn_arms.len() < total).then(|| quote!(_ => #rt::Ok(()),));
         let state_fns_body = if fn_arms.is_empty() {
             quote!({
                 let _ = to;
-                ::core::result::Result::Ok(())
+                #rt::Ok(())
             })
         } else {
             quote!(match to {
@@ -881,9 +921,14 @@ impl<'a> Gen<'a> {
                 let r = Self::sref(NetworkId(n), arc.from);
                 let name = format_ident!("__arc_{}_{}", n, a);
                 let calls: Vec<&Call> = arc.transform.iter().collect();
+                // The event's payload, named `_payload` when no transform of the arc takes it.
                 let payload = self.arc_payload(arc).map(|p| {
-                    let t = parse_type(p);
-                    quote!(payload: &#t)
+                    let t = self.payload_type(p);
+                    if calls.iter().any(|c| self.call_takes_payload(c)) {
+                        quote!(payload: &#t)
+                    } else {
+                        quote!(_payload: &#t)
+                    }
                 });
                 let body = self.transaction(
                     r,
@@ -891,11 +936,9 @@ impl<'a> Gen<'a> {
                     &calls,
                     payload.as_ref().map(|_| ()),
                 );
+                // `body` is a block: the function's body.
                 arc_fns.push(quote! {
-                    #[allow(unused_variables)]
-                    fn #name(&mut self, #payload) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
-                        #body
-                    }
+                    fn #name(&mut self, #payload) -> #rt::CallResult #body
                 });
             }
         }
@@ -907,15 +950,15 @@ impl<'a> Gen<'a> {
                 s.on_error.map(|e| {
                     let p = self.pos(*r);
                     let t = self.pos(Self::sref(r.network, e));
-                    quote!(#p => ::core::option::Option::Some(#t),)
+                    quote!(#p => #rt::Some(#t),)
                 })
             })
             .collect();
-        let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => #rt::None,));
         let on_error_body = if on_error_arms.is_empty() {
             quote!({
                 let _ = pos;
-                ::core::option::Option::None
+                #rt::None
             })
         } else {
             quote!(match pos {
@@ -926,13 +969,13 @@ impl<'a> Gen<'a> {
         let end_arms = m.ends.iter().map(|e| {
             let p = self.pos(e.state);
             let v = ident(&e.ident);
-            quote!(#p => ::core::option::Option::Some(#end::#v),)
+            quote!(#p => #rt::Some(#end::#v),)
         });
-        let end_default = (m.ends.len() < total).then(|| quote!(_ => ::core::option::Option::None,));
+        let end_default = (m.ends.len() < total).then(|| quote!(_ => #rt::None,));
         let end_body = if m.ends.is_empty() {
             quote!({
                 let _ = pos;
-                ::core::option::Option::None
+                #rt::None
             })
         } else {
             quote!(match pos {
@@ -992,14 +1035,14 @@ impl<'a> Gen<'a> {
         };
 
         // What a run does when no eventless arc is available.
-        let stuck = quote!(::core::result::Result::Err(#rt::RunError::NoTransition {
+        let stuck = quote!(#rt::Err(#rt::RunError::NoTransition {
             network: self.pos.network(),
             state: self.pos.name(),
         }));
         let no_arc = if event_driven {
             quote! {
                 if Self::__waits(self.pos) {
-                    ::core::result::Result::Ok(false)
+                    #rt::Ok(false)
                 } else {
                     #stuck
                 }
@@ -1045,7 +1088,7 @@ impl<'a> Gen<'a> {
                     });
                     let take = quote!({
                         #transform
-                        return ::core::result::Result::Ok(::core::option::Option::Some(#tp));
+                        return #rt::Ok(#rt::Some(#tp));
                     });
                     match &arc.condition {
                         Some(c) => {
@@ -1084,9 +1127,9 @@ impl<'a> Gen<'a> {
                     let error = loop {
                         self.pos = to;
                         let failed = match self.__state_fns(to) {
-                            ::core::result::Result::Ok(()) => {
-                                if let ::core::option::Option::Some(end) = Self::__end_of(to) {
-                                    return ::core::result::Result::Ok(#rt::Outcome {
+                            #rt::Ok(()) => {
+                                if let #rt::Some(end) = Self::__end_of(to) {
+                                    return #rt::Ok(#rt::Outcome {
                                         end,
                                         data: self.data,
                                         error: self.error,
@@ -1098,7 +1141,7 @@ impl<'a> Gen<'a> {
                                     break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
                                 }
                                 match self.__pick(to) {
-                                    ::core::result::Result::Ok(::core::option::Option::Some(next)) => {
+                                    #rt::Ok(#rt::Some(next)) => {
                                         if self.transitions >= self.options.max_transitions {
                                             break #rt::RunError::StepLimit {
                                                 limit: self.options.max_transitions,
@@ -1109,13 +1152,13 @@ impl<'a> Gen<'a> {
                                         to = next;
                                         continue;
                                     }
-                                    ::core::result::Result::Ok(::core::option::Option::None) => {
+                                    #rt::Ok(#rt::None) => {
                                         break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
                                     }
-                                    ::core::result::Result::Err(failed) => failed,
+                                    #rt::Err(failed) => failed,
                                 }
                             }
-                            ::core::result::Result::Err(failed) => failed,
+                            #rt::Err(failed) => failed,
                         };
                         let (function, error) = failed;
                         let failure = #rt::StateError {
@@ -1124,10 +1167,10 @@ impl<'a> Gen<'a> {
                             function,
                             error,
                         };
-                        let ::core::option::Option::Some(next) = Self::__on_error(to) else {
+                        let #rt::Some(next) = Self::__on_error(to) else {
                             break #rt::RunError::Function(failure);
                         };
-                        self.error = ::core::option::Option::Some(failure);
+                        self.error = #rt::Some(failure);
                         if self.transitions >= self.options.max_transitions {
                             break #rt::RunError::StepLimit {
                                 limit: self.options.max_transitions,
@@ -1137,7 +1180,7 @@ impl<'a> Gen<'a> {
                         self.transitions = self.transitions.wrapping_add(1);
                         to = next;
                     };
-                    ::core::result::Result::Err(#rt::Failure { error, data: self.data })
+                    #rt::Err(#rt::Failure { error, data: self.data })
                 }
 
                 /// The first available eventless arc of `from` (by priority, then declaration
@@ -1148,9 +1191,9 @@ impl<'a> Gen<'a> {
                 fn __pick(
                     &mut self,
                     from: #pos,
-                ) -> ::core::result::Result<::core::option::Option<#pos>, (&'static str, #rt::FnError)> {
+                ) -> #rt::Result<#rt::Option<#pos>, (&'static str, #rt::FnError)> {
                     #pick_match
-                    ::core::result::Result::Ok(::core::option::Option::None)
+                    #rt::Ok(#rt::None)
                 }
             }
         });
@@ -1159,14 +1202,14 @@ impl<'a> Gen<'a> {
             quote! {
                 /// Leaves a pushed network that reached an end state: continue at the return
                 /// state of the innermost push arc that has one.
-                fn __pop(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
-                    while let ::core::option::Option::Some(frame) = self.stack.pop() {
-                        if let ::core::option::Option::Some(ret) = frame {
+                fn __pop(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                    while let #rt::Some(frame) = self.stack.pop() {
+                        if let #rt::Some(ret) = frame {
                             self.__count()?;
                             return self.__arrive(ret, observe);
                         }
                     }
-                    ::core::result::Result::Ok(())
+                    #rt::Ok(())
                 }
             }
         } else {
@@ -1200,7 +1243,7 @@ impl<'a> Gen<'a> {
                 }
             };
             let payload = inl.payload.as_deref().map(|p| {
-                let t = parse_type(p);
+                let t = self.payload_type(p);
                 quote!(payload: &#t,)
             });
             match inl.role {
@@ -1210,7 +1253,7 @@ impl<'a> Gen<'a> {
                         data: &mut #data,
                         #payload
                         ctx: &mut #rt::Context<'_>,
-                    ) -> ::core::result::Result<(), #rt::FnError> {
+                    ) -> #rt::Result<(), #rt::FnError> {
                         #rt::IntoFnResult::into_fn_result({ #code })
                     }
                 },
@@ -1224,6 +1267,17 @@ impl<'a> Gen<'a> {
         });
 
         let event_api = if event_driven { self.handle_fns() } else { quote!() };
+        let event_move = event_driven.then(|| {
+            quote! {
+                /// Takes an event's arc to `to`: counts it (the step limit bounds what follows an
+                /// event, not the event's own arc), then enters `to`.
+                #[inline(always)]
+                fn __event_move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                    self.transitions = self.transitions.wrapping_add(1);
+                    self.__arrive(to, observe)
+                }
+            }
+        });
 
         let run_doc = doc_attrs(&format!(
             "A run of machine `{name}`: the record, where it is, the path taken. Get one from \
@@ -1232,23 +1286,29 @@ impl<'a> Gen<'a> {
         ));
         let start = quote!(#pos::START);
 
-        quote! {
+        let definition = quote! {
             #run_doc
             pub struct #run<F> {
                 fns: F,
                 data: #data,
                 pos: #pos,
-                phase: #rt::Phase<#end>,
+                phase: #rt_path::Phase<#end>,
                 observe: bool,
-                error: ::core::option::Option<#rt::StateError>,
+                error: ::core::option::Option<#rt_path::StateError>,
                 transitions: u32,
                 #base_field
-                options: #rt::RunOptions,
-                history: ::std::vec::Vec<#rt::HistoryEntry>,
+                options: #rt_path::RunOptions,
+                history: ::std::vec::Vec<#rt_path::HistoryEntry>,
                 started: ::core::option::Option<::std::time::Instant>,
                 #stack_field
             }
+        };
 
+        // The impls sit in a `const _` block that imports the runtime's private module as
+        // `__fsm` (as serde's derives do): the per-state and per-arc code names the runtime
+        // hundreds of times, and the short path keeps the expansion small. The import is visible
+        // in that block only.
+        let impls = quote! {
             impl<F> ::core::fmt::Debug for #run<F> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(::core::stringify!(#run))
@@ -1271,12 +1331,12 @@ impl<'a> Gen<'a> {
                         pos: #start,
                         phase: #rt::Phase::Start,
                         observe,
-                        error: ::core::option::Option::None,
+                        error: #rt::None,
                         transitions: 0,
                         #base_init
                         options,
                         history: ::std::vec::Vec::new(),
-                        started: ::core::option::Option::None,
+                        started: #rt::None,
                         #stack_init
                     }
                 }
@@ -1288,10 +1348,10 @@ impl<'a> Gen<'a> {
                 }
 
                 /// The end state, once the run finished.
-                pub fn end(&self) -> ::core::option::Option<#end> {
+                pub fn end(&self) -> #rt::Option<#end> {
                     match self.phase {
-                        #rt::Phase::Finished(end) => ::core::option::Option::Some(end),
-                        _ => ::core::option::Option::None,
+                        #rt::Phase::Finished(end) => #rt::Some(end),
+                        _ => #rt::None,
                     }
                 }
 
@@ -1316,7 +1376,7 @@ impl<'a> Gen<'a> {
                 }
 
                 /// The last error the run followed through an `on_error` arc.
-                pub fn last_error(&self) -> ::core::option::Option<&#rt::StateError> {
+                pub fn last_error(&self) -> #rt::Option<&#rt::StateError> {
                     self.error.as_ref()
                 }
 
@@ -1324,19 +1384,19 @@ impl<'a> Gen<'a> {
                 /// available eventless arc (by priority, then declaration order) and enters its
                 /// target, running its functions. At an end state, returns `Finished` again. An
                 /// error stops the run; later calls return it again.
-                pub fn step(&mut self) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
+                pub fn step(&mut self) -> #rt::Result<#rt::Status<#pos, #end>, #rt::RunError> {
                     #fast_off
                     let observe = self.observe;
                     let moved = match &self.phase {
                         #rt::Phase::Running => self.__advance(observe),
                         #rt::Phase::Start => self.__begin(observe).map(|()| true),
-                        #rt::Phase::Finished(end) => return ::core::result::Result::Ok(#rt::Status::Finished(*end)),
-                        #rt::Phase::Failed(e) => return ::core::result::Result::Err(::core::clone::Clone::clone(&**e)),
+                        #rt::Phase::Finished(end) => return #rt::Ok(#rt::Status::Finished(*end)),
+                        #rt::Phase::Failed(e) => return #rt::Err(::core::clone::Clone::clone(&**e)),
                     };
                     match moved {
-                        ::core::result::Result::Ok(true) => ::core::result::Result::Ok(self.__settle()),
-                        ::core::result::Result::Ok(false) => ::core::result::Result::Ok(#rt::Status::Waiting(self.pos)),
-                        ::core::result::Result::Err(e) => ::core::result::Result::Err(self.__fail(e)),
+                        #rt::Ok(true) => #rt::Ok(self.__settle()),
+                        #rt::Ok(false) => #rt::Ok(#rt::Status::Waiting(self.pos)),
+                        #rt::Err(e) => #rt::Err(self.__fail(e)),
                     }
                 }
 
@@ -1348,12 +1408,12 @@ impl<'a> Gen<'a> {
                     let ran = match &self.phase {
                         #rt::Phase::Start => self.__begin(observe).and_then(|()| self.__to_end(observe)),
                         #rt::Phase::Running => self.__to_end(observe),
-                        #rt::Phase::Finished(_) => ::core::result::Result::Ok(()),
-                        #rt::Phase::Failed(e) => ::core::result::Result::Err(::core::clone::Clone::clone(&**e)),
+                        #rt::Phase::Finished(_) => #rt::Ok(()),
+                        #rt::Phase::Failed(e) => #rt::Err(::core::clone::Clone::clone(&**e)),
                     };
                     match (ran, &self.phase) {
-                        (::core::result::Result::Ok(()), #rt::Phase::Finished(end)) => {
-                            ::core::result::Result::Ok(#rt::Outcome {
+                        (#rt::Ok(()), #rt::Phase::Finished(end)) => {
+                            #rt::Ok(#rt::Outcome {
                                 end: *end,
                                 data: self.data,
                                 error: self.error,
@@ -1361,40 +1421,40 @@ impl<'a> Gen<'a> {
                                 history: self.history,
                             })
                         }
-                        (::core::result::Result::Ok(()), _) => ::core::result::Result::Err(#rt::Failure {
+                        (#rt::Ok(()), _) => #rt::Err(#rt::Failure {
                             error: #rt::RunError::NoTransition {
                                 network: self.pos.network(),
                                 state: self.pos.name(),
                             },
                             data: self.data,
                         }),
-                        (::core::result::Result::Err(error), _) => {
-                            ::core::result::Result::Err(#rt::Failure { error, data: self.data })
+                        (#rt::Err(error), _) => {
+                            #rt::Err(#rt::Failure { error, data: self.data })
                         }
                     }
                 }
 
                 /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for
                 /// an event (`Ok`, the phase still `Running`).
-                fn __to_end(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                fn __to_end(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     loop {
                         if let #rt::Status::Finished(_) = self.__settle() {
-                            return ::core::result::Result::Ok(());
+                            return #rt::Ok(());
                         }
                         match self.__advance(observe) {
-                            ::core::result::Result::Ok(true) => {}
-                            ::core::result::Result::Ok(false) => return ::core::result::Result::Ok(()),
-                            ::core::result::Result::Err(e) => return ::core::result::Result::Err(self.__fail(e)),
+                            #rt::Ok(true) => {}
+                            #rt::Ok(false) => return #rt::Ok(()),
+                            #rt::Err(e) => return #rt::Err(self.__fail(e)),
                         }
                     }
                 }
 
                 #event_api
 
-                fn __begin(&mut self, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                fn __begin(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     self.phase = #rt::Phase::Running;
                     if observe {
-                        self.started = ::core::option::Option::Some(::std::time::Instant::now());
+                        self.started = #rt::Some(::std::time::Instant::now());
                     }
                     self.__arrive(#start, observe)
                 }
@@ -1410,7 +1470,7 @@ impl<'a> Gen<'a> {
                 /// After a move: finished when at an end state of the main network.
                 fn __settle(&mut self) -> #rt::Status<#pos, #end> {
                     match Self::__end_of(self.pos) {
-                        ::core::option::Option::Some(end) #settle_guard => {
+                        #rt::Some(end) #settle_guard => {
                             self.phase = #rt::Phase::Finished(end);
                             #fast_off
                             #rt::Status::Finished(end)
@@ -1420,37 +1480,37 @@ impl<'a> Gen<'a> {
                 }
 
                 /// One eventless move from the current state; `false` when it waits for an event.
-                fn __advance(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
+                fn __advance(&mut self, observe: bool) -> #rt::Result<bool, #rt::RunError> {
                     #advance_end
                     if self.__eventless(observe)? {
-                        return ::core::result::Result::Ok(true);
+                        return #rt::Ok(true);
                     }
                     #no_arc
                 }
 
                 /// Counts a transition against the step limit.
                 #[inline]
-                fn __count(&mut self) -> ::core::result::Result<(), #rt::RunError> {
+                fn __count(&mut self) -> #rt::Result<(), #rt::RunError> {
                     if #base_read >= self.options.max_transitions {
-                        return ::core::result::Result::Err(#rt::RunError::StepLimit {
+                        return #rt::Err(#rt::RunError::StepLimit {
                             limit: self.options.max_transitions,
                             state: self.pos.name(),
                         });
                     }
                     self.transitions = self.transitions.wrapping_add(1);
-                    ::core::result::Result::Ok(())
+                    #rt::Ok(())
                 }
 
                 /// Enters `to` and runs its functions; on failure follows the state's `on_error`
                 /// arc, or stops.
                 #[inline]
-                fn __arrive(&mut self, to: #pos, observe: bool) -> ::core::result::Result<(), #rt::RunError> {
+                fn __arrive(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     let mut to = to;
                     loop {
                         self.pos = to;
                         let result = if observe { self.__observed(to) } else { self.__state_fns(to) };
-                        let ::core::result::Result::Err((function, error)) = result else {
-                            return ::core::result::Result::Ok(());
+                        let #rt::Err((function, error)) = result else {
+                            return #rt::Ok(());
                         };
                         let failure = #rt::StateError {
                             network: to.network(),
@@ -1459,17 +1519,26 @@ impl<'a> Gen<'a> {
                             error,
                         };
                         match Self::__on_error(to) {
-                            ::core::option::Option::Some(next) => {
-                                self.error = ::core::option::Option::Some(failure);
+                            #rt::Some(next) => {
+                                self.error = #rt::Some(failure);
                                 self.__count()?;
                                 to = next;
                             }
-                            ::core::option::Option::None => {
-                                return ::core::result::Result::Err(#rt::RunError::Function(failure));
+                            #rt::None => {
+                                return #rt::Err(#rt::RunError::Function(failure));
                             }
                         }
                     }
                 }
+
+                /// Takes an eventless arc to `to`: counts it against the step limit, then enters `to`.
+                #[inline(always)]
+                fn __move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                    self.__count()?;
+                    self.__arrive(to, observe)
+                }
+
+                #event_move
 
                 /// A failure of an arc's transform: the source state's `on_error`, or stop.
                 #[allow(dead_code)]
@@ -1478,7 +1547,7 @@ impl<'a> Gen<'a> {
                     from: #pos,
                     (function, error): (&'static str, #rt::FnError),
                     observe: bool,
-                ) -> ::core::result::Result<(), #rt::RunError> {
+                ) -> #rt::Result<(), #rt::RunError> {
                     let failure = #rt::StateError {
                         network: from.network(),
                         state: from.name(),
@@ -1486,17 +1555,17 @@ impl<'a> Gen<'a> {
                         error,
                     };
                     match Self::__on_error(from) {
-                        ::core::option::Option::Some(next) => {
-                            self.error = ::core::option::Option::Some(failure);
+                        #rt::Some(next) => {
+                            self.error = #rt::Some(failure);
                             self.__count()?;
                             self.__arrive(next, observe)
                         }
-                        ::core::option::Option::None => ::core::result::Result::Err(#rt::RunError::Function(failure)),
+                        #rt::None => #rt::Err(#rt::RunError::Function(failure)),
                     }
                 }
 
                 /// `__state_fns` with a tracing span and a history entry.
-                fn __observed(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                fn __observed(&mut self, to: #pos) -> #rt::CallResult {
                     let _span = #rt::transition_span(#name, to.network(), to.name());
                     if !self.options.history {
                         return self.__state_fns(to);
@@ -1515,7 +1584,7 @@ impl<'a> Gen<'a> {
 
                 /// The checks and transforms of a state, in its data mode.
                 #[allow(unused_mut)]
-                fn __state_fns(&mut self, to: #pos) -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                fn __state_fns(&mut self, to: #pos) -> #rt::CallResult {
                     #state_fns_body
                 }
 
@@ -1525,9 +1594,9 @@ impl<'a> Gen<'a> {
                 /// available one.
                 #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
                 #eventless_unreachable_ok
-                fn __eventless(&mut self, observe: bool) -> ::core::result::Result<bool, #rt::RunError> {
+                fn __eventless(&mut self, observe: bool) -> #rt::Result<bool, #rt::RunError> {
                     #eventless_match
-                    ::core::result::Result::Ok(false)
+                    #rt::Ok(false)
                 }
 
                 #pop
@@ -1536,16 +1605,26 @@ impl<'a> Gen<'a> {
 
                 #waits_fn
 
-                const fn __on_error(pos: #pos) -> ::core::option::Option<#pos> {
+                const fn __on_error(pos: #pos) -> #rt::Option<#pos> {
                     #on_error_body
                 }
 
-                const fn __end_of(pos: #pos) -> ::core::option::Option<#end> {
+                const fn __end_of(pos: #pos) -> #rt::Option<#end> {
                     #end_body
                 }
 
                 #(#inlines)*
             }
+        };
+        let impls = allow_unused(impls);
+        quote! {
+            #definition
+
+            const _: () = {
+                use #rt_path as __fsm;
+
+                #impls
+            };
         }
     }
 
@@ -1585,11 +1664,11 @@ impl<'a> Gen<'a> {
             // back only if one of them fails (cheaper than working on a copy and moving it back).
             DataMode::Copy => quote!({
                 let __saved = ::core::clone::Clone::clone(&self.data);
-                let __result = (|| -> ::core::result::Result<(), (&'static str, #rt::FnError)> {
+                let __result = (|| -> #rt::CallResult {
                     let __data = &mut self.data;
                     #ctx
                     #(#steps)*
-                    ::core::result::Result::Ok(())
+                    #rt::Ok(())
                 })();
                 if __result.is_err() {
                     self.data = __saved;
@@ -1600,7 +1679,7 @@ impl<'a> Gen<'a> {
                 let __data = &mut self.data;
                 #ctx
                 #(#steps)*
-                ::core::result::Result::Ok(())
+                #rt::Ok(())
             }),
         }
     }
@@ -1651,7 +1730,7 @@ impl<'a> Gen<'a> {
     }
 
     fn builtin_statics(&self) -> TokenStream {
-        let rt = &self.rt;
+        let rt = &self.rt_path;
         let statics = self.builtin_statics.borrow();
         let items = statics.iter().map(|(name, json)| {
             quote! {
@@ -1691,6 +1770,7 @@ impl<'a> Gen<'a> {
     /// Taking arc `a` of network `n` (its condition already true): its transforms, then the move.
     /// An expression of type `Result<(), RunError>`; `observe` in scope.
     fn arc_body(&self, n: NetworkId, a: ir::ArcId, payload: Option<&TokenStream>) -> TokenStream {
+        let rt = &self.rt;
         let net = &self.m.networks[n.0];
         let arc = &net.arcs[a.0];
         let from = self.pos(Self::sref(n, arc.from));
@@ -1704,8 +1784,8 @@ impl<'a> Gen<'a> {
             _ => quote!(),
         };
         quote!(match self.#f(#arg) {
-            ::core::result::Result::Ok(()) => #go,
-            ::core::result::Result::Err(e) => self.__arc_failed(#from, e, observe),
+            #rt::Ok(()) => #go,
+            #rt::Err(e) => self.__arc_failed(#from, e, observe),
         })
     }
 
@@ -1717,12 +1797,9 @@ impl<'a> Gen<'a> {
             Target::State(s) => {
                 let p = self.pos(Self::sref(n, s));
                 if by_event {
-                    quote!({
-                        self.transitions = self.transitions.wrapping_add(1);
-                        self.__arrive(#p, observe)
-                    })
+                    quote!(self.__event_move(#p, observe))
                 } else {
-                    quote!(self.__count().and_then(|()| self.__arrive(#p, observe)))
+                    quote!(self.__move(#p, observe))
                 }
             }
             Target::Push { network, return_state } => {
@@ -1730,21 +1807,21 @@ impl<'a> Gen<'a> {
                 let frame = match return_state {
                     Some(r) => {
                         let p = self.pos(Self::sref(n, r));
-                        quote!(::core::option::Option::Some(#p))
+                        quote!(#rt::Some(#p))
                     }
-                    None => quote!(::core::option::Option::None),
+                    None => quote!(#rt::None),
                 };
                 let count = if by_event {
                     quote!({
                         self.transitions = self.transitions.wrapping_add(1);
-                        ::core::result::Result::Ok(())
+                        #rt::Ok(())
                     })
                 } else {
                     quote!(self.__count())
                 };
                 quote!(#count.and_then(|()| {
                     if self.stack.push(#frame).is_err() {
-                        return ::core::result::Result::Err(#rt::RunError::StepLimit {
+                        return #rt::Err(#rt::RunError::StepLimit {
                             limit: self.options.max_transitions,
                             state: self.pos.name(),
                         });
@@ -1811,7 +1888,7 @@ impl<'a> Gen<'a> {
                         quote!(),
                         quote!(.map(|()| {
                             if !observe {
-                                self.live = ::core::option::Option::Some(#tp);
+                                self.live = #rt::Some(#tp);
                             }
                             #rt::Status::Waiting(#tp)
                         })),
@@ -1830,10 +1907,10 @@ impl<'a> Gen<'a> {
             }
             if !event_arms.is_empty() {
                 arms.push(quote! {
-                    ::core::option::Option::Some(#p) => match event {
+                    #rt::Some(#p) => match event {
                         #(#event_arms)*
                         #[allow(unreachable_patterns)]
-                        event => return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                        event => return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event }),
                     },
                 });
             }
@@ -1843,7 +1920,7 @@ impl<'a> Gen<'a> {
             quote! {
                 if self.pos.is_end() {
                     if self.stack.is_empty() {
-                        return ::core::result::Result::Ok(self.__settle());
+                        return #rt::Ok(self.__settle());
                     }
                     self.__pop(observe)?;
                     continue;
@@ -1852,7 +1929,7 @@ impl<'a> Gen<'a> {
         } else {
             quote! {
                 if self.pos.is_end() {
-                    return ::core::result::Result::Ok(self.__settle());
+                    return #rt::Ok(self.__settle());
                 }
             }
         };
@@ -1862,17 +1939,17 @@ impl<'a> Gen<'a> {
             quote! {
                 let _ = observe;
                 match key {
-                    ::core::option::Option::None => self.__handle_slow(event),
-                    ::core::option::Option::Some(_) => ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                    #rt::None => self.__handle_slow(event),
+                    #rt::Some(_) => #rt::Err(#rt::HandleError::Rejected { state: self.pos, event }),
                 }
             }
         } else {
             quote! {
                 let result = match key {
                     #(#arms)*
-                    ::core::option::Option::None => return self.__handle_slow(event),
+                    #rt::None => return self.__handle_slow(event),
                     #[allow(unreachable_patterns)]
-                    ::core::option::Option::Some(_) => return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                    #rt::Some(_) => return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event }),
                 };
                 result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
             }
@@ -1896,30 +1973,30 @@ impl<'a> Gen<'a> {
                 let observe = self.observe;
                 match &self.phase {
                     #rt::Phase::Failed(e) => {
-                        return ::core::result::Result::Err(#rt::HandleError::Failed(::core::clone::Clone::clone(e)));
+                        return #rt::Err(#rt::HandleError::Failed(::core::clone::Clone::clone(e)));
                     }
                     #rt::Phase::Finished(_) => {
-                        return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event });
+                        return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event });
                     }
                     #rt::Phase::Start => {
                         self.base = 0;
                         let begun = self.__begin(observe).and_then(|()| self.__rest(observe));
                         match begun {
-                            ::core::result::Result::Ok(#rt::Status::Finished(_)) => {
-                                return ::core::result::Result::Err(#rt::HandleError::Rejected { state: self.pos, event });
+                            #rt::Ok(#rt::Status::Finished(_)) => {
+                                return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event });
                             }
-                            ::core::result::Result::Ok(_) => {}
-                            ::core::result::Result::Err(e) => {
-                                return ::core::result::Result::Err(#rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))));
+                            #rt::Ok(_) => {}
+                            #rt::Err(e) => {
+                                return #rt::Err(#rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))));
                             }
                         }
                     }
                     #rt::Phase::Running => {}
                 }
                 if !observe {
-                    self.live = ::core::option::Option::Some(self.pos);
+                    self.live = #rt::Some(self.pos);
                 }
-                self.__dispatch(::core::option::Option::Some(self.pos), event, observe)
+                self.__dispatch(#rt::Some(self.pos), event, observe)
             }
 
             /// The arcs for `event` from `key`, the current state; `key` is `None` when `handle` may not
@@ -1938,11 +2015,11 @@ impl<'a> Gen<'a> {
                     if !self.__eventless(observe)? {
                         return if Self::__waits(self.pos) {
                             if !observe {
-                                self.live = ::core::option::Option::Some(self.pos);
+                                self.live = #rt::Some(self.pos);
                             }
-                            ::core::result::Result::Ok(#rt::Status::Waiting(self.pos))
+                            #rt::Ok(#rt::Status::Waiting(self.pos))
                         } else {
-                            ::core::result::Result::Err(#rt::RunError::NoTransition {
+                            #rt::Err(#rt::RunError::NoTransition {
                                 network: self.pos.network(),
                                 state: self.pos.name(),
                             })
