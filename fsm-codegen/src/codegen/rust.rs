@@ -64,6 +64,7 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     if machine.is_event_driven() {
         out.extend(g.event_enum());
     }
+    out.extend(super::resources::resources_struct(machine, &g.rt, &g.machine));
     out.extend(g.fns_trait());
     out.extend(g.machine_type());
     out.extend(g.run_type());
@@ -153,7 +154,7 @@ pub(crate) fn ident(s: &str) -> Ident {
     Ident::new(&out, Span::call_site())
 }
 
-fn doc_attrs(text: &str) -> TokenStream {
+pub(super) fn doc_attrs(text: &str) -> TokenStream {
     let lines = text.lines().map(|l| format!(" {}", l.trim_end()));
     quote!(#(#[doc = #lines])*)
 }
@@ -183,6 +184,8 @@ struct Gen<'a> {
     options: &'a Options,
     /// Parameters of built-in calls, emitted as statics after the items.
     builtin_statics: std::cell::RefCell<Vec<(Ident, String)>>,
+    /// The machine's resources, as the machine and run types hold them.
+    held: super::resources::Held,
 }
 
 impl<'a> Gen<'a> {
@@ -208,6 +211,7 @@ impl<'a> Gen<'a> {
             data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
             options,
             builtin_statics: std::cell::RefCell::new(Vec::new()),
+            held: super::resources::Held::new(m),
         }
     }
 
@@ -581,13 +585,14 @@ impl<'a> Gen<'a> {
             let t = parse_type(p);
             quote!(payload: &#t,)
         });
+        let ctx = self.held.ctx_type(rt);
         match f.role {
             Role::Transform => quote! {
                 fn #name(
                     &self,
                     data: &mut #data,
                     #payload
-                    ctx: &mut #rt::Context<'_>,
+                    ctx: &mut #ctx,
                 ) -> ::core::result::Result<(), #rt::FnError>
             },
             Role::Condition => quote! {
@@ -696,6 +701,10 @@ impl<'a> Gen<'a> {
         let doc = doc_attrs(&doc);
         let name = &self.name;
         let max = self.m.max_transitions;
+        let held = &self.held;
+        let (res_field, res_param, res_init, res_accessor) =
+            (&held.machine_field, &held.new_param, &held.init, &held.accessor);
+        let (res_borrowed_arg, res_borrowed, res_owned) = (&held.borrowed_arg, &held.borrowed_value, &held.owned_value);
         // Without history or a tracing subscriber (checked once, in `start`), a run takes the
         // lean loop; push arcs take the general path.
         let run_body = if self.m.has_push_arcs() {
@@ -746,6 +755,7 @@ impl<'a> Gen<'a> {
             #[derive(Clone, Debug)]
             pub struct #m<F> {
                 fns: F,
+                #res_field
                 options: #rt::RunOptions,
             }
 
@@ -759,9 +769,10 @@ impl<'a> Gen<'a> {
 
                 /// The machine, with its functions and default options (step limit from
                 /// `max_transitions`, no history).
-                pub fn new(fns: F) -> Self {
+                pub fn new(fns: F #res_param) -> Self {
                     #m {
                         fns,
+                        #res_init
                         options: #rt::RunOptions {
                             max_transitions: #max,
                             ..::core::default::Default::default()
@@ -789,15 +800,17 @@ impl<'a> Gen<'a> {
                 /// A run of `data`, borrowing the functions. Nothing runs until the first step
                 /// (or event).
                 #[inline]
-                pub fn start(&self, data: #data) -> #run<&F> {
-                    #run::new(&self.fns, data, self.options)
+                pub fn start(&self, data: #data) -> #run<&F #res_borrowed_arg> {
+                    #run::new(&self.fns, #res_borrowed data, self.options)
                 }
 
                 /// A run of `data` that owns the functions (no lifetime to carry around).
                 #[inline]
                 pub fn into_run(self, data: #data) -> #run<F> {
-                    #run::new(self.fns, data, self.options)
+                    #run::new(self.fns, #res_owned data, self.options)
                 }
+
+                #res_accessor
 
                 #run_fn
             }
@@ -1178,6 +1191,7 @@ impl<'a> Gen<'a> {
         };
 
         // Inline functions.
+        let ctx = self.held.ctx_type(rt);
         let inlines = m.inlines.iter().enumerate().map(|(i, inl)| {
             let name = format_ident!("__inline_{}", i);
             let code: TokenStream = match inl.code.parse::<TokenStream>() {
@@ -1197,7 +1211,7 @@ impl<'a> Gen<'a> {
                     fn #name(
                         data: &mut #data,
                         #payload
-                        ctx: &mut #rt::Context<'_>,
+                        ctx: &mut #ctx,
                     ) -> ::core::result::Result<(), #rt::FnError> {
                         #rt::IntoFnResult::into_fn_result({ #code })
                     }
@@ -1219,11 +1233,20 @@ impl<'a> Gen<'a> {
             m = self.machine
         ));
         let start = quote!(#pos::START);
+        let held = &self.held;
+        let (res_decl, res_param, res_bound, res_field, res_init) = (
+            &held.run_param_decl,
+            &held.run_param,
+            &held.run_bound,
+            &held.run_field,
+            &held.init,
+        );
 
         quote! {
             #run_doc
-            pub struct #run<F> {
+            pub struct #run<F #res_decl> {
                 fns: F,
+                #res_field
                 data: #data,
                 pos: #pos,
                 phase: #rt::Phase<#end>,
@@ -1237,7 +1260,7 @@ impl<'a> Gen<'a> {
                 #stack_field
             }
 
-            impl<F> ::core::fmt::Debug for #run<F> {
+            impl<F #res_param> ::core::fmt::Debug for #run<F #res_param> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(::core::stringify!(#run))
                         .field("state", &self.pos)
@@ -1247,14 +1270,15 @@ impl<'a> Gen<'a> {
                 }
             }
 
-            impl<F: #t> #run<F> {
+            impl<F: #t #res_bound> #run<F #res_param> {
                 /// A run of `data` with these functions and options, at the start state. Nothing
                 /// runs until the first step (or event).
                 #[inline]
-                pub fn new(fns: F, data: #data, options: #rt::RunOptions) -> Self {
+                pub fn new(fns: F, #res_field data: #data, options: #rt::RunOptions) -> Self {
                     let observe = options.history || #rt::tracing_enabled();
                     #run {
                         fns,
+                        #res_init
                         data,
                         pos: #start,
                         phase: #rt::Phase::Start,
@@ -1556,8 +1580,8 @@ impl<'a> Gen<'a> {
             quote!(#call.map_err(|e| (#fname, e))?;)
         });
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
-        let ctx =
-            needs_ctx.then(|| quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref());));
+        let new_ctx = self.held.ctx_new(rt, name, net, state);
+        let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
         match mode {
             // The functions work in place; the record as it entered waits in `__saved` and comes
             // back only if one of them fails (cheaper than working on a copy and moving it back).
