@@ -52,6 +52,8 @@ pub mod codes {
         UNKNOWN_EVENT = "fsm::unknown_event";
         /// A reference to a resource that is not declared.
         UNKNOWN_RESOURCE = "fsm::unknown_resource";
+        /// A resource's `config` lacks a setting its kind needs, or has an unknown or ill-typed one.
+        RESOURCE_CONFIG = "fsm::resource_config";
         /// A reference to a built-in function that does not exist, or with bad params.
         UNKNOWN_BUILTIN = "fsm::unknown_builtin";
         /// A network has no start state.

@@ -7,6 +7,8 @@
 
 use crate::span::Span;
 
+pub use crate::ast::ResourceKind;
+
 /// Index of a network in [`Machine::networks`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NetworkId(pub usize);
@@ -72,6 +74,9 @@ pub struct Machine {
     pub functions: Vec<Function>,
     /// Inline Rust functions, in order of appearance.
     pub inlines: Vec<Inline>,
+    /// Resources, in declaration order. Non-empty: the machine holds a `<Machine>Resources`
+    /// struct and its functions receive it through their context.
+    pub resources: Vec<Resource>,
     /// Default step limit of a run.
     pub max_transitions: u32,
     /// End states where a run can finish: those of the main network, then those of networks
@@ -181,6 +186,44 @@ pub enum Target {
         /// Where to continue.
         return_state: Option<StateId>,
     },
+}
+
+/// A resource: one field of the generated resources struct.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    /// Name as written.
+    pub name: String,
+    /// snake_case identifier (the field).
+    pub ident: String,
+    /// What it is.
+    pub kind: ResourceKind,
+    /// Documentation.
+    pub description: Option<String>,
+    /// The settings of its `config` (keys of [`crate::resources::settings`]), in the catalog's
+    /// order; `timeout` in seconds is given as `timeout_ms`.
+    pub settings: Vec<(String, SettingValue)>,
+}
+
+impl Resource {
+    /// The value of setting `key`, if given.
+    pub fn setting(&self, key: &str) -> Option<&SettingValue> {
+        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// The value of a resource setting.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingValue {
+    /// A string.
+    Str(String),
+    /// A non-negative integer.
+    Int(u64),
+    /// A number that is not an integer.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A mapping of strings to strings, in source order.
+    Map(Vec<(String, String)>),
 }
 
 /// An event.

@@ -17,6 +17,7 @@ pub mod expand;
 pub mod ir;
 pub mod lower;
 pub mod naming;
+pub mod resources;
 pub mod schema;
 pub mod skeleton;
 pub mod span;

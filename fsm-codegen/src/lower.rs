@@ -9,7 +9,7 @@
 use crate::ast;
 use crate::ir::{
     Arc, ArcId, Call, DataMode, EndState, Event, EventId, Function, FunctionId, Inline, InlineId, Machine, Network,
-    NetworkId, Role, State, StateId, StateRef, Target,
+    NetworkId, Resource, Role, SettingValue, State, StateId, StateRef, Target,
 };
 use crate::naming::{fn_ident, type_ident};
 
@@ -73,6 +73,7 @@ pub fn lower(machine: &ast::Machine) -> Machine {
         events: cx.events,
         functions,
         inlines: cx.inlines,
+        resources: machine.resources.iter().map(resource).collect(),
         max_transitions: machine
             .max_transitions
             .as_ref()
@@ -249,6 +250,59 @@ fn mode(m: Option<ast::DataMode>) -> DataMode {
         // the mode with the same guarantee (a failed state leaves the record as it entered).
         None | Some(ast::DataMode::Copy) | Some(ast::DataMode::Reference) => DataMode::Copy,
         Some(ast::DataMode::Direct) => DataMode::Direct,
+    }
+}
+
+/// A resource and the settings of its config that fit the catalog (validation reported the rest).
+fn resource(r: &ast::Resource) -> Resource {
+    use crate::resources::{SettingType, settings};
+    let config = r.config.as_ref().map(|c| &c.value);
+    let mut out = Vec::new();
+    for setting in settings(r.kind.value) {
+        let Some(value) = config.and_then(|c| c.get(setting.name)).map(|v| &v.value) else {
+            continue;
+        };
+        let value = match (setting.ty, value) {
+            (SettingType::Str, ast::Value::String(s)) => SettingValue::Str(s.clone()),
+            (SettingType::Count | SettingType::Positive, ast::Value::Int(i)) => match u64::try_from(*i) {
+                Ok(i) => SettingValue::Int(i),
+                Err(_) => continue,
+            },
+            (SettingType::Number, ast::Value::Int(i)) => match u64::try_from(*i) {
+                Ok(i) => SettingValue::Int(i),
+                Err(_) => continue,
+            },
+            (SettingType::Number, ast::Value::Float(f)) if f.is_finite() && *f >= 0.0 => SettingValue::Float(*f),
+            (SettingType::Bool, ast::Value::Bool(b)) => SettingValue::Bool(*b),
+            (SettingType::StrMap, ast::Value::Map(entries)) => SettingValue::Map(
+                entries
+                    .iter()
+                    .filter_map(|(k, v)| match &v.value {
+                        ast::Value::String(s) => Some((k.value.clone(), s.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        // One spelling of the time limit reaches the generator: milliseconds.
+        if setting.name == "timeout" {
+            let ms = match value {
+                SettingValue::Int(s) => s.saturating_mul(1000),
+                SettingValue::Float(s) => (s * 1000.0).round() as u64,
+                _ => continue,
+            };
+            out.push(("timeout_ms".to_owned(), SettingValue::Int(ms)));
+            continue;
+        }
+        out.push((setting.name.to_owned(), value));
+    }
+    Resource {
+        name: r.name.value.clone(),
+        ident: fn_ident(&r.name),
+        kind: r.kind.value,
+        description: doc(&r.description),
+        settings: out,
     }
 }
 

@@ -172,62 +172,62 @@ pub use serde;
 /// in the generated code, they tripled the trait's tokens and the macro's expansion time.
 ///
 /// ```text
-/// forward_fns!(OrderFns, Order; transform reserve(Sku); infallible note(); condition in_stock(););
+/// forward_fns!(OrderFns, Order, Context<'_>; transform reserve(Sku); infallible note(); condition in_stock(););
 /// ```
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fsm_forward_fns {
-    ($fns:ident, $data:ty; $($kind:ident $name:ident($($payload:ty)?);)*) => {
+    ($fns:ident, $data:ty, $ctx:ty; $($kind:ident $name:ident($($payload:ty)?);)*) => {
         impl<T: $fns + ?::core::marker::Sized> $fns for &T {
-            $($crate::__fsm_forward_fns!(@method $fns, $data; $kind $name($($payload)?));)*
+            $($crate::__fsm_forward_fns!(@method $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::boxed::Box<T> {
-            $($crate::__fsm_forward_fns!(@method $fns, $data; $kind $name($($payload)?));)*
+            $($crate::__fsm_forward_fns!(@method $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::sync::Arc<T> {
-            $($crate::__fsm_forward_fns!(@method $fns, $data; $kind $name($($payload)?));)*
+            $($crate::__fsm_forward_fns!(@method $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
     };
-    (@method $fns:ident, $data:ty; transform $name:ident()) => {
+    (@method $fns:ident, $data:ty, $ctx:ty; transform $name:ident()) => {
         #[inline]
         fn $name(
             &self,
             data: &mut $data,
-            ctx: &mut $crate::__private::Context<'_>,
+            ctx: &mut $ctx,
         ) -> ::core::result::Result<(), $crate::__private::FnError> {
             $fns::$name(&**self, data, ctx)
         }
     };
-    (@method $fns:ident, $data:ty; transform $name:ident($payload:ty)) => {
+    (@method $fns:ident, $data:ty, $ctx:ty; transform $name:ident($payload:ty)) => {
         #[inline]
         fn $name(
             &self,
             data: &mut $data,
             payload: &$payload,
-            ctx: &mut $crate::__private::Context<'_>,
+            ctx: &mut $ctx,
         ) -> ::core::result::Result<(), $crate::__private::FnError> {
             $fns::$name(&**self, data, payload, ctx)
         }
     };
-    (@method $fns:ident, $data:ty; infallible $name:ident()) => {
+    (@method $fns:ident, $data:ty, $ctx:ty; infallible $name:ident()) => {
         #[inline]
-        fn $name(&self, data: &mut $data, ctx: &mut $crate::__private::Context<'_>) {
+        fn $name(&self, data: &mut $data, ctx: &mut $ctx) {
             $fns::$name(&**self, data, ctx)
         }
     };
-    (@method $fns:ident, $data:ty; infallible $name:ident($payload:ty)) => {
+    (@method $fns:ident, $data:ty, $ctx:ty; infallible $name:ident($payload:ty)) => {
         #[inline]
-        fn $name(&self, data: &mut $data, payload: &$payload, ctx: &mut $crate::__private::Context<'_>) {
+        fn $name(&self, data: &mut $data, payload: &$payload, ctx: &mut $ctx) {
             $fns::$name(&**self, data, payload, ctx)
         }
     };
-    (@method $fns:ident, $data:ty; condition $name:ident()) => {
+    (@method $fns:ident, $data:ty, $ctx:ty; condition $name:ident()) => {
         #[inline]
         fn $name(&self, data: &$data) -> bool {
             $fns::$name(&**self, data)
         }
     };
-    (@method $fns:ident, $data:ty; condition $name:ident($payload:ty)) => {
+    (@method $fns:ident, $data:ty, $ctx:ty; condition $name:ident($payload:ty)) => {
         #[inline]
         fn $name(&self, data: &$data, payload: &$payload) -> bool {
             $fns::$name(&**self, data, payload)

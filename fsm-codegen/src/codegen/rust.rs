@@ -64,6 +64,7 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     if machine.is_event_driven() {
         out.extend(g.event_enum());
     }
+    out.extend(super::resources::resources_struct(machine, &g.rt_path, &g.machine));
     out.extend(g.fns_trait());
     out.extend(g.machine_type());
     out.extend(g.run_type());
@@ -153,7 +154,7 @@ pub(crate) fn ident(s: &str) -> Ident {
     Ident::new(&out, Span::call_site())
 }
 
-fn doc_attrs(text: &str) -> TokenStream {
+pub(super) fn doc_attrs(text: &str) -> TokenStream {
     let lines = text.lines().map(|l| format!(" {}", l.trim_end()));
     quote!(#(#[doc = #lines])*)
 }
@@ -193,6 +194,8 @@ struct Gen<'a> {
     positions: Vec<Vec<TokenStream>>,
     /// Payload types, parsed once each.
     types: std::cell::RefCell<std::collections::BTreeMap<String, TokenStream>>,
+    /// The machine's resources, as the machine and run types hold them.
+    held: super::resources::Held,
 }
 
 impl<'a> Gen<'a> {
@@ -221,6 +224,7 @@ impl<'a> Gen<'a> {
             builtin_statics: std::cell::RefCell::new(Vec::new()),
             positions: Self::positions(m),
             types: std::cell::RefCell::default(),
+            held: super::resources::Held::new(m),
         }
     }
 
@@ -625,13 +629,14 @@ impl<'a> Gen<'a> {
             let t = self.payload_type(p);
             quote!(payload: &#t,)
         });
+        let ctx = self.held.ctx_type(rt);
         match f.role {
             Role::Transform if f.infallible => quote! {
                 fn #name(
                     &self,
                     data: &mut #data,
                     #payload
-                    ctx: &mut #rt::Context<'_>,
+                    ctx: &mut #ctx,
                 )
             },
             Role::Transform => quote! {
@@ -639,7 +644,7 @@ impl<'a> Gen<'a> {
                     &self,
                     data: &mut #data,
                     #payload
-                    ctx: &mut #rt::Context<'_>,
+                    ctx: &mut #ctx,
                 ) -> ::core::result::Result<(), #rt::FnError>
             },
             Role::Condition => quote! {
@@ -687,6 +692,7 @@ impl<'a> Gen<'a> {
             quote!(#kind #name(#payload);)
         });
         let data = &self.data;
+        let ctx_type = self.held.ctx_type(rt);
         let unit = if self.m.functions.is_empty() {
             quote! {
                 /// The machine names no function: `()` implements the trait.
@@ -703,7 +709,7 @@ impl<'a> Gen<'a> {
                 #(#docs #sigs;)*
             }
 
-            #rt::forward_fns!(#t, #data; #(#forwards)*);
+            #rt::forward_fns!(#t, #data, #ctx_type; #(#forwards)*);
 
             #unit
         }
@@ -747,6 +753,10 @@ impl<'a> Gen<'a> {
         let doc = doc_attrs(&doc);
         let name = &self.name;
         let max = self.m.max_transitions;
+        let held = &self.held;
+        let (res_field, res_param, res_init, res_accessor) =
+            (&held.machine_field, &held.new_param, &held.init, &held.accessor);
+        let (res_borrowed_arg, res_borrowed, res_owned) = (&held.borrowed_arg, &held.borrowed_value, &held.owned_value);
         // Without history or a tracing subscriber (checked once, in `start`), a run takes the
         // lean loop; push arcs take the general path.
         let run_body = if self.m.has_push_arcs() {
@@ -797,6 +807,7 @@ impl<'a> Gen<'a> {
             #[derive(Clone, Debug)]
             pub struct #m<F> {
                 fns: F,
+                #res_field
                 options: #rt::RunOptions,
             }
 
@@ -810,9 +821,10 @@ impl<'a> Gen<'a> {
 
                 /// The machine, with its functions and default options (step limit from
                 /// `max_transitions`, no history).
-                pub fn new(fns: F) -> Self {
+                pub fn new(fns: F #res_param) -> Self {
                     #m {
                         fns,
+                        #res_init
                         options: #rt::RunOptions {
                             max_transitions: #max,
                             ..::core::default::Default::default()
@@ -840,15 +852,17 @@ impl<'a> Gen<'a> {
                 /// A run of `data`, borrowing the functions. Nothing runs until the first step
                 /// (or event).
                 #[inline]
-                pub fn start(&self, data: #data) -> #run<&F> {
-                    #run::new(&self.fns, data, self.options)
+                pub fn start(&self, data: #data) -> #run<&F #res_borrowed_arg> {
+                    #run::new(&self.fns, #res_borrowed data, self.options)
                 }
 
                 /// A run of `data` that owns the functions (no lifetime to carry around).
                 #[inline]
                 pub fn into_run(self, data: #data) -> #run<F> {
-                    #run::new(self.fns, data, self.options)
+                    #run::new(self.fns, #res_owned data, self.options)
                 }
+
+                #res_accessor
 
                 #run_fn
             }
@@ -1233,6 +1247,7 @@ impl<'a> Gen<'a> {
         };
 
         // Inline functions.
+        let ctx = self.held.ctx_type(rt);
         let inlines = m.inlines.iter().enumerate().map(|(i, inl)| {
             let name = format_ident!("__inline_{}", i);
             let code: TokenStream = match inl.code.parse::<TokenStream>() {
@@ -1252,7 +1267,7 @@ impl<'a> Gen<'a> {
                     fn #name(
                         data: &mut #data,
                         #payload
-                        ctx: &mut #rt::Context<'_>,
+                        ctx: &mut #ctx,
                     ) -> #rt::Result<(), #rt::FnError> {
                         #rt::IntoFnResult::into_fn_result({ #code })
                     }
@@ -1285,11 +1300,20 @@ impl<'a> Gen<'a> {
             m = self.machine
         ));
         let start = quote!(#pos::START);
+        let held = &self.held;
+        let (res_decl, res_param, res_bound, res_field, res_init) = (
+            &held.run_param_decl,
+            &held.run_param,
+            &held.run_bound,
+            &held.run_field,
+            &held.init,
+        );
 
         let definition = quote! {
             #run_doc
-            pub struct #run<F> {
+            pub struct #run<F #res_decl> {
                 fns: F,
+                #res_field
                 data: #data,
                 pos: #pos,
                 phase: #rt_path::Phase<#end>,
@@ -1309,7 +1333,7 @@ impl<'a> Gen<'a> {
         // hundreds of times, and the short path keeps the expansion small. The import is visible
         // in that block only.
         let impls = quote! {
-            impl<F> ::core::fmt::Debug for #run<F> {
+            impl<F #res_param> ::core::fmt::Debug for #run<F #res_param> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(::core::stringify!(#run))
                         .field("state", &self.pos)
@@ -1319,14 +1343,15 @@ impl<'a> Gen<'a> {
                 }
             }
 
-            impl<F: #t> #run<F> {
+            impl<F: #t #res_bound> #run<F #res_param> {
                 /// A run of `data` with these functions and options, at the start state. Nothing
                 /// runs until the first step (or event).
                 #[inline]
-                pub fn new(fns: F, data: #data, options: #rt::RunOptions) -> Self {
+                pub fn new(fns: F, #res_field data: #data, options: #rt::RunOptions) -> Self {
                     let observe = options.history || #rt::tracing_enabled();
                     #run {
                         fns,
+                        #res_init
                         data,
                         pos: #start,
                         phase: #rt::Phase::Start,
@@ -1651,8 +1676,8 @@ impl<'a> Gen<'a> {
             }
         });
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
-        let ctx =
-            needs_ctx.then(|| quote!(let mut __ctx = #rt::Context::new(#name, #net, #state, self.error.as_ref());));
+        let new_ctx = self.held.ctx_new(rt, name, net, state);
+        let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
         // Functions that cannot fail cannot leave the record half-changed: no snapshot to take.
         let mode = if calls.iter().all(|c| self.infallible(c)) {
             DataMode::Direct

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `names` | duplicate names; names that cannot become Rust identifiers or collide once converted |
 //! | `refs` | references to states, networks, events and resources that do not exist |
+//! | `resources` | each resource's `config` against the settings of its kind |
 //! | `structure` | start and end states, dead ends, malformed arcs, `main_network` |
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
 //! | `arcs` | shadowed arcs, non-deterministic arcs |
@@ -19,6 +20,7 @@ mod functions;
 mod graph;
 mod names;
 mod refs;
+mod resources;
 mod rust;
 mod structure;
 
@@ -48,6 +50,7 @@ fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
     let mut diags = Diagnostics::new();
     names::check(&cx, &mut diags);
     let unresolved = refs::check(&cx, &mut diags);
+    resources::check(&cx, &mut diags);
     structure::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);
     arcs::check(&cx, &mut diags);

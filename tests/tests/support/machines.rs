@@ -13,6 +13,7 @@ macro_rules! fixture {
 }
 
 fixture!(
+    all_resources,
     awkward_names,
     big,
     builtins,
@@ -27,6 +28,7 @@ fixture!(
     order,
     priorities,
     push_arcs,
+    resources,
     step_limit,
     turnstile,
     unit,
@@ -193,5 +195,43 @@ impl awkward_names::AwkwardNamesFns for Fns {
     }
     fn default(&self, data: &Doc) -> bool {
         data.value >= 0
+    }
+}
+
+impl resources::LedgerFns for Fns {
+    fn within_limit(&self, data: &mut Doc, ctx: &mut Context<'_, resources::LedgerResources>) -> Result<(), FnError> {
+        let text = ctx.resources().limits.read_to_string("max.txt")?;
+        let max: i64 = text.trim().parse().map_err(|e| FnError::with_source("max.txt", e))?;
+        if data.value > max {
+            return Err(format!("{} is over the limit {max}", data.value).into());
+        }
+        Ok(())
+    }
+    fn record(&self, data: &mut Doc, ctx: &mut Context<'_, resources::LedgerResources>) -> Result<(), FnError> {
+        ctx.resources().db.execute(
+            "INSERT INTO ledger (value, state) VALUES (?1, ?2)",
+            fsm_runtime::resources::rusqlite::params![data.value, ctx.state()],
+        )?;
+        data.log.push("record".into());
+        Ok(())
+    }
+}
+
+impl all_resources::ServicesFns for Fns {
+    fn touch_all(
+        &self,
+        data: &mut Doc,
+        ctx: &mut Context<'_, all_resources::ServicesResources>,
+    ) -> Result<(), FnError> {
+        let r = ctx.resources();
+        data.log.push(format!(
+            "{} {} {} {} {}",
+            r.db.path(),
+            r.warehouse.pool_size(),
+            r.inbox.dir().display(),
+            r.rates.base_url(),
+            r.assistant.model()
+        ));
+        Ok(())
     }
 }

@@ -1,0 +1,283 @@
+//! The resources of a machine that declares `resources:`: the `<Machine>Resources` struct (one
+//! typed handle per resource, `open()` from the YAML settings), and the pieces the machine and
+//! run types of [`rust`](super::rust) splice in to hold the struct and hand it to every function
+//! through its `Context`. For a machine without resources every piece is empty, so its code is
+//! what it was before resources existed.
+
+use super::rust::{doc_attrs, ident};
+use crate::ir::{Machine, Resource, ResourceKind, SettingValue};
+use crate::resources::{SettingType, settings};
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+
+/// Tokens spliced into the machine and run types. All empty for a machine without resources.
+pub(super) struct Held {
+    /// `OrderResources`, when the machine has resources.
+    pub ty: Option<Ident>,
+    /// The machine's field: `resources: OrderResources,`.
+    pub machine_field: TokenStream,
+    /// The extra parameter of `Order::new`: `, resources: OrderResources`.
+    pub new_param: TokenStream,
+    /// Field initialiser in `Order::new` and `OrderRun::new`: `resources,`.
+    pub init: TokenStream,
+    /// `Order::resources()`.
+    pub accessor: TokenStream,
+    /// Type argument of the run `start` returns: `, &OrderResources`.
+    pub borrowed_arg: TokenStream,
+    /// Argument of `OrderRun::new` in `start`: `&self.resources,`.
+    pub borrowed_value: TokenStream,
+    /// Argument of `OrderRun::new` in `into_run`: `self.resources,`.
+    pub owned_value: TokenStream,
+    /// Generic parameter of the run type's declaration: `, R = OrderResources`.
+    pub run_param_decl: TokenStream,
+    /// Generic parameter of the run type in impls: `, R`.
+    pub run_param: TokenStream,
+    /// Bound of the run's inherent impl: `, R: Borrow<OrderResources>`.
+    pub run_bound: TokenStream,
+    /// The run's field and `OrderRun::new`'s parameter: `resources: R,`.
+    pub run_field: TokenStream,
+}
+
+impl Held {
+    pub(super) fn new(m: &Machine) -> Self {
+        let Some(ty) = struct_ident(m) else {
+            return Held {
+                ty: None,
+                machine_field: quote!(),
+                new_param: quote!(),
+                init: quote!(),
+                accessor: quote!(),
+                borrowed_arg: quote!(),
+                borrowed_value: quote!(),
+                owned_value: quote!(),
+                run_param_decl: quote!(),
+                run_param: quote!(),
+                run_bound: quote!(),
+                run_field: quote!(),
+            };
+        };
+        Held {
+            machine_field: quote!(resources: #ty,),
+            new_param: quote!(, resources: #ty),
+            init: quote!(resources,),
+            accessor: quote! {
+                /// The resources, as the functions see them through `ctx.resources()`.
+                pub fn resources(&self) -> &#ty {
+                    &self.resources
+                }
+            },
+            borrowed_arg: quote!(, &#ty),
+            borrowed_value: quote!(&self.resources,),
+            owned_value: quote!(self.resources,),
+            run_param_decl: quote!(, R = #ty),
+            run_param: quote!(, R),
+            run_bound: quote!(, R: ::core::borrow::Borrow<#ty>),
+            run_field: quote!(resources: R,),
+            ty: Some(ty),
+        }
+    }
+
+    /// The context type functions receive: `Context<'_>`, or `Context<'_, OrderResources>`.
+    pub(super) fn ctx_type(&self, rt: &TokenStream) -> TokenStream {
+        match &self.ty {
+            None => quote!(#rt::Context<'_>),
+            Some(ty) => quote!(#rt::Context<'_, #ty>),
+        }
+    }
+
+    /// Builds the context of a function of `state` inside the run (`self` is the run).
+    pub(super) fn ctx_new(&self, rt: &TokenStream, machine: &str, network: &str, state: &str) -> TokenStream {
+        match &self.ty {
+            None => quote!(#rt::Context::new(#machine, #network, #state, self.error.as_ref())),
+            Some(ty) => quote! {
+                #rt::Context::with_resources(
+                    #machine,
+                    #network,
+                    #state,
+                    self.error.as_ref(),
+                    <R as ::core::borrow::Borrow<#ty>>::borrow(&self.resources),
+                )
+            },
+        }
+    }
+}
+
+fn struct_ident(m: &Machine) -> Option<Ident> {
+    (!m.resources.is_empty()).then(|| ident(&format!("{}Resources", m.ident)))
+}
+
+/// The `<Machine>Resources` struct and its `open()`; nothing for a machine without resources.
+pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -> TokenStream {
+    let Some(ty) = struct_ident(m) else {
+        return quote!();
+    };
+    let res = quote!(#rt::resources);
+    let doc = doc_attrs(&format!(
+        "The resources of machine `{}`: one handle per resource of its definition, which its \
+         functions reach as `ctx.resources()`.\n\n\
+         [`{ty}::open`] opens them all with the settings of the definition; or build the struct \
+         from handles you opened yourself (every field is public), e.g. to point a test at a \
+         temporary database. Then hand it to [`{machine}::new`]. Handles are cheap to clone \
+         and shared by parallel runs.",
+        m.name
+    ));
+    let fields = m.resources.iter().map(|r| {
+        let name = ident(&r.ident);
+        let handle = handle_type(r.kind);
+        let mut text = r
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("Resource `{}`.", r.name));
+        text.push_str(&format!("\n\n`kind: {}`{}", r.kind.as_str(), describe_settings(r)));
+        let doc = doc_attrs(&text);
+        quote!(#doc pub #name: #res::#handle,)
+    });
+    let opens = m.resources.iter().map(|r| {
+        let name = ident(&r.ident);
+        let yaml_name = &r.name;
+        let handle = handle_type(r.kind);
+        let config = config(r, &res);
+        quote! {
+            let #name = __failed.take(
+                #yaml_name,
+                <#res::#handle as #res::Resource>::from_config(&#config),
+            );
+        }
+    });
+    let names: Vec<Ident> = m.resources.iter().map(|r| ident(&r.ident)).collect();
+    let assemble = match names.as_slice() {
+        [one] => quote! {
+            match #one {
+                ::core::option::Option::Some(#one) => ::core::result::Result::Ok(#ty { #one }),
+                ::core::option::Option::None => ::core::result::Result::Err(__failed),
+            }
+        },
+        all => quote! {
+            match (#(#all,)*) {
+                (#(::core::option::Option::Some(#all),)*) => ::core::result::Result::Ok(#ty { #(#all,)* }),
+                _ => ::core::result::Result::Err(__failed),
+            }
+        },
+    };
+    quote! {
+        #doc
+        #[derive(Clone, Debug)]
+        pub struct #ty {
+            #(#fields)*
+        }
+
+        impl #ty {
+            /// Opens every resource with the settings of the machine's definition (reading the
+            /// environment variables they name now). Fails with every resource that could not
+            /// be opened, not only the first.
+            pub fn open() -> ::core::result::Result<Self, #res::OpenError> {
+                let mut __failed = #res::OpenError::new();
+                #(#opens)*
+                #assemble
+            }
+        }
+    }
+}
+
+fn handle_type(kind: ResourceKind) -> Ident {
+    ident(match kind {
+        ResourceKind::Sqlite => "Sqlite",
+        ResourceKind::Postgres => "Postgres",
+        ResourceKind::File => "Files",
+        ResourceKind::Http => "Http",
+        ResourceKind::Llm => "Llm",
+    })
+}
+
+/// The runtime configuration value of a resource: its kind's constructor with the required
+/// settings, then one builder call per optional setting given.
+fn config(r: &Resource, res: &TokenStream) -> TokenStream {
+    let text = |key: &str| match r.setting(key) {
+        Some(SettingValue::Str(s)) => s.clone(),
+        _ => String::new(), // validation reported it; the runtime refuses an empty value
+    };
+    let (constructor, consumed): (TokenStream, &[&str]) = match r.kind {
+        ResourceKind::Sqlite => {
+            let path = text("path");
+            (quote!(#res::SqliteConfig::new(#path)), &["path"])
+        }
+        ResourceKind::Postgres => match r.setting("url_env") {
+            Some(_) => {
+                let var = text("url_env");
+                (quote!(#res::PostgresConfig::url_env(#var)), &["url", "url_env"])
+            }
+            None => {
+                let url = text("url");
+                (quote!(#res::PostgresConfig::url(#url)), &["url", "url_env"])
+            }
+        },
+        ResourceKind::File => {
+            let dir = text("dir");
+            (quote!(#res::FilesConfig::new(#dir)), &["dir"])
+        }
+        ResourceKind::Http => {
+            let base = text("base_url");
+            (quote!(#res::HttpConfig::new(#base)), &["base_url"])
+        }
+        ResourceKind::Llm => {
+            let (base, model) = (text("base_url"), text("model"));
+            (quote!(#res::LlmConfig::new(#base, #model)), &["base_url", "model"])
+        }
+    };
+    let calls = r
+        .settings
+        .iter()
+        .filter(|(key, _)| !consumed.contains(&key.as_str()))
+        .map(|(key, value)| {
+            let method = ident(key);
+            let ty = settings(r.kind).iter().find(|s| s.name == key).map(|s| s.ty);
+            match value {
+                SettingValue::Map(entries) if key == "headers" => {
+                    let calls = entries.iter().map(|(k, v)| quote!(.header(#k, #v)));
+                    quote!(#(#calls)*)
+                }
+                SettingValue::Map(_) => quote!(),
+                SettingValue::Str(s) => quote!(.#method(#s)),
+                SettingValue::Bool(b) => quote!(.#method(#b)),
+                SettingValue::Int(i) if ty == Some(SettingType::Number) => {
+                    let f = Literal::f64_unsuffixed(*i as f64);
+                    quote!(.#method(#f))
+                }
+                SettingValue::Int(i) => {
+                    let i = Literal::u64_unsuffixed(*i);
+                    quote!(.#method(#i))
+                }
+                SettingValue::Float(f) => {
+                    let f = Literal::f64_unsuffixed(*f);
+                    quote!(.#method(#f))
+                }
+            }
+        });
+    quote!(#constructor #(#calls)*)
+}
+
+/// `; path: orders.db, busy_timeout_ms: 100` for the docs of a field.
+fn describe_settings(r: &Resource) -> String {
+    let parts: Vec<String> = r
+        .settings
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                SettingValue::Str(s) => s.clone(),
+                SettingValue::Int(i) => i.to_string(),
+                SettingValue::Float(f) => f.to_string(),
+                SettingValue::Bool(b) => b.to_string(),
+                SettingValue::Map(entries) => {
+                    let names: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+                    format!("{{{}}}", names.join(", "))
+                }
+            };
+            format!("`{key}: {value}`")
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", parts.join(", "))
+    }
+}

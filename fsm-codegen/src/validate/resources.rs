@@ -1,0 +1,145 @@
+//! Resources: each resource's `config` against the [catalog](crate::resources) of its kind's
+//! settings: required keys present, no unknown key, values of the right type. A mistake here
+//! would otherwise surface only when the program opens its resources.
+
+use super::Context;
+use crate::ast::{Resource, Value};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::resources::{SettingType, at_most_one_of, one_of, settings};
+
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
+    for resource in &cx.machine.resources {
+        config(resource, diags);
+    }
+}
+
+fn config(resource: &Resource, diags: &mut Diagnostics) {
+    let kind = resource.kind.value;
+    let name = &resource.name.value;
+    let entries = match resource.config.as_ref().map(|c| &c.value) {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Map(entries)) => entries.as_slice(),
+        Some(_) => {
+            let span = resource.config.as_ref().map_or(resource.span, |c| c.span);
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!("the config of resource `{name}` must be a mapping"),
+                    span,
+                    "expected a mapping",
+                )
+                .with_help("write `config: { key: value, ... }`"),
+            );
+            return;
+        }
+    };
+    let known = settings(kind);
+    // Missing keys point at the config mapping, or at the kind when there is none.
+    let at = resource.config.as_ref().map_or(resource.kind.span, |c| c.span);
+    let has = |key: &str| entries.iter().any(|(k, _)| k.value == key);
+    for setting in known.iter().filter(|s| s.required) {
+        if !has(setting.name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!(
+                        "{} resource `{name}` needs `{}` in its config",
+                        kind.as_str(),
+                        setting.name
+                    ),
+                    at,
+                    format!("no `{}`", setting.name),
+                )
+                .with_help(format!(
+                    "add `{}:` ({}): {}",
+                    setting.name,
+                    setting.ty.describe(),
+                    setting.doc
+                )),
+            );
+        }
+    }
+    for group in one_of(kind) {
+        let given: Vec<&str> = group.iter().copied().filter(|k| has(k)).collect();
+        if given.is_empty() {
+            let keys = group.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" or ");
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!("{} resource `{name}` needs {keys} in its config", kind.as_str()),
+                    at,
+                    "no connection setting",
+                )
+                .with_help(format!("add one of {keys}")),
+            );
+        }
+    }
+    for group in one_of(kind).iter().chain(at_most_one_of(kind)) {
+        let mut given = entries.iter().filter(|(k, _)| group.contains(&k.value.as_str()));
+        if let (Some((first, _)), Some((second, _))) = (given.next(), given.next()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!("resource `{name}` gives both `{}` and `{}`", first.value, second.value),
+                    second.span,
+                    "second setting of the same thing",
+                )
+                .with_label(first.span, "first given here")
+                .with_help(format!("keep one of `{}` and `{}`", first.value, second.value)),
+            );
+        }
+    }
+    for (key, value) in entries {
+        let Some(setting) = known.iter().find(|s| s.name == key.value) else {
+            let names = known.iter().map(|s| s.name);
+            let help = match did_you_mean(&key.value, names.clone()) {
+                Some(better) => format!("did you mean `{better}`?"),
+                None => format!(
+                    "a {} resource takes {}",
+                    kind.as_str(),
+                    names.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!("unknown setting `{}` of {} resource `{name}`", key.value, kind.as_str()),
+                    key.span,
+                    "unknown setting",
+                )
+                .with_help(help),
+            );
+            continue;
+        };
+        if !fits(setting.ty, &value.value) {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!(
+                        "setting `{}` of resource `{name}` must be {}",
+                        setting.name,
+                        setting.ty.describe()
+                    ),
+                    value.span,
+                    format!("expected {}", setting.ty.describe()),
+                )
+                .with_help(format!("`{}`: {}", setting.name, setting.doc)),
+            );
+        }
+    }
+}
+
+fn fits(ty: SettingType, value: &Value) -> bool {
+    match (ty, value) {
+        (SettingType::Str, Value::String(s)) => !s.is_empty(),
+        (SettingType::Count, Value::Int(i)) => *i >= 0,
+        (SettingType::Positive, Value::Int(i)) => *i >= 1 && u32::try_from(*i).is_ok(),
+        (SettingType::Number, Value::Int(i)) => *i >= 0,
+        (SettingType::Number, Value::Float(f)) => f.is_finite() && *f >= 0.0,
+        (SettingType::Bool, Value::Bool(_)) => true,
+        (SettingType::StrMap, Value::Map(entries)) => entries
+            .iter()
+            .all(|(k, v)| !k.value.is_empty() && matches!(v.value, Value::String(_))),
+        _ => false,
+    }
+}

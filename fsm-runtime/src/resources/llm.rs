@@ -1,0 +1,152 @@
+//! [`Llm`]: an OpenAI-compatible chat completions endpoint.
+
+use super::{Http, HttpConfig, LlmConfig, Resource, ResourceError};
+use std::sync::Arc;
+
+/// A language model behind an OpenAI-compatible API: [`Llm::complete`] sends a prompt to
+/// `POST {base_url}/chat/completions` and returns the first choice's message.
+///
+/// The API key is read from the environment variable the configuration names, once, when the
+/// handle opens (and never printed by `Debug`). Requests go through the same blocking client as
+/// [`Http`], with its time limit.
+#[derive(Clone)]
+pub struct Llm {
+    http: Http,
+    endpoint: Arc<str>,
+    model: Arc<str>,
+    authorization: Option<Arc<str>>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    system: Option<Arc<str>>,
+}
+
+/// One message of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+impl Message {
+    /// A system message (instructions).
+    pub fn system(content: impl Into<String>) -> Self {
+        Message {
+            role: "system".into(),
+            content: content.into(),
+        }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Message {
+            role: "user".into(),
+            content: content.into(),
+        }
+    }
+
+    /// An earlier answer of the model.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message {
+            role: "assistant".into(),
+            content: content.into(),
+        }
+    }
+}
+
+impl Resource for Llm {
+    type Config = LlmConfig;
+
+    fn from_config(config: &LlmConfig) -> Result<Self, ResourceError> {
+        if config.model.is_empty() {
+            return Err(ResourceError::Config {
+                key: "model",
+                reason: "is empty".into(),
+            });
+        }
+        let mut http_config = HttpConfig::new(config.base_url.clone());
+        http_config.timeout_ms = config.timeout_ms;
+        let http = Http::from_config(&http_config)?;
+        let authorization = match &config.api_key_env {
+            Some(var) => {
+                let key = std::env::var(var).map_err(|_| ResourceError::Env { var: var.clone() })?;
+                Some(format!("Bearer {key}").into())
+            }
+            None => None,
+        };
+        Ok(Llm {
+            endpoint: http.url("chat/completions").into(),
+            http,
+            model: config.model.as_str().into(),
+            authorization,
+            max_tokens: config.max_tokens,
+            temperature: config.temperature,
+            system: config.system.as_deref().map(Into::into),
+        })
+    }
+}
+
+impl Llm {
+    /// The model asked.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The model's answer to `prompt` (one user message, after the configured system message).
+    pub fn complete(&self, prompt: &str) -> Result<String, ResourceError> {
+        self.chat(&[Message::user(prompt)])
+    }
+
+    /// The model's next message in a conversation (after the configured system message).
+    pub fn chat(&self, messages: &[Message]) -> Result<String, ResourceError> {
+        let system = self
+            .system
+            .as_deref()
+            .map(|s| serde_json::json!({"role": "system", "content": s}));
+        let messages: Vec<serde_json::Value> = system
+            .into_iter()
+            .chain(
+                messages
+                    .iter()
+                    .map(|m| serde_json::json!({"role": m.role, "content": m.content})),
+            )
+            .collect();
+        let mut request = serde_json::json!({ "model": &*self.model, "messages": messages });
+        if let Some(n) = self.max_tokens {
+            request["max_tokens"] = n.into();
+        }
+        if let Some(t) = self.temperature {
+            request["temperature"] = t.into();
+        }
+        let body = request.to_string();
+        let auth: Vec<(&str, &str)> = self
+            .authorization
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        let response = self
+            .http
+            .post(&self.endpoint, "application/json", body.as_bytes(), &auth)?;
+        let answer: serde_json::Value = response.json()?;
+        answer
+            .pointer("/choices/0/message/content")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ResourceError::Response {
+                url: response.url,
+                reason: "no `choices[0].message.content` in the answer".into(),
+            })
+    }
+}
+
+impl std::fmt::Debug for Llm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llm")
+            .field("endpoint", &self.endpoint)
+            .field("model", &self.model)
+            .field("api_key", &self.authorization.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}

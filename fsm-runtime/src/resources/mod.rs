@@ -1,0 +1,528 @@
+//! Resources: the databases, directories, HTTP and LLM endpoints a machine declares under
+//! `resources:`, as typed handles its functions reach through [`Context::resources`].
+//!
+//! One handle type per kind of resource:
+//!
+//! | kind (YAML) | handle | feature | opens from |
+//! |---|---|---|---|
+//! | `sqlite` | [`Sqlite`] | `sqlite` | [`SqliteConfig`]: `path` (`":memory:"` allowed) |
+//! | `postgres` | [`Postgres`] | `postgres` | [`PostgresConfig`]: `url` or `url_env`, `pool_size` |
+//! | `file` | [`Files`] | none | [`FilesConfig`]: `dir`, `create` |
+//! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers` |
+//! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, ... |
+//!
+//! For a machine that declares resources, the generated code has a `<Machine>Resources` struct
+//! with one public field per resource, whose `open()` opens each of them from its YAML `config`
+//! through [`Resource::from_config`]; or build the struct yourself from handles you opened.
+//!
+//! Every handle is cheap to clone (clones share the connection) and `Send + Sync`, with `&self`
+//! methods, so the parallel workers of the streaming runtime share one set: [`Sqlite`] keeps one
+//! connection behind a mutex (SQLite has one writer anyway, and `:memory:` databases exist per
+//! connection), [`Postgres`] a fixed pool of connections, [`Http`] and [`Llm`] ureq's agent, which
+//! pools connections itself, and [`Files`] only a path. Failures are [`ResourceError`] values,
+//! which convert into [`FnError`](crate::FnError) with `?` in a state function.
+//!
+//! A handle whose feature is off is still a type, so a machine's resources struct still names it,
+//! but it cannot be built: the generated `open()` then fails to compile with a message naming
+//! the feature to enable.
+//!
+//! [`Context::resources`]: crate::Context::resources
+
+mod files;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "llm")]
+mod llm;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use self::files::Files;
+#[cfg(feature = "http")]
+pub use self::http::{Http, HttpResponse};
+#[cfg(feature = "llm")]
+pub use self::llm::{Llm, Message};
+#[cfg(feature = "postgres")]
+pub use self::pg::Postgres;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::Sqlite;
+
+/// The `postgres` crate, as the handle uses it (parameters, rows, the client).
+#[cfg(feature = "postgres")]
+pub use ::postgres;
+/// The `rusqlite` crate, as the handle uses it (parameters, rows, the connection).
+#[cfg(feature = "sqlite")]
+pub use ::rusqlite;
+/// The `ureq` crate, as [`Http`] uses it (its agent).
+#[cfg(feature = "http")]
+pub use ::ureq;
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A handle that opens from its kind's configuration: what the generated
+/// `<Machine>Resources::open()` calls for every resource.
+#[diagnostic::on_unimplemented(
+    message = "the resource handle `{Self}` is not available: its fsm-runtime feature is off",
+    label = "needs a feature of fsm-runtime",
+    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`) on \
+            `fsm-runtime`, or on `fsm` when you depend on the facade"
+)]
+pub trait Resource: Sized {
+    /// What it opens from.
+    type Config;
+    /// Opens the resource: connects, checks the directory exists, reads the environment
+    /// variables the configuration names.
+    fn from_config(config: &Self::Config) -> Result<Self, ResourceError>;
+}
+
+/// Why a resource could not be opened or used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ResourceError {
+    /// A setting is missing or has a value the handle cannot use.
+    Config {
+        /// The setting (`path`, `base_url`, ...).
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An environment variable the configuration names (`url_env`, `api_key_env`) is not set, or
+    /// not Unicode.
+    Env {
+        /// The variable.
+        var: String,
+    },
+    /// A path given to [`Files`] would leave its directory: absolute, with `..`, or through a
+    /// symbolic link that points outside.
+    PathEscapes {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A file operation failed.
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[cfg(feature = "sqlite")]
+    Sqlite(rusqlite::Error),
+    /// PostgreSQL failed.
+    #[cfg(feature = "postgres")]
+    Postgres(::postgres::Error),
+    /// An HTTP request failed before a response came back: connection, timeout, protocol.
+    #[cfg(feature = "http")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        source: Box<ureq::Error>,
+    },
+    /// The server answered with an error status (400 and above).
+    Status {
+        /// The URL requested.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the response body (at most 1 KiB), for the error message.
+        body: String,
+    },
+    /// A response did not have the expected shape (not JSON, no completion in it).
+    Response {
+        /// The URL requested.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ResourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResourceError::Config { key, reason } => write!(f, "setting `{key}`: {reason}"),
+            ResourceError::Env { var } => write!(f, "environment variable `{var}` is not set"),
+            ResourceError::PathEscapes { path } => {
+                write!(f, "path `{}` leaves the resource's directory", path.display())
+            }
+            ResourceError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            #[cfg(feature = "sqlite")]
+            ResourceError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            #[cfg(feature = "postgres")]
+            ResourceError::Postgres(e) => write!(f, "postgres: {e}"),
+            #[cfg(feature = "http")]
+            ResourceError::Http { url, source } => write!(f, "{url}: {source}"),
+            ResourceError::Status { url, status, body } => {
+                write!(f, "{url}: status {status}")?;
+                if !body.is_empty() {
+                    write!(f, ": {body}")?;
+                }
+                Ok(())
+            }
+            ResourceError::Response { url, reason } => write!(f, "{url}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ResourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResourceError::Io { source, .. } => Some(source),
+            #[cfg(feature = "sqlite")]
+            ResourceError::Sqlite(e) => Some(e),
+            #[cfg(feature = "postgres")]
+            ResourceError::Postgres(e) => Some(e),
+            #[cfg(feature = "http")]
+            ResourceError::Http { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for ResourceError {
+    fn from(e: rusqlite::Error) -> Self {
+        ResourceError::Sqlite(e)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<::postgres::Error> for ResourceError {
+    fn from(e: ::postgres::Error) -> Self {
+        ResourceError::Postgres(e)
+    }
+}
+
+impl From<ResourceError> for crate::FnError {
+    fn from(e: ResourceError) -> Self {
+        crate::FnError::with_source(e.to_string(), e)
+    }
+}
+
+/// Why a machine's resources could not be opened: every resource that failed, with its name, so
+/// one run of the program shows every misconfiguration.
+#[derive(Debug, Default)]
+pub struct OpenError {
+    failures: Vec<(&'static str, ResourceError)>,
+}
+
+impl OpenError {
+    /// No failure yet.
+    pub fn new() -> Self {
+        OpenError::default()
+    }
+
+    /// Keeps the handle of resource `name`, or records why it failed.
+    pub fn take<T>(&mut self, name: &'static str, opened: Result<T, ResourceError>) -> Option<T> {
+        match opened {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                self.failures.push((name, e));
+                None
+            }
+        }
+    }
+
+    /// The resources that failed (name as in the YAML, and why), in declaration order.
+    pub fn failures(&self) -> &[(&'static str, ResourceError)] {
+        &self.failures
+    }
+
+    /// Whether nothing failed.
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.failures.as_slice() {
+            [] => f.write_str("no resource failed"),
+            [(name, e)] => write!(f, "resource `{name}`: {e}"),
+            all => {
+                write!(f, "{} resources could not be opened:", all.len())?;
+                for (name, e) in all {
+                    write!(f, "\n  `{name}`: {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failures
+            .first()
+            .map(|(_, e)| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+// ---------------------------------------------------------------- configurations
+
+/// Settings of a [`Sqlite`] resource (YAML `kind: sqlite`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// The database file, created if missing (relative to the working directory); `":memory:"`
+    /// for a database that lives as long as the handle.
+    pub path: String,
+    /// How long a statement waits for a lock held by another connection (SQLite's busy
+    /// timeout). `None`: rusqlite's default (5 s).
+    pub busy_timeout_ms: Option<u64>,
+}
+
+impl SqliteConfig {
+    /// The database at `path`.
+    pub fn new(path: impl Into<String>) -> Self {
+        SqliteConfig {
+            path: path.into(),
+            busy_timeout_ms: None,
+        }
+    }
+
+    /// Sets the busy timeout.
+    #[must_use]
+    pub fn busy_timeout_ms(mut self, ms: u64) -> Self {
+        self.busy_timeout_ms = Some(ms);
+        self
+    }
+}
+
+/// Settings of a [`Postgres`] resource (YAML `kind: postgres`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// Where the connection string comes from.
+    pub url: Secret,
+    /// How many connections the handle keeps (parallel workers each take one while they use
+    /// it). At least 1; default 1.
+    pub pool_size: usize,
+}
+
+impl PostgresConfig {
+    /// Connects to `url` (`postgres://user@host:5432/db` or `host=... user=...`).
+    pub fn url(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: Secret::Value(url.into()),
+            pool_size: 1,
+        }
+    }
+
+    /// Connects to the URL in environment variable `var`, read when the resource opens.
+    pub fn url_env(var: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: Secret::Env(var.into()),
+            pool_size: 1,
+        }
+    }
+
+    /// Sets the number of connections.
+    #[must_use]
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+}
+
+/// A setting given either in the configuration or through an environment variable, read when
+/// the resource opens (so a password need not be compiled into the program).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// The value itself.
+    Value(String),
+    /// The name of the environment variable that holds it.
+    Env(String),
+}
+
+impl Secret {
+    /// The value: itself, or the variable's.
+    pub fn resolve(&self) -> Result<String, ResourceError> {
+        match self {
+            Secret::Value(v) => Ok(v.clone()),
+            Secret::Env(var) => std::env::var(var).map_err(|_| ResourceError::Env { var: var.clone() }),
+        }
+    }
+}
+
+// By hand: a URL may carry a password.
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("Value(..)"),
+            Secret::Env(var) => f.debug_tuple("Env").field(var).finish(),
+        }
+    }
+}
+
+/// Settings of a [`Files`] resource (YAML `kind: file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FilesConfig {
+    /// The directory (relative to the working directory) that every path is relative to.
+    pub dir: PathBuf,
+    /// Create the directory (and its parents) when it does not exist; otherwise a missing
+    /// directory fails to open. Default `false`.
+    pub create: bool,
+}
+
+impl FilesConfig {
+    /// The directory `dir`, which must exist.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FilesConfig {
+            dir: dir.into(),
+            create: false,
+        }
+    }
+
+    /// Sets whether a missing directory is created.
+    #[must_use]
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+}
+
+/// Settings of an [`Http`] resource (YAML `kind: http`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Every request's URL starts with it (`https://api.example/v1`).
+    pub base_url: String,
+    /// Time limit of a whole request (connect, send, receive). `None`: no limit.
+    pub timeout_ms: Option<u64>,
+    /// Headers sent with every request.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpConfig {
+    /// Requests under `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        HttpConfig {
+            base_url: base_url.into(),
+            timeout_ms: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Sets the time limit of a request.
+    #[must_use]
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
+    /// Adds a header sent with every request.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// Settings of an [`Llm`] resource (YAML `kind: llm`): an OpenAI-compatible chat completions
+/// endpoint (`POST {base_url}/chat/completions`), as served by OpenAI, vLLM, llama.cpp's server,
+/// Ollama and most gateways.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LlmConfig {
+    /// The API root, e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    /// The model to ask.
+    pub model: String,
+    /// Environment variable holding the API key, sent as `Authorization: Bearer <key>`. `None`:
+    /// no key (local servers).
+    pub api_key_env: Option<String>,
+    /// Time limit of a request. `None`: no limit.
+    pub timeout_ms: Option<u64>,
+    /// `max_tokens` of every request. `None`: the server's default.
+    pub max_tokens: Option<u32>,
+    /// `temperature` of every request. `None`: the server's default.
+    pub temperature: Option<f64>,
+    /// A system message put before every conversation.
+    pub system: Option<String>,
+}
+
+impl LlmConfig {
+    /// `model` at `base_url`.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        LlmConfig {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key_env: None,
+            timeout_ms: None,
+            max_tokens: None,
+            temperature: None,
+            system: None,
+        }
+    }
+
+    /// Sets the environment variable holding the API key.
+    #[must_use]
+    pub fn api_key_env(mut self, var: impl Into<String>) -> Self {
+        self.api_key_env = Some(var.into());
+        self
+    }
+
+    /// Sets the time limit of a request.
+    #[must_use]
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
+    /// Sets `max_tokens`.
+    #[must_use]
+    pub fn max_tokens(mut self, n: u32) -> Self {
+        self.max_tokens = Some(n);
+        self
+    }
+
+    /// Sets `temperature`.
+    #[must_use]
+    pub fn temperature(mut self, t: f64) -> Self {
+        self.temperature = Some(t);
+        self
+    }
+
+    /// Sets the system message.
+    #[must_use]
+    pub fn system(mut self, text: impl Into<String>) -> Self {
+        self.system = Some(text.into());
+        self
+    }
+}
+
+// ---------------------------------------------------------------- handles whose feature is off
+
+/// The stand-in for a handle whose feature is off: a type, so that generated code naming it
+/// still parses, that nothing can build and that does not implement [`Resource`].
+#[allow(unused_macros)] // every feature on: nothing is unavailable
+macro_rules! unavailable {
+    ($name:ident, $feature:literal) => {
+        #[doc = concat!("Needs the `", $feature, "` feature of fsm-runtime (or of fsm); without it this type cannot be built.")]
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            _unavailable: std::convert::Infallible,
+        }
+    };
+}
+
+#[cfg(not(feature = "sqlite"))]
+unavailable!(Sqlite, "sqlite");
+#[cfg(not(feature = "postgres"))]
+unavailable!(Postgres, "postgres");
+#[cfg(not(feature = "http"))]
+unavailable!(Http, "http");
+#[cfg(not(feature = "llm"))]
+unavailable!(Llm, "llm");
+
+/// The start of a response body, for an error message.
+#[cfg(feature = "http")]
+fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 1024;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    text.trim().to_owned()
+}

@@ -1,0 +1,129 @@
+//! [`Sqlite`]: an embedded SQLite database (rusqlite, bundled).
+
+use super::{Resource, ResourceError, SqliteConfig};
+use rusqlite::{Connection, Params, Row};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// An SQLite database: one connection, behind a mutex, shared by the clones of the handle.
+///
+/// One connection, not a pool: SQLite lets one writer in at a time whatever the number of
+/// connections, a `:memory:` database exists only on the connection that made it, and a
+/// statement takes microseconds, so parallel workers mostly queue for the database rather than
+/// the mutex. [`Sqlite::with`] gives the connection itself for transactions and prepared
+/// statements; the mutex is held while the closure runs.
+///
+/// ```
+/// # fn main() -> Result<(), fsm_runtime::resources::ResourceError> {
+/// use fsm_runtime::resources::Sqlite;
+/// let db = Sqlite::open(":memory:")?;
+/// db.execute_batch("CREATE TABLE seen (id INTEGER)")?;
+/// db.execute("INSERT INTO seen (id) VALUES (?1)", [7])?;
+/// let n: i64 = db.query_row("SELECT count(*) FROM seen", [], |row| row.get(0))?;
+/// assert_eq!(n, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Sqlite {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<str>,
+}
+
+impl Resource for Sqlite {
+    type Config = SqliteConfig;
+
+    fn from_config(config: &SqliteConfig) -> Result<Self, ResourceError> {
+        if config.path.is_empty() {
+            return Err(ResourceError::Config {
+                key: "path",
+                reason: "is empty (use `:memory:` for a database in memory)".into(),
+            });
+        }
+        let db = Sqlite::open(&config.path)?;
+        if let Some(ms) = config.busy_timeout_ms {
+            db.with(|conn| conn.busy_timeout(Duration::from_millis(ms)))?;
+        }
+        Ok(db)
+    }
+}
+
+impl Sqlite {
+    /// Opens (creating it if missing) the database file at `path`, or a database in memory for
+    /// `":memory:"`.
+    pub fn open(path: &str) -> Result<Self, ResourceError> {
+        let conn = if path == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path)?
+        };
+        Ok(Sqlite {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.into(),
+        })
+    }
+
+    /// A handle over a connection you opened yourself.
+    pub fn from_connection(conn: Connection) -> Self {
+        let path = conn.path().filter(|p| !p.is_empty()).unwrap_or(":memory:").into();
+        Sqlite {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        }
+    }
+
+    /// The database file, or `:memory:`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Runs `f` with the connection (for transactions, prepared statements, anything rusqlite
+    /// does). Other users of the handle wait until it returns.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, ResourceError> {
+        // A panic in another user's closure poisons the mutex but leaves the connection usable.
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(f(&mut conn)?)
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize, ResourceError> {
+        self.with(|conn| conn.execute(sql, params))
+    }
+
+    /// Runs several statements separated by `;` (no parameters).
+    pub fn execute_batch(&self, sql: &str) -> Result<(), ResourceError> {
+        self.with(|conn| conn.execute_batch(sql))
+    }
+
+    /// The first row of a query, mapped by `f`.
+    pub fn query_row<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, ResourceError> {
+        self.with(|conn| conn.query_row(sql, params, f))
+    }
+
+    /// Every row of a query, each mapped by `f`.
+    pub fn query_map<T, P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        mut f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, ResourceError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let rows = stmt.query_map(params, |row| f(row))?;
+            rows.collect()
+        })
+    }
+}
+
+impl std::fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sqlite")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
