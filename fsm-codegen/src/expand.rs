@@ -181,7 +181,18 @@ pub fn resolve_path(path: &str, manifest_dir: Option<&Path>) -> Result<PathBuf, 
     let Some(base) = manifest_dir else {
         return Err("CARGO_MANIFEST_DIR is not set: build with cargo".to_owned());
     };
-    Ok(base.join(p))
+    let joined = base.join(p);
+    // The path may still leave the crate through a symbolic link (`machines -> /elsewhere`): judge
+    // where it really leads. A file that does not exist is reported when it is read.
+    if let (Ok(real_base), Ok(real)) = (base.canonicalize(), joined.canonicalize())
+        && !real.starts_with(&real_base)
+    {
+        return Err(format!(
+            "path `{path}` leaves the crate through a symbolic link (it leads to `{}`): machines must live inside the crate so that it builds from its own sources\n  = help: move the file under the crate root (the directory of Cargo.toml)",
+            real.display()
+        ));
+    }
+    Ok(joined)
 }
 
 /// Validates a parsed machine and, if it has no errors, generates its code. Returns every
@@ -266,6 +277,36 @@ mod tests {
         assert!(resolve_path(".", Some(root)).is_err());
         let no_cargo = resolve_path("order.yaml", None).unwrap_err();
         assert!(no_cargo.contains("CARGO_MANIFEST_DIR"), "{no_cargo}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_that_leave_the_crate_through_a_symlink_are_refused() {
+        let tmp = std::env::temp_dir().join(format!("fsm-resolve-{}", std::process::id()));
+        let (root, outside) = (tmp.join("crate"), tmp.join("outside"));
+        std::fs::create_dir_all(root.join("machines")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("order.yaml"), "name: Order\n").unwrap();
+        std::fs::write(root.join("machines/inside.yaml"), "name: Inside\n").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(root.join("machines"), root.join("linked")).unwrap();
+
+        let escaping = resolve_path("elsewhere/order.yaml", Some(&root)).unwrap_err();
+        assert!(
+            escaping.contains("leaves the crate through a symbolic link"),
+            "{escaping}"
+        );
+        // A link that stays inside the crate is fine, and so is a file that does not exist yet
+        // (reading it reports that).
+        assert_eq!(
+            resolve_path("linked/inside.yaml", Some(&root)),
+            Ok(root.join("linked/inside.yaml"))
+        );
+        assert_eq!(
+            resolve_path("machines/missing.yaml", Some(&root)),
+            Ok(root.join("machines/missing.yaml"))
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Held {
     }
 
     /// The context type functions receive: `Context<'_>`, or `Context<'_, OrderResources>`.
-    pub(super) fn ctx_type(&self, rt: &TokenStream) -> TokenStream {
+    pub(super) fn ctx_type(&self, rt: &impl quote::ToTokens) -> TokenStream {
         match &self.ty {
             None => quote!(#rt::Context<'_>),
             Some(ty) => quote!(#rt::Context<'_, #ty>),
@@ -86,7 +86,7 @@ impl Held {
     }
 
     /// Builds the context of a function of `state` inside the run (`self` is the run).
-    pub(super) fn ctx_new(&self, rt: &TokenStream, machine: &str, network: &str, state: &str) -> TokenStream {
+    pub(super) fn ctx_new(&self, rt: &impl quote::ToTokens, machine: &str, network: &str, state: &str) -> TokenStream {
         match &self.ty {
             None => quote!(#rt::Context::new(#machine, #network, #state, self.error.as_ref())),
             Some(ty) => quote! {

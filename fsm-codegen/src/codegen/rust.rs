@@ -173,7 +173,7 @@ struct Gen<'a> {
     m: &'a Machine,
     /// The runtime's private module as the run type's impls name it: `__fsm`, imported in the
     /// `const _` block that holds them (see [`Gen::run_type`]).
-    rt: TokenStream,
+    rt: Ident,
     /// The runtime's private module as an absolute path (`::fsm_runtime::__private`): what the
     /// items outside that block use.
     rt_path: TokenStream,
@@ -205,7 +205,7 @@ impl<'a> Gen<'a> {
         let multi = m.networks.len() > 1;
         Gen {
             m,
-            rt: quote!(__fsm),
+            rt: Ident::new("__fsm", Span::call_site()),
             rt_path: quote!(#runtime::__private),
             multi,
             name: m.name.clone(),
@@ -1736,7 +1736,7 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn builtin(&self, name: &str, params: &serde_json::Value, rt: &TokenStream) -> TokenStream {
+    fn builtin(&self, name: &str, params: &serde_json::Value, rt: &Ident) -> TokenStream {
         let f = ident(&crate::naming::fn_ident(name));
         let params = self.builtin_params(params);
         quote!(#rt::builtins::#f(__data, &#params))
