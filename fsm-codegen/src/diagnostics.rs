@@ -94,6 +94,8 @@ pub mod codes {
         MAIN_NETWORK = "fsm::main_network";
         /// A file could not be read.
         IO = "fsm::io";
+        /// `fsm!` tokens that do not follow the DSL's grammar (a missing `;`, a stray token).
+        DSL_SYNTAX = "fsm::dsl_syntax";
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! trybuild builds the cases in its own crate, `<target>/tests/trybuild/fsm-tests/`, which is
 //! therefore the `CARGO_MANIFEST_DIR` that `fsm_file!` resolves paths against: the YAML files of
-//! the cases are linked there as `machines/` before the run.
+//! the cases are copied there, into `machines/`, before the run. (Copied, not linked: `fsm_file!`
+//! refuses a path that leaves the crate through a symbolic link.)
 
 use std::path::{Path, PathBuf};
 
@@ -17,25 +18,27 @@ fn trybuild_project_dir() -> PathBuf {
     target.join("tests").join("trybuild").join("fsm-tests")
 }
 
-fn link_machines() {
+fn copy_machines() {
     let project = trybuild_project_dir();
     std::fs::create_dir_all(&project).unwrap();
-    let link = project.join("machines");
+    let into = project.join("machines");
+    // A link left by earlier versions of this test, or stale copies.
+    let _ = std::fs::remove_file(&into);
+    let _ = std::fs::remove_dir_all(&into);
+    std::fs::create_dir_all(&into).unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("ui")
         .join("file")
         .join("machines");
-    if std::fs::read_link(&link).is_ok_and(|l| l == source) {
-        return;
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, into.join(path.file_name().unwrap())).unwrap();
     }
-    let _ = std::fs::remove_file(&link);
-    let _ = std::fs::remove_dir_all(&link);
-    std::os::unix::fs::symlink(&source, &link).unwrap();
 }
 
 #[test]
 fn ui() {
-    link_machines();
+    copy_machines();
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/dsl/*.rs");
     t.compile_fail("ui/file/*.rs");

@@ -206,8 +206,17 @@ pub fn to_syn_error<'a>(
         Some(a) => a.combine(e),
         None => all = Some(e),
     };
+    // Grammar mistakes carry a code too, like every other diagnostic: `fsm::dsl_syntax: ...`.
     for e in syntax_errors {
-        add(e.clone());
+        for one in e.clone() {
+            add(syn::Error::new(
+                one.span(),
+                format!(
+                    "{}: {one}\n  = help: the grammar of `fsm!` is in docs/dsl.md",
+                    codes::DSL_SYNTAX
+                ),
+            ));
+        }
     }
     for d in diagnostics.iter().filter(|d| d.severity == crate::Severity::Error) {
         add(spans.error(d.span(), message(d, spans, locate)));
