@@ -404,45 +404,18 @@ impl Parser {
                 Ok(())
             }
             Some("events") if input.peek2(syn::token::Brace) => {
-                self.no_docs(docs, "events")?;
-                let kw = Ident::parse_any(input)?;
-                let span = self.one(kw.span());
-                keys.check(self, "events", span);
-                let content;
-                syn::braced!(content in input);
-                self.list(&content, |p, input| {
-                    let event = p.event(input)?;
-                    machine.events.push(event);
-                    Ok(())
-                });
+                let events = self.item_block(input, docs, keys, "events", Self::event)?;
+                machine.events.extend(events);
                 Ok(())
             }
             Some("resources") if input.peek2(syn::token::Brace) => {
-                self.no_docs(docs, "resources")?;
-                let kw = Ident::parse_any(input)?;
-                let span = self.one(kw.span());
-                keys.check(self, "resources", span);
-                let content;
-                syn::braced!(content in input);
-                self.list(&content, |p, input| {
-                    let resource = p.resource(input)?;
-                    machine.resources.push(resource);
-                    Ok(())
-                });
+                let resources = self.item_block(input, docs, keys, "resources", Self::resource)?;
+                machine.resources.extend(resources);
                 Ok(())
             }
             Some("functions") if input.peek2(syn::token::Brace) => {
-                self.no_docs(docs, "functions")?;
-                let kw = Ident::parse_any(input)?;
-                let span = self.one(kw.span());
-                keys.check(self, "functions", span);
-                let content;
-                syn::braced!(content in input);
-                self.list(&content, |p, input| {
-                    let function = p.function_decl(input)?;
-                    machine.functions.push(function);
-                    Ok(())
-                });
+                let functions = self.item_block(input, docs, keys, "functions", Self::function_decl)?;
+                machine.functions.extend(functions);
                 Ok(())
             }
             Some(_) if input.peek2(Token![:]) && !input.peek2(Token![::]) => {
@@ -712,6 +685,30 @@ impl Parser {
     }
 
     // ---------------------------------------------------------------- events, resources
+
+    /// `name { item, item, ... }` at machine level (`events`, `resources`, `functions`): the items
+    /// that parse, each mistake recorded and skipped to the next `,`.
+    fn item_block<T>(
+        &mut self,
+        input: ParseStream<'_>,
+        docs: Option<Spanned<String>>,
+        keys: &mut Keys,
+        name: &str,
+        item: fn(&mut Self, ParseStream<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.no_docs(docs, name)?;
+        let kw = Ident::parse_any(input)?;
+        let span = self.one(kw.span());
+        keys.check(self, name, span);
+        let content;
+        syn::braced!(content in input);
+        let mut items = Vec::new();
+        self.list(&content, |p, input| {
+            items.push(item(p, input)?);
+            Ok(())
+        });
+        Ok(items)
+    }
 
     /// A comma-separated list, recovering at the next `,` after a mistake.
     fn list(&mut self, input: ParseStream<'_>, mut item: impl FnMut(&mut Self, ParseStream<'_>) -> Result<()>) {
