@@ -49,6 +49,10 @@ pub enum DataMode {
     Copy,
     /// In place.
     Direct,
+    /// In place, on a record loaded from a store (`run_stored`), saved back with optimistic
+    /// locking when every function of the state succeeds and reloaded when one fails; as `Copy`
+    /// for a run without a store.
+    Reference,
 }
 
 /// A validated machine.
@@ -313,6 +317,12 @@ impl Machine {
     /// Whether the machine is driven by events (`handle`) rather than run to completion (`run`).
     pub fn is_event_driven(&self) -> bool {
         !self.events.is_empty()
+    }
+
+    /// Whether some state works on a record in a store (`reference` data mode): the machine then
+    /// has `run_stored` and `start_stored`.
+    pub fn uses_store(&self) -> bool {
+        self.states().any(|(_, s)| s.data_mode == DataMode::Reference)
     }
 
     /// Whether some arc pushes a network.

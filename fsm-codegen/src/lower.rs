@@ -246,10 +246,9 @@ impl Lowering {
 
 fn mode(m: Option<ast::DataMode>) -> DataMode {
     match m {
-        // `reference` keeps records in a store; until a store is configured it behaves as `copy`,
-        // the mode with the same guarantee (a failed state leaves the record as it entered).
-        None | Some(ast::DataMode::Copy) | Some(ast::DataMode::Reference) => DataMode::Copy,
+        None | Some(ast::DataMode::Copy) => DataMode::Copy,
         Some(ast::DataMode::Direct) => DataMode::Direct,
+        Some(ast::DataMode::Reference) => DataMode::Reference,
     }
 }
 

@@ -206,6 +206,185 @@ fn copy_mode_state_override_rolls_back_in_a_direct_machine() {
     assert_eq!(failure.data.value, 2);
 }
 
+// ------------------------------------------------------------------ reference mode (stores)
+
+/// A store shared by the test and the machine, as `run_stored` takes it.
+fn memory_store() -> std::sync::Arc<fsm_runtime::store::MemoryStore<Doc>> {
+    std::sync::Arc::new(fsm_runtime::store::MemoryStore::new())
+}
+
+#[test]
+fn reference_mode_saves_after_each_reference_state() {
+    use fsm_runtime::store::RecordStore;
+    use reference_mode::{ReferenceMode, ReferenceModeEnd, ReferenceModeState};
+    let store = memory_store();
+    store.insert("doc-1", &Doc::new(1)).unwrap();
+    let machine = ReferenceMode::new(Fns);
+
+    // Step by step: the version in the store follows the states that saved.
+    let mut run = machine.start_stored(store.clone(), "doc-1").unwrap();
+    assert_eq!(run.stored(), Some(("doc-1", 1)));
+    let mut seen = Vec::new();
+    while let Status::Running(state) = run.step().unwrap() {
+        let (_, version) = run.stored().unwrap();
+        assert_eq!(store.load("doc-1").unwrap().version, version);
+        seen.push((state, version, store.load("doc-1").unwrap().data.value));
+    }
+    assert_eq!(
+        seen,
+        [
+            // `start` has no functions: nothing to save.
+            (ReferenceModeState::Start, 1, 1),
+            (ReferenceModeState::Work, 2, 3),
+            (ReferenceModeState::Touch, 3, 3),
+            // `scratch` is `direct`: its change waits in the run for the next save.
+            (ReferenceModeState::Scratch, 3, 3),
+            (ReferenceModeState::Seal, 4, 6),
+        ]
+    );
+    assert_eq!(run.end(), Some(ReferenceModeEnd::Done));
+
+    // The whole run at once: the store holds what the run returns.
+    store.insert("doc-2", &Doc::new(10)).unwrap();
+    let out = machine.run_stored(store.clone(), "doc-2").unwrap().unwrap();
+    assert_eq!(out.end, ReferenceModeEnd::Done);
+    assert_eq!(out.data.value, 24);
+    assert_eq!(out.data.log, ["meddle", "double", "seal"]);
+    let stored = store.load("doc-2").unwrap();
+    assert_eq!((stored.data, stored.version), (out.data, 4));
+}
+
+#[test]
+fn reference_mode_rolls_back_by_reloading_the_store() {
+    use fsm_runtime::store::RecordStore;
+    use reference_mode::{ReferenceMode, ReferenceModeEnd};
+    let store = memory_store();
+    store.insert("bad", &Doc::failing(1)).unwrap();
+    let out = ReferenceMode::new(Fns)
+        .run_stored(store.clone(), "bad")
+        .unwrap()
+        .unwrap();
+    // `work` added 2, then failed: the record came back from the store, nothing was saved.
+    assert_eq!(out.end, ReferenceModeEnd::Failed);
+    assert_eq!(out.data, Doc::failing(1));
+    assert_eq!(out.error.unwrap().function, "fail_if_asked");
+    assert_eq!(store.load("bad").unwrap().version, 1);
+
+    // Without a store, `reference` states keep the guarantee of `copy`.
+    let out = ReferenceMode::new(Fns).run(Doc::failing(1)).unwrap();
+    assert_eq!((out.end, out.data), (ReferenceModeEnd::Failed, Doc::failing(1)));
+    let out = ReferenceMode::new(Fns).run(Doc::new(1)).unwrap();
+    assert_eq!(out.data.value, 6);
+}
+
+#[test]
+fn reference_mode_reports_a_record_it_cannot_load() {
+    use fsm_runtime::store::StoreError;
+    let err = reference_mode::ReferenceMode::new(Fns)
+        .run_stored(memory_store(), "nobody")
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::NotFound { key } if key == "nobody"), "{err}");
+}
+
+/// `meddle` saves the record behind the run's back (another writer) the first `times` calls.
+struct Meddler {
+    store: std::sync::Arc<fsm_runtime::store::MemoryStore<Doc>>,
+    times: std::sync::atomic::AtomicUsize,
+}
+
+impl reference_mode::ReferenceModeFns for Meddler {
+    fn add_one(&self, data: &mut Doc, ctx: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        reference_mode::ReferenceModeFns::add_one(&Fns, data, ctx)
+    }
+    fn fail_if_asked(&self, data: &mut Doc, ctx: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        reference_mode::ReferenceModeFns::fail_if_asked(&Fns, data, ctx)
+    }
+    fn meddle(&self, data: &mut Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        use fsm_runtime::store::RecordStore;
+        use std::sync::atomic::Ordering;
+        if self.times.load(Ordering::SeqCst) > 0 {
+            self.times.fetch_sub(1, Ordering::SeqCst);
+            let mut theirs = self
+                .store
+                .load("shared")
+                .map_err(|e| fsm_runtime::FnError::with_source("load", e))?;
+            theirs.data.log.push("other writer".into());
+            self.store
+                .save("shared", &theirs.data, theirs.version)
+                .map_err(|e| fsm_runtime::FnError::with_source("save", e))?;
+        }
+        data.log.push("meddle".into());
+        Ok(())
+    }
+    fn double(&self, data: &mut Doc, ctx: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        reference_mode::ReferenceModeFns::double(&Fns, data, ctx)
+    }
+    fn seal(&self, data: &mut Doc, ctx: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        reference_mode::ReferenceModeFns::seal(&Fns, data, ctx)
+    }
+}
+
+#[test]
+fn reference_mode_conflicts_reload_and_follow_the_error_arc() {
+    use fsm_runtime::store::RecordStore;
+    use reference_mode::{ReferenceMode, ReferenceModeEnd};
+    let store = memory_store();
+    store.insert("shared", &Doc::new(1)).unwrap();
+    let machine = ReferenceMode::new(Meddler {
+        store: store.clone(),
+        times: 2.into(),
+    });
+    let out = machine.run_stored(store.clone(), "shared").unwrap().unwrap();
+    assert_eq!(out.end, ReferenceModeEnd::Done);
+    // Twice the other writer saved first: each time the run's save was refused, the record
+    // reloaded (with the other writer's change, without the run's `meddle`), and `touch` ran again.
+    assert_eq!(
+        out.data.log,
+        ["other writer", "other writer", "meddle", "double", "seal"]
+    );
+    assert_eq!(out.data.value, 6);
+    let error = out.error.unwrap();
+    assert_eq!(
+        (error.state, error.function),
+        ("touch", fsm_runtime::store::STORE_FUNCTION)
+    );
+    assert!(error.to_string().contains("changed since it was loaded"), "{error}");
+    // work, touch x2 refused (their on_error arcs count), touch, scratch, seal, done.
+    assert_eq!(out.transitions, 7);
+    let stored = store.load("shared").unwrap();
+    assert_eq!(stored.data, out.data);
+    // Inserted 1; `work` saved 2; the other writer 3 and 4; `touch` 5; `seal` 6.
+    assert_eq!(stored.version, 6);
+}
+
+#[test]
+fn reference_mode_runs_on_sqlite() {
+    use fsm_runtime::resources::Sqlite;
+    use fsm_runtime::store::{RecordStore, SqliteStore};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Sqlite::open(dir.path().join("records.db").to_str().unwrap()).unwrap();
+    let store = std::sync::Arc::new(SqliteStore::<Doc>::new(db.clone(), "docs").unwrap());
+    store.insert("a", &Doc::new(2)).unwrap();
+    store.insert("b", &Doc::failing(2)).unwrap();
+    let machine = reference_mode::ReferenceMode::new(Fns);
+    let a = machine.run_stored(store.clone(), "a").unwrap().unwrap();
+    let b = machine.run_stored(store.clone(), "b").unwrap().unwrap();
+    assert_eq!((a.data.value, b.data.value), (8, 2));
+    assert_eq!(
+        store.load("a").unwrap(),
+        fsm_runtime::store::Versioned {
+            data: a.data,
+            version: 4
+        }
+    );
+    assert_eq!(store.load("b").unwrap().version, 1);
+    // The JSON is in the table, for anything else that reads it.
+    let json: String = db
+        .query_row("SELECT data FROM docs WHERE key = 'a'", [], |r| r.get(0))
+        .unwrap();
+    assert!(json.contains("\"value\":8"), "{json}");
+}
+
 // ------------------------------------------------------------------ errors
 
 #[test]

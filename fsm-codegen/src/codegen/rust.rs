@@ -747,6 +747,12 @@ impl<'a> Gen<'a> {
                  a `{run}` to advance one `step` at a time."
             ));
         }
+        if self.m.uses_store() {
+            doc.push_str(&format!(
+                " Its `reference` states work on a record in a store: [`{m}::start_stored`] loads it by \
+                 key, and each such state saves it back with optimistic locking."
+            ));
+        }
         if self.options.diagram_in_docs {
             doc.push_str(&format!("\n\n```mermaid\n{}```", mermaid));
         }
@@ -770,6 +776,54 @@ impl<'a> Gen<'a> {
                 run.__lean()
             }
         };
+        let run_stored_body = if self.m.has_push_arcs() {
+            quote!(run.finish())
+        } else {
+            quote! {
+                if run.observe {
+                    return #rt::Ok(run.finish());
+                }
+                run.__lean()
+            }
+        };
+        let stored_fns = self.m.uses_store().then(|| {
+            let run_stored = (!self.m.is_event_driven()).then(|| {
+                quote! {
+                    /// Loads the record under `key` from `store` and runs it to an end state, as
+                    /// [`Self::run`] does: every `reference` state saves it back (see
+                    /// [`Self::start_stored`]). `Err` when the record could not be loaded.
+                    pub fn run_stored(
+                        &self,
+                        store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
+                        key: impl ::core::convert::Into<::std::string::String>,
+                    ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
+                        let run = self.start_stored(store, key)?;
+                        #rt::Ok({ #run_stored_body })
+                    }
+                }
+            });
+            quote! {
+                /// Loads the record under `key` from `store` (`reference` data mode) and starts a
+                /// run of it. When every function of a `reference` state succeeds, the record is
+                /// saved back at the version the run holds (optimistic locking); if another writer
+                /// saved it since, the record is reloaded and the state fails with the conflict
+                /// (its `on_error` arc can retry). When a function fails, the record is reloaded
+                /// from the store: the last save is the rollback. `Err` when the record could not
+                /// be loaded.
+                pub fn start_stored(
+                    &self,
+                    store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
+                    key: impl ::core::convert::Into<::std::string::String>,
+                ) -> #rt::Result<#run<&F #res_borrowed_arg>, #rt::StoreError> {
+                    let (slot, data) = #rt::StoreSlot::load(store, key.into())?;
+                    let mut run = self.start(data);
+                    run.store = #rt::Some(slot);
+                    #rt::Ok(run)
+                }
+
+                #run_stored
+            }
+        });
         let run_fn = if self.m.is_event_driven() {
             quote!()
         } else {
@@ -865,6 +919,8 @@ impl<'a> Gen<'a> {
                 #res_accessor
 
                 #run_fn
+
+                #stored_fns
             }
 
             #machine_impl
@@ -896,6 +952,19 @@ impl<'a> Gen<'a> {
         // observes it, and no other method moved it since. Anything else clears it.
         let fast_off = event_driven.then(|| quote!(self.live = #rt::None;));
         let settle_guard = push.then(|| quote!(if self.stack.is_empty()));
+        let store_field = m
+            .uses_store()
+            .then(|| quote!(store: ::core::option::Option<#rt_path::StoreSlot<#data>>,));
+        let store_init = m.uses_store().then(|| quote!(store: #rt::None,));
+        let stored_accessor = m.uses_store().then(|| {
+            quote! {
+                /// The key of the record in its store and the version last loaded or saved;
+                /// `None` for a run without a store.
+                pub fn stored(&self) -> #rt::Option<(&str, u64)> {
+                    self.store.as_ref().map(|s| (s.key(), s.version()))
+                }
+            }
+        });
 
         // Positions, per state.
         let all: Vec<(StateRef, &ir::State)> = m.states().collect();
@@ -1325,6 +1394,7 @@ impl<'a> Gen<'a> {
                 history: ::std::vec::Vec<#rt_path::HistoryEntry>,
                 started: ::core::option::Option<::std::time::Instant>,
                 #stack_field
+                #store_field
             }
         };
 
@@ -1363,6 +1433,7 @@ impl<'a> Gen<'a> {
                         history: ::std::vec::Vec::new(),
                         started: #rt::None,
                         #stack_init
+                        #store_init
                     }
                 }
 
@@ -1404,6 +1475,8 @@ impl<'a> Gen<'a> {
                 pub fn last_error(&self) -> #rt::Option<&#rt::StateError> {
                     self.error.as_ref()
                 }
+
+                #stored_accessor
 
                 /// Takes one transition: enters the start state (first call), or takes the first
                 /// available eventless arc (by priority, then declaration order) and enters its
@@ -1678,13 +1751,34 @@ impl<'a> Gen<'a> {
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
         let new_ctx = self.held.ctx_new(rt, name, net, state);
         let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
-        // Functions that cannot fail cannot leave the record half-changed: no snapshot to take.
-        let mode = if calls.iter().all(|c| self.infallible(c)) {
+        let infallible = calls.iter().all(|c| self.infallible(c));
+        // Functions that cannot fail cannot leave the record half-changed: no snapshot to take
+        // (in `reference` mode the record still has to be saved).
+        let mode = if infallible && mode == DataMode::Copy {
             DataMode::Direct
         } else {
             mode
         };
         match mode {
+            // The functions work in place; with a store, success saves the record (optimistic
+            // locking) and failure reloads it; without one, as `Copy`.
+            DataMode::Reference => {
+                let saved = if infallible {
+                    quote!(#rt::None)
+                } else {
+                    quote!(#rt::store_snapshot(&self.store, &self.data))
+                };
+                quote!({
+                    let __saved = #saved;
+                    let __result = (|| -> #rt::CallResult {
+                        let __data = &mut self.data;
+                        #ctx
+                        #(#steps)*
+                        #rt::Ok(())
+                    })();
+                    #rt::store_settle(&mut self.store, &mut self.data, __saved, __result)
+                })
+            }
             // The functions work in place; the record as it entered waits in `__saved` and comes
             // back only if one of them fails (cheaper than working on a copy and moving it back).
             DataMode::Copy => quote!({

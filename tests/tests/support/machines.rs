@@ -28,6 +28,7 @@ fixture!(
     order,
     priorities,
     push_arcs,
+    reference_mode,
     resources,
     step_limit,
     turnstile,
@@ -73,6 +74,26 @@ impl copy_mode::CopyModeFns for Fns {
     }
     fn fail_if_asked(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
         Fns::fail_if_asked(self, data)
+    }
+}
+
+impl reference_mode::ReferenceModeFns for Fns {
+    fn add_one(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::add_one(self, data)
+    }
+    fn fail_if_asked(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::fail_if_asked(self, data)
+    }
+    fn meddle(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("meddle".into());
+        Ok(())
+    }
+    fn double(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::double(self, data)
+    }
+    fn seal(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("seal".into());
+        Ok(())
     }
 }
 

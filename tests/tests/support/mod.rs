@@ -5,8 +5,8 @@ use fsm_runtime::{Context, FnError};
 
 pub mod machines;
 
-/// The record of the data-driven fixtures.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The record of the data-driven fixtures (serde for the stores of `reference` mode).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Doc {
     /// A number the functions work on.
     pub value: i64,

@@ -1,0 +1,105 @@
+//! [`SqliteStore`]: records as JSON in an SQLite table.
+
+use super::{
+    RecordStore, Statements, StoreError, Versioned, backend, decode, encode, inserted, saved, version_of, version_sql,
+};
+use crate::resources::Sqlite;
+use rusqlite::OptionalExtension;
+use std::marker::PhantomData;
+
+/// Records as JSON in a table of an SQLite database (the [`Sqlite`] resource handle), one row
+/// per key: `(key TEXT PRIMARY KEY, version INTEGER, data TEXT)`. The table is created if missing.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use fsm_runtime::resources::Sqlite;
+/// use fsm_runtime::store::{RecordStore, SqliteStore};
+///
+/// let store = SqliteStore::<Vec<u32>>::new(Sqlite::open(":memory:")?, "orders")?;
+/// let v = store.insert("o-1", &vec![1])?;
+/// assert_eq!(store.save("o-1", &vec![1, 2], v)?, v + 1);
+/// assert_eq!(store.load("o-1")?.data, vec![1, 2]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct SqliteStore<D> {
+    db: Sqlite,
+    sql: Statements,
+    _records: PhantomData<fn() -> D>,
+}
+
+impl<D> SqliteStore<D> {
+    /// A store in `table` of `db`, creating the table if it does not exist.
+    pub fn new(db: Sqlite, table: &str) -> Result<Self, StoreError> {
+        let sql = Statements::new(table, "?", "INTEGER")?;
+        db.execute_batch(&sql.create).map_err(backend)?;
+        Ok(SqliteStore {
+            db,
+            sql,
+            _records: PhantomData,
+        })
+    }
+}
+
+impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for SqliteStore<D> {
+    fn load(&self, key: &str) -> Result<Versioned<D>, StoreError> {
+        let row: Option<(i64, String)> = self
+            .db
+            .with(|conn| {
+                conn.prepare_cached(&self.sql.load)?
+                    .query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
+            .map_err(backend)?;
+        let (version, json) = row.ok_or_else(|| StoreError::NotFound { key: key.to_owned() })?;
+        Ok(Versioned {
+            data: decode(key, &json)?,
+            version: version_of(version),
+        })
+    }
+
+    fn save(&self, key: &str, data: &D, expected: u64) -> Result<u64, StoreError> {
+        let json = encode(key, data)?;
+        // The update and the read of the version that refused it run under one lock of the
+        // connection, so a conflict names the version that won.
+        let (changed, found) = self
+            .db
+            .with(|conn| {
+                let changed = conn.prepare_cached(&self.sql.save)?.execute(rusqlite::params![
+                    json,
+                    key,
+                    version_sql(expected)
+                ])?;
+                let found: Option<i64> = if changed == 1 {
+                    None
+                } else {
+                    conn.prepare_cached(&self.sql.version)?
+                        .query_row([key], |row| row.get(0))
+                        .optional()?
+                };
+                Ok((changed as u64, found))
+            })
+            .map_err(backend)?;
+        saved(key, expected, changed, found)
+    }
+
+    fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError> {
+        let json = encode(key, data)?;
+        let changed = self
+            .db
+            .with(|conn| {
+                conn.prepare_cached(&self.sql.insert)?
+                    .execute(rusqlite::params![key, json])
+            })
+            .map_err(backend)?;
+        inserted(key, changed as u64)
+    }
+}
+
+impl<D> std::fmt::Debug for SqliteStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
