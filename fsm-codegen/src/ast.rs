@@ -27,8 +27,12 @@ pub struct Machine {
     /// Omitted: the machine carries no data (`()`).
     pub data: Option<Spanned<String>>,
     /// How state functions see the record: `copy` (default; a failed state leaves the record as it
-    /// entered), `direct` (in place) or `reference` (records stay in a store, loaded lazily).
+    /// entered), `direct` (in place) or `reference` (records stay in a store under a key, saved with
+    /// optimistic locking).
     pub data_mode: Option<Spanned<DataMode>>,
+    /// Where the records of a `reference` machine live: a table of a `sqlite` or `postgres`
+    /// resource. The generated machine gets `open_store()`.
+    pub store: Option<Store>,
     /// The network a run starts in. May be omitted when there is exactly one network.
     pub main_network: Option<Spanned<String>>,
     /// The networks. Omitted: give `states` and `arcs` at the top level for a single network.
@@ -191,6 +195,19 @@ pub struct FunctionDecl {
     /// fail (nothing can leave it half-changed). Not for conditions, which return `bool`.
     pub infallible: Option<Spanned<bool>>,
     /// The whole declaration node.
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// The record store of a `reference` machine: `{ resource: db, table: orders }`.
+#[derive(Clone, Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Store {
+    /// A `sqlite` or `postgres` resource of the machine.
+    pub resource: Spanned<String>,
+    /// The table that holds the records (created if missing): letters, digits and `_`.
+    pub table: Spanned<String>,
+    /// The whole `store` node.
     #[schemars(skip)]
     pub span: Span,
 }

@@ -55,6 +55,15 @@ pub enum DataMode {
     Reference,
 }
 
+/// The record store of a `reference` machine: a table of one of its database resources.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Index of the resource in [`Machine::resources`] (a `sqlite` or `postgres` one).
+    pub resource: usize,
+    /// The table (a checked SQL name).
+    pub table: String,
+}
+
 /// A validated machine.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -81,6 +90,8 @@ pub struct Machine {
     /// Resources, in declaration order. Non-empty: the machine holds a `<Machine>Resources`
     /// struct and its functions receive it through their context.
     pub resources: Vec<Resource>,
+    /// The record store named by `store:`, for `open_store()`.
+    pub store: Option<Store>,
     /// Default step limit of a run.
     pub max_transitions: u32,
     /// End states where a run can finish: those of the main network, then those of networks

@@ -9,7 +9,7 @@
 use crate::ast;
 use crate::ir::{
     Arc, ArcId, Call, DataMode, EndState, Event, EventId, Function, FunctionId, Inline, InlineId, Machine, Network,
-    NetworkId, Resource, Role, SettingValue, State, StateId, StateRef, Target,
+    NetworkId, Resource, Role, SettingValue, State, StateId, StateRef, Store, Target,
 };
 use crate::naming::{fn_ident, type_ident};
 
@@ -74,6 +74,16 @@ pub fn lower(machine: &ast::Machine) -> Machine {
         functions,
         inlines: cx.inlines,
         resources: machine.resources.iter().map(resource).collect(),
+        store: machine.store.as_ref().and_then(|s| {
+            let resource = machine
+                .resources
+                .iter()
+                .position(|r| r.name.value == s.resource.value)?;
+            Some(Store {
+                resource,
+                table: s.table.value.clone(),
+            })
+        }),
         max_transitions: machine
             .max_transitions
             .as_ref()

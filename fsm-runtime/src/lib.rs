@@ -31,5 +31,7 @@ pub mod __private {
     pub use crate::private::*;
     /// Resource handles and configurations.
     pub use crate::resources;
+    /// Record stores.
+    pub use crate::store;
     pub use crate::store::{RecordStore, STORE_FUNCTION, StoreError, StoreSlot, store_settle, store_snapshot};
 }

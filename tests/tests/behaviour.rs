@@ -385,6 +385,67 @@ fn reference_mode_runs_on_sqlite() {
     assert!(json.contains("\"value\":8"), "{json}");
 }
 
+#[test]
+fn a_store_named_in_the_definition_keeps_an_event_driven_run() {
+    use fsm_runtime::store::RecordStore;
+    use stored_order::{StoredOrder, StoredOrderEvent as Event, StoredOrderResources, StoredOrderState as State};
+    let machine = StoredOrder::new(Fns, StoredOrderResources::open().unwrap());
+    let store = machine.open_store().unwrap();
+    store
+        .insert(
+            "o-1",
+            &Cart {
+                declined: true,
+                ..Cart::default()
+            },
+        )
+        .unwrap();
+    let mut run = machine.start_stored(store.clone(), "o-1").unwrap();
+
+    // The arc's transform saved the item.
+    run.handle(Event::AddItem(300)).unwrap();
+    run.handle(Event::AddItem(200)).unwrap();
+    assert_eq!(store.load("o-1").unwrap().data.items, [300, 200]);
+    assert_eq!(run.stored(), Some(("o-1", 3)));
+
+    // Declined: `charge` failed, the record came back from the store, `on_error` went to `cart`.
+    assert_eq!(run.handle(Event::Pay).unwrap(), Status::Waiting(State::Cart));
+    assert_eq!(run.last_error().unwrap().function, "charge");
+
+    // Meanwhile someone else fixes the card and adds an item to the stored order (version 4). The
+    // run still holds version 3 with the declined card: `charge` fails again, and the rollback
+    // reloads the other writer's version.
+    let mut stored = store.load("o-1").unwrap();
+    stored.data.declined = false;
+    stored.data.items.push(100);
+    store.save("o-1", &stored.data, stored.version).unwrap();
+    assert_eq!(run.handle(Event::Pay).unwrap(), Status::Waiting(State::Cart));
+    assert_eq!(run.last_error().unwrap().function, "charge");
+    assert_eq!((run.data().items.len(), run.data().declined), (3, false));
+    assert!(matches!(run.handle(Event::Pay).unwrap(), Status::Finished(_)));
+    let stored = store.load("o-1").unwrap();
+    assert_eq!((stored.data.charged, stored.version), (600, 5));
+    assert_eq!(run.stored(), Some(("o-1", 5)));
+
+    // Here `charge` succeeds on a record another writer saved since: the save is refused, the
+    // run reloads and goes back to `cart`; paying again charges the fresh record.
+    store.insert("o-2", &Cart::default()).unwrap();
+    let mut run = machine.start_stored(store.clone(), "o-2").unwrap();
+    run.handle(Event::AddItem(100)).unwrap();
+    let mut stored = store.load("o-2").unwrap();
+    stored.data.items.push(50);
+    store.save("o-2", &stored.data, stored.version).unwrap();
+    assert_eq!(run.handle(Event::Pay).unwrap(), Status::Waiting(State::Cart));
+    let conflict = run.last_error().unwrap();
+    assert_eq!(
+        (conflict.state, conflict.function),
+        ("charging", fsm_runtime::store::STORE_FUNCTION)
+    );
+    assert_eq!(run.data().items, [100, 50]);
+    assert!(matches!(run.handle(Event::Pay).unwrap(), Status::Finished(_)));
+    assert_eq!(store.load("o-2").unwrap().data.charged, 150);
+}
+
 // ------------------------------------------------------------------ errors
 
 #[test]

@@ -802,7 +802,42 @@ impl<'a> Gen<'a> {
                     }
                 }
             });
+            let open_store = self.m.store.as_ref().map(|s| {
+                let r = &self.m.resources[s.resource];
+                let field = ident(&r.ident);
+                let (handle, kind) = match r.kind {
+                    ir::ResourceKind::Postgres => (quote!(PostgresStore), "postgres"),
+                    _ => (quote!(SqliteStore), "sqlite"),
+                };
+                let table = &s.table;
+                let doc = doc_attrs(&format!(
+                    "The record store of the definition (`store:`): table `{table}` of the {kind} \
+                     resource `{}`, created if missing. Open it once and pass clones to \
+                     [`Self::start_stored`]{}; one store serves parallel runs. Records are kept as \
+                     JSON: the record type must implement serde's `Serialize` and `Deserialize`.",
+                    r.name,
+                    if self.m.is_event_driven() {
+                        ""
+                    } else {
+                        " or [`Self::run_stored`]"
+                    },
+                ));
+                quote! {
+                    #doc
+                    pub fn open_store(
+                        &self,
+                    ) -> #rt::Result<::std::sync::Arc<dyn #rt::RecordStore<#data>>, #rt::StoreError> {
+                        let store = #rt::store::#handle::new(
+                            ::core::clone::Clone::clone(&self.resources.#field),
+                            #table,
+                        )?;
+                        #rt::Ok(::std::sync::Arc::new(store))
+                    }
+                }
+            });
             quote! {
+                #open_store
+
                 /// Loads the record under `key` from `store` (`reference` data mode) and starts a
                 /// run of it. When every function of a `reference` state succeeds, the record is
                 /// saved back at the version the run holds (optimistic locking); if another writer

@@ -39,7 +39,7 @@
 //! panics, whatever the tokens.
 
 use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value,
+    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Store, Value,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -54,6 +54,7 @@ pub const MACHINE_KEYS: &[&str] = &[
     "version",
     "data",
     "data_mode",
+    "store",
     "main_network",
     "max_transitions",
     "deny_warnings",
@@ -326,6 +327,7 @@ impl Parser {
             description,
             data: None,
             data_mode: None,
+            store: None,
             main_network: None,
             networks: Vec::new(),
             events: Vec::new(),
@@ -449,6 +451,7 @@ impl Parser {
             "version" => machine.version = self.scalar_text(input, "version")?,
             "data" => machine.data = self.rust_type(input)?,
             "data_mode" => machine.data_mode = self.data_mode(input)?,
+            "store" => machine.store = Some(self.store(input)?),
             "main_network" => machine.main_network = Some(self.name(input)?),
             "max_transitions" => machine.max_transitions = self.unsigned(input, "max_transitions")?,
             "deny_warnings" => machine.deny_warnings = self.boolean(input, "deny_warnings")?,
@@ -883,6 +886,17 @@ impl Parser {
         let ident = Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected a name"))?;
         let span = self.one(ident.span());
         Ok(Spanned::new(ident.unraw().to_string(), span))
+    }
+
+    /// `store: db.orders;`: the resource, a dot, the table.
+    fn store(&mut self, input: ParseStream<'_>) -> Result<Store> {
+        let resource = self.name(input)?;
+        input
+            .parse::<Token![.]>()
+            .map_err(|e| syn::Error::new(e.span(), "expected `.` and the table: `store: db.orders;`"))?;
+        let table = self.name(input)?;
+        let span = resource.span.join(table.span);
+        Ok(Store { resource, table, span })
     }
 
     /// One name or `[a, b]`.
@@ -1478,6 +1492,7 @@ mod tests {
                 version: "1.2";
                 data: crate::Order;
                 data_mode: copy;
+                store: db.orders;
                 main_network: main;
                 max_transitions: 500;
                 deny_warnings: true;
@@ -1524,6 +1539,12 @@ mod tests {
         assert_eq!(m.events[2].payload.as_ref().unwrap().value, "Vec<crate::Parcel>");
         assert_eq!(m.events[0].description.as_ref().unwrap().value, "Paid.");
         assert_eq!(m.resources[0].kind.value, ResourceKind::Sqlite);
+        let store = m.store.as_ref().unwrap();
+        assert_eq!(
+            (store.resource.value.as_str(), store.table.value.as_str()),
+            ("db", "orders")
+        );
+        assert!(store.resource.span.start < store.table.span.start);
         assert_eq!(m.networks.len(), 2);
         let main = &m.networks[0];
         assert_eq!(main.description.as_ref().unwrap().value, "The main flow.");
@@ -1546,6 +1567,13 @@ mod tests {
         assert!(main.arcs[4].return_state.is_none());
         let only = &m.networks[1].states[0];
         assert!(only.is_start.is_some() && only.is_end.is_some());
+    }
+
+    #[test]
+    fn a_store_needs_its_table() {
+        let parsed = parse(quote! { machine M { store: db; start state a; end state b; a -> b; } });
+        let errors: Vec<String> = parsed.syntax_errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors, ["expected `.` and the table: `store: db.orders;`"]);
     }
 
     #[test]

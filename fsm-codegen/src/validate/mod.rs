@@ -6,6 +6,7 @@
 //! | `names` | duplicate names; names that cannot become Rust identifiers or collide once converted |
 //! | `refs` | references to states, networks, events and resources that do not exist |
 //! | `resources` | each resource's `config` against the settings of its kind |
+//! | `store` | the record store of a `reference` machine: a database resource, a table name |
 //! | `structure` | start and end states, dead ends, malformed arcs, `main_network` |
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
 //! | `arcs` | shadowed arcs, non-deterministic arcs |
@@ -22,6 +23,7 @@ mod names;
 mod refs;
 mod resources;
 mod rust;
+mod store;
 mod structure;
 
 use crate::ast::{FunctionRef, Machine, Network};
@@ -51,6 +53,7 @@ fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
     names::check(&cx, &mut diags);
     let unresolved = refs::check(&cx, &mut diags);
     resources::check(&cx, &mut diags);
+    store::check(&cx, &mut diags);
     structure::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);
     arcs::check(&cx, &mut diags);

@@ -31,6 +31,7 @@ fixture!(
     reference_mode,
     resources,
     step_limit,
+    stored_order,
     turnstile,
     unit,
     unused_events,
@@ -193,6 +194,28 @@ impl order::OrderFns for Fns {
         Ok(())
     }
     fn add_item(&self, data: &mut Cart, payload: &u32, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.items.push(*payload);
+        Ok(())
+    }
+    fn has_items(&self, data: &Cart) -> bool {
+        !data.items.is_empty()
+    }
+}
+
+impl stored_order::StoredOrderFns for Fns {
+    fn charge(&self, data: &mut Cart, _: &mut Context<'_, stored_order::StoredOrderResources>) -> Result<(), FnError> {
+        if data.declined {
+            return Err("card declined".into());
+        }
+        data.charged = data.items.iter().sum();
+        Ok(())
+    }
+    fn add_item(
+        &self,
+        data: &mut Cart,
+        payload: &u32,
+        _: &mut Context<'_, stored_order::StoredOrderResources>,
+    ) -> Result<(), FnError> {
         data.items.push(*payload);
         Ok(())
     }

@@ -82,7 +82,7 @@ pub struct Player {
 }
 
 /// The order's record.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cart {
     /// Item prices in cents.
     pub items: Vec<u32>,

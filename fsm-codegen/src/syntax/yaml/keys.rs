@@ -9,6 +9,7 @@ pub(super) mod known {
         "description",
         "data",
         "data_mode",
+        "store",
         "main_network",
         "networks",
         "states",
@@ -46,6 +47,7 @@ pub(super) mod known {
         "resources",
     ];
     pub const EVENT: &[&str] = &["name", "payload", "description"];
+    pub const STORE: &[&str] = &["resource", "table"];
     pub const RESOURCE: &[&str] = &["name", "kind", "config", "description"];
     pub const FUNCTION_DECL: &[&str] = &["name", "description", "infallible"];
     pub const FUNCTION: &[&str] = &["rust", "builtin", "params"];

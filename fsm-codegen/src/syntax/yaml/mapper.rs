@@ -5,7 +5,7 @@ use super::keys::{known, refused};
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
 use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Value,
+    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Store, Value,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -501,6 +501,7 @@ impl Mapper<'_> {
             description: fields.get("description").and_then(|n| self.string(n)),
             data: fields.get("data").and_then(|n| self.code(n)),
             data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
+            store: fields.get("store").and_then(|n| self.store(n)),
             main_network: fields.get("main_network").and_then(|n| self.string(n)),
             networks: Vec::new(),
             events: Vec::new(),
@@ -709,6 +710,21 @@ impl Mapper<'_> {
             name: name?,
             description: fields.get("description").and_then(|n| self.string(n)),
             infallible: fields.get("infallible").and_then(|n| self.boolean(n)),
+            span: node.span,
+        })
+    }
+
+    fn store(&mut self, node: &Node) -> Option<Store> {
+        let fields = self.fields(node, "the store", known::STORE, &[])?;
+        let resource = self
+            .required(&fields, node, "resource", "the store")
+            .and_then(|n| self.string(n));
+        let table = self
+            .required(&fields, node, "table", "the store")
+            .and_then(|n| self.string(n));
+        Some(Store {
+            resource: resource?,
+            table: table?,
             span: node.span,
         })
     }
