@@ -95,10 +95,11 @@ fn a_failing_resource_call_follows_the_error_arc_with_its_cause() {
 fn open_reports_every_resource_that_failed() {
     // `warehouse` and `assistant` read environment variables that no test sets.
     let error = all_resources::ServicesResources::open().unwrap_err();
-    let failed: Vec<&str> = error.failures().iter().map(|(name, _)| *name).collect();
+    let failed: Vec<&str> = error.failures().iter().map(|f| f.name).collect();
     assert_eq!(failed, ["warehouse", "assistant"]);
-    for (_, cause) in error.failures() {
-        assert!(matches!(cause, ResourceError::Env { .. }), "{cause:?}");
+    for failure in error.failures() {
+        assert!(matches!(failure.error, ResourceError::Env { .. }), "{failure:?}");
+        assert_eq!(failure.attempts, 1);
     }
     let text = error.to_string();
     assert!(text.contains("2 resources could not be opened"), "{text}");

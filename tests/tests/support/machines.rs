@@ -28,6 +28,7 @@ fixture!(
     order,
     priorities,
     push_arcs,
+    resilient_resources,
     resources,
     step_limit,
     turnstile,
@@ -232,6 +233,17 @@ impl all_resources::ServicesFns for Fns {
             r.rates.base_url(),
             r.assistant.model()
         ));
+        Ok(())
+    }
+}
+
+impl resilient_resources::ResilientFns for Fns {
+    fn spool(
+        &self,
+        data: &mut Doc,
+        ctx: &mut Context<'_, resilient_resources::ResilientResources>,
+    ) -> Result<(), FnError> {
+        ctx.resources().spool.append("spooled.txt", format!("{}\n", data.value))?;
         Ok(())
     }
 }
