@@ -227,7 +227,11 @@ impl fmt::Display for ResourceError {
             #[cfg(feature = "sqlite")]
             ResourceError::Sqlite(e) => write!(f, "sqlite: {e}"),
             #[cfg(feature = "postgres")]
-            ResourceError::Postgres(e) => write!(f, "postgres: {e}"),
+            // The client's own message is only the kind ("db error"): the server's is the cause.
+            ResourceError::Postgres(e) => match std::error::Error::source(e) {
+                Some(cause) => write!(f, "postgres: {e}: {cause}"),
+                None => write!(f, "postgres: {e}"),
+            },
             #[cfg(feature = "http")]
             ResourceError::Http { url, source } => write!(f, "{url}: {source}"),
             ResourceError::Status { url, status, body } => {
