@@ -37,9 +37,9 @@ fn own_settings(resource: &Resource, diags: &mut Diagnostics) {
                         kind.as_str()
                     ),
                     value.span,
-                    format!("not for a {} resource", kind.as_str()),
+                    format!("not for {} resource", a(kind)),
                 )
-                .with_label(resource.kind.span, format!("`{name}` is a {} resource", kind.as_str()))
+                .with_label(resource.kind.span, format!("`{name}` is {} resource", a(kind)))
                 .with_help(format!("remove it: {why}")),
             );
             continue;
@@ -60,15 +60,18 @@ fn own_settings(resource: &Resource, diags: &mut Diagnostics) {
                 diags.push(
                     Diagnostic::error(
                         codes::RESOURCE_CONFIG,
-                        format!("resource `{name}` gives both `{}` and `{same}` in its config", own.name),
+                        format!(
+                            "resource `{name}` gives the same setting twice: `{}`, and `{same}` in its config",
+                            own.name
+                        ),
                         value.span,
                         "second setting of the same thing",
                     )
                     .with_label(other, "also given here")
                     .with_help(format!(
-                        "keep one of them: `{}` is the same setting as `{same}` for a {} resource",
+                        "keep one of them: for {} resource, `{}` and `{same}` are one setting",
+                        a(kind),
                         own.name,
-                        kind.as_str()
                     )),
                 );
             }
@@ -197,8 +200,8 @@ fn config(resource: &Resource, diags: &mut Diagnostics) {
                 ),
                 Some(better) => format!("did you mean `{better}`?"),
                 None => format!(
-                    "a {} resource takes {}",
-                    kind.as_str(),
+                    "{} resource takes {}",
+                    a(kind),
                     names.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
                 ),
             };
@@ -243,5 +246,13 @@ fn fits(ty: SettingType, value: &Value) -> bool {
             .iter()
             .all(|(k, v)| !k.value.is_empty() && matches!(v.value, Value::String(_))),
         _ => false,
+    }
+}
+
+/// `a sqlite`, `an http`: the kind with its article.
+fn a(kind: ResourceKind) -> String {
+    match kind {
+        ResourceKind::Http | ResourceKind::Llm => format!("an {}", kind.as_str()),
+        ResourceKind::Sqlite | ResourceKind::Postgres | ResourceKind::File => format!("a {}", kind.as_str()),
     }
 }
