@@ -407,7 +407,10 @@ fn postgres_opens_its_pool_size_and_waits_for_a_free_connection_at_most_its_time
     let watcher = Postgres::connect(&url).unwrap();
     let count = |watcher: &Postgres| -> i64 {
         watcher
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&name])
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
             .unwrap()
             .get(0)
     };
@@ -433,7 +436,10 @@ fn postgres_opens_its_pool_size_and_waits_for_a_free_connection_at_most_its_time
         let started = Instant::now();
         let e = pg.health().unwrap_err();
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(390) && took < Duration::from_millis(1400), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(390) && took < Duration::from_millis(1400),
+            "{took:?}"
+        );
         assert!(matches!(e, ResourceError::Timeout { .. }) && e.is_transient(), "{e:?}");
     });
     pg.health().unwrap();
@@ -443,7 +449,11 @@ fn postgres_opens_its_pool_size_and_waits_for_a_free_connection_at_most_its_time
     assert!(started.elapsed() < Duration::from_secs(3));
     match &e {
         ResourceError::Postgres(pe) => {
-            assert_eq!(pe.code(), Some(&fsm_runtime::resources::postgres::error::SqlState::QUERY_CANCELED), "{e}")
+            assert_eq!(
+                pe.code(),
+                Some(&fsm_runtime::resources::postgres::error::SqlState::QUERY_CANCELED),
+                "{e}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -474,7 +484,9 @@ fn postgres_health_fails_when_its_database_is_gone() {
     };
     let pg = Postgres::from_config(&PostgresConfig::url(format!("{base}/{db}")).timeout_ms(2000)).unwrap();
     pg.health().unwrap();
-    admin.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .unwrap();
     let e = pg.health().unwrap_err();
     assert!(matches!(e, ResourceError::Postgres(_)), "{e:?}");
     assert!(e.to_string().contains(&db), "{e}");
@@ -576,8 +588,14 @@ fn exhausted_retries_report_the_last_error_and_the_attempts() {
     assert!(matches!(failed.failures()[0].error, ResourceError::Http { .. }));
     let text = failed.to_string();
     assert!(text.contains("2 resources could not be opened"), "{text}");
-    assert!(text.contains("`api`: ") && text.contains("(after 4 attempts)"), "{text}");
-    assert!(text.contains("`model`: environment variable") && !text.contains("after 1 attempt"), "{text}");
+    assert!(
+        text.contains("`api`: ") && text.contains("(after 4 attempts)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`model`: environment variable") && !text.contains("after 1 attempt"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------- time limits
@@ -602,15 +620,24 @@ fn a_request_to_a_server_that_never_answers_times_out() {
     let started = Instant::now();
     let e = http.get("/slow").unwrap_err();
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(3), "{took:?}");
-    assert!(matches!(&e, ResourceError::Http { source, .. } if matches!(**source, fsm_runtime::resources::ureq::Error::Timeout(_))), "{e:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(
+        matches!(&e, ResourceError::Http { source, .. } if matches!(**source, fsm_runtime::resources::ureq::Error::Timeout(_))),
+        "{e:?}"
+    );
     assert!(e.is_transient());
 
     let llm = Llm::from_config(&LlmConfig::new(format!("{url}/v1"), "m").timeout_ms(300)).unwrap();
     let started = Instant::now();
     let e = llm.complete("hello?").unwrap_err();
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(290) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     assert!(e.is_transient(), "{e:?}");
 }
 
@@ -627,7 +654,10 @@ fn sqlite_waits_for_a_lock_as_long_as_its_busy_timeout() {
     let started = Instant::now();
     let e = db.health().unwrap_err();
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(190) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     assert!(matches!(e, ResourceError::Sqlite(_)) && e.is_transient(), "{e:?}");
     // Opening waits the same, and fails the same.
     let e = Sqlite::from_config(&SqliteConfig::new(path).busy_timeout_ms(100)).unwrap_err();
@@ -664,7 +694,10 @@ fn files_health_needs_the_directory_and_the_right_to_write() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     std::fs::remove_dir(&dir).unwrap();
     let e = files.health().unwrap_err();
-    assert!(matches!(&e, ResourceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound), "{e:?}");
+    assert!(
+        matches!(&e, ResourceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
     std::fs::write(&dir, "a file now").unwrap();
     let e = Health::health(&files).unwrap_err();
     assert!(matches!(e, ResourceError::Config { key: "dir", .. }), "{e:?}");
@@ -700,7 +733,12 @@ fn http_health_without_a_path_is_a_connection() {
 fn llm_health_requests_its_health_path_with_the_key() {
     let (url, seen) = serve(vec![(200, r#"{"data": []}"#.into()), (401, "bad key".into())]);
     let key_var = "PATH";
-    let llm = Llm::from_config(&LlmConfig::new(format!("{url}/v1"), "m").api_key_env(key_var).health_path("models")).unwrap();
+    let llm = Llm::from_config(
+        &LlmConfig::new(format!("{url}/v1"), "m")
+            .api_key_env(key_var)
+            .health_path("models"),
+    )
+    .unwrap();
     let got = seen.recv().unwrap();
     assert_eq!(got.line, "GET /v1/models HTTP/1.1");
     assert!(got.header("authorization").is_some_and(|a| a.starts_with("Bearer ")));

@@ -128,7 +128,10 @@ fn open_retries_what_declares_retries_and_reports_the_attempts() {
     let failed: Vec<(&str, u32)> = error.failures().iter().map(|f| (f.name, f.attempts)).collect();
     assert_eq!(failed, [("warehouse", 1), ("rates", 3), ("assistant", 1)]);
     let text = error.to_string();
-    assert!(text.contains("`rates`: ") && text.contains("(after 3 attempts)"), "{text}");
+    assert!(
+        text.contains("`rates`: ") && text.contains("(after 3 attempts)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -144,7 +147,10 @@ fn health_lists_every_unhealthy_resource() {
     let error = opened.health().unwrap_err();
     let names: Vec<&str> = error.unhealthy().iter().map(|(name, _)| *name).collect();
     assert_eq!(names, ["limits"]);
-    assert!(error.to_string().starts_with("resource `limits` is unhealthy: "), "{error}");
+    assert!(
+        error.to_string().starts_with("resource `limits` is unhealthy: "),
+        "{error}"
+    );
     // The YAML's `health_check_interval`: `limits` only.
     let watched: Vec<(&str, Duration)> = opened.watched().iter().map(|w| (w.name, w.interval)).collect();
     assert_eq!(watched, [("limits", Duration::from_millis(50))]);

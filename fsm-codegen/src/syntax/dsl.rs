@@ -1514,7 +1514,7 @@ mod tests {
                     Track(Vec<crate::Parcel>),
                 }
                 resources {
-                    db: sqlite { path: "orders.db" },
+                    db: sqlite { path: "orders.db", timeout_seconds: 2.5, retry_attempts: 3 },
                     api: http,
                 }
                 /// The main flow.
@@ -1549,6 +1549,14 @@ mod tests {
         assert_eq!(m.events[2].payload.as_ref().unwrap().value, "Vec<crate::Parcel>");
         assert_eq!(m.events[0].description.as_ref().unwrap().value, "Paid.");
         assert_eq!(m.resources[0].kind.value, ResourceKind::Sqlite);
+        // The settings of the resource itself leave the config for their fields.
+        let db = &m.resources[0];
+        assert_eq!(db.timeout_seconds.as_ref().unwrap().value, Value::Float(2.5));
+        assert_eq!(db.retry_attempts.as_ref().unwrap().value, Value::Int(3));
+        match &db.config.as_ref().unwrap().value {
+            Value::Map(entries) => assert_eq!(entries.len(), 1),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(m.networks.len(), 2);
         let main = &m.networks[0];
         assert_eq!(main.description.as_ref().unwrap().value, "The main flow.");

@@ -31,11 +31,7 @@ fn own_settings(resource: &Resource, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(
                     codes::RESOURCE_CONFIG,
-                    format!(
-                        "`{}` does not apply to {} resource `{name}`",
-                        own.name,
-                        kind.as_str()
-                    ),
+                    format!("`{}` does not apply to {} resource `{name}`", own.name, kind.as_str()),
                     value.span,
                     format!("not for {} resource", a(kind)),
                 )

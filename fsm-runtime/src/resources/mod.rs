@@ -6,14 +6,23 @@
 //! | kind (YAML) | handle | feature | opens from |
 //! |---|---|---|---|
 //! | `sqlite` | [`Sqlite`] | `sqlite` | [`SqliteConfig`]: `path` (`":memory:"` allowed) |
-//! | `postgres` | [`Postgres`] | `postgres` | [`PostgresConfig`]: `url` or `url_env`, `pool_size` |
+//! | `postgres` | [`Postgres`] | `postgres` | [`PostgresConfig`]: `url` or `url_env`, `pool_size`, `timeout_ms` |
 //! | `file` | [`Files`] | none | [`FilesConfig`]: `dir`, `create` |
-//! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers` |
-//! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, ... |
+//! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers`, `health_path` |
+//! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, `health_path`, ... |
 //!
 //! For a machine that declares resources, the generated code has a `<Machine>Resources` struct
 //! with one public field per resource, whose `open()` opens each of them from its YAML `config`
-//! through [`Resource::from_config`]; or build the struct yourself from handles you opened.
+//! through [`OpenError::open`] ([`Resource::from_config`] inside [`Retry::run`], with the
+//! resource's `retry_attempts` and `retry_delay_seconds`); or build the struct yourself from
+//! handles you opened. Its `health()` checks every handle ([`Health`]) and lists the unhealthy
+//! ones ([`HealthError`]); as a [`ResourceSet`] it tells a pipeline which resources to check at
+//! which `health_check_interval` ([`Pipeline::watch_health`](crate::stream::Pipeline::watch_health)).
+//!
+//! A resource's `timeout_seconds` becomes the time limit of its handle: [`SqliteConfig`]'s busy
+//! timeout, [`PostgresConfig::timeout_ms`] (connecting, statements, waiting for a pooled
+//! connection), the request limit of [`HttpConfig`] and [`LlmConfig`]; `connection_pool_size`
+//! becomes [`PostgresConfig::pool_size`].
 //!
 //! Every handle is cheap to clone (clones share the connection) and `Send + Sync`, with `&self`
 //! methods, so the parallel workers of the streaming runtime share one set: [`Sqlite`] keeps one
@@ -30,25 +39,25 @@
 
 mod files;
 mod health;
-mod retry;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "llm")]
 mod llm;
 #[cfg(feature = "postgres")]
 mod pg;
+mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::files::Files;
 pub use self::health::{Health, HealthError, ResourceSet, Watched};
-pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "http")]
 pub use self::http::{Http, HttpResponse};
 #[cfg(feature = "llm")]
 pub use self::llm::{Llm, Message};
 #[cfg(feature = "postgres")]
 pub use self::pg::Postgres;
+pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::Sqlite;
 
@@ -389,12 +398,7 @@ pub(crate) struct Seconds(pub(crate) Duration);
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
-            write!(f, "{} s", ms / 1000)
-        } else {
-            write!(f, "{} s", self.0.as_secs_f64())
-        }
+        write!(f, "{} s", self.0.as_secs_f64())
     }
 }
 

@@ -243,7 +243,9 @@ impl resilient_resources::ResilientFns for Fns {
         data: &mut Doc,
         ctx: &mut Context<'_, resilient_resources::ResilientResources>,
     ) -> Result<(), FnError> {
-        ctx.resources().spool.append("spooled.txt", format!("{}\n", data.value))?;
+        ctx.resources()
+            .spool
+            .append("spooled.txt", format!("{}\n", data.value))?;
         Ok(())
     }
 }
