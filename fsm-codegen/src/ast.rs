@@ -224,9 +224,55 @@ pub struct Resource {
     pub config: Option<Spanned<Value>>,
     /// Documentation.
     pub description: Option<Spanned<String>>,
+    /// Connections a postgres resource keeps open (default 1), so how many workers query at
+    /// once. Postgres only.
+    #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
+    pub connection_pool_size: Option<Spanned<Value>>,
+    /// Time limit in seconds: the busy timeout of sqlite; connecting, each statement and waiting
+    /// for a pooled connection of postgres; a whole request of http and llm. Not for file.
+    #[schemars(with = "Option<f64>", range(min = 0.001, max = 86400))]
+    pub timeout_seconds: Option<Spanned<Value>>,
+    /// How many times opening the resource is tried again when it fails with a transient error
+    /// (a server not up yet, a locked database, a directory not created yet). Default 0.
+    #[schemars(with = "Option<u32>", range(max = 100))]
+    pub retry_attempts: Option<Spanned<Value>>,
+    /// Seconds before the first retry; each further retry waits twice as long (at most a minute),
+    /// plus jitter. Default 1. Needs `retry_attempts`.
+    #[schemars(with = "Option<f64>", range(min = 0.001, max = 3600))]
+    pub retry_delay_seconds: Option<Spanned<Value>>,
+    /// Seconds between health checks of the resource during a long run (the streaming
+    /// runtime's `Pipeline::watch_health`).
+    #[schemars(with = "Option<f64>", range(min = 0.001, max = 86400))]
+    pub health_check_interval: Option<Spanned<Value>>,
     /// The whole resource node.
     #[schemars(skip)]
     pub span: Span,
+}
+
+impl Resource {
+    /// The settings of the resource itself (beside `config`), in documentation order: each
+    /// key with its value, whose span covers `key: value`.
+    pub fn own_settings(&self) -> [(&'static str, Option<&Spanned<Value>>); 5] {
+        [
+            ("connection_pool_size", self.connection_pool_size.as_ref()),
+            ("timeout_seconds", self.timeout_seconds.as_ref()),
+            ("retry_attempts", self.retry_attempts.as_ref()),
+            ("retry_delay_seconds", self.retry_delay_seconds.as_ref()),
+            ("health_check_interval", self.health_check_interval.as_ref()),
+        ]
+    }
+
+    /// The field of a setting of the resource itself, by key.
+    pub fn own_setting_mut(&mut self, key: &str) -> Option<&mut Option<Spanned<Value>>> {
+        Some(match key {
+            "connection_pool_size" => &mut self.connection_pool_size,
+            "timeout_seconds" => &mut self.timeout_seconds,
+            "retry_attempts" => &mut self.retry_attempts,
+            "retry_delay_seconds" => &mut self.retry_delay_seconds,
+            "health_check_interval" => &mut self.health_check_interval,
+            _ => return None,
+        })
+    }
 }
 
 /// Kinds of resources.

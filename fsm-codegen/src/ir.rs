@@ -215,8 +215,23 @@ pub struct Resource {
     /// Documentation.
     pub description: Option<String>,
     /// The settings of its `config` (keys of [`crate::resources::settings`]), in the catalog's
-    /// order; `timeout` in seconds is given as `timeout_ms`.
+    /// order; `timeout` in seconds is given as `timeout_ms`. Then the settings of the resource
+    /// itself that its `*Config` takes: `connection_pool_size` as `pool_size` (postgres),
+    /// `timeout_seconds` as `busy_timeout_ms` (sqlite) or `timeout_ms` (the others).
     pub settings: Vec<(String, SettingValue)>,
+    /// How opening it is retried (`retry_attempts` ≥ 1, `retry_delay_seconds`).
+    pub retry: Option<Retry>,
+    /// `health_check_interval`, in milliseconds.
+    pub health_check_interval_ms: Option<u64>,
+}
+
+/// How opening a resource is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first (≥ 1).
+    pub attempts: u32,
+    /// The wait before the first retry, in milliseconds.
+    pub delay_ms: u64,
 }
 
 impl Resource {

@@ -9,7 +9,7 @@
 use crate::ast;
 use crate::ir::{
     Arc, ArcId, Call, DataMode, EndState, Event, EventId, Function, FunctionId, Inline, InlineId, Machine, Network,
-    NetworkId, Resource, Role, SettingValue, State, StateId, StateRef, Store, Target,
+    NetworkId, Resource, Retry, Role, SettingValue, State, StateId, StateRef, Store, Target,
 };
 use crate::naming::{fn_ident, type_ident};
 
@@ -306,12 +306,37 @@ fn resource(r: &ast::Resource) -> Resource {
         }
         out.push((setting.name.to_owned(), value));
     }
+    // The settings of the resource itself that validation accepted.
+    let own = |value: &Option<crate::span::Spanned<ast::Value>>, key: &str| {
+        let own = crate::resources::own(key)?;
+        own.not_for(r.kind.value).is_none().then_some(())?;
+        own.fits(&value.as_ref()?.value)
+    };
+    let ms = |seconds: f64| ((seconds * 1000.0).round() as u64).max(1);
+    if let Some(n) = own(&r.connection_pool_size, "connection_pool_size") {
+        out.push(("pool_size".to_owned(), SettingValue::Int(n as u64)));
+    }
+    if let Some(seconds) = own(&r.timeout_seconds, "timeout_seconds") {
+        let key = match r.kind.value {
+            ast::ResourceKind::Sqlite => "busy_timeout_ms",
+            _ => "timeout_ms",
+        };
+        out.push((key.to_owned(), SettingValue::Int(ms(seconds))));
+    }
+    let retry = own(&r.retry_attempts, "retry_attempts")
+        .filter(|n| *n >= 1.0)
+        .map(|n| Retry {
+            attempts: n as u32,
+            delay_ms: own(&r.retry_delay_seconds, "retry_delay_seconds").map_or(1000, ms),
+        });
     Resource {
         name: r.name.value.clone(),
         ident: fn_ident(&r.name),
         kind: r.kind.value,
         description: doc(&r.description),
         settings: out,
+        retry,
+        health_check_interval_ms: own(&r.health_check_interval, "health_check_interval").map(ms),
     }
 }
 

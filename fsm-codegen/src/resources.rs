@@ -1,9 +1,11 @@
 //! The catalog of resource settings: for each kind of resource (`sqlite`, `postgres`, `file`,
-//! `http`, `llm`), the keys its `config:` takes. Validation checks configs against it, lowering
-//! reads them into the IR, and the generated `<Machine>Resources::open()` passes them to the
-//! runtime's `*Config` builders, whose methods have the same names.
+//! `http`, `llm`), the keys its `config:` takes, and the settings of the resource itself
+//! ([`OWN`]: pool size, time limit, retries, health-check interval, beside `config:` as
+//! dataknobs-fsm declares them). Validation checks configs against it, lowering reads them into
+//! the IR, and the generated `<Machine>Resources::open()` passes them to the runtime's `*Config`
+//! builders, whose methods have the same names, and to its retry loop.
 
-use crate::ast::ResourceKind;
+use crate::ast::{ResourceKind, Value};
 
 /// The type of a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +131,13 @@ const FILE: &[Setting] = &[
     ),
 ];
 
+const HEALTH_PATH: Setting = opt(
+    "health_path",
+    SettingType::Str,
+    "a path under `base_url` that answers `GET` when the service is up; requested when the \
+     resource opens and by its health check",
+);
+
 const HTTP: &[Setting] = &[
     req(
         "base_url",
@@ -138,6 +147,7 @@ const HTTP: &[Setting] = &[
     TIMEOUT_MS,
     TIMEOUT,
     opt("headers", SettingType::StrMap, "headers sent with every request"),
+    HEALTH_PATH,
 ];
 
 const LLM: &[Setting] = &[
@@ -157,6 +167,7 @@ const LLM: &[Setting] = &[
     opt("max_tokens", SettingType::Positive, "`max_tokens` of every request"),
     opt("temperature", SettingType::Number, "`temperature` of every request"),
     opt("system", SettingType::Str, "a system message put before every prompt"),
+    HEALTH_PATH,
 ];
 
 /// Groups of keys of which exactly one must be given.
@@ -174,4 +185,119 @@ pub fn at_most_one_of(kind: ResourceKind) -> &'static [&'static [&'static str]] 
         ResourceKind::Http | ResourceKind::Llm => &[&["timeout_ms", "timeout"]],
         ResourceKind::Sqlite | ResourceKind::Postgres | ResourceKind::File => &[],
     }
+}
+
+/// A setting of the resource itself, beside `config:` (dataknobs-fsm's `ResourceConfig` keys,
+/// which it mostly leaves inert; here each one does what it says or is refused).
+#[derive(Clone, Copy, Debug)]
+pub struct Own {
+    /// The key.
+    pub name: &'static str,
+    /// An integer (otherwise a number of seconds, integer or not).
+    pub integer: bool,
+    /// The smallest value accepted.
+    pub min: f64,
+    /// The largest value accepted.
+    pub max: f64,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+impl Own {
+    /// How its values are described in diagnostics: `an integer from 1 to 1000`.
+    pub fn describe(&self) -> String {
+        if self.integer {
+            format!("an integer from {} to {}", self.min, self.max)
+        } else {
+            format!("a number of seconds from {} to {}", self.min, self.max)
+        }
+    }
+
+    /// Whether `value` is of its type and in its range.
+    pub fn fits(&self, value: &Value) -> Option<f64> {
+        let n = match value {
+            Value::Int(i) => *i as f64,
+            Value::Float(f) if !self.integer && f.is_finite() => *f,
+            _ => return None,
+        };
+        (self.min..=self.max).contains(&n).then_some(n)
+    }
+
+    /// Why it does not apply to resources of `kind`, or `None` when it does.
+    pub fn not_for(&self, kind: ResourceKind) -> Option<&'static str> {
+        match (self.name, kind) {
+            ("connection_pool_size", ResourceKind::Postgres) => None,
+            ("connection_pool_size", ResourceKind::Sqlite) => Some(
+                "a sqlite handle keeps one connection (SQLite lets one writer in at a time, and a \
+                 `:memory:` database exists on one connection): there is no pool to size",
+            ),
+            ("connection_pool_size", ResourceKind::File) => {
+                Some("a file resource is a directory: it has no connections to pool")
+            }
+            ("connection_pool_size", ResourceKind::Http | ResourceKind::Llm) => Some(
+                "the HTTP client keeps connections alive and opens more as parallel workers need \
+                 them: there is no pool to size",
+            ),
+            ("timeout_seconds", ResourceKind::File) => {
+                Some("file operations have no time limit to set: they wait for the disk")
+            }
+            _ => None,
+        }
+    }
+
+    /// The keys of `config` that give the same setting to resources of `kind` (giving both is
+    /// an error).
+    pub fn same_as(&self, kind: ResourceKind) -> &'static [&'static str] {
+        match (self.name, kind) {
+            ("connection_pool_size", ResourceKind::Postgres) => &["pool_size"],
+            ("timeout_seconds", ResourceKind::Sqlite) => &["busy_timeout_ms"],
+            ("timeout_seconds", ResourceKind::Http | ResourceKind::Llm) => &["timeout_ms", "timeout"],
+            _ => &[],
+        }
+    }
+}
+
+/// The settings of a resource itself, in documentation order.
+pub const OWN: &[Own] = &[
+    Own {
+        name: "connection_pool_size",
+        integer: true,
+        min: 1.0,
+        max: 1000.0,
+        doc: "connections a postgres resource keeps open (default 1): how many workers query at once",
+    },
+    Own {
+        name: "timeout_seconds",
+        integer: false,
+        min: 0.001,
+        max: 86400.0,
+        doc: "time limit: sqlite's busy timeout; postgres connecting, each statement and waiting for \
+              a pooled connection; a whole http or llm request",
+    },
+    Own {
+        name: "retry_attempts",
+        integer: true,
+        min: 0.0,
+        max: 100.0,
+        doc: "how many times opening the resource is tried again after a transient failure (default 0)",
+    },
+    Own {
+        name: "retry_delay_seconds",
+        integer: false,
+        min: 0.001,
+        max: 3600.0,
+        doc: "the wait before the first retry, doubled for each further one (default 1)",
+    },
+    Own {
+        name: "health_check_interval",
+        integer: false,
+        min: 0.001,
+        max: 86400.0,
+        doc: "seconds between health checks of the resource during a long run",
+    },
+];
+
+/// The setting of the resource itself named `name`.
+pub fn own(name: &str) -> Option<&'static Own> {
+    OWN.iter().find(|o| o.name == name)
 }

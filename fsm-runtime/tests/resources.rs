@@ -8,12 +8,13 @@
 //! fsm-runtime --test resources` (any database the user may create tables in).
 
 use fsm_runtime::resources::{
-    Files, FilesConfig, Http, HttpConfig, Llm, LlmConfig, Message, Postgres, PostgresConfig, Resource, ResourceError,
-    Sqlite, SqliteConfig,
+    Files, FilesConfig, Health, HealthError, Http, HttpConfig, Llm, LlmConfig, Message, OpenError, Postgres,
+    PostgresConfig, Resource, ResourceError, Retry, Sqlite, SqliteConfig,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- SQLite
 
@@ -169,6 +170,11 @@ impl Seen {
 fn serve(answers: Vec<(u16, String)>) -> (String, mpsc::Receiver<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    (url, serve_on(listener, answers))
+}
+
+/// The server of [`serve`] on a listener of the caller's.
+fn serve_on(listener: TcpListener, answers: Vec<(u16, String)>) -> mpsc::Receiver<Seen> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for (status, body) in answers {
@@ -209,7 +215,7 @@ fn serve(answers: Vec<(u16, String)>) -> (String, mpsc::Receiver<Seen>) {
             });
         }
     });
-    (url, rx)
+    rx
 }
 
 #[test]
@@ -382,6 +388,110 @@ fn postgres_runs_statements_through_its_pool_from_parallel_workers() {
     pg.batch_execute(&format!("DROP TABLE {table}")).unwrap();
 }
 
+/// The URL with `application_name` set, to find the handle's connections on the server.
+fn with_application_name(url: &str, name: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
+#[test]
+fn postgres_opens_its_pool_size_and_waits_for_a_free_connection_at_most_its_timeout() {
+    let Some(url) = postgres_url() else { return };
+    let name = format!("fsm_pool_{}", std::process::id());
+    let pg = Postgres::from_config(
+        &PostgresConfig::url(with_application_name(&url, &name))
+            .pool_size(2)
+            .timeout_ms(400),
+    )
+    .unwrap();
+    let watcher = Postgres::connect(&url).unwrap();
+    let count = |watcher: &Postgres| -> i64 {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(count(&watcher), 2);
+    pg.health().unwrap();
+    // Both connections busy for 1.5 s: a third caller gives up after 0.4 s.
+    let (ready_tx, ready) = mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let pg = pg.clone();
+            let ready_tx = ready_tx.clone();
+            s.spawn(move || {
+                pg.with(|client| {
+                    ready_tx.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(1500));
+                    client.simple_query("SELECT 1").map(drop)
+                })
+                .unwrap();
+            });
+        }
+        ready.recv().unwrap();
+        ready.recv().unwrap();
+        let started = Instant::now();
+        let e = pg.health().unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(390) && took < Duration::from_millis(1400),
+            "{took:?}"
+        );
+        assert!(matches!(e, ResourceError::Timeout { .. }) && e.is_transient(), "{e:?}");
+    });
+    pg.health().unwrap();
+    // The time limit is each statement's too.
+    let started = Instant::now();
+    let e = pg.execute("SELECT pg_sleep(5)", &[]).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    match &e {
+        ResourceError::Postgres(pe) => {
+            assert_eq!(
+                pe.code(),
+                Some(&fsm_runtime::resources::postgres::error::SqlState::QUERY_CANCELED),
+                "{e}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A connection the server closed is opened again by the health check.
+    watcher
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )
+        .unwrap();
+    pg.health().unwrap();
+    pg.health().unwrap();
+}
+
+#[test]
+fn postgres_health_fails_when_its_database_is_gone() {
+    let Some(url) = postgres_url() else { return };
+    let admin = Postgres::connect(&url).unwrap();
+    let db = format!("fsm_health_{}", std::process::id());
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"));
+    if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE {db}")) {
+        println!("skipped: the test user cannot create a database: {e}");
+        return;
+    }
+    // The same server and user, another database: replace the path of the URL.
+    let Some((base, _)) = url.split('?').next().and_then(|u| u.rsplit_once('/')) else {
+        panic!("FSM_TEST_POSTGRES_URL is not a postgres:// URL: {url}");
+    };
+    let pg = Postgres::from_config(&PostgresConfig::url(format!("{base}/{db}")).timeout_ms(2000)).unwrap();
+    pg.health().unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .unwrap();
+    let e = pg.health().unwrap_err();
+    assert!(matches!(e, ResourceError::Postgres(_)), "{e:?}");
+    assert!(e.to_string().contains(&db), "{e}");
+}
+
 #[test]
 fn postgres_reports_a_missing_variable_or_a_refused_connection() {
     let e = Postgres::from_config(&PostgresConfig::url_env("FSM_TEST_SURELY_UNSET_PG_URL")).unwrap_err();
@@ -391,4 +501,268 @@ fn postgres_reports_a_missing_variable_or_a_refused_connection() {
     assert!(matches!(e, ResourceError::Postgres(_)), "{e:?}");
     let e = Postgres::connect_pool("postgres://nobody@127.0.0.1/none", 0).unwrap_err();
     assert!(matches!(e, ResourceError::Config { key: "pool_size", .. }), "{e:?}");
+}
+
+// ---------------------------------------------------------------- retries
+
+/// A port of the loopback interface that nothing listens on (bound, then freed).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn opening_retries_until_the_directory_appears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let late = tmp.path().join("late");
+    let config = FilesConfig::new(&late);
+    let creator = {
+        let late = late.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            std::fs::create_dir(&late).unwrap();
+        })
+    };
+    let started = Instant::now();
+    let mut attempts = 0;
+    let files = Retry::new(10, Duration::from_millis(20))
+        .run(|| {
+            attempts += 1;
+            Files::from_config(&config)
+        })
+        .unwrap();
+    creator.join().unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(attempts > 1, "opened at attempt {attempts}");
+    assert_eq!(files.dir(), late.canonicalize().unwrap());
+}
+
+#[test]
+fn opening_waits_for_a_server_started_late_on_a_reserved_port() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/api");
+    let (tx, seen) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        tx.send(serve_on(listener, vec![(200, "{}".into())])).unwrap();
+    });
+    let started = Instant::now();
+    let mut opened = OpenError::new();
+    let config = HttpConfig::new(&url).health_path("/health").timeout_ms(2000);
+    let http = opened.open::<Http>("api", &config, Retry::new(8, Duration::from_millis(40)));
+    assert!(opened.is_empty(), "{opened}");
+    assert!(http.is_some());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    server.join().unwrap();
+    let got = seen.recv().unwrap().recv().unwrap();
+    assert_eq!(got.line, "GET /api/health HTTP/1.1");
+}
+
+#[test]
+fn exhausted_retries_report_the_last_error_and_the_attempts() {
+    let refused = format!("http://127.0.0.1:{}", free_port());
+    let mut failed = OpenError::new();
+    let started = Instant::now();
+    let http = failed.open::<Http>(
+        "api",
+        &HttpConfig::new(&refused).health_path("/health"),
+        Retry::new(3, Duration::from_millis(20)),
+    );
+    assert!(http.is_none());
+    // Waits of 20, 40 and 80 ms, each with up to a quarter more.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(140), "{waited:?}");
+    // Not transient: an unset variable is not tried again.
+    let llm = failed.open::<Llm>(
+        "model",
+        &LlmConfig::new(&refused, "m").api_key_env("FSM_TEST_SURELY_UNSET_LLM_KEY"),
+        Retry::new(3, Duration::from_millis(20)),
+    );
+    assert!(llm.is_none());
+    let report: Vec<(&str, u32, bool)> = failed
+        .failures()
+        .iter()
+        .map(|f| (f.name, f.attempts, f.error.is_transient()))
+        .collect();
+    assert_eq!(report, [("api", 4, true), ("model", 1, false)]);
+    assert!(matches!(failed.failures()[0].error, ResourceError::Http { .. }));
+    let text = failed.to_string();
+    assert!(text.contains("2 resources could not be opened"), "{text}");
+    assert!(
+        text.contains("`api`: ") && text.contains("(after 4 attempts)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`model`: environment variable") && !text.contains("after 1 attempt"),
+        "{text}"
+    );
+}
+
+// ---------------------------------------------------------------- time limits
+
+/// A server that accepts connections and never answers; its URL.
+fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept() {
+            held.push(stream);
+        }
+    });
+    url
+}
+
+#[test]
+fn a_request_to_a_server_that_never_answers_times_out() {
+    let url = silent_server();
+    let http = Http::from_config(&HttpConfig::new(&url).timeout_ms(300)).unwrap();
+    let started = Instant::now();
+    let e = http.get("/slow").unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(
+        matches!(&e, ResourceError::Http { source, .. } if matches!(**source, fsm_runtime::resources::ureq::Error::Timeout(_))),
+        "{e:?}"
+    );
+    assert!(e.is_transient());
+
+    let llm = Llm::from_config(&LlmConfig::new(format!("{url}/v1"), "m").timeout_ms(300)).unwrap();
+    let started = Instant::now();
+    let e = llm.complete("hello?").unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(e.is_transient(), "{e:?}");
+}
+
+#[test]
+fn sqlite_waits_for_a_lock_as_long_as_its_busy_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("locked.db");
+    let path = path.to_str().unwrap();
+    let db = Sqlite::from_config(&SqliteConfig::new(path).busy_timeout_ms(200)).unwrap();
+    db.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+    db.health().unwrap();
+    let other = Sqlite::open(path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    let e = db.health().unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(matches!(e, ResourceError::Sqlite(_)) && e.is_transient(), "{e:?}");
+    // Opening waits the same, and fails the same.
+    let e = Sqlite::from_config(&SqliteConfig::new(path).busy_timeout_ms(100)).unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    other.execute_batch("COMMIT").unwrap();
+    db.health().unwrap();
+}
+
+// ---------------------------------------------------------------- health
+
+#[test]
+fn sqlite_health_reads_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    Sqlite::open(":memory:").unwrap().health().unwrap();
+    let garbage = tmp.path().join("garbage.db");
+    std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+    let garbage = garbage.to_str().unwrap();
+    // `open` does not read the file; `health` does, and so does opening from a configuration.
+    let db = Sqlite::open(garbage).unwrap();
+    let e = db.health().unwrap_err();
+    assert!(e.to_string().contains("not a database"), "{e}");
+    assert!(!e.is_transient());
+    assert!(Sqlite::from_config(&SqliteConfig::new(garbage)).is_err());
+}
+
+#[test]
+fn files_health_needs_the_directory_and_the_right_to_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spool");
+    let files = Files::from_config(&FilesConfig::new(&dir).create(true)).unwrap();
+    files.health().unwrap();
+    files.health().unwrap();
+    // The probe file leaves nothing behind.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir(&dir).unwrap();
+    let e = files.health().unwrap_err();
+    assert!(
+        matches!(&e, ResourceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
+    std::fs::write(&dir, "a file now").unwrap();
+    let e = Health::health(&files).unwrap_err();
+    assert!(matches!(e, ResourceError::Config { key: "dir", .. }), "{e:?}");
+}
+
+#[test]
+fn http_health_requests_its_health_path() {
+    // Opening requests it once, then each check.
+    let (url, seen) = serve(vec![(200, "{}".into()), (200, "{}".into()), (503, "draining".into())]);
+    let http = Http::from_config(&HttpConfig::new(&url).health_path("/status").header("x-client", "fsm")).unwrap();
+    assert_eq!(seen.recv().unwrap().line, "GET /status HTTP/1.1");
+    http.health().unwrap();
+    let got = seen.recv().unwrap();
+    assert_eq!(got.header("x-client"), Some("fsm"));
+    let e = http.health().unwrap_err();
+    assert!(matches!(e, ResourceError::Status { status: 503, .. }), "{e:?}");
+    assert!(e.is_transient());
+}
+
+#[test]
+fn http_health_without_a_path_is_a_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let http = Http::from_config(&HttpConfig::new(&url).timeout_ms(1000)).unwrap();
+    http.health().unwrap();
+    drop(listener);
+    let e = http.health().unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    assert!(e.to_string().contains(&url), "{e}");
+}
+
+#[test]
+fn llm_health_requests_its_health_path_with_the_key() {
+    let (url, seen) = serve(vec![(200, r#"{"data": []}"#.into()), (401, "bad key".into())]);
+    let key_var = "PATH";
+    let llm = Llm::from_config(
+        &LlmConfig::new(format!("{url}/v1"), "m")
+            .api_key_env(key_var)
+            .health_path("models"),
+    )
+    .unwrap();
+    let got = seen.recv().unwrap();
+    assert_eq!(got.line, "GET /v1/models HTTP/1.1");
+    assert!(got.header("authorization").is_some_and(|a| a.starts_with("Bearer ")));
+    let e = llm.health().unwrap_err();
+    assert!(matches!(e, ResourceError::Status { status: 401, .. }), "{e:?}");
+    assert!(!e.is_transient());
+    // Without a path: whether the server accepts a connection.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let llm = Llm::from_config(&LlmConfig::new(&url, "m")).unwrap();
+    llm.health().unwrap();
+    drop(listener);
+    assert!(llm.health().is_err());
+}
+
+#[test]
+fn health_errors_list_every_unhealthy_resource() {
+    let mut all = HealthError::new();
+    all.check("db", Ok(()));
+    all.check("inbox", Err(ResourceError::Env { var: "A".into() }));
+    all.check("api", Err(ResourceError::Env { var: "B".into() }));
+    let names: Vec<&str> = all.unhealthy().iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["inbox", "api"]);
+    let text = all.to_string();
+    assert!(text.starts_with("2 resources are unhealthy:"), "{text}");
+    assert!(HealthError::new().into_result().is_ok());
 }

@@ -6,10 +6,12 @@
 
 mod support;
 
-use fsm_runtime::resources::{Files, FilesConfig, Resource, ResourceError, Sqlite};
+use fsm_runtime::resources::{Files, FilesConfig, Resource, ResourceError, ResourceSet, Sqlite};
+use fsm_runtime::stream::{IterSource, Pipeline, StreamError, VecSink};
+use std::time::{Duration, Instant};
 use support::Doc;
 use support::Fns;
-use support::machines::{all_resources, resources};
+use support::machines::{all_resources, resilient_resources, resources};
 
 const LEDGER: &str = "CREATE TABLE ledger (value INTEGER NOT NULL, state TEXT NOT NULL)";
 
@@ -95,14 +97,98 @@ fn a_failing_resource_call_follows_the_error_arc_with_its_cause() {
 fn open_reports_every_resource_that_failed() {
     // `warehouse` and `assistant` read environment variables that no test sets.
     let error = all_resources::ServicesResources::open().unwrap_err();
-    let failed: Vec<&str> = error.failures().iter().map(|(name, _)| *name).collect();
+    let failed: Vec<&str> = error.failures().iter().map(|f| f.name).collect();
     assert_eq!(failed, ["warehouse", "assistant"]);
-    for (_, cause) in error.failures() {
-        assert!(matches!(cause, ResourceError::Env { .. }), "{cause:?}");
+    for failure in error.failures() {
+        assert!(matches!(failure.error, ResourceError::Env { .. }), "{failure:?}");
+        assert_eq!(failure.attempts, 1);
     }
     let text = error.to_string();
     assert!(text.contains("2 resources could not be opened"), "{text}");
     assert!(text.contains("FSM_TEST_SERVICES_POSTGRES_URL"), "{text}");
+}
+
+#[test]
+fn open_retries_what_declares_retries_and_reports_the_attempts() {
+    // `spool` (`fixtures/.late_spool`, 8 retries from 20 ms) appears 150 ms after `open()`
+    // starts; `rates` (2 retries) never answers; `warehouse` (2 retries) lacks its variable,
+    // which no retry can fix; `assistant` has no retries.
+    let spool = std::path::Path::new("fixtures/.late_spool");
+    let _ = std::fs::remove_dir_all(spool);
+    let creator = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        std::fs::create_dir(spool).unwrap();
+    });
+    let started = Instant::now();
+    let error = resilient_resources::ResilientResources::open().unwrap_err();
+    let took = started.elapsed();
+    creator.join().unwrap();
+    std::fs::remove_dir_all(spool).unwrap();
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+    let failed: Vec<(&str, u32)> = error.failures().iter().map(|f| (f.name, f.attempts)).collect();
+    assert_eq!(failed, [("warehouse", 1), ("rates", 3), ("assistant", 1)]);
+    let text = error.to_string();
+    assert!(
+        text.contains("`rates`: ") && text.contains("(after 3 attempts)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn health_lists_every_unhealthy_resource() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits_dir = tmp.path().join("limits");
+    let opened = resources::LedgerResources {
+        db: Sqlite::open(":memory:").unwrap(),
+        limits: Files::from_config(&FilesConfig::new(&limits_dir).create(true)).unwrap(),
+    };
+    opened.health().unwrap();
+    std::fs::remove_dir(&limits_dir).unwrap();
+    let error = opened.health().unwrap_err();
+    let names: Vec<&str> = error.unhealthy().iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["limits"]);
+    assert!(
+        error.to_string().starts_with("resource `limits` is unhealthy: "),
+        "{error}"
+    );
+    // The YAML's `health_check_interval`: `limits` only.
+    let watched: Vec<(&str, Duration)> = opened.watched().iter().map(|w| (w.name, w.interval)).collect();
+    assert_eq!(watched, [("limits", Duration::from_millis(50))]);
+}
+
+#[test]
+fn a_pipeline_watching_the_resources_stops_when_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits_dir = tmp.path().join("limits");
+    let limits = Files::from_config(&FilesConfig::new(&limits_dir).create(true)).unwrap();
+    limits.write("max.txt", "1000000\n").unwrap();
+    let db = Sqlite::open(":memory:").unwrap();
+    db.execute_batch(LEDGER).unwrap();
+    let machine = resources::Ledger::new(Fns, resources::LedgerResources { db, limits });
+
+    // A slow source (1 ms a record) that removes the directory at record 200.
+    let source = IterSource::new((0..100_000).map(move |i| {
+        std::thread::sleep(Duration::from_millis(1));
+        if i == 200 {
+            std::fs::remove_dir_all(&limits_dir).unwrap();
+        }
+        Doc::new(i)
+    }));
+    let started = Instant::now();
+    let error = Pipeline::new(&machine)
+        .chunk_size(10)
+        .default_sink(VecSink::new())
+        .watch_health(machine.resources())
+        .run(source)
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    match error {
+        StreamError::Unhealthy(e) => {
+            let names: Vec<&str> = e.unhealthy().iter().map(|(name, _)| *name).collect();
+            assert_eq!(names, ["limits"]);
+        }
+        other => panic!("{other}"),
+    }
 }
 
 #[test]
@@ -119,4 +205,5 @@ fn handles_are_send_and_sync() {
     fn shared<T: Send + Sync + Clone + 'static>() {}
     shared::<resources::LedgerResources>();
     shared::<all_resources::ServicesResources>();
+    shared::<resilient_resources::ResilientResources>();
 }

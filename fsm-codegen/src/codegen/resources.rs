@@ -5,7 +5,7 @@
 //! what it was before resources existed.
 
 use super::rust::{doc_attrs, ident};
-use crate::ir::{Machine, Resource, ResourceKind, SettingValue};
+use crate::ir::{Machine, Resource, ResourceKind, Retry, SettingValue};
 use crate::resources::{SettingType, settings};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
@@ -137,13 +137,38 @@ pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -
         let yaml_name = &r.name;
         let handle = handle_type(r.kind);
         let config = config(r, &res);
+        let retry = match r.retry {
+            None => quote!(#res::Retry::NONE),
+            Some(Retry { attempts, delay_ms }) => {
+                let attempts = Literal::u32_unsuffixed(attempts);
+                let delay_ms = Literal::u64_unsuffixed(delay_ms);
+                quote!(#res::Retry::new(#attempts, ::core::time::Duration::from_millis(#delay_ms)))
+            }
+        };
         quote! {
-            let #name = __failed.take(
-                #yaml_name,
-                <#res::#handle as #res::Resource>::from_config(&#config),
-            );
+            let #name = __failed.open::<#res::#handle>(#yaml_name, &#config, #retry);
         }
     });
+    let checks = m.resources.iter().map(|r| {
+        let name = ident(&r.ident);
+        let yaml_name = &r.name;
+        quote!(__unhealthy.check(#yaml_name, #res::Health::health(&self.#name));)
+    });
+    let watched: Vec<TokenStream> = m
+        .resources
+        .iter()
+        .filter_map(|r| {
+            let ms = Literal::u64_unsuffixed(r.health_check_interval_ms?);
+            let name = ident(&r.ident);
+            let yaml_name = &r.name;
+            Some(quote!(#res::Watched::new(#yaml_name, ::core::time::Duration::from_millis(#ms), &self.#name)))
+        })
+        .collect();
+    let watched = if watched.is_empty() {
+        quote!(::std::vec::Vec::new())
+    } else {
+        quote!(::std::vec::Vec::from([#(#watched),*]))
+    };
     let names: Vec<Ident> = m.resources.iter().map(|r| ident(&r.ident)).collect();
     let assemble = match names.as_slice() {
         [one] => quote! {
@@ -168,12 +193,32 @@ pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -
 
         impl #ty {
             /// Opens every resource with the settings of the machine's definition (reading the
-            /// environment variables they name now). Fails with every resource that could not
-            /// be opened, not only the first.
+            /// environment variables they name now), retrying those that declare
+            /// `retry_attempts` while they fail with a transient error. Fails with every
+            /// resource that could not be opened, not only the first, each with its last error
+            /// and number of attempts.
             pub fn open() -> ::core::result::Result<Self, #res::OpenError> {
                 let mut __failed = #res::OpenError::new();
                 #(#opens)*
                 #assemble
+            }
+
+            /// Checks that every resource is usable now (a query, a probe file, a request of
+            /// its `health_path` or a connection). Fails with every unhealthy resource.
+            pub fn health(&self) -> ::core::result::Result<(), #res::HealthError> {
+                let mut __unhealthy = #res::HealthError::new();
+                #(#checks)*
+                __unhealthy.into_result()
+            }
+        }
+
+        impl #res::ResourceSet for #ty {
+            fn health(&self) -> ::core::result::Result<(), #res::HealthError> {
+                #ty::health(self)
+            }
+
+            fn watched(&self) -> ::std::vec::Vec<#res::Watched<'_>> {
+                #watched
             }
         }
     }
@@ -258,7 +303,7 @@ fn config(r: &Resource, res: &TokenStream) -> TokenStream {
 
 /// `; path: orders.db, busy_timeout_ms: 100` for the docs of a field.
 fn describe_settings(r: &Resource) -> String {
-    let parts: Vec<String> = r
+    let mut parts: Vec<String> = r
         .settings
         .iter()
         .map(|(key, value)| {
@@ -275,6 +320,14 @@ fn describe_settings(r: &Resource) -> String {
             format!("`{key}: {value}`")
         })
         .collect();
+    let seconds = |ms: u64| (ms as f64 / 1000.0).to_string();
+    if let Some(retry) = r.retry {
+        parts.push(format!("`retry_attempts: {}`", retry.attempts));
+        parts.push(format!("`retry_delay_seconds: {}`", seconds(retry.delay_ms)));
+    }
+    if let Some(ms) = r.health_check_interval_ms {
+        parts.push(format!("`health_check_interval: {}`", seconds(ms)));
+    }
     if parts.is_empty() {
         String::new()
     } else {

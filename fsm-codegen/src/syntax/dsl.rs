@@ -798,19 +798,44 @@ impl Parser {
                 ResourceKind::File
             }
         };
-        let config = if input.peek(syn::token::Brace) {
+        let mut config = if input.peek(syn::token::Brace) {
             Some(self.value(input)?)
         } else {
             None
         };
         let start = description.as_ref().map_or(name.span.start, |d| d.span.start);
-        Ok(Resource {
+        let mut resource = Resource {
             name,
             kind: Spanned::new(kind, kind_span),
-            config,
+            config: None,
             description,
+            connection_pool_size: None,
+            timeout_seconds: None,
+            retry_attempts: None,
+            retry_delay_seconds: None,
+            health_check_interval: None,
             span: Span::new(start, self.here()),
-        })
+        };
+        // The braces hold the config and the settings of the resource itself (which YAML writes
+        // beside `config:`): the latter move to their fields, their span covering `key: value`.
+        if let Some(Spanned {
+            value: Value::Map(entries),
+            ..
+        }) = &mut config
+        {
+            let mut kept = Vec::with_capacity(entries.len());
+            for (key, value) in std::mem::take(entries) {
+                match resource.own_setting_mut(&key.value) {
+                    Some(slot) => {
+                        *slot = Some(Spanned::new(value.value, Span::new(key.span.start, value.span.end)));
+                    }
+                    None => kept.push((key, value)),
+                }
+            }
+            *entries = kept;
+        }
+        resource.config = config;
+        Ok(resource)
     }
 
     // ---------------------------------------------------------------- pieces
@@ -1504,7 +1529,7 @@ mod tests {
                     Track(Vec<crate::Parcel>),
                 }
                 resources {
-                    db: sqlite { path: "orders.db" },
+                    db: sqlite { path: "orders.db", timeout_seconds: 2.5, retry_attempts: 3 },
                     api: http,
                 }
                 /// The main flow.
@@ -1545,6 +1570,14 @@ mod tests {
             ("db", "orders")
         );
         assert!(store.resource.span.start < store.table.span.start);
+        // The settings of the resource itself leave the config for their fields.
+        let db = &m.resources[0];
+        assert_eq!(db.timeout_seconds.as_ref().unwrap().value, Value::Float(2.5));
+        assert_eq!(db.retry_attempts.as_ref().unwrap().value, Value::Int(3));
+        match &db.config.as_ref().unwrap().value {
+            Value::Map(entries) => assert_eq!(entries.len(), 1),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(m.networks.len(), 2);
         let main = &m.networks[0];
         assert_eq!(main.description.as_ref().unwrap().value, "The main flow.");

@@ -1,15 +1,112 @@
 //! Resources: each resource's `config` against the [catalog](crate::resources) of its kind's
-//! settings: required keys present, no unknown key, values of the right type. A mistake here
-//! would otherwise surface only when the program opens its resources.
+//! settings: required keys present, no unknown key, values of the right type; and the settings
+//! of the resource itself (pool size, time limit, retries, health-check interval): in range,
+//! meaningful for its kind, not given twice. A mistake here would otherwise surface only when the
+//! program opens its resources, or never.
 
 use super::Context;
-use crate::ast::{Resource, Value};
+use crate::ast::{Resource, ResourceKind, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
-use crate::resources::{SettingType, at_most_one_of, one_of, settings};
+use crate::resources::{OWN, SettingType, at_most_one_of, one_of, settings};
 
 pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
     for resource in &cx.machine.resources {
         config(resource, diags);
+        own_settings(resource, diags);
+    }
+}
+
+/// `connection_pool_size`, `timeout_seconds`, `retry_attempts`, `retry_delay_seconds`,
+/// `health_check_interval`.
+fn own_settings(resource: &Resource, diags: &mut Diagnostics) {
+    let kind = resource.kind.value;
+    let name = &resource.name.value;
+    let config_key = |key: &str| match resource.config.as_ref().map(|c| &c.value) {
+        Some(Value::Map(entries)) => entries.iter().find(|(k, _)| k.value == key).map(|(k, _)| k.span),
+        _ => None,
+    };
+    for (own, value) in OWN.iter().zip(resource.own_settings()) {
+        let Some(value) = value.1 else { continue };
+        if let Some(why) = own.not_for(kind) {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!("`{}` does not apply to {} resource `{name}`", own.name, kind.as_str()),
+                    value.span,
+                    format!("not for {} resource", a(kind)),
+                )
+                .with_label(resource.kind.span, format!("`{name}` is {} resource", a(kind)))
+                .with_help(format!("remove it: {why}")),
+            );
+            continue;
+        }
+        if own.fits(&value.value).is_none() {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!("`{}` of resource `{name}` must be {}", own.name, own.describe()),
+                    value.span,
+                    format!("expected {}", own.describe()),
+                )
+                .with_help(format!("`{}`: {}", own.name, own.doc)),
+            );
+        }
+        for same in own.same_as(kind) {
+            if let Some(other) = config_key(same) {
+                diags.push(
+                    Diagnostic::error(
+                        codes::RESOURCE_CONFIG,
+                        format!(
+                            "resource `{name}` gives the same setting twice: `{}`, and `{same}` in its config",
+                            own.name
+                        ),
+                        value.span,
+                        "second setting of the same thing",
+                    )
+                    .with_label(other, "also given here")
+                    .with_help(format!(
+                        "keep one of them: for {} resource, `{}` and `{same}` are one setting",
+                        a(kind),
+                        own.name,
+                    )),
+                );
+            }
+        }
+    }
+    let retries = resource
+        .retry_attempts
+        .as_ref()
+        .filter(|v| matches!(v.value, Value::Int(n) if n > 0));
+    if let (None, Some(delay)) = (retries, &resource.retry_delay_seconds) {
+        diags.push(
+            Diagnostic::error(
+                codes::RESOURCE_CONFIG,
+                format!("`retry_delay_seconds` of resource `{name}` has no effect without retries"),
+                delay.span,
+                "no retry to wait for",
+            )
+            .with_help("add `retry_attempts: 3` (how many times opening is tried again), or remove it"),
+        );
+    }
+    if let Some(retries) = retries
+        && matches!(kind, ResourceKind::Http | ResourceKind::Llm)
+        && config_key("health_path").is_none()
+    {
+        diags.push(
+            Diagnostic::error(
+                codes::RESOURCE_CONFIG,
+                format!(
+                    "{} resource `{name}` opens without contacting its server: there is nothing to retry",
+                    kind.as_str()
+                ),
+                retries.span,
+                "never retried",
+            )
+            .with_help(
+                "add `health_path` to its config (a path that answers GET when the service is up, \
+                 such as `/health`): opening then waits for it, retrying; or remove `retry_attempts`",
+            ),
+        );
     }
 }
 
@@ -93,10 +190,14 @@ fn config(resource: &Resource, diags: &mut Diagnostics) {
         let Some(setting) = known.iter().find(|s| s.name == key.value) else {
             let names = known.iter().map(|s| s.name);
             let help = match did_you_mean(&key.value, names.clone()) {
+                _ if crate::resources::own(&key.value).is_some() => format!(
+                    "`{}` is a setting of the resource itself: write it beside `config:`, not inside",
+                    key.value
+                ),
                 Some(better) => format!("did you mean `{better}`?"),
                 None => format!(
-                    "a {} resource takes {}",
-                    kind.as_str(),
+                    "{} resource takes {}",
+                    a(kind),
                     names.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
                 ),
             };
@@ -141,5 +242,13 @@ fn fits(ty: SettingType, value: &Value) -> bool {
             .iter()
             .all(|(k, v)| !k.value.is_empty() && matches!(v.value, Value::String(_))),
         _ => false,
+    }
+}
+
+/// `a sqlite`, `an http`: the kind with its article.
+fn a(kind: ResourceKind) -> String {
+    match kind {
+        ResourceKind::Http | ResourceKind::Llm => format!("an {}", kind.as_str()),
+        ResourceKind::Sqlite | ResourceKind::Postgres | ResourceKind::File => format!("a {}", kind.as_str()),
     }
 }

@@ -1,6 +1,6 @@
 //! [`Files`]: a directory, and relative paths in it that cannot leave it.
 
-use super::{FilesConfig, Resource, ResourceError};
+use super::{FilesConfig, Health, Resource, ResourceError};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -177,6 +177,36 @@ impl Files {
         std::fs::remove_file(&path).map_err(|source| ResourceError::Io { path, source })
     }
 
+    /// Whether the directory still exists and a file can be created in it (a file named
+    /// `.fsm-health.*` is created and removed).
+    pub fn health(&self) -> Result<(), ResourceError> {
+        static PROBE: AtomicU64 = AtomicU64::new(0);
+        let meta = std::fs::metadata(&*self.dir).map_err(|source| ResourceError::Io {
+            path: self.dir.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(ResourceError::Config {
+                key: "dir",
+                reason: format!("`{}` is no longer a directory", self.dir.display()),
+            });
+        }
+        let probe = self.dir.join(format!(
+            ".fsm-health.{}.{}",
+            std::process::id(),
+            PROBE.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .and_then(|file| {
+                drop(file);
+                std::fs::remove_file(&probe)
+            })
+            .map_err(|source| ResourceError::Io { path: probe, source })
+    }
+
     fn parents(&self, path: &Path) -> Result<(), ResourceError> {
         match path.parent() {
             Some(parent) if parent != &*self.dir => {
@@ -187,5 +217,11 @@ impl Files {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl Health for Files {
+    fn health(&self) -> Result<(), ResourceError> {
+        Files::health(self)
     }
 }

@@ -1,9 +1,13 @@
 //! [`Http`]: an HTTP endpoint, through ureq's blocking client.
 
-use super::{HttpConfig, Resource, ResourceError, excerpt};
+use super::{Health, HttpConfig, Resource, ResourceError, excerpt};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 use ureq::Agent;
+
+/// The time limit of a connectivity check when the handle has none.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An HTTP API under a base URL: `get("/users/7")` requests `{base_url}/users/7`, with the
 /// configured headers and time limit.
@@ -11,11 +15,17 @@ use ureq::Agent;
 /// Requests block the calling worker; ureq's agent keeps connections alive and is shared by the
 /// clones of the handle. An error status (400 and above) is [`ResourceError::Status`], with the
 /// start of the body; a failure to connect or a timeout is [`ResourceError::Http`].
+///
+/// With a `health_path`, opening the handle requests it (so [`Retry`](super::Retry) can wait for
+/// a server that is starting) and [`Http::health`] requests it again; without one, opening
+/// contacts nothing and health is whether the server accepts a connection.
 #[derive(Clone)]
 pub struct Http {
     agent: Agent,
     base_url: Arc<str>,
     headers: Arc<[(String, String)]>,
+    health_path: Option<Arc<str>>,
+    timeout: Option<Duration>,
 }
 
 /// A response with a success status.
@@ -55,17 +65,24 @@ impl Resource for Http {
                 reason: format!("`{}` is not an http:// or https:// URL", config.base_url),
             });
         }
+        let timeout = config.timeout_ms.map(Duration::from_millis);
         let agent = Agent::new_with_config(
             Agent::config_builder()
-                .timeout_global(config.timeout_ms.map(Duration::from_millis))
+                .timeout_global(timeout)
                 .http_status_as_error(false)
                 .build(),
         );
-        Ok(Http {
+        let http = Http {
             agent,
             base_url: base.into(),
             headers: config.headers.clone().into(),
-        })
+            health_path: config.health_path.as_deref().map(Into::into),
+            timeout,
+        };
+        if http.health_path.is_some() {
+            http.health()?;
+        }
+        Ok(http)
     }
 }
 
@@ -97,12 +114,64 @@ impl Http {
 
     /// `GET {base_url}{path}`.
     pub fn get(&self, path: &str) -> Result<HttpResponse, ResourceError> {
-        let url = self.url(path);
-        let mut request = self.agent.get(&url);
+        self.get_url(&self.url(path), &[])
+    }
+
+    /// `GET` of a full URL with extra headers (used by [`Llm`](super::Llm)).
+    pub(crate) fn get_url(&self, url: &str, extra: &[(&str, &str)]) -> Result<HttpResponse, ResourceError> {
+        let mut request = self.agent.get(url);
         for (name, value) in self.headers.iter() {
             request = request.header(name.as_str(), value.as_str());
         }
-        finish(url.clone(), request.call())
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        finish(url.to_owned(), request.call())
+    }
+
+    /// Whether the service is up: `GET health_path` answers with a status below 400, or, without
+    /// a `health_path`, the server accepts a TCP connection (within the time limit, or 10 s).
+    pub fn health(&self) -> Result<(), ResourceError> {
+        match &self.health_path {
+            Some(path) => self.get(path).map(drop),
+            None => self.reachable(),
+        }
+    }
+
+    /// The server of `base_url` accepts a TCP connection.
+    pub(crate) fn reachable(&self) -> Result<(), ResourceError> {
+        let url = self.base_url.to_string();
+        let uri: ureq::http::Uri = url.parse().map_err(|e| ResourceError::Config {
+            key: "base_url",
+            reason: format!("`{url}` is not a URL: {e}"),
+        })?;
+        let host = uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        let limit = self.timeout.unwrap_or(PROBE_TIMEOUT);
+        let io = |source| ResourceError::Http {
+            url: url.clone(),
+            source: Box::new(ureq::Error::Io(source)),
+        };
+        let mut last = None;
+        for addr in (host, port).to_socket_addrs().map_err(io)? {
+            match TcpStream::connect_timeout(&addr, limit) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    last = Some(ResourceError::Timeout {
+                        what: format!("connecting to {addr}"),
+                        after: limit,
+                    });
+                }
+                Err(e) => last = Some(io(e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| ResourceError::Config {
+            key: "base_url",
+            reason: format!("`{host}` has no address"),
+        }))
     }
 
     /// `GET` and parse the body as JSON.
@@ -158,6 +227,12 @@ fn finish(
         });
     }
     Ok(HttpResponse { url, status, body })
+}
+
+impl Health for Http {
+    fn health(&self) -> Result<(), ResourceError> {
+        Http::health(self)
+    }
 }
 
 impl std::fmt::Debug for Http {

@@ -1,6 +1,6 @@
 //! [`Llm`]: an OpenAI-compatible chat completions endpoint.
 
-use super::{Http, HttpConfig, LlmConfig, Resource, ResourceError};
+use super::{Health, Http, HttpConfig, LlmConfig, Resource, ResourceError};
 use std::sync::Arc;
 
 /// A language model behind an OpenAI-compatible API: [`Llm::complete`] sends a prompt to
@@ -8,7 +8,9 @@ use std::sync::Arc;
 ///
 /// The API key is read from the environment variable the configuration names, once, when the
 /// handle opens (and never printed by `Debug`). Requests go through the same blocking client as
-/// [`Http`], with its time limit.
+/// [`Http`], with its time limit. With a `health_path` (such as `/models`), opening the handle
+/// and [`Llm::health`] request it with the API key; without one, health is whether the server
+/// accepts a connection.
 #[derive(Clone)]
 pub struct Llm {
     http: Http,
@@ -18,6 +20,7 @@ pub struct Llm {
     max_tokens: Option<u32>,
     temperature: Option<f64>,
     system: Option<Arc<str>>,
+    health_url: Option<Arc<str>>,
 }
 
 /// One message of a conversation.
@@ -75,15 +78,20 @@ impl Resource for Llm {
             }
             None => None,
         };
-        Ok(Llm {
+        let llm = Llm {
             endpoint: http.url("chat/completions").into(),
+            health_url: config.health_path.as_deref().map(|p| http.url(p).into()),
             http,
             model: config.model.as_str().into(),
             authorization,
             max_tokens: config.max_tokens,
             temperature: config.temperature,
             system: config.system.as_deref().map(Into::into),
-        })
+        };
+        if llm.health_url.is_some() {
+            llm.health()?;
+        }
+        Ok(llm)
     }
 }
 
@@ -91,6 +99,23 @@ impl Llm {
     /// The model asked.
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// Whether the service is up: `GET health_path` (with the API key) answers with a status
+    /// below 400, or, without a `health_path`, the server accepts a TCP connection.
+    pub fn health(&self) -> Result<(), ResourceError> {
+        match &self.health_url {
+            Some(url) => self.http.get_url(url, &self.auth()).map(drop),
+            None => self.http.reachable(),
+        }
+    }
+
+    fn auth(&self) -> Vec<(&str, &str)> {
+        self.authorization
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect()
     }
 
     /// The model's answer to `prompt` (one user message, after the configured system message).
@@ -120,15 +145,9 @@ impl Llm {
             request["temperature"] = t.into();
         }
         let body = request.to_string();
-        let auth: Vec<(&str, &str)> = self
-            .authorization
-            .as_deref()
-            .map(|a| ("authorization", a))
-            .into_iter()
-            .collect();
         let response = self
             .http
-            .post(&self.endpoint, "application/json", body.as_bytes(), &auth)?;
+            .post(&self.endpoint, "application/json", body.as_bytes(), &self.auth())?;
         let answer: serde_json::Value = response.json()?;
         answer
             .pointer("/choices/0/message/content")
@@ -138,6 +157,12 @@ impl Llm {
                 url: response.url,
                 reason: "no `choices[0].message.content` in the answer".into(),
             })
+    }
+}
+
+impl Health for Llm {
+    fn health(&self) -> Result<(), ResourceError> {
+        Llm::health(self)
     }
 }
 

@@ -6,14 +6,23 @@
 //! | kind (YAML) | handle | feature | opens from |
 //! |---|---|---|---|
 //! | `sqlite` | [`Sqlite`] | `sqlite` | [`SqliteConfig`]: `path` (`":memory:"` allowed) |
-//! | `postgres` | [`Postgres`] | `postgres` | [`PostgresConfig`]: `url` or `url_env`, `pool_size` |
+//! | `postgres` | [`Postgres`] | `postgres` | [`PostgresConfig`]: `url` or `url_env`, `pool_size`, `timeout_ms` |
 //! | `file` | [`Files`] | none | [`FilesConfig`]: `dir`, `create` |
-//! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers` |
-//! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, ... |
+//! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers`, `health_path` |
+//! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, `health_path`, ... |
 //!
 //! For a machine that declares resources, the generated code has a `<Machine>Resources` struct
 //! with one public field per resource, whose `open()` opens each of them from its YAML `config`
-//! through [`Resource::from_config`]; or build the struct yourself from handles you opened.
+//! through [`OpenError::open`] ([`Resource::from_config`] inside [`Retry::run`], with the
+//! resource's `retry_attempts` and `retry_delay_seconds`); or build the struct yourself from
+//! handles you opened. Its `health()` checks every handle ([`Health`]) and lists the unhealthy
+//! ones ([`HealthError`]); as a [`ResourceSet`] it tells a pipeline which resources to check at
+//! which `health_check_interval` ([`Pipeline::watch_health`](crate::stream::Pipeline::watch_health)).
+//!
+//! A resource's `timeout_seconds` becomes the time limit of its handle: [`SqliteConfig`]'s busy
+//! timeout, [`PostgresConfig::timeout_ms`] (connecting, statements, waiting for a pooled
+//! connection), the request limit of [`HttpConfig`] and [`LlmConfig`]; `connection_pool_size`
+//! becomes [`PostgresConfig::pool_size`].
 //!
 //! Every handle is cheap to clone (clones share the connection) and `Send + Sync`, with `&self`
 //! methods, so the parallel workers of the streaming runtime share one set: [`Sqlite`] keeps one
@@ -29,22 +38,26 @@
 //! [`Context::resources`]: crate::Context::resources
 
 mod files;
+mod health;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "llm")]
 mod llm;
 #[cfg(feature = "postgres")]
 mod pg;
+mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::files::Files;
+pub use self::health::{Health, HealthError, ResourceSet, Watched};
 #[cfg(feature = "http")]
 pub use self::http::{Http, HttpResponse};
 #[cfg(feature = "llm")]
 pub use self::llm::{Llm, Message};
 #[cfg(feature = "postgres")]
 pub use self::pg::Postgres;
+pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::Sqlite;
 
@@ -60,6 +73,7 @@ pub use ::ureq;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A handle that opens from its kind's configuration: what the generated
 /// `<Machine>Resources::open()` calls for every resource.
@@ -137,6 +151,77 @@ pub enum ResourceError {
         /// What was wrong.
         reason: String,
     },
+    /// A wait took longer than the resource's time limit (`timeout_seconds`): for a free
+    /// connection of a [`Postgres`] pool, or for a server to accept a connection.
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        after: Duration,
+    },
+}
+
+impl ResourceError {
+    /// Whether trying again later may succeed: a server that refuses or drops connections, is
+    /// starting up or overloaded (HTTP 408, 425, 429, 500, 502, 503, 504; PostgreSQL
+    /// `cannot_connect_now`, `too_many_connections`, connection failures), a time limit, a
+    /// database file that is locked or cannot be opened yet, a directory that does not exist
+    /// yet. Not transient: settings and environment variables, refused paths, authentication and
+    /// other answers of a server, malformed responses.
+    ///
+    /// [`Retry::run`] retries only transient failures.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ResourceError::Config { .. }
+            | ResourceError::Env { .. }
+            | ResourceError::PathEscapes { .. }
+            | ResourceError::Response { .. } => false,
+            ResourceError::Io { source, .. } => io_transient(source),
+            ResourceError::Timeout { .. } => true,
+            ResourceError::Status { status, .. } => matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504),
+            #[cfg(feature = "sqlite")]
+            ResourceError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+            ),
+            #[cfg(feature = "postgres")]
+            ResourceError::Postgres(e) => pg::is_transient(e),
+            #[cfg(feature = "http")]
+            ResourceError::Http { source, .. } => match source.as_ref() {
+                ureq::Error::Io(e) => io_transient(e),
+                ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// An I/O failure that may go away: a connection refused, reset or timed out, a path that does
+/// not exist yet, a busy resource.
+fn io_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        NotFound
+            | ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | TimedOut
+            | Interrupted
+            | WouldBlock
+            | BrokenPipe
+            | UnexpectedEof
+            | AddrNotAvailable
+            | HostUnreachable
+            | NetworkUnreachable
+            | NetworkDown
+            | ResourceBusy
+    )
 }
 
 impl fmt::Display for ResourceError {
@@ -151,7 +236,11 @@ impl fmt::Display for ResourceError {
             #[cfg(feature = "sqlite")]
             ResourceError::Sqlite(e) => write!(f, "sqlite: {e}"),
             #[cfg(feature = "postgres")]
-            ResourceError::Postgres(e) => write!(f, "postgres: {e}"),
+            // The client's own message is only the kind ("db error"): the server's is the cause.
+            ResourceError::Postgres(e) => match std::error::Error::source(e) {
+                Some(cause) => write!(f, "postgres: {e}: {cause}"),
+                None => write!(f, "postgres: {e}"),
+            },
             #[cfg(feature = "http")]
             ResourceError::Http { url, source } => write!(f, "{url}: {source}"),
             ResourceError::Status { url, status, body } => {
@@ -162,6 +251,9 @@ impl fmt::Display for ResourceError {
                 Ok(())
             }
             ResourceError::Response { url, reason } => write!(f, "{url}: {reason}"),
+            ResourceError::Timeout { what, after } => {
+                write!(f, "{what}: no answer within {}", Seconds(*after))
+            }
         }
     }
 }
@@ -201,11 +293,25 @@ impl From<ResourceError> for crate::FnError {
     }
 }
 
-/// Why a machine's resources could not be opened: every resource that failed, with its name, so
-/// one run of the program shows every misconfiguration.
+/// Why a machine's resources could not be opened: every resource that failed, with its name, its
+/// last error and how many times it was tried, so one run of the program shows every
+/// misconfiguration.
 #[derive(Debug, Default)]
 pub struct OpenError {
-    failures: Vec<(&'static str, ResourceError)>,
+    failures: Vec<OpenFailure>,
+}
+
+/// One resource that could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OpenFailure {
+    /// The resource's name, as declared.
+    pub name: &'static str,
+    /// Why its last attempt failed.
+    pub error: ResourceError,
+    /// How many times opening it was attempted (1 without retries, or when the error was not
+    /// [transient](ResourceError::is_transient)).
+    pub attempts: u32,
 }
 
 impl OpenError {
@@ -214,19 +320,36 @@ impl OpenError {
         OpenError::default()
     }
 
-    /// Keeps the handle of resource `name`, or records why it failed.
-    pub fn take<T>(&mut self, name: &'static str, opened: Result<T, ResourceError>) -> Option<T> {
-        match opened {
+    /// Opens resource `name` from `config`, retrying transient failures as `retry` says (see
+    /// [`Retry::run`]): the handle, or `None` with the failure recorded. What the generated
+    /// `<Machine>Resources::open()` calls for every resource.
+    pub fn open<R: Resource>(&mut self, name: &'static str, config: &R::Config, retry: Retry) -> Option<R> {
+        match retry.run(|| R::from_config(config)) {
             Ok(handle) => Some(handle),
-            Err(e) => {
-                self.failures.push((name, e));
+            Err(Exhausted { error, attempts }) => {
+                self.failures.push(OpenFailure { name, error, attempts });
                 None
             }
         }
     }
 
-    /// The resources that failed (name as in the YAML, and why), in declaration order.
-    pub fn failures(&self) -> &[(&'static str, ResourceError)] {
+    /// Keeps the handle of resource `name`, or records why it failed (one attempt).
+    pub fn take<T>(&mut self, name: &'static str, opened: Result<T, ResourceError>) -> Option<T> {
+        match opened {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                self.failures.push(OpenFailure {
+                    name,
+                    error,
+                    attempts: 1,
+                });
+                None
+            }
+        }
+    }
+
+    /// The resources that failed, in declaration order.
+    pub fn failures(&self) -> &[OpenFailure] {
         &self.failures
     }
 
@@ -236,15 +359,25 @@ impl OpenError {
     }
 }
 
+impl fmt::Display for OpenFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.name, self.error)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.failures.as_slice() {
             [] => f.write_str("no resource failed"),
-            [(name, e)] => write!(f, "resource `{name}`: {e}"),
+            [one] => write!(f, "resource {one}"),
             all => {
                 write!(f, "{} resources could not be opened:", all.len())?;
-                for (name, e) in all {
-                    write!(f, "\n  `{name}`: {e}")?;
+                for failure in all {
+                    write!(f, "\n  {failure}")?;
                 }
                 Ok(())
             }
@@ -256,7 +389,16 @@ impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.failures
             .first()
-            .map(|(_, e)| e as &(dyn std::error::Error + 'static))
+            .map(|failure| &failure.error as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A duration as seconds for messages: `1.5 s`, `30 s`, `0.25 s`.
+pub(crate) struct Seconds(pub(crate) Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} s", self.0.as_secs_f64())
     }
 }
 
@@ -270,7 +412,7 @@ pub struct SqliteConfig {
     /// for a database that lives as long as the handle.
     pub path: String,
     /// How long a statement waits for a lock held by another connection (SQLite's busy
-    /// timeout). `None`: rusqlite's default (5 s).
+    /// timeout; `timeout_seconds` of the declaration). `None`: rusqlite's default (5 s).
     pub busy_timeout_ms: Option<u64>,
 }
 
@@ -300,6 +442,10 @@ pub struct PostgresConfig {
     /// How many connections the handle keeps (parallel workers each take one while they use
     /// it). At least 1; default 1.
     pub pool_size: usize,
+    /// The time limit (`timeout_seconds` of the declaration) of connecting, of each statement
+    /// (the server's `statement_timeout`), and of waiting for a free connection of the pool.
+    /// `None`: no limit (the server's own `statement_timeout`, if any).
+    pub timeout_ms: Option<u64>,
 }
 
 impl PostgresConfig {
@@ -308,6 +454,7 @@ impl PostgresConfig {
         PostgresConfig {
             url: Secret::Value(url.into()),
             pool_size: 1,
+            timeout_ms: None,
         }
     }
 
@@ -316,6 +463,7 @@ impl PostgresConfig {
         PostgresConfig {
             url: Secret::Env(var.into()),
             pool_size: 1,
+            timeout_ms: None,
         }
     }
 
@@ -323,6 +471,13 @@ impl PostgresConfig {
     #[must_use]
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
+        self
+    }
+
+    /// Sets the time limit of connecting, of a statement and of waiting for a connection.
+    #[must_use]
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
         self
     }
 }
@@ -395,6 +550,11 @@ pub struct HttpConfig {
     pub timeout_ms: Option<u64>,
     /// Headers sent with every request.
     pub headers: Vec<(String, String)>,
+    /// A path under `base_url` that answers `GET` with a success status when the service is up
+    /// (`/health`). Given, [`Http::health`] requests it and opening the handle waits for it;
+    /// `None`: health is only whether the server accepts a connection, and opening contacts
+    /// nothing.
+    pub health_path: Option<String>,
 }
 
 impl HttpConfig {
@@ -404,6 +564,7 @@ impl HttpConfig {
             base_url: base_url.into(),
             timeout_ms: None,
             headers: Vec::new(),
+            health_path: None,
         }
     }
 
@@ -418,6 +579,13 @@ impl HttpConfig {
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the path whose `GET` tells the service is up.
+    #[must_use]
+    pub fn health_path(mut self, path: impl Into<String>) -> Self {
+        self.health_path = Some(path.into());
         self
     }
 }
@@ -443,6 +611,9 @@ pub struct LlmConfig {
     pub temperature: Option<f64>,
     /// A system message put before every conversation.
     pub system: Option<String>,
+    /// A path under `base_url` that answers `GET` (with the API key) when the service is up,
+    /// such as `/models`; as [`HttpConfig::health_path`].
+    pub health_path: Option<String>,
 }
 
 impl LlmConfig {
@@ -456,6 +627,7 @@ impl LlmConfig {
             max_tokens: None,
             temperature: None,
             system: None,
+            health_path: None,
         }
     }
 
@@ -493,6 +665,13 @@ impl LlmConfig {
         self.system = Some(text.into());
         self
     }
+
+    /// Sets the path whose `GET` tells the service is up.
+    #[must_use]
+    pub fn health_path(mut self, path: impl Into<String>) -> Self {
+        self.health_path = Some(path.into());
+        self
+    }
 }
 
 // ---------------------------------------------------------------- handles whose feature is off
@@ -506,6 +685,12 @@ macro_rules! unavailable {
         #[derive(Clone, Debug)]
         pub struct $name {
             _unavailable: std::convert::Infallible,
+        }
+
+        impl Health for $name {
+            fn health(&self) -> Result<(), ResourceError> {
+                match self._unavailable {}
+            }
         }
     };
 }

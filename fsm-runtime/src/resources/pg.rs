@@ -1,9 +1,11 @@
 //! [`Postgres`]: a PostgreSQL server, through a small pool of synchronous connections.
 
-use super::{PostgresConfig, Resource, ResourceError};
+use super::{Health, PostgresConfig, Resource, ResourceError};
+use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Config, NoTls, Row};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A PostgreSQL database: a fixed pool of connections (`pool_size`, default 1), all opened with
 /// the handle so a wrong URL or password shows when the resources open, not at the first record.
@@ -11,6 +13,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 /// A call takes a connection from the pool for as long as it runs, waiting when all are in use;
 /// parallel workers therefore run up to `pool_size` statements at once. A connection the server
 /// closed is opened again before use. Connections are plain TCP or Unix sockets (`NoTls`).
+///
+/// With a time limit (`timeout_seconds`, [`PostgresConfig::timeout_ms`]), connecting, each
+/// statement (the server's `statement_timeout`, set for the handle's connections) and the wait
+/// for a free connection ([`ResourceError::Timeout`]) are limited by it.
 #[derive(Clone)]
 pub struct Postgres {
     pool: Arc<Pool>,
@@ -20,8 +26,10 @@ struct Pool {
     idle: Mutex<Vec<Client>>,
     returned: Condvar,
     /// To reconnect a connection the server closed; `None` for a handle over a given client.
-    url: Option<String>,
+    connect: Option<Config>,
     size: usize,
+    /// The longest wait for a free connection.
+    wait: Option<Duration>,
 }
 
 impl Resource for Postgres {
@@ -29,7 +37,7 @@ impl Resource for Postgres {
 
     fn from_config(config: &PostgresConfig) -> Result<Self, ResourceError> {
         let url = config.url.resolve()?;
-        Postgres::connect_pool(&url, config.pool_size)
+        Postgres::connect_with(&url, config.pool_size, config.timeout_ms.map(Duration::from_millis))
     }
 }
 
@@ -41,30 +49,48 @@ impl Postgres {
 
     /// `size` connections to `url` (at least one).
     pub fn connect_pool(url: &str, size: usize) -> Result<Self, ResourceError> {
+        Postgres::connect_with(url, size, None)
+    }
+
+    /// `size` connections to `url`, with a time limit of connecting, of each statement and of
+    /// waiting for a free connection (`None`: no limit).
+    pub fn connect_with(url: &str, size: usize, timeout: Option<Duration>) -> Result<Self, ResourceError> {
         if size == 0 {
             return Err(ResourceError::Config {
                 key: "pool_size",
                 reason: "must be at least 1".into(),
             });
         }
+        let mut config: Config = url.parse()?;
+        if let Some(limit) = timeout {
+            config.connect_timeout(limit);
+            // For the server, 0 would mean no limit: at least 1 ms.
+            let ms = limit.as_millis().max(1);
+            let options = match config.get_options() {
+                Some(given) if !given.trim().is_empty() => format!("{given} -c statement_timeout={ms}"),
+                _ => format!("-c statement_timeout={ms}"),
+            };
+            config.options(&options);
+        }
         let clients = (0..size)
-            .map(|_| Client::connect(url, NoTls))
+            .map(|_| config.connect(NoTls))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Postgres::pool(clients, Some(url.to_owned())))
+        Ok(Postgres::pool(clients, Some(config), timeout))
     }
 
     /// A handle over a client you connected yourself (TLS, custom settings).
     pub fn from_client(client: Client) -> Self {
-        Postgres::pool(vec![client], None)
+        Postgres::pool(vec![client], None, None)
     }
 
-    fn pool(clients: Vec<Client>, url: Option<String>) -> Self {
+    fn pool(clients: Vec<Client>, connect: Option<Config>, wait: Option<Duration>) -> Self {
         Postgres {
             pool: Arc::new(Pool {
                 size: clients.len(),
                 idle: Mutex::new(clients),
                 returned: Condvar::new(),
-                url,
+                connect,
+                wait,
             }),
         }
     }
@@ -72,17 +98,39 @@ impl Postgres {
     /// Runs `f` with a connection of the pool (for transactions, prepared statements, copies,
     /// anything the `postgres` crate does).
     pub fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, ResourceError> {
-        let mut lease = self.lease();
-        let client = lease.client.as_mut().ok_or_else(|| ResourceError::Config {
-            key: "pool_size",
-            reason: "the pool has no connection".into(),
-        })?;
+        let mut lease = self.lease()?;
+        let client = lease.client()?;
         if client.is_closed()
-            && let Some(url) = &self.pool.url
+            && let Some(config) = &self.pool.connect
         {
-            *client = Client::connect(url, NoTls)?;
+            *client = config.connect(NoTls)?;
         }
         Ok(f(client)?)
+    }
+
+    /// Whether the database answers: `SELECT 1` on a connection of the pool. A connection the
+    /// server closed (a restart, an administrator) is opened again, and checked once more.
+    pub fn health(&self) -> Result<(), ResourceError> {
+        let mut lease = self.lease()?;
+        let client = lease.client()?;
+        let reconnect = |client: &mut Client| -> Result<(), ResourceError> {
+            if let Some(config) = &self.pool.connect {
+                *client = config.connect(NoTls)?;
+            }
+            Ok(())
+        };
+        if client.is_closed() {
+            reconnect(client)?;
+        }
+        match client.simple_query("SELECT 1") {
+            Ok(_) => Ok(()),
+            Err(e) if (client.is_closed() || e.is_closed()) && self.pool.connect.is_some() => {
+                reconnect(client)?;
+                client.simple_query("SELECT 1")?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Runs one statement; the number of rows it changed.
@@ -110,30 +158,90 @@ impl Postgres {
         self.pool.size
     }
 
-    fn lease(&self) -> Lease<'_> {
+    /// A connection of the pool, waiting for one to be returned when all are in use (at most the
+    /// time limit).
+    fn lease(&self) -> Result<Lease<'_>, ResourceError> {
+        let deadline = self.pool.wait.map(|wait| Instant::now() + wait);
         let mut idle = self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(client) = idle.pop() {
-                return Lease {
+                return Ok(Lease {
                     pool: &self.pool,
                     client: Some(client),
-                };
+                });
             }
             if self.pool.size == 0 {
-                return Lease {
+                return Ok(Lease {
                     pool: &self.pool,
                     client: None,
-                };
+                });
             }
-            idle = self.pool.returned.wait(idle).unwrap_or_else(PoisonError::into_inner);
+            idle = match deadline {
+                None => self.pool.returned.wait(idle).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(ResourceError::Timeout {
+                            what: format!("waiting for a free connection of the pool ({} in use)", self.pool.size),
+                            after: self.pool.wait.unwrap_or_default(),
+                        });
+                    }
+                    self.pool
+                        .returned
+                        .wait_timeout(idle, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
+}
+
+impl Health for Postgres {
+    fn health(&self) -> Result<(), ResourceError> {
+        Postgres::health(self)
+    }
+}
+
+/// See [`ResourceError::is_transient`].
+pub(super) fn is_transient(e: &postgres::Error) -> bool {
+    const TRANSIENT: &[SqlState] = &[
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::TOO_MANY_CONNECTIONS,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CONNECTION_EXCEPTION,
+        SqlState::CONNECTION_FAILURE,
+        SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+    ];
+    if let Some(code) = e.code() {
+        return TRANSIENT.contains(code);
+    }
+    if e.is_closed() {
+        return true;
+    }
+    // Connecting and talking to the server fail with the I/O error as the cause; a connection
+    // string that does not parse has another cause.
+    std::error::Error::source(e)
+        .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+        .is_some_and(super::io_transient)
 }
 
 /// A connection taken from the pool, put back when dropped (even when the caller panics).
 struct Lease<'a> {
     pool: &'a Pool,
     client: Option<Client>,
+}
+
+impl Lease<'_> {
+    fn client(&mut self) -> Result<&mut Client, ResourceError> {
+        self.client.as_mut().ok_or_else(|| ResourceError::Config {
+            key: "pool_size",
+            reason: "the pool has no connection".into(),
+        })
+    }
 }
 
 impl Drop for Lease<'_> {

@@ -1,6 +1,6 @@
 //! [`Sqlite`]: an embedded SQLite database (rusqlite, bundled).
 
-use super::{Resource, ResourceError, SqliteConfig};
+use super::{Health, Resource, ResourceError, SqliteConfig};
 use rusqlite::{Connection, Params, Row};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -44,6 +44,8 @@ impl Resource for Sqlite {
         if let Some(ms) = config.busy_timeout_ms {
             db.with(|conn| conn.busy_timeout(Duration::from_millis(ms)))?;
         }
+        // A file that is not a database, or locked for longer than the busy timeout, shows now.
+        db.health()?;
         Ok(db)
     }
 }
@@ -117,6 +119,21 @@ impl Sqlite {
             let rows = stmt.query_map(params, |row| f(row))?;
             rows.collect()
         })
+    }
+}
+
+impl Sqlite {
+    /// Whether the database can be read: its schema is read (`SELECT count(*) FROM
+    /// sqlite_schema`), which fails when another connection holds a lock longer than the busy
+    /// timeout, or the file is not a database. (`SELECT 1` would not touch the file.)
+    pub fn health(&self) -> Result<(), ResourceError> {
+        self.with(|conn| conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())))
+    }
+}
+
+impl Health for Sqlite {
+    fn health(&self) -> Result<(), ResourceError> {
+        Sqlite::health(self)
     }
 }
 

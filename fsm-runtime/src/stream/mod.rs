@@ -314,6 +314,9 @@ pub enum StreamError {
     Config(String),
     /// A pipeline thread panicked outside user code (a bug).
     Panicked(String),
+    /// A health check of the pipeline ([`Pipeline::health_check`],
+    /// [`Pipeline::watch_health`]) failed: the resources the machine needs are not usable.
+    Unhealthy(crate::resources::HealthError),
 }
 
 impl fmt::Display for StreamError {
@@ -326,6 +329,7 @@ impl fmt::Display for StreamError {
             }
             StreamError::Config(m) => write!(f, "pipeline configuration: {m}"),
             StreamError::Panicked(m) => write!(f, "a pipeline thread panicked: {m}"),
+            StreamError::Unhealthy(e) => write!(f, "stopped: {e}"),
         }
     }
 }
@@ -336,6 +340,7 @@ impl std::error::Error for StreamError {
             StreamError::Source { error, .. }
             | StreamError::Sink { error, .. }
             | StreamError::Checkpoint { error, .. } => Some(error),
+            StreamError::Unhealthy(e) => Some(e),
             StreamError::Config(_) | StreamError::Panicked(_) => None,
         }
     }

@@ -17,12 +17,14 @@ use super::{
     Summary, WriteError,
 };
 use crate::core::{EndState, Machine, RunError, StateError};
+use crate::resources::{HealthError, ResourceSet};
 
 const DEAD_LETTER_KEY: &str = "*dead-letter*";
 const DEFAULT_KEY: &str = "*default*";
 
 type BoxSink<'a, T> = Box<dyn Sink<T> + 'a>;
 type ProgressFn<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
+type HealthFn<'a> = Box<dyn FnMut() -> Result<(), HealthError> + Send + 'a>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
@@ -42,7 +44,7 @@ enum RouteSpec {
 ///
 /// Built with chained calls, then [`Pipeline::run`] (blocking) or, with the `tokio` feature,
 /// `run_async` / `run_stream`. Defaults: chunks of 1000 records, one worker, input order kept,
-/// `2 × workers + 2` chunks in flight, no checkpoint, no progress callback.
+/// `2 × workers + 2` chunks in flight, no checkpoint, no progress callback, no health check.
 ///
 /// Records that reach an end state with no route go to the [default sink](Pipeline::default_sink)
 /// if there is one, else to the dead-letter sink (reason `unrouted`). Without a
@@ -58,6 +60,7 @@ pub struct Pipeline<'a, M: Machine> {
     in_flight: Option<usize>,
     ordered: bool,
     progress: Option<(Duration, ProgressFn<'a>)>,
+    health: Option<(Duration, HealthFn<'a>)>,
     checkpoint: Option<(PathBuf, u64)>,
 }
 
@@ -75,6 +78,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             in_flight: None,
             ordered: true,
             progress: None,
+            health: None,
             checkpoint: None,
         }
     }
@@ -145,6 +149,44 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         self
     }
 
+    /// Calls `check` at most every `interval` (checked after each chunk, on the writer thread);
+    /// when it fails, the run stops with [`StreamError::Unhealthy`], as it stops when a sink
+    /// fails (no output is moved to its final name; with a checkpoint, running again resumes).
+    /// To only log a failure, return `Ok(())` from `check` after logging it.
+    pub fn health_check(
+        mut self,
+        interval: Duration,
+        check: impl FnMut() -> Result<(), HealthError> + Send + 'a,
+    ) -> Self {
+        self.health = Some((interval, Box::new(check)));
+        self
+    }
+
+    /// Watches the resources of a machine (`machine.resources()`, a generated
+    /// `<Machine>Resources`) during the run: every resource that declares a
+    /// `health_check_interval` is checked at that interval, as [`Pipeline::health_check`]
+    /// checks (after each chunk, so at most as often as chunks are written). Resources without
+    /// an interval are not checked; when none declares one, this does nothing.
+    pub fn watch_health<R: ResourceSet>(self, resources: &'a R) -> Self {
+        let watched = resources.watched();
+        let Some(every) = watched.iter().map(|w| w.interval).min() else {
+            return self;
+        };
+        let start = Instant::now();
+        let mut due: Vec<_> = watched.into_iter().map(|w| (start + w.interval, w)).collect();
+        self.health_check(every, move || {
+            let now = Instant::now();
+            let mut unhealthy = HealthError::new();
+            for (next, w) in &mut due {
+                if *next <= now {
+                    unhealthy.check(w.name, w.handle.health());
+                    *next = now + w.interval;
+                }
+            }
+            unhealthy.into_result()
+        })
+    }
+
     /// Checkpoints to `path` about every `every_records` records: outputs are fsynced and their
     /// lengths stored with the source's position, so a killed run started again with the same
     /// pipeline resumes where the last checkpoint was taken, without losing or duplicating
@@ -185,6 +227,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             workers,
             ordered,
             progress,
+            health,
             checkpoint,
             ..
         } = self;
@@ -211,6 +254,8 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             started,
             progress,
             last_progress: started,
+            health,
+            last_health: started,
             checkpoint: None,
         };
         let mut read_before = 0;
@@ -620,6 +665,8 @@ struct Writer<'a, E, D> {
     started: Instant,
     progress: Option<(Duration, ProgressFn<'a>)>,
     last_progress: Instant,
+    health: Option<(Duration, HealthFn<'a>)>,
+    last_health: Instant,
     checkpoint: Option<CheckpointState>,
 }
 
@@ -699,6 +746,13 @@ impl<E: EndState, D> Writer<'_, E, D> {
             if now.duration_since(self.last_progress) >= *interval {
                 self.last_progress = now;
                 self.report(false);
+            }
+        }
+        if let Some((interval, check)) = &mut self.health {
+            let now = Instant::now();
+            if now.duration_since(self.last_health) >= *interval {
+                self.last_health = now;
+                check().map_err(StreamError::Unhealthy)?;
             }
         }
         Ok(())

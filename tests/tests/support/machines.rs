@@ -29,6 +29,7 @@ fixture!(
     priorities,
     push_arcs,
     reference_mode,
+    resilient_resources,
     resources,
     step_limit,
     stored_order,
@@ -276,6 +277,19 @@ impl all_resources::ServicesFns for Fns {
             r.rates.base_url(),
             r.assistant.model()
         ));
+        Ok(())
+    }
+}
+
+impl resilient_resources::ResilientFns for Fns {
+    fn spool(
+        &self,
+        data: &mut Doc,
+        ctx: &mut Context<'_, resilient_resources::ResilientResources>,
+    ) -> Result<(), FnError> {
+        ctx.resources()
+            .spool
+            .append("spooled.txt", format!("{}\n", data.value))?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ mod inline {
                 Ship,
                 Cancel,
             }
-            resources { db: sqlite { path: "orders.db" } }
+            resources { db: sqlite { path: "orders.db", timeout_seconds: 2.5, retry_attempts: 2 } }
             functions {
                 /// Notes the cancellation.
                 log_cancel: infallible,

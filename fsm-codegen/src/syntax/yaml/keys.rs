@@ -48,7 +48,18 @@ pub(super) mod known {
     ];
     pub const EVENT: &[&str] = &["name", "payload", "description"];
     pub const STORE: &[&str] = &["resource", "table"];
-    pub const RESOURCE: &[&str] = &["name", "kind", "config", "description"];
+    pub const RESOURCE: &[&str] = &[
+        "name",
+        "kind",
+        "config",
+        "description",
+        // dataknobs-fsm's settings of a resource, made real: see `crate::resources::OWN`.
+        "connection_pool_size",
+        "timeout_seconds",
+        "retry_attempts",
+        "retry_delay_seconds",
+        "health_check_interval",
+    ];
     pub const FUNCTION_DECL: &[&str] = &["name", "description", "infallible"];
     pub const FUNCTION: &[&str] = &["rust", "builtin", "params"];
 }
@@ -143,14 +154,7 @@ pub(super) mod refused {
             "implement the trait method in Rust; there is nothing to import",
         ),
     ];
-    pub const RESOURCE: &[(&str, &str)] = &[
-        ("type", "write `kind:` (sqlite, postgres, file, http or llm)"),
-        ("connection_pool_size", "give pool settings in `config:`"),
-        ("timeout_seconds", "give timeouts in `config:`"),
-        ("retry_attempts", "give retry settings in `config:`"),
-        ("retry_delay_seconds", "give retry settings in `config:`"),
-        ("health_check_interval", "give health-check settings in `config:`"),
-    ];
+    pub const RESOURCE: &[(&str, &str)] = &[("type", "write `kind:` (sqlite, postgres, file, http or llm)")];
     pub const FUNCTION: &[(&str, &str)] = &[
         (
             "type",

@@ -758,13 +758,29 @@ impl Mapper<'_> {
                 "expected a mapping",
             ));
         }
-        Some(Resource {
+        let mut resource = Resource {
             name: name?,
             kind: kind?,
             config,
             description: fields.get("description").and_then(|n| self.string(n)),
+            connection_pool_size: None,
+            timeout_seconds: None,
+            retry_attempts: None,
+            retry_delay_seconds: None,
+            health_check_interval: None,
             span: node.span,
-        })
+        };
+        // Checked by validation against the catalog (`crate::resources::OWN`), like `config`;
+        // the span covers `key: value`.
+        for key in crate::resources::OWN.iter().map(|s| s.name) {
+            let Some(value_node) = fields.get(key) else { continue };
+            let value = self.value(value_node);
+            let start = key_span(node, key).map_or(value.span.start, |k| k.start);
+            if let Some(slot) = resource.own_setting_mut(key) {
+                *slot = Some(Spanned::new(value.value, Span::new(start, value.span.end)));
+            }
+        }
+        Some(resource)
     }
 }
 
