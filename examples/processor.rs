@@ -25,8 +25,8 @@ impl StreamingProcessorFns for Functions {
         record::is_valid(data)
     }
 
-    fn enrich(&self, data: &mut Record, _: &mut Context<'_>) -> Result<(), FnError> {
-        record::enrich(data).map_err(FnError::from)
+    fn enrich(&self, data: &Record, _: &mut Context<'_>) -> Result<impl FnOnce(&mut Record) + use<>, FnError> {
+        record::enrich_change(data).map_err(FnError::from)
     }
 
     fn categorize(&self, data: &mut Record, _: &mut Context<'_>) {

@@ -80,17 +80,25 @@ pub fn is_valid(r: &Record) -> bool {
 /// Seed 001's `enrich`: original, doubled and squared value; status `enriched`. Fails (instead of
 /// overflowing) on values whose square does not fit in an `i64`.
 pub fn enrich(r: &mut Record) -> Result<(), String> {
+    enrich_change(r)?(r);
+    Ok(())
+}
+
+/// [`enrich`] in two steps, as the machine's `atomic` function: everything that can fail reads the
+/// record, then the change, which cannot fail, is returned to be applied.
+pub fn enrich_change(r: &Record) -> Result<impl FnOnce(&mut Record) + use<>, String> {
     let value = r.value.ok_or("enrich: the record has no value")?;
     let squared = value
         .checked_mul(value)
         .ok_or_else(|| format!("enrich: {value} squared overflows"))?;
-    r.original_value = Some(value);
-    r.doubled_value = Some(value.saturating_mul(2));
-    r.squared_value = Some(squared);
-    r.value = None;
-    r.valid = None;
-    r.status = Some(Status::Enriched);
-    Ok(())
+    Ok(move |r: &mut Record| {
+        r.original_value = Some(value);
+        r.doubled_value = Some(value.saturating_mul(2));
+        r.squared_value = Some(squared);
+        r.value = None;
+        r.valid = None;
+        r.status = Some(Status::Enriched);
+    })
 }
 
 /// Seed 001's `categorize`: value tier, status `processed`, risk score.

@@ -194,6 +194,11 @@ pub struct FunctionDecl {
     /// `copy` mode needs no snapshot of the record for a state or arc whose functions all cannot
     /// fail (nothing can leave it half-changed). Not for conditions, which return `bool`.
     pub infallible: Option<Spanned<bool>>,
+    /// The transform cannot fail half-way: its method reads the record (`&D`) and returns the change
+    /// to apply (`impl FnOnce(&mut D)`), which cannot fail. `copy` mode needs no snapshot for a state
+    /// or arc whose first function is atomic and whose others cannot fail. Not with `infallible`,
+    /// not for conditions.
+    pub atomic: Option<Spanned<bool>>,
     /// The whole declaration node.
     #[schemars(skip)]
     pub span: Span,

@@ -294,6 +294,8 @@ pub struct Function {
     pub uses: Vec<String>,
     /// Declared `infallible`: the method returns `()`.
     pub infallible: bool,
+    /// Declared `atomic`: the method reads the record and returns the change to apply.
+    pub atomic: bool,
     /// Its declaration's `description`.
     pub description: Option<String>,
 }

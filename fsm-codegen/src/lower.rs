@@ -51,6 +51,7 @@ pub fn lower(machine: &ast::Machine) -> Machine {
         // Validation refused duplicate declarations and `infallible` on conditions.
         if let Some(decl) = machine.functions.iter().find(|d| d.name.value == f.name) {
             f.infallible = f.role == Role::Transform && decl.infallible.as_ref().is_some_and(|i| i.value);
+            f.atomic = f.role == Role::Transform && decl.atomic.as_ref().is_some_and(|a| a.value) && !f.infallible;
             f.description = doc(&decl.description);
         }
     }
@@ -227,6 +228,7 @@ impl Lowering {
                             payload: None,
                             uses: Vec::new(),
                             infallible: false,
+                            atomic: false,
                             description: None,
                         });
                         self.payload_uses.push(Vec::new());

@@ -168,7 +168,7 @@ pub use serde;
 
 /// Implements a machine's functions trait for `&T`, `Box<T>` and `Arc<T>` (`T` implementing it),
 /// each method forwarding to `T`'s. Generated code lists the trait's methods once, by kind
-/// (`transform`, `infallible` transform, or `condition`) and payload type, and rustc writes the three impls: spelled out
+/// (`transform`, `infallible` or `atomic` transform, or `condition`) and payload type, and rustc writes the three impls: spelled out
 /// in the generated code, they tripled the trait's tokens and the macro's expansion time.
 ///
 /// ```text
@@ -178,15 +178,40 @@ pub use serde;
 #[macro_export]
 macro_rules! __fsm_forward_fns {
     ($fns:ident, $data:ty, $ctx:ty; $($kind:ident $name:ident($($payload:ty)?);)*) => {
-        impl<T: $fns + ?::core::marker::Sized> $fns for &T {
-            $($crate::__fsm_forward_fns!(@method $fns, $data, $ctx; $kind $name($($payload)?));)*
+        impl<'a, T: $fns + ?::core::marker::Sized> $fns for &'a T {
+            $($crate::__fsm_forward_fns!(@method ['a, T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::boxed::Box<T> {
-            $($crate::__fsm_forward_fns!(@method $fns, $data, $ctx; $kind $name($($payload)?));)*
+            $($crate::__fsm_forward_fns!(@method [T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::sync::Arc<T> {
-            $($crate::__fsm_forward_fns!(@method $fns, $data, $ctx; $kind $name($($payload)?));)*
+            $($crate::__fsm_forward_fns!(@method [T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
+    };
+    // An atomic transform's change captures what `Self` does (`use<Self>` in the trait).
+    (@method [$($cap:tt)*] $fns:ident, $data:ty, $ctx:ty; atomic $name:ident()) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &$data,
+            ctx: &mut $ctx,
+        ) -> ::core::result::Result<impl ::core::ops::FnOnce(&mut $data) + use<$($cap)*>, $crate::__private::FnError> {
+            $fns::$name(&**self, data, ctx)
+        }
+    };
+    (@method [$($cap:tt)*] $fns:ident, $data:ty, $ctx:ty; atomic $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &$data,
+            payload: &$payload,
+            ctx: &mut $ctx,
+        ) -> ::core::result::Result<impl ::core::ops::FnOnce(&mut $data) + use<$($cap)*>, $crate::__private::FnError> {
+            $fns::$name(&**self, data, payload, ctx)
+        }
+    };
+    (@method [$($cap:tt)*] $($rest:tt)*) => {
+        $crate::__fsm_forward_fns!(@method $($rest)*);
     };
     (@method $fns:ident, $data:ty, $ctx:ty; transform $name:ident()) => {
         #[inline]

@@ -158,6 +158,46 @@ fn copy_mode_takes_no_snapshot_where_every_function_is_infallible() {
 }
 
 #[test]
+fn copy_mode_takes_no_snapshot_before_an_atomic_first_function() {
+    use atomic::{Atomic, AtomicEnd};
+    // `first` runs `settle` (atomic) then `bump` (infallible): no clone. `later` runs `bump` then
+    // `settle`, which may fail after `bump` changed the record: one clone.
+    let before = support::Counted::clones();
+    let out = Atomic::new(Fns).run(support::Counted::default()).unwrap();
+    assert_eq!(support::Counted::clones() - before, 1);
+    assert_eq!((out.end, out.data.value), (AtomicEnd::Done, 22));
+    assert_eq!(
+        out.data.log,
+        ["settle to 10", "bump to 11", "bump to 12", "settle to 22"]
+    );
+
+    // `settle` fails in `first` before changing anything: the record is as it entered without a
+    // snapshot, and the run follows `on_error`.
+    let before = support::Counted::clones();
+    let failing = support::Counted {
+        fail: true,
+        ..Default::default()
+    };
+    let out = Atomic::new(Fns).run(failing.clone()).unwrap();
+    assert_eq!(support::Counted::clones() - before, 1, "only the test's own clone");
+    assert_eq!((out.end, out.data), (AtomicEnd::Failed, failing));
+    assert_eq!(out.error.unwrap().function, "settle");
+
+    // The functions trait's impls for `&T`, `Box<T>` and `Arc<T>` forward atomic methods too.
+    let shared = std::sync::Arc::new(Fns);
+    for out in [
+        Atomic::new(&Fns).run(support::Counted::default()).unwrap().data,
+        Atomic::new(Box::new(Fns))
+            .run(support::Counted::default())
+            .unwrap()
+            .data,
+        Atomic::new(shared).run(support::Counted::default()).unwrap().data,
+    ] {
+        assert_eq!(out.value, 22);
+    }
+}
+
+#[test]
 fn direct_mode_works_in_place_and_per_state_modes_override() {
     let m = direct_mode::DirectMode::new(Fns);
     let failure = m.run(Doc::failing(1)).unwrap_err();

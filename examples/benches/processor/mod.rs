@@ -59,8 +59,8 @@ impl StreamingProcessorDirectFns for DirectFunctions {
         record::is_valid(data)
     }
 
-    fn enrich(&self, data: &mut Record, _: &mut Context<'_>) -> Result<(), FnError> {
-        record::enrich(data).map_err(FnError::from)
+    fn enrich(&self, data: &Record, _: &mut Context<'_>) -> Result<impl FnOnce(&mut Record) + use<>, FnError> {
+        record::enrich_change(data).map_err(FnError::from)
     }
 
     fn categorize(&self, data: &mut Record, _: &mut Context<'_>) {

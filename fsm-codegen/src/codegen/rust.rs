@@ -639,6 +639,16 @@ impl<'a> Gen<'a> {
                     ctx: &mut #ctx,
                 )
             },
+            // Reads the record and returns the change, which cannot fail; `use<Self>`: the change
+            // borrows neither the record nor the functions.
+            Role::Transform if f.atomic => quote! {
+                fn #name(
+                    &self,
+                    data: &#data,
+                    #payload
+                    ctx: &mut #ctx,
+                ) -> ::core::result::Result<impl ::core::ops::FnOnce(&mut #data) + use<Self>, #rt::FnError>
+            },
             Role::Transform => quote! {
                 fn #name(
                     &self,
@@ -667,6 +677,11 @@ impl<'a> Gen<'a> {
         let docs = self.m.functions.iter().map(|f| {
             let what = match f.role {
                 Role::Transform if f.infallible => "Check or transform (infallible)",
+                Role::Transform if f.atomic => {
+                    "Check or transform (atomic: reads the record and returns the change to apply, \
+                     which cannot fail; write the return type as \
+                     `Result<impl FnOnce(&mut D) + use<>, FnError>`)"
+                }
                 Role::Transform => "Check or transform",
                 Role::Condition => "Condition",
             };
@@ -685,6 +700,7 @@ impl<'a> Gen<'a> {
             let name = ident(&f.ident);
             let kind = match f.role {
                 Role::Transform if f.infallible => quote!(infallible),
+                Role::Transform if f.atomic => quote!(atomic),
                 Role::Transform => quote!(transform),
                 Role::Condition => quote!(condition),
             };
@@ -1779,6 +1795,9 @@ impl<'a> Gen<'a> {
             let call = self.transform_call(c, payload.is_some());
             if self.infallible(c) {
                 quote!(#call;)
+            } else if self.atomic(c) {
+                // Reads the record (`&mut D` coerces to `&D`), then applies the change.
+                quote!((#call.map_err(|e| (#fname, e))?)(__data);)
             } else {
                 quote!(#call.map_err(|e| (#fname, e))?;)
             }
@@ -1786,9 +1805,13 @@ impl<'a> Gen<'a> {
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
         let new_ctx = self.held.ctx_new(rt, name, net, state);
         let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
-        let infallible = calls.iter().all(|c| self.infallible(c));
-        // Functions that cannot fail cannot leave the record half-changed: no snapshot to take
-        // (in `reference` mode the record still has to be saved).
+        // Nothing can leave the record half-changed when every function cannot fail, but for the
+        // first, which may be atomic (it fails, if at all, before changing anything): no snapshot
+        // to take (in `reference` mode the record still has to be saved).
+        let infallible = calls
+            .iter()
+            .enumerate()
+            .all(|(i, c)| self.infallible(c) || (i == 0 && self.atomic(c)));
         let mode = if infallible && mode == DataMode::Copy {
             DataMode::Direct
         } else {
@@ -1841,6 +1864,12 @@ impl<'a> Gen<'a> {
     /// Whether a check or transform cannot fail: a named function declared `infallible`.
     fn infallible(&self, c: &Call) -> bool {
         matches!(c, Call::Named(f) if self.m.functions[f.0].infallible)
+    }
+
+    /// Whether a check or transform fails, if at all, before changing the record: a named
+    /// function declared `atomic`.
+    fn atomic(&self, c: &Call) -> bool {
+        matches!(c, Call::Named(f) if self.m.functions[f.0].atomic)
     }
 
     /// A call of a check or transform: `Result<(), FnError>` (`()` when [`Self::infallible`]);

@@ -748,28 +748,33 @@ impl Parser {
         })
     }
 
-    /// `name` or `name: infallible`, after optional doc comments.
+    /// `name`, `name: infallible` or `name: atomic`, after optional doc comments.
     fn function_decl(&mut self, input: ParseStream<'_>) -> Result<FunctionDecl> {
         let description = self.docs(input)?;
         let name = self.name(input)?;
-        let mut infallible = None;
+        let (mut infallible, mut atomic) = (None, None);
         if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
-            let word =
-                Ident::parse_any(input).map_err(|e| syn::Error::new(e.span(), "expected `infallible` after `:`"))?;
-            if word != "infallible" {
-                return Err(syn::Error::new(
-                    word.span(),
-                    "expected `infallible`: the one property a function declaration takes",
-                ));
+            let word = Ident::parse_any(input)
+                .map_err(|e| syn::Error::new(e.span(), "expected `infallible` or `atomic` after `:`"))?;
+            let flag = Some(Spanned::new(true, self.one(word.span())));
+            match word.to_string().as_str() {
+                "infallible" => infallible = flag,
+                "atomic" => atomic = flag,
+                _ => {
+                    return Err(syn::Error::new(
+                        word.span(),
+                        "expected `infallible` or `atomic`: the properties a function declaration takes",
+                    ));
+                }
             }
-            infallible = Some(Spanned::new(true, self.one(word.span())));
         }
         let start = description.as_ref().map_or(name.span.start, |d| d.span.start);
         Ok(FunctionDecl {
             name,
             description,
             infallible,
+            atomic,
             span: Span::new(start, self.here()),
         })
     }
@@ -1600,6 +1605,24 @@ mod tests {
         assert!(main.arcs[4].return_state.is_none());
         let only = &m.networks[1].states[0];
         assert!(only.is_start.is_some() && only.is_end.is_some());
+    }
+
+    #[test]
+    fn function_declarations_take_infallible_or_atomic() {
+        let m =
+            ok(quote! { machine M { functions { a: infallible, b: atomic, c } start state s; end state e; s -> e; } });
+        let flags: Vec<_> = m
+            .functions
+            .iter()
+            .map(|f| (f.infallible.is_some(), f.atomic.is_some()))
+            .collect();
+        assert_eq!(flags, [(true, false), (false, true), (false, false)]);
+        let parsed = parse(quote! { machine M { functions { a: pure } start state s; end state e; s -> e; } });
+        let errors: Vec<String> = parsed.syntax_errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            ["expected `infallible` or `atomic`: the properties a function declaration takes"]
+        );
     }
 
     #[test]

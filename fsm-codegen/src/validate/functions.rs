@@ -48,7 +48,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
 }
 
 /// `functions:` declares named functions: each at most once, each used somewhere, and only
-/// transforms and checks can be `infallible` (conditions return `bool`).
+/// transforms and checks can be `infallible` or `atomic` (conditions return `bool`), not both.
 fn declarations(cx: &Context<'_>, roles: &HashMap<&str, (Role, Span)>, diags: &mut Diagnostics) {
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for decl in &cx.machine.functions {
@@ -69,6 +69,24 @@ fn declarations(cx: &Context<'_>, roles: &HashMap<&str, (Role, Span)>, diags: &m
             );
             continue;
         }
+        if let (Some(infallible), Some(atomic)) = (
+            decl.infallible.as_ref().filter(|i| i.value),
+            decl.atomic.as_ref().filter(|a| a.value),
+        ) {
+            diags.push(
+                Diagnostic::error(
+                    codes::FUNCTION_ROLE,
+                    format!("function `{}` cannot be both `infallible` and `atomic`", name.value),
+                    atomic.span,
+                    "atomic",
+                )
+                .with_label(infallible.span, "infallible")
+                .with_help(
+                    "`infallible`: it cannot fail, the method returns `()`; `atomic`: it can fail, but only \
+                     before it changes anything. Keep the one that holds",
+                ),
+            );
+        }
         match roles.get(name.value.as_str()) {
             None => {
                 let mut used: Vec<&str> = roles.keys().copied().collect();
@@ -88,6 +106,18 @@ fn declarations(cx: &Context<'_>, roles: &HashMap<&str, (Role, Span)>, diags: &m
                 );
             }
             Some((Role::Condition, used_at)) => {
+                if let Some(atomic) = decl.atomic.as_ref().filter(|a| a.value) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::FUNCTION_ROLE,
+                            format!("condition `{}` cannot be declared `atomic`", name.value),
+                            atomic.span,
+                            "only transforms and checks change the record",
+                        )
+                        .with_label(*used_at, "used as a condition here")
+                        .with_help("conditions read the record and return `bool`: remove `atomic: true`"),
+                    );
+                }
                 if let Some(infallible) = decl.infallible.as_ref().filter(|i| i.value) {
                     diags.push(
                         Diagnostic::error(

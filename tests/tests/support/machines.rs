@@ -14,6 +14,7 @@ macro_rules! fixture {
 
 fixture!(
     all_resources,
+    atomic,
     awkward_names,
     big,
     builtins,
@@ -37,6 +38,23 @@ fixture!(
     unit,
     unused_events,
 );
+
+impl atomic::AtomicFns for Fns {
+    fn settle(&self, data: &Counted, _: &mut Context<'_>) -> Result<impl FnOnce(&mut Counted) + use<>, FnError> {
+        if data.fail {
+            return Err(FnError::new(format!("asked to fail at {}", data.value)));
+        }
+        let value = data.value + 10;
+        Ok(move |data: &mut Counted| {
+            data.value = value;
+            data.log.push(format!("settle to {value}"));
+        })
+    }
+    fn bump(&self, data: &mut Counted, _: &mut Context<'_>) {
+        data.value += 1;
+        data.log.push(format!("bump to {}", data.value));
+    }
+}
 
 impl infallible::InfallibleFns for Fns {
     fn bump(&self, data: &mut Counted, _: &mut Context<'_>) {

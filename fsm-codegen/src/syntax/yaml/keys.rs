@@ -60,7 +60,7 @@ pub(super) mod known {
         "retry_delay_seconds",
         "health_check_interval",
     ];
-    pub const FUNCTION_DECL: &[&str] = &["name", "description", "infallible"];
+    pub const FUNCTION_DECL: &[&str] = &["name", "description", "infallible", "atomic"];
     pub const FUNCTION: &[&str] = &["rust", "builtin", "params"];
 }
 

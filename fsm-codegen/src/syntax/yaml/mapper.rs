@@ -710,6 +710,7 @@ impl Mapper<'_> {
             name: name?,
             description: fields.get("description").and_then(|n| self.string(n)),
             infallible: fields.get("infallible").and_then(|n| self.boolean(n)),
+            atomic: fields.get("atomic").and_then(|n| self.boolean(n)),
             span: node.span,
         })
     }
