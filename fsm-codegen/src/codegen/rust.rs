@@ -1731,7 +1731,9 @@ impl<'a> Gen<'a> {
                     result
                 }
 
-                /// The checks and transforms of a state, in its data mode.
+                /// The checks and transforms of a state, in its data mode. A hint to inline it into
+                /// the run loop, where it is called once per state.
+                #[inline]
                 #[allow(unused_mut)]
                 fn __state_fns(&mut self, to: #pos) -> #rt::CallResult {
                     #state_fns_body
