@@ -42,7 +42,9 @@ fn files(records: u64) -> Files {
     } else {
         Path::new(env!("CARGO_TARGET_TMPDIR"))
     };
-    let dir = base.join("fsm-streaming-bench");
+    // One directory per process: two runs of the bench at once (or a test runner listing it while
+    // it runs) must not write each other's files.
+    let dir = base.join(format!("fsm-streaming-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
     let input = dir.join(format!("in-{records}.jsonl"));
     if !input.exists() {
@@ -287,4 +289,7 @@ fn main() {
     g.bench_function("main_job_2_workers", |b| b.iter(|| main_job(&f, 2)));
     g.finish();
     c.final_summary();
+    if let Some(dir) = f.input.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
