@@ -151,3 +151,22 @@ fn postgres_store_keeps_the_contract_and_loses_no_update() {
     println!("{conflicts} conflicts retried");
     pg.batch_execute(&format!("DROP TABLE {table}")).unwrap();
 }
+
+#[test]
+fn keyed_records_read_a_bare_key_and_write_key_and_record() {
+    use fsm_runtime::store::Keyed;
+    let read: Keyed<Counter> = serde_json::from_str(r#"{"key": "order-17"}"#).unwrap();
+    assert_eq!(read, Keyed::new("order-17"));
+    let written = Keyed {
+        key: "order-17".to_owned(),
+        record: Some(Counter { n: 2, by: vec![1] }),
+    };
+    assert_eq!(
+        serde_json::to_string(&written).unwrap(),
+        r#"{"key":"order-17","record":{"n":2,"by":[1]}}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&Keyed::<Counter>::new("k")).unwrap(),
+        r#"{"key":"k"}"#
+    );
+}

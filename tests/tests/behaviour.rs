@@ -426,6 +426,43 @@ fn reference_mode_runs_on_sqlite() {
 }
 
 #[test]
+fn a_stream_of_keys_flows_through_a_reference_machine() {
+    use fsm_runtime::store::{ByKey, Keyed, RecordStore};
+    use fsm_runtime::stream::{DeadLetter, IterSource, Pipeline, VecSink};
+    let store = memory_store();
+    store.insert("a", &Doc::new(1)).unwrap();
+    store.insert("b", &Doc::failing(1)).unwrap();
+    store.insert("c", &Doc::new(5)).unwrap();
+    let by_key = ByKey::new(reference_mode::ReferenceMode::new(Fns), store.clone());
+    let (done, failed) = (VecSink::new(), VecSink::new());
+    let dead: VecSink<DeadLetter<Keyed<Doc>>> = VecSink::new();
+    let keys = ["a", "b", "missing", "c"].map(Keyed::new);
+    let summary = Pipeline::new(&by_key)
+        .route("done", done.clone())
+        .route("failed", failed.clone())
+        .dead_letter(dead.clone())
+        .run(IterSource::new(keys))
+        .unwrap();
+    assert!(summary.is_balanced());
+    let done = done.take();
+    let keys: Vec<&str> = done.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(keys, ["a", "c"]);
+    assert_eq!(done[1].record.as_ref().unwrap().value, 14);
+    // Each record was saved back by the run.
+    assert_eq!(store.load("c").unwrap().data.value, 14);
+    assert_eq!(failed.take()[0].key, "b");
+    // The key with no record goes to the dead letters with the reason.
+    let dead = dead.take();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].record.as_ref().unwrap().key, "missing");
+    assert!(
+        dead[0].message.contains("no record under key `missing`"),
+        "{}",
+        dead[0].message
+    );
+}
+
+#[test]
 fn a_store_named_in_the_definition_keeps_an_event_driven_run() {
     use fsm_runtime::store::RecordStore;
     use stored_order::{StoredOrder, StoredOrderEvent as Event, StoredOrderResources, StoredOrderState as State};

@@ -890,6 +890,22 @@ impl<'a> Gen<'a> {
                 }
             }
         };
+        let stored_impl = (self.m.uses_store() && !self.m.is_event_driven()).then(|| {
+            quote! {
+                impl<F: #t + ::core::marker::Send + ::core::marker::Sync> #rt::StoredMachine for #m<F> {
+                    fn run_stored(
+                        &self,
+                        store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
+                        key: ::std::string::String,
+                    ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
+                        #m::run_stored(self, store, key)
+                    }
+                    fn start_state(&self) -> (&'static str, &'static str) {
+                        (#pos::START.network(), #pos::START.name())
+                    }
+                }
+            }
+        });
         let machine_impl = if self.m.is_event_driven() {
             quote!()
         } else {
@@ -975,6 +991,8 @@ impl<'a> Gen<'a> {
             }
 
             #machine_impl
+
+            #stored_impl
         }
     }
 
