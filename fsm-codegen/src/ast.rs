@@ -125,6 +125,20 @@ pub struct State {
     pub on_error: Option<Spanned<String>>,
     /// Overrides the machine's `data_mode` for this state.
     pub data_mode: Option<Spanned<DataMode>>,
+    /// Run the state's functions again when they fail, before `on_error`:
+    /// `{ attempts: 3, delay_seconds: 0.2, max_delay_seconds: 10, backoff: exponential, jitter: true }`
+    /// (`attempts` counts the first run; `backoff` is `exponential` or `fixed`).
+    #[schemars(with = "Option<RetrySchema>")]
+    pub retry: Option<Spanned<Value>>,
+    /// The state's functions fail when together they take longer than this many seconds (measured
+    /// when they return: a function is not interrupted), so their changes are rolled back.
+    #[schemars(with = "Option<f64>")]
+    pub timeout_seconds: Option<Spanned<Value>>,
+    /// Stop calling the state's functions after `failures` failures in a row, for `reset_seconds`
+    /// (the state then fails at once); one breaker per state, shared by every run in the process:
+    /// `{ failures: 5, reset_seconds: 30 }`.
+    #[schemars(with = "Option<CircuitBreakerSchema>")]
+    pub circuit_breaker: Option<Spanned<Value>>,
     /// Resources this state's functions use (names of the machine's `resources`).
     #[schemars(default)]
     pub resources: Vec<Spanned<String>>,
@@ -133,6 +147,34 @@ pub struct State {
     /// The whole state node.
     #[schemars(skip)]
     pub span: Span,
+}
+
+/// The schema of a state's `retry` (read as a [`Value`] and checked by validation).
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Retry")]
+#[allow(dead_code)]
+pub struct RetrySchema {
+    /// Runs in all, the first included (1 to 100).
+    attempts: u32,
+    /// Wait before the second run, in seconds (default 0.1).
+    delay_seconds: Option<f64>,
+    /// Longest wait between two runs, in seconds (default 60).
+    max_delay_seconds: Option<f64>,
+    /// `exponential` (the wait doubles, the default) or `fixed`.
+    backoff: Option<String>,
+    /// Add up to a quarter of each wait at random (default true).
+    jitter: Option<bool>,
+}
+
+/// The schema of a state's `circuit_breaker` (read as a [`Value`] and checked by validation).
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "CircuitBreaker")]
+#[allow(dead_code)]
+pub struct CircuitBreakerSchema {
+    /// Failures in a row that open the breaker (1 to 1000).
+    failures: u32,
+    /// How long it stays open, in seconds (default 30); then one run may try again.
+    reset_seconds: Option<f64>,
 }
 
 /// An arc from one state to another, or a push into another network.

@@ -54,6 +54,9 @@ pub mod codes {
         UNKNOWN_RESOURCE = "fsm::unknown_resource";
         /// A resource's `config` lacks a setting its kind needs, or has an unknown or ill-typed one.
         RESOURCE_CONFIG = "fsm::resource_config";
+        /// A state's `retry`, `timeout_seconds` or `circuit_breaker` is malformed or out of range, or
+        /// guards a state without functions (warning).
+        RESILIENCE = "fsm::resilience";
         /// The record store of a `reference` machine (`store:`) is not a database resource, its
         /// table is not a table name, or no state uses it (warning).
         STORE = "fsm::store";

@@ -64,6 +64,39 @@ pub struct Store {
     pub table: String,
 }
 
+/// A state's `retry`, `timeout_seconds` and `circuit_breaker`, as checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resilience {
+    /// Run the functions again when they fail.
+    pub retry: Option<RetryPolicy>,
+    /// Seconds the functions may take together.
+    pub timeout: Option<f64>,
+    /// Failures in a row that open the breaker, and seconds it stays open.
+    pub breaker: Option<(u32, f64)>,
+}
+
+impl Resilience {
+    /// Whether the state has none of it.
+    pub fn is_empty(&self) -> bool {
+        self.retry.is_none() && self.timeout.is_none() && self.breaker.is_none()
+    }
+}
+
+/// A state's `retry`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Runs in all, the first included.
+    pub attempts: u32,
+    /// Seconds before the second run.
+    pub delay: f64,
+    /// Longest wait, in seconds.
+    pub max_delay: f64,
+    /// The wait doubles after each run (else it stays `delay`).
+    pub exponential: bool,
+    /// Up to a quarter of each wait added at random.
+    pub jitter: bool,
+}
+
 /// A validated machine.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -153,6 +186,9 @@ pub struct State {
     pub data_mode: DataMode,
     /// Outgoing arcs in the order a run tries them: priority (highest first), then declaration.
     pub arcs: Vec<ArcId>,
+    /// What keeps the state's functions going when they fail or hang (`retry`, `timeout_seconds`,
+    /// `circuit_breaker`); all `None` for most states.
+    pub resilience: Resilience,
     /// Resources the state's functions use.
     pub resources: Vec<String>,
     /// The state in the source.

@@ -9,7 +9,7 @@
 use crate::ast;
 use crate::ir::{
     Arc, ArcId, Call, DataMode, EndState, Event, EventId, Function, FunctionId, Inline, InlineId, Machine, Network,
-    NetworkId, Resource, Retry, Role, SettingValue, State, StateId, StateRef, Store, Target,
+    NetworkId, Resilience, Resource, Retry, RetryPolicy, Role, SettingValue, State, StateId, StateRef, Store, Target,
 };
 use crate::naming::{fn_ident, type_ident};
 
@@ -137,6 +137,7 @@ impl Lowering {
                 on_error: s.on_error.as_ref().and_then(|e| state_index(e)),
                 data_mode: s.data_mode.as_ref().map_or(default_mode, |m| mode(Some(m.value))),
                 arcs: Vec::new(),
+                resilience: resilience(s),
                 resources: s.resources.iter().map(|r| r.value.clone()).collect(),
                 span: s.span,
             });
@@ -253,6 +254,35 @@ impl Lowering {
                 params: params.as_ref().map_or(serde_json::Value::Null, |p| p.value.to_json()),
             },
         }
+    }
+}
+
+/// A state's `retry`, `timeout_seconds` and `circuit_breaker` (validation refused bad values;
+/// what is left unreadable here is left out).
+fn resilience(s: &ast::State) -> Resilience {
+    use crate::validate::resilience::{map_number, number};
+    let retry = s.retry.as_ref().and_then(|r| {
+        let attempts = u32::try_from(map_number(&r.value, "attempts")? as i64).ok()?;
+        let get = |key| match &r.value {
+            ast::Value::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| &v.value),
+            _ => None,
+        };
+        Some(RetryPolicy {
+            attempts,
+            delay: map_number(&r.value, "delay_seconds").unwrap_or(0.1),
+            max_delay: map_number(&r.value, "max_delay_seconds").unwrap_or(60.0),
+            exponential: !matches!(get("backoff"), Some(ast::Value::String(b)) if b == "fixed"),
+            jitter: !matches!(get("jitter"), Some(ast::Value::Bool(false))),
+        })
+    });
+    let breaker = s.circuit_breaker.as_ref().and_then(|b| {
+        let failures = u32::try_from(map_number(&b.value, "failures")? as i64).ok()?;
+        Some((failures, map_number(&b.value, "reset_seconds").unwrap_or(30.0)))
+    });
+    Resilience {
+        retry,
+        timeout: s.timeout_seconds.as_ref().and_then(|t| number(&t.value)),
+        breaker,
     }
 }
 

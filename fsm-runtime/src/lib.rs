@@ -13,6 +13,7 @@ pub mod builtins;
 pub mod context;
 pub mod core;
 mod private;
+pub mod resilience;
 pub mod resources;
 pub mod store;
 pub mod stream;
@@ -29,6 +30,7 @@ pub mod __private {
     pub use crate::context::Context;
     pub use crate::core::*;
     pub use crate::private::*;
+    pub use crate::resilience::{CircuitBreaker, RetryPolicy, deadline, guarded};
     /// Resource handles and configurations.
     pub use crate::resources;
     /// Record stores.

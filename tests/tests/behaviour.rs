@@ -523,6 +523,101 @@ fn a_store_named_in_the_definition_keeps_an_event_driven_run() {
     assert_eq!(store.load("o-2").unwrap().data.charged, 150);
 }
 
+// ------------------------------------------------------------------ retry, timeout, circuit breaker
+
+/// `call_service` fails its first `failures` calls; `nap` sleeps `nap` and logs; `fail_if_asked`
+/// counts its calls.
+struct Service {
+    failures: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+    guarded_calls: std::sync::atomic::AtomicUsize,
+    nap: std::time::Duration,
+}
+
+impl Service {
+    fn new(failures: usize, nap_ms: u64) -> Self {
+        Service {
+            failures: failures.into(),
+            calls: 0.into(),
+            guarded_calls: 0.into(),
+            nap: std::time::Duration::from_millis(nap_ms),
+        }
+    }
+}
+
+impl resilience::ResilientFns for Service {
+    fn add_one(&self, data: &mut Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        Fns::add_one(&Fns, data)
+    }
+    fn call_service(&self, data: &mut Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        use std::sync::atomic::Ordering;
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.failures.load(Ordering::SeqCst) >= call {
+            return Err(format!("service unavailable (call {call})").into());
+        }
+        data.log.push(format!("served on call {call}"));
+        Ok(())
+    }
+    fn nap(&self, data: &mut Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        std::thread::sleep(self.nap);
+        data.log.push("napped".into());
+        Ok(())
+    }
+    fn fail_if_asked(&self, data: &mut Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+        self.guarded_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Fns::fail_if_asked(&Fns, data)
+    }
+}
+
+#[test]
+fn retries_timeouts_and_circuit_breakers_guard_a_states_functions() {
+    use resilience::{Resilient, ResilientEnd};
+    use std::sync::atomic::Ordering;
+
+    // Two failures, three attempts: the third run of `flaky` succeeds; the failed runs were rolled
+    // back (one `add_one` in the record, not three).
+    let m = Resilient::new(Service::new(2, 0));
+    let out = m.run(Doc::new(1)).unwrap();
+    assert_eq!(out.end, ResilientEnd::Done);
+    assert_eq!(out.data.value, 2);
+    assert_eq!(out.data.log, ["served on call 3", "napped"]);
+    assert!(out.error.is_none());
+
+    // Three failures: attempts exhausted, the error says how many runs failed.
+    let m = Resilient::new(Service::new(3, 0));
+    let out = m.run(Doc::new(1)).unwrap();
+    assert_eq!((out.end, out.data.value), (ResilientEnd::Failed, 1));
+    let error = out.error.unwrap();
+    assert_eq!((error.state, error.function), ("flaky", "call_service"));
+    assert!(
+        error
+            .to_string()
+            .contains("failed 3 times: service unavailable (call 3)"),
+        "{error}"
+    );
+    assert_eq!(m.fns().calls.load(Ordering::SeqCst), 3);
+
+    // `nap` takes longer than `slow`'s 50 ms: the state fails and its change is rolled back.
+    let out = Resilient::new(Service::new(0, 120)).run(Doc::new(1)).unwrap();
+    assert_eq!(out.end, ResilientEnd::Failed);
+    assert_eq!(out.data.log, ["served on call 1"]);
+    let error = out.error.unwrap();
+    assert_eq!(error.function, fsm_runtime::resilience::TIMEOUT_FUNCTION);
+    assert!(error.to_string().contains("over its timeout of 50ms"), "{error}");
+
+    // Two failures in a row open `guarded`'s breaker (shared by every run of the machine in the
+    // process): the third run fails at once without calling the function.
+    let m = Resilient::new(Service::new(0, 0));
+    for _ in 0..2 {
+        let out = m.run(Doc::failing(1)).unwrap();
+        assert_eq!(out.error.unwrap().function, "fail_if_asked");
+    }
+    let out = m.run(Doc::new(1)).unwrap();
+    assert_eq!(out.end, ResilientEnd::Failed);
+    assert_eq!(out.error.unwrap().function, fsm_runtime::resilience::BREAKER_FUNCTION);
+    assert_eq!(m.fns().guarded_calls.load(Ordering::SeqCst), 2);
+}
+
 // ------------------------------------------------------------------ errors
 
 #[test]

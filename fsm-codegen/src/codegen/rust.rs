@@ -1047,7 +1047,8 @@ impl<'a> Gen<'a> {
                 continue;
             }
             let p = self.pos(*r);
-            let body = self.transaction(*r, s.data_mode, &calls, None);
+            let body = self.transaction(*r, s.data_mode, &calls, None, s.resilience.timeout);
+            let body = self.guarded(&s.resilience, body);
             fn_arms.push(quote!(#p => #body,));
         }
         let fn_default = (fn_arms.len() < total).then(|| quote!(_ => #rt::Ok(()),));
@@ -1087,6 +1088,7 @@ impl<'a> Gen<'a> {
                     net.states[arc.from.0].data_mode,
                     &calls,
                     payload.as_ref().map(|_| ()),
+                    None,
                 );
                 // `body` is a block: the function's body.
                 arc_fns.push(quote! {
@@ -1804,7 +1806,14 @@ impl<'a> Gen<'a> {
 
     /// A block running `calls` on the record in `mode`, returning
     /// `Result<(), (&'static str, FnError)>`. `payload`: a `payload` binding is in scope.
-    fn transaction(&self, at: StateRef, mode: DataMode, calls: &[&Call], payload: Option<()>) -> TokenStream {
+    fn transaction(
+        &self,
+        at: StateRef,
+        mode: DataMode,
+        calls: &[&Call],
+        payload: Option<()>,
+        timeout: Option<f64>,
+    ) -> TokenStream {
         let rt = &self.rt;
         let m = self.m;
         let net = &m.networks[at.network.0].name;
@@ -1822,16 +1831,25 @@ impl<'a> Gen<'a> {
                 quote!(#call.map_err(|e| (#fname, e))?;)
             }
         });
+        // `timeout_seconds`: the clock starts before the first function, and a run that took too
+        // long fails after the last one (so copy and reference modes roll its changes back).
+        let began = timeout.map(|_| quote!(let __began = ::std::time::Instant::now();));
+        let deadline = timeout.map(|t| {
+            let nanos = proc_macro2::Literal::u64_unsuffixed((t * 1e9) as u64);
+            quote!(#rt::deadline(__began, #nanos)?;)
+        });
+        let steps = began.into_iter().chain(steps).chain(deadline);
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
         let new_ctx = self.held.ctx_new(rt, name, net, state);
         let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
         // Nothing can leave the record half-changed when every function cannot fail, but for the
         // first, which may be atomic (it fails, if at all, before changing anything): no snapshot
         // to take (in `reference` mode the record still has to be saved).
-        let infallible = calls
-            .iter()
-            .enumerate()
-            .all(|(i, c)| self.infallible(c) || (i == 0 && self.atomic(c)));
+        let infallible = timeout.is_none()
+            && calls
+                .iter()
+                .enumerate()
+                .all(|(i, c)| self.infallible(c) || (i == 0 && self.atomic(c)));
         let mode = if infallible && mode == DataMode::Copy {
             DataMode::Direct
         } else {
@@ -1879,6 +1897,38 @@ impl<'a> Gen<'a> {
                 #rt::Ok(())
             }),
         }
+    }
+
+    /// A state's functions (`body`, a block returning `CallResult` that rolls its own changes
+    /// back) under its `retry` policy and `circuit_breaker`: one `static` breaker per state.
+    fn guarded(&self, resilience: &ir::Resilience, body: TokenStream) -> TokenStream {
+        if resilience.retry.is_none() && resilience.breaker.is_none() {
+            return body;
+        }
+        let rt = &self.rt;
+        let nanos = |s: f64| proc_macro2::Literal::u64_unsuffixed((s * 1e9) as u64);
+        let retry = match &resilience.retry {
+            Some(r) => {
+                let (attempts, delay, max, exponential, jitter) =
+                    (r.attempts, nanos(r.delay), nanos(r.max_delay), r.exponential, r.jitter);
+                quote!(#rt::Some(&#rt::RetryPolicy::new(#attempts, #delay, #max, #exponential, #jitter)))
+            }
+            None => quote!(#rt::None),
+        };
+        let (breaker_static, breaker) = match resilience.breaker {
+            Some((failures, reset)) => {
+                let reset = nanos(reset);
+                (
+                    quote!(static __BREAKER: #rt::CircuitBreaker = #rt::CircuitBreaker::new(#failures, #reset);),
+                    quote!(#rt::Some(&__BREAKER)),
+                )
+            }
+            None => (quote!(), quote!(#rt::None)),
+        };
+        quote!({
+            #breaker_static
+            #rt::guarded(#retry, #breaker, || #body)
+        })
     }
 
     /// Whether a check or transform cannot fail: a named function declared `infallible`.

@@ -66,6 +66,9 @@ pub const STATE_KEYS: &[&str] = &[
     "transform",
     "on_error",
     "data_mode",
+    "retry",
+    "timeout_seconds",
+    "circuit_breaker",
     "resources",
     "metadata",
 ];
@@ -543,6 +546,9 @@ impl Parser {
             transform: Vec::new(),
             on_error: None,
             data_mode: None,
+            retry: None,
+            timeout_seconds: None,
+            circuit_breaker: None,
             resources: Vec::new(),
             metadata: None,
             span: Span::default(),
@@ -602,6 +608,9 @@ impl Parser {
             "transform" => state.transform = self.functions(input)?,
             "on_error" => state.on_error = Some(self.name(input)?),
             "data_mode" => state.data_mode = self.data_mode(input)?,
+            "retry" => state.retry = Some(self.value(input)?),
+            "timeout_seconds" => state.timeout_seconds = Some(self.value(input)?),
+            "circuit_breaker" => state.circuit_breaker = Some(self.value(input)?),
             "resources" => state.resources = self.names(input)?,
             _ => state.metadata = Some(self.value(input)?),
         }
@@ -1546,6 +1555,9 @@ mod tests {
                         transform: [charge, rust!(data.paid = true), builtin!(set_field, { field: "x" })];
                         on_error: failed;
                         data_mode: direct;
+                        retry: { attempts: 3, delay_seconds: 0.5 };
+                        timeout_seconds: 2.5;
+                        circuit_breaker: { failures: 5 };
                         resources: [db];
                         metadata: { sla: 3 };
                     }
@@ -1590,6 +1602,9 @@ mod tests {
         assert!(main.states[0].is_start.is_some());
         let paid = &main.states[1];
         assert_eq!(paid.transform.len(), 3);
+        assert!(matches!(&paid.retry.as_ref().unwrap().value, Value::Map(m) if m.len() == 2));
+        assert_eq!(paid.timeout_seconds.as_ref().unwrap().value, Value::Float(2.5));
+        assert!(paid.circuit_breaker.is_some());
         match &paid.transform[1] {
             FunctionRef::Rust { code, .. } => assert_eq!(code.value, "data.paid = true"),
             other => panic!("{other:?}"),

@@ -6,6 +6,7 @@
 //! | `names` | duplicate names; names that cannot become Rust identifiers or collide once converted |
 //! | `refs` | references to states, networks, events and resources that do not exist |
 //! | `resources` | each resource's `config` against the settings of its kind |
+//! | `resilience` | a state's `retry`, `timeout_seconds`, `circuit_breaker` |
 //! | `store` | the record store of a `reference` machine: a database resource, a table name |
 //! | `structure` | start and end states, dead ends, malformed arcs, `main_network` |
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
@@ -21,6 +22,7 @@ mod functions;
 mod graph;
 mod names;
 mod refs;
+pub(crate) mod resilience;
 mod resources;
 mod rust;
 mod store;
@@ -54,6 +56,7 @@ fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
     let unresolved = refs::check(&cx, &mut diags);
     resources::check(&cx, &mut diags);
     store::check(&cx, &mut diags);
+    resilience::check(&cx, &mut diags);
     structure::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);
     arcs::check(&cx, &mut diags);

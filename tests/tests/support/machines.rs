@@ -30,6 +30,7 @@ fixture!(
     priorities,
     push_arcs,
     reference_mode,
+    resilience,
     resilient_resources,
     resources,
     step_limit,

@@ -31,6 +31,9 @@ pub(super) mod known {
         "transform",
         "on_error",
         "data_mode",
+        "retry",
+        "timeout_seconds",
+        "circuit_breaker",
         "resources",
         "metadata",
     ];
@@ -73,7 +76,7 @@ pub(super) mod refused {
         ),
         (
             "timeout_seconds",
-            "give a timeout to the run call of the runtime (`RunOptions`), not to the machine",
+            "put `timeout_seconds` on the states whose functions must finish in time",
         ),
         (
             "transaction",

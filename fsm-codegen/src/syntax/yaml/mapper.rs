@@ -631,6 +631,9 @@ impl Mapper<'_> {
                 .unwrap_or_default(),
             on_error: fields.get("on_error").map(|n| self.reference(n)),
             data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
+            retry: fields.get("retry").map(|n| self.value(n)),
+            timeout_seconds: fields.get("timeout_seconds").map(|n| self.value(n)),
+            circuit_breaker: fields.get("circuit_breaker").map(|n| self.value(n)),
             resources: fields
                 .get("resources")
                 .map(|n| self.string_list(n, "resource names"))

@@ -1,0 +1,192 @@
+//! A state's `retry`, `timeout_seconds` and `circuit_breaker`: mappings with known keys and
+//! numbers in range, on a state that has functions to retry, time or guard.
+
+use super::Context;
+use crate::ast::{State, Value};
+use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::span::Spanned;
+
+/// A number (integer or float), if `value` is one.
+pub(crate) fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) if f.is_finite() => Some(*f),
+        _ => None,
+    }
+}
+
+/// The number under `key` of a mapping.
+pub(crate) fn map_number(value: &Value, key: &str) -> Option<f64> {
+    match value {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.value == key)
+            .and_then(|(_, v)| number(&v.value)),
+        _ => None,
+    }
+}
+
+/// One key of a setting: its name, whether it is required, and the check of its value (`Err`:
+/// what is expected).
+type Check = fn(&Value) -> Result<(), &'static str>;
+
+fn count(min: i64, max: i64) -> impl Fn(&Value) -> bool {
+    move |v| matches!(v, Value::Int(i) if (min..=max).contains(i))
+}
+
+fn seconds(v: &Value, max: f64) -> bool {
+    number(v).is_some_and(|s| s > 0.0 && s <= max)
+}
+
+const RETRY: &[(&str, bool, Check)] = &[
+    ("attempts", true, |v| {
+        count(1, 100)(v)
+            .then_some(())
+            .ok_or("an integer from 1 to 100 (the first run included)")
+    }),
+    ("delay_seconds", false, |v| {
+        (number(v).is_some_and(|s| (0.0..=3600.0).contains(&s)))
+            .then_some(())
+            .ok_or("a number of seconds from 0 to 3600")
+    }),
+    ("max_delay_seconds", false, |v| {
+        seconds(v, 3600.0)
+            .then_some(())
+            .ok_or("a number of seconds above 0, at most 3600")
+    }),
+    ("backoff", false, |v| {
+        matches!(v, Value::String(s) if s == "exponential" || s == "fixed")
+            .then_some(())
+            .ok_or("`exponential` or `fixed`")
+    }),
+    ("jitter", false, |v| {
+        matches!(v, Value::Bool(_)).then_some(()).ok_or("`true` or `false`")
+    }),
+];
+
+const BREAKER: &[(&str, bool, Check)] = &[
+    ("failures", true, |v| {
+        count(1, 1000)(v).then_some(()).ok_or("an integer from 1 to 1000")
+    }),
+    ("reset_seconds", false, |v| {
+        seconds(v, 86400.0)
+            .then_some(())
+            .ok_or("a number of seconds above 0, at most 86400")
+    }),
+];
+
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
+    for (_, network) in cx.networks() {
+        for state in &network.states {
+            check_state(state, diags);
+        }
+    }
+}
+
+fn check_state(state: &State, diags: &mut Diagnostics) {
+    if let Some(retry) = &state.retry {
+        mapping(retry, "retry", RETRY, diags);
+    }
+    if let Some(breaker) = &state.circuit_breaker {
+        mapping(breaker, "circuit_breaker", BREAKER, diags);
+    }
+    if let Some(timeout) = &state.timeout_seconds
+        && !seconds(&timeout.value, 86400.0)
+    {
+        diags.push(
+            Diagnostic::error(
+                codes::RESILIENCE,
+                "`timeout_seconds` must be a number of seconds above 0, at most 86400",
+                timeout.span,
+                "not a timeout",
+            )
+            .with_help("e.g. `timeout_seconds: 2.5`"),
+        );
+    }
+    let has_functions = !state.validate.is_empty() || !state.transform.is_empty();
+    if !has_functions {
+        for (key, node) in [
+            ("retry", &state.retry),
+            ("timeout_seconds", &state.timeout_seconds),
+            ("circuit_breaker", &state.circuit_breaker),
+        ] {
+            if let Some(node) = node {
+                diags.push(
+                    Diagnostic::warning(
+                        codes::RESILIENCE,
+                        format!("`{key}` on state `{}`, which runs no function", state.name.value),
+                        node.span,
+                        "nothing to guard",
+                    )
+                    .with_help("give the state `validate:` or `transform:` functions, or remove the setting"),
+                );
+            }
+        }
+    }
+}
+
+fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diags: &mut Diagnostics) {
+    let Value::Map(entries) = &node.value else {
+        let example = if what == "retry" {
+            "`retry: { attempts: 3, delay_seconds: 0.2 }`"
+        } else {
+            "`circuit_breaker: { failures: 5, reset_seconds: 30 }`"
+        };
+        diags.push(
+            Diagnostic::error(
+                codes::RESILIENCE,
+                format!("`{what}` takes a mapping"),
+                node.span,
+                "not a mapping",
+            )
+            .with_help(format!("e.g. {example}")),
+        );
+        return;
+    };
+    for (key, value) in entries {
+        match keys.iter().find(|(k, _, _)| *k == key.value) {
+            None => {
+                let names = keys.iter().map(|(k, _, _)| *k);
+                let help = match did_you_mean(&key.value, names.clone()) {
+                    Some(better) => format!("did you mean `{better}`?"),
+                    None => format!("`{what}` takes {}", names.collect::<Vec<_>>().join(", ")),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::RESILIENCE,
+                        format!("unknown key `{}` in `{what}`", key.value),
+                        key.span,
+                        "unknown key",
+                    )
+                    .with_help(help),
+                );
+            }
+            Some((name, _, check)) => {
+                if let Err(expected) = check(&value.value) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::RESILIENCE,
+                            format!("`{name}` of `{what}` must be {expected}"),
+                            value.span,
+                            "invalid value",
+                        )
+                        .with_help(format!("expected {expected}")),
+                    );
+                }
+            }
+        }
+    }
+    for (name, required, _) in keys {
+        if *required && !entries.iter().any(|(k, _)| k.value == *name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESILIENCE,
+                    format!("`{what}` needs `{name}`"),
+                    node.span,
+                    format!("no `{name}`"),
+                )
+                .with_help(format!("add `{name}:`")),
+            );
+        }
+    }
+}

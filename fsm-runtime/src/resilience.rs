@@ -1,0 +1,217 @@
+//! What keeps a state's functions going when they fail or hang, as its definition declares:
+//! `retry` (run them again, with back-off and jitter), `timeout_seconds` (a run that took too long
+//! fails, and its changes are rolled back) and `circuit_breaker` (after so many failures in a row,
+//! fail at once for a while instead of calling a service that is down).
+//!
+//! Generated code calls [`guarded`] and [`deadline`]; the types are public so their behaviour is
+//! documented and testable on its own.
+
+use crate::FnError;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The function name a timeout is reported under.
+pub const TIMEOUT_FUNCTION: &str = "<timeout>";
+/// The function name an open circuit breaker is reported under.
+pub const BREAKER_FUNCTION: &str = "<circuit breaker>";
+
+type CallResult = Result<(), (&'static str, FnError)>;
+
+/// A state's `retry`: how many runs in all, and the waits between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    attempts: u32,
+    delay: Duration,
+    max_delay: Duration,
+    exponential: bool,
+    jitter: bool,
+}
+
+impl RetryPolicy {
+    /// `attempts` runs in all (at least one); the wait before the second is `delay_nanos`, then it
+    /// doubles (`exponential`) up to `max_delay_nanos`, plus up to a quarter at random (`jitter`).
+    pub const fn new(attempts: u32, delay_nanos: u64, max_delay_nanos: u64, exponential: bool, jitter: bool) -> Self {
+        RetryPolicy {
+            attempts: if attempts == 0 { 1 } else { attempts },
+            delay: Duration::from_nanos(delay_nanos),
+            max_delay: Duration::from_nanos(max_delay_nanos),
+            exponential,
+            jitter,
+        }
+    }
+
+    /// Runs in all.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The wait after run `n` (from 1) failed, jitter left out.
+    pub fn wait(&self, n: u32) -> Duration {
+        let base = if self.exponential {
+            self.delay.saturating_mul(1u32 << (n.saturating_sub(1)).min(20))
+        } else {
+            self.delay
+        };
+        base.min(self.max_delay.max(self.delay))
+    }
+
+    fn wait_with_jitter(&self, n: u32) -> Duration {
+        let wait = self.wait(n);
+        if !self.jitter || wait.is_zero() {
+            return wait;
+        }
+        // A different hash key per call: enough randomness to keep many workers out of step.
+        let spread = RandomState::new().hash_one((n, Instant::now())) % 1024;
+        wait + wait / 4 * spread as u32 / 1024
+    }
+}
+
+/// A state's `circuit_breaker`: opens after `failures` failed runs in a row; while open the state
+/// fails at once with [`BREAKER_FUNCTION`]; after `reset` a run may try again (closing it on
+/// success, opening it again on failure). Lock-free; generated code keeps one per state in a
+/// `static`, shared by every run of the machine in the process.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    threshold: u32,
+    reset: Duration,
+    failures: AtomicU32,
+    /// Nanoseconds since [`origin`] when it opened, plus one; 0 when closed.
+    opened_at: AtomicU64,
+}
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn now_nanos() -> u64 {
+    u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+}
+
+impl CircuitBreaker {
+    /// Opens after `failures` failures in a row (at least one), for `reset_nanos`.
+    pub const fn new(failures: u32, reset_nanos: u64) -> Self {
+        CircuitBreaker {
+            threshold: if failures == 0 { 1 } else { failures },
+            reset: Duration::from_nanos(reset_nanos),
+            failures: AtomicU32::new(0),
+            opened_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether it is open now (runs fail at once).
+    pub fn is_open(&self) -> bool {
+        !self.allows()
+    }
+
+    fn allows(&self) -> bool {
+        let opened = self.opened_at.load(Ordering::Acquire);
+        opened == 0 || Duration::from_nanos(now_nanos().saturating_sub(opened)) >= self.reset
+    }
+
+    fn record(&self, ok: bool) {
+        if ok {
+            self.failures.store(0, Ordering::Release);
+            self.opened_at.store(0, Ordering::Release);
+        } else if self.failures.fetch_add(1, Ordering::AcqRel) + 1 >= self.threshold {
+            self.opened_at.store(now_nanos(), Ordering::Release);
+        }
+    }
+}
+
+/// Runs a state's functions (`run`, which rolls its own changes back when it fails) under its
+/// retry policy and circuit breaker. After the last failed run, the error says how many there were.
+pub fn guarded(
+    retry: Option<&RetryPolicy>,
+    breaker: Option<&CircuitBreaker>,
+    mut run: impl FnMut() -> CallResult,
+) -> CallResult {
+    let attempts = retry.map_or(1, RetryPolicy::attempts);
+    let mut n = 0;
+    loop {
+        n += 1;
+        if let Some(breaker) = breaker
+            && !breaker.allows()
+        {
+            return Err((
+                BREAKER_FUNCTION,
+                FnError::new(format!(
+                    "circuit open: {} failures in a row; calls resume {:?} after the last one",
+                    breaker.threshold, breaker.reset
+                )),
+            ));
+        }
+        let result = run();
+        if let Some(breaker) = breaker {
+            breaker.record(result.is_ok());
+        }
+        match (result, retry) {
+            (Ok(()), _) => return Ok(()),
+            (Err((function, error)), Some(retry)) if n < attempts => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(function, %error, attempt = n, "state function failed; retrying");
+                let _ = (function, error);
+                std::thread::sleep(retry.wait_with_jitter(n));
+            }
+            (Err((function, error)), _) if n > 1 => {
+                return Err((function, FnError::with_source(format!("failed {n} times"), error)));
+            }
+            (Err(failed), _) => return Err(failed),
+        }
+    }
+}
+
+/// Fails with [`TIMEOUT_FUNCTION`] when the state's functions, begun at `began`, took longer than
+/// `limit_nanos`. Checked when they return: a function is not interrupted, its result is refused.
+pub fn deadline(began: Instant, limit_nanos: u64) -> CallResult {
+    let took = began.elapsed();
+    let limit = Duration::from_nanos(limit_nanos);
+    if took > limit {
+        return Err((
+            TIMEOUT_FUNCTION,
+            FnError::new(format!(
+                "the state's functions took {took:?}, over its timeout of {limit:?}"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_the_cap() {
+        let r = RetryPolicy::new(5, 100, 350, true, false);
+        assert_eq!(
+            (1..=4).map(|n| r.wait(n).as_nanos()).collect::<Vec<_>>(),
+            [100, 200, 350, 350]
+        );
+        let fixed = RetryPolicy::new(5, 100, 350, false, true);
+        assert!((1..=4).all(|n| (100..=125).contains(&fixed.wait_with_jitter(n).as_nanos())));
+    }
+
+    #[test]
+    fn a_breaker_opens_and_resets() {
+        let b = CircuitBreaker::new(2, 20_000_000);
+        let fail = || -> CallResult { Err(("f", FnError::new("down"))) };
+        assert!(guarded(None, Some(&b), fail).is_err());
+        assert!(!b.is_open());
+        assert!(guarded(None, Some(&b), fail).is_err());
+        assert!(b.is_open());
+        let mut called = false;
+        let open = guarded(None, Some(&b), || {
+            called = true;
+            Ok(())
+        });
+        assert_eq!(open.unwrap_err().0, BREAKER_FUNCTION);
+        assert!(!called);
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(guarded(None, Some(&b), || Ok(())).is_ok());
+        assert!(!b.is_open());
+    }
+}
