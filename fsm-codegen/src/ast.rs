@@ -139,6 +139,11 @@ pub struct State {
     /// `{ failures: 5, reset_seconds: 30 }`.
     #[schemars(with = "Option<CircuitBreakerSchema>")]
     pub circuit_breaker: Option<Spanned<Value>>,
+    /// At most `per_second` runs of the state's functions a second, in bursts of at most `burst`
+    /// (default: `per_second` rounded up); a run waits for its turn. One limiter per state, shared
+    /// by every run in the process: `{ per_second: 10, burst: 20 }`.
+    #[schemars(with = "Option<RateLimitSchema>")]
+    pub rate_limit: Option<Spanned<Value>>,
     /// Resources this state's functions use (names of the machine's `resources`).
     #[schemars(default)]
     pub resources: Vec<Spanned<String>>,
@@ -175,6 +180,17 @@ pub struct CircuitBreakerSchema {
     failures: u32,
     /// How long it stays open, in seconds (default 30); then one run may try again.
     reset_seconds: Option<f64>,
+}
+
+/// The schema of a state's `rate_limit` (read as a [`Value`] and checked by validation).
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "RateLimit")]
+#[allow(dead_code)]
+pub struct RateLimitSchema {
+    /// Runs a second on average (above 0, at most 1,000,000).
+    per_second: f64,
+    /// Runs at once after a pause (1 to 1,000,000; default `per_second` rounded up).
+    burst: Option<u32>,
 }
 
 /// An arc from one state to another, or a push into another network.

@@ -73,12 +73,14 @@ pub struct Resilience {
     pub timeout: Option<f64>,
     /// Failures in a row that open the breaker, and seconds it stays open.
     pub breaker: Option<(u32, f64)>,
+    /// Runs a second, and the largest burst.
+    pub rate_limit: Option<(f64, u32)>,
 }
 
 impl Resilience {
     /// Whether the state has none of it.
     pub fn is_empty(&self) -> bool {
-        self.retry.is_none() && self.timeout.is_none() && self.breaker.is_none()
+        self.retry.is_none() && self.timeout.is_none() && self.breaker.is_none() && self.rate_limit.is_none()
     }
 }
 

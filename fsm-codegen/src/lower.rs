@@ -279,10 +279,16 @@ fn resilience(s: &ast::State) -> Resilience {
         let failures = u32::try_from(map_number(&b.value, "failures")? as i64).ok()?;
         Some((failures, map_number(&b.value, "reset_seconds").unwrap_or(30.0)))
     });
+    let rate_limit = s.rate_limit.as_ref().and_then(|r| {
+        let per_second = map_number(&r.value, "per_second")?;
+        let burst = map_number(&r.value, "burst").unwrap_or(per_second.ceil().max(1.0));
+        Some((per_second, u32::try_from(burst as i64).ok()?))
+    });
     Resilience {
         retry,
         timeout: s.timeout_seconds.as_ref().and_then(|t| number(&t.value)),
         breaker,
+        rate_limit,
     }
 }
 

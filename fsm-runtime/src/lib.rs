@@ -30,7 +30,7 @@ pub mod __private {
     pub use crate::context::Context;
     pub use crate::core::*;
     pub use crate::private::*;
-    pub use crate::resilience::{CircuitBreaker, RetryPolicy, deadline, guarded};
+    pub use crate::resilience::{CircuitBreaker, Guards, RateLimiter, RetryPolicy, deadline, guarded};
     /// Resource handles and configurations.
     pub use crate::resources;
     /// Record stores.

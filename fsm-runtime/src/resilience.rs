@@ -1,7 +1,8 @@
 //! What keeps a state's functions going when they fail or hang, as its definition declares:
 //! `retry` (run them again, with back-off and jitter), `timeout_seconds` (a run that took too long
 //! fails, and its changes are rolled back) and `circuit_breaker` (after so many failures in a row,
-//! fail at once for a while instead of calling a service that is down).
+//! fail at once for a while instead of calling a service that is down) and `rate_limit` (at most so
+//! many runs per second, in bursts of at most so many, across every run in the process).
 //!
 //! Generated code calls [`guarded`] and [`deadline`]; the types are public so their behaviour is
 //! documented and testable on its own.
@@ -9,8 +10,8 @@
 use crate::FnError;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The function name a timeout is reported under.
@@ -122,17 +123,75 @@ impl CircuitBreaker {
     }
 }
 
+/// A state's `rate_limit`: a token bucket holding up to `burst` tokens, refilled at `per_second`;
+/// each run of the state's functions takes one, waiting (the thread sleeps) until there is one.
+/// Generated code keeps one per state in a `static`, shared by every run in the process.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    /// Tokens left and when they were counted; `None` until the first run (a full bucket).
+    bucket: Mutex<Option<(f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `per_second` runs a second on average (above 0), at most `burst` at once (at least one).
+    pub const fn new(per_second: f64, burst: u32) -> Self {
+        RateLimiter {
+            per_second: if per_second > 0.0 { per_second } else { 1.0 },
+            burst: if burst == 0 { 1.0 } else { burst as f64 },
+            bucket: Mutex::new(None),
+        }
+    }
+
+    /// Takes a token, first waiting until there is one.
+    pub fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+                let now = Instant::now();
+                let (tokens, then) = bucket.unwrap_or((self.burst, now));
+                let tokens = (tokens + now.duration_since(then).as_secs_f64() * self.per_second).min(self.burst);
+                if tokens >= 1.0 {
+                    *bucket = Some((tokens - 1.0, now));
+                    return;
+                }
+                *bucket = Some((tokens, now));
+                Duration::from_secs_f64((1.0 - tokens) / self.per_second)
+            };
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// What guards a state's functions: its `retry`, `circuit_breaker` and `rate_limit`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Guards<'a> {
+    /// Run them again when they fail.
+    pub retry: Option<&'a RetryPolicy>,
+    /// Fail at once while too many runs failed in a row.
+    pub breaker: Option<&'a CircuitBreaker>,
+    /// Wait for a token before each run.
+    pub limiter: Option<&'a RateLimiter>,
+}
+
 /// Runs a state's functions (`run`, which rolls its own changes back when it fails) under its
-/// retry policy and circuit breaker. After the last failed run, the error says how many there were.
-pub fn guarded(
-    retry: Option<&RetryPolicy>,
-    breaker: Option<&CircuitBreaker>,
-    mut run: impl FnMut() -> CallResult,
-) -> CallResult {
+/// guards: each run waits for the rate limiter, fails at once while the breaker is open, and a
+/// failed run is retried as the policy says. After the last failed run, the error says how many
+/// there were.
+pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallResult {
+    let Guards {
+        retry,
+        breaker,
+        limiter,
+    } = guards;
     let attempts = retry.map_or(1, RetryPolicy::attempts);
     let mut n = 0;
     loop {
         n += 1;
+        if let Some(limiter) = limiter {
+            limiter.acquire();
+        }
         if let Some(breaker) = breaker
             && !breaker.allows()
         {
@@ -195,23 +254,41 @@ mod tests {
         assert!((1..=4).all(|n| (100..=125).contains(&fixed.wait_with_jitter(n).as_nanos())));
     }
 
+    fn on(breaker: &CircuitBreaker) -> Guards<'_> {
+        Guards {
+            breaker: Some(breaker),
+            ..Guards::default()
+        }
+    }
+
+    #[test]
+    fn a_rate_limiter_spaces_runs_after_its_burst() {
+        let limiter = RateLimiter::new(100.0, 2);
+        let began = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire();
+        }
+        // Two at once, then three more at 100 a second: at least 30 ms (a lower bound only).
+        assert!(began.elapsed() >= Duration::from_millis(29), "{:?}", began.elapsed());
+    }
+
     #[test]
     fn a_breaker_opens_and_resets() {
         let b = CircuitBreaker::new(2, 20_000_000);
         let fail = || -> CallResult { Err(("f", FnError::new("down"))) };
-        assert!(guarded(None, Some(&b), fail).is_err());
+        assert!(guarded(on(&b), fail).is_err());
         assert!(!b.is_open());
-        assert!(guarded(None, Some(&b), fail).is_err());
+        assert!(guarded(on(&b), fail).is_err());
         assert!(b.is_open());
         let mut called = false;
-        let open = guarded(None, Some(&b), || {
+        let open = guarded(on(&b), || {
             called = true;
             Ok(())
         });
         assert_eq!(open.unwrap_err().0, BREAKER_FUNCTION);
         assert!(!called);
         std::thread::sleep(Duration::from_millis(25));
-        assert!(guarded(None, Some(&b), || Ok(())).is_ok());
+        assert!(guarded(on(&b), || Ok(())).is_ok());
         assert!(!b.is_open());
     }
 }

@@ -579,7 +579,7 @@ fn retries_timeouts_and_circuit_breakers_guard_a_states_functions() {
     let m = Resilient::new(Service::new(2, 0));
     let out = m.run(Doc::new(1)).unwrap();
     assert_eq!(out.end, ResilientEnd::Done);
-    assert_eq!(out.data.value, 2);
+    assert_eq!(out.data.value, 3);
     assert_eq!(out.data.log, ["served on call 3", "napped"]);
     assert!(out.error.is_none());
 
@@ -604,6 +604,20 @@ fn retries_timeouts_and_circuit_breakers_guard_a_states_functions() {
     let error = out.error.unwrap();
     assert_eq!(error.function, fsm_runtime::resilience::TIMEOUT_FUNCTION);
     assert!(error.to_string().contains("over its timeout of 50ms"), "{error}");
+
+    // `paced` lets 200 runs a second through, one at a time, across every run in the process:
+    // six more runs through it take at least 25 ms (a lower bound: it never fails from slowness).
+    let m = Resilient::new(Service::new(0, 0));
+    let began = std::time::Instant::now();
+    for _ in 0..7 {
+        let out = m.run(Doc::new(1)).unwrap();
+        assert_eq!(out.end, ResilientEnd::Done, "{:?}", out.error);
+    }
+    assert!(
+        began.elapsed() >= std::time::Duration::from_millis(25),
+        "{:?}",
+        began.elapsed()
+    );
 
     // Two failures in a row open `guarded`'s breaker (shared by every run of the machine in the
     // process): the third run fails at once without calling the function.

@@ -1900,9 +1900,10 @@ impl<'a> Gen<'a> {
     }
 
     /// A state's functions (`body`, a block returning `CallResult` that rolls its own changes
-    /// back) under its `retry` policy and `circuit_breaker`: one `static` breaker per state.
+    /// back) under its `retry` policy, `circuit_breaker` and `rate_limit`: one `static` breaker
+    /// and limiter per state.
     fn guarded(&self, resilience: &ir::Resilience, body: TokenStream) -> TokenStream {
-        if resilience.retry.is_none() && resilience.breaker.is_none() {
+        if resilience.retry.is_none() && resilience.breaker.is_none() && resilience.rate_limit.is_none() {
             return body;
         }
         let rt = &self.rt;
@@ -1925,9 +1926,23 @@ impl<'a> Gen<'a> {
             }
             None => (quote!(), quote!(#rt::None)),
         };
+        let (limiter_static, limiter) = match resilience.rate_limit {
+            Some((per_second, burst)) => {
+                let per_second = proc_macro2::Literal::f64_unsuffixed(per_second);
+                (
+                    quote!(static __LIMITER: #rt::RateLimiter = #rt::RateLimiter::new(#per_second, #burst);),
+                    quote!(#rt::Some(&__LIMITER)),
+                )
+            }
+            None => (quote!(), quote!(#rt::None)),
+        };
         quote!({
             #breaker_static
-            #rt::guarded(#retry, #breaker, || #body)
+            #limiter_static
+            #rt::guarded(
+                #rt::Guards { retry: #retry, breaker: #breaker, limiter: #limiter },
+                || #body,
+            )
         })
     }
 

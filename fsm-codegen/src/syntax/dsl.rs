@@ -69,6 +69,7 @@ pub const STATE_KEYS: &[&str] = &[
     "retry",
     "timeout_seconds",
     "circuit_breaker",
+    "rate_limit",
     "resources",
     "metadata",
 ];
@@ -549,6 +550,7 @@ impl Parser {
             retry: None,
             timeout_seconds: None,
             circuit_breaker: None,
+            rate_limit: None,
             resources: Vec::new(),
             metadata: None,
             span: Span::default(),
@@ -611,6 +613,7 @@ impl Parser {
             "retry" => state.retry = Some(self.value(input)?),
             "timeout_seconds" => state.timeout_seconds = Some(self.value(input)?),
             "circuit_breaker" => state.circuit_breaker = Some(self.value(input)?),
+            "rate_limit" => state.rate_limit = Some(self.value(input)?),
             "resources" => state.resources = self.names(input)?,
             _ => state.metadata = Some(self.value(input)?),
         }

@@ -1,4 +1,4 @@
-//! A state's `retry`, `timeout_seconds` and `circuit_breaker`: mappings with known keys and
+//! A state's `retry`, `timeout_seconds`, `circuit_breaker` and `rate_limit`: mappings with known keys and
 //! numbers in range, on a state that has functions to retry, time or guard.
 
 use super::Context;
@@ -75,6 +75,20 @@ const BREAKER: &[(&str, bool, Check)] = &[
     }),
 ];
 
+const RATE_LIMIT: &[(&str, bool, Check)] = &[
+    ("per_second", true, |v| {
+        number(v)
+            .is_some_and(|r| r > 0.0 && r <= 1e6)
+            .then_some(())
+            .ok_or("a number of runs a second above 0, at most 1000000")
+    }),
+    ("burst", false, |v| {
+        count(1, 1_000_000)(v)
+            .then_some(())
+            .ok_or("an integer from 1 to 1000000")
+    }),
+];
+
 pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
     for (_, network) in cx.networks() {
         for state in &network.states {
@@ -89,6 +103,9 @@ fn check_state(state: &State, diags: &mut Diagnostics) {
     }
     if let Some(breaker) = &state.circuit_breaker {
         mapping(breaker, "circuit_breaker", BREAKER, diags);
+    }
+    if let Some(limit) = &state.rate_limit {
+        mapping(limit, "rate_limit", RATE_LIMIT, diags);
     }
     if let Some(timeout) = &state.timeout_seconds
         && !seconds(&timeout.value, 86400.0)
@@ -109,6 +126,7 @@ fn check_state(state: &State, diags: &mut Diagnostics) {
             ("retry", &state.retry),
             ("timeout_seconds", &state.timeout_seconds),
             ("circuit_breaker", &state.circuit_breaker),
+            ("rate_limit", &state.rate_limit),
         ] {
             if let Some(node) = node {
                 diags.push(
@@ -127,10 +145,10 @@ fn check_state(state: &State, diags: &mut Diagnostics) {
 
 fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diags: &mut Diagnostics) {
     let Value::Map(entries) = &node.value else {
-        let example = if what == "retry" {
-            "`retry: { attempts: 3, delay_seconds: 0.2 }`"
-        } else {
-            "`circuit_breaker: { failures: 5, reset_seconds: 30 }`"
+        let example = match what {
+            "retry" => "`retry: { attempts: 3, delay_seconds: 0.2 }`",
+            "rate_limit" => "`rate_limit: { per_second: 10, burst: 20 }`",
+            _ => "`circuit_breaker: { failures: 5, reset_seconds: 30 }`",
         };
         diags.push(
             Diagnostic::error(

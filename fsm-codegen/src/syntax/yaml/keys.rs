@@ -34,6 +34,7 @@ pub(super) mod known {
         "retry",
         "timeout_seconds",
         "circuit_breaker",
+        "rate_limit",
         "resources",
         "metadata",
     ];

@@ -634,6 +634,7 @@ impl Mapper<'_> {
             retry: fields.get("retry").map(|n| self.value(n)),
             timeout_seconds: fields.get("timeout_seconds").map(|n| self.value(n)),
             circuit_breaker: fields.get("circuit_breaker").map(|n| self.value(n)),
+            rate_limit: fields.get("rate_limit").map(|n| self.value(n)),
             resources: fields
                 .get("resources")
                 .map(|n| self.string_list(n, "resource names"))
