@@ -926,6 +926,137 @@ fn handle_gives_the_same_answers_on_its_fast_and_observed_paths() {
     }
 }
 
+/// `handle`'s fast path moves the run on its own (setting `live`), and its general path takes over
+/// around out-of-line code. Whatever mix of fast events,
+/// `step`, rejected events, failures and error arcs came before, every method must answer as a run
+/// that took the general path only: `state`, `transitions`, `end`, `last_error`, `data`, `Debug`, and then
+/// `finish` or `into_data`.
+#[test]
+fn the_fast_path_keeps_every_answer_of_the_run_in_step() {
+    use jukebox::{Jukebox, JukeboxEvent as E, JukeboxState as S};
+    let sequences: Vec<Vec<E>> = vec![
+        // Fast arcs, an error arc (skip with an odd value), back to the fast path, eventless arcs
+        // to the end, then events the finished run rejects.
+        vec![
+            E::Coin(5),
+            E::Coin(10),
+            E::Play,
+            E::Skip,
+            E::Coin(1),
+            E::Play,
+            E::Skip,
+            E::Skip,
+            E::Stop,
+            E::Coin(1),
+        ],
+        // A fast arc whose transform fails: the run stops; later events get the error again.
+        vec![E::Coin(5), E::Coin(7), E::Coin(-1), E::Coin(1), E::Play],
+        // A fast arc into a state whose check fails (the arc is counted, then the run stops).
+        vec![E::Coin(50), E::Coin(30), E::Coin(60), E::Play],
+        // Rejected events, first as the first event (the run starts, then rejects it), and a run
+        // left waiting.
+        vec![E::Play, E::Coin(2), E::Stop, E::Play, E::Coin(3), E::Skip, E::Play],
+    ];
+    type Run<'a> = jukebox::JukeboxRun<&'a ()>;
+    fn answers(run: &Run<'_>) -> String {
+        format!(
+            "at {:?}, {} transitions, end {:?}, error {:?}, {:?}, {run:?}",
+            run.state(),
+            run.transitions(),
+            run.end(),
+            run.last_error().map(|e| e.to_string()),
+            run.data(),
+        )
+    }
+    fn finished(run: Run<'_>) -> String {
+        match run.finish() {
+            Ok(o) => format!(
+                "{:?} {:?} {} {:?}",
+                o.end,
+                o.data,
+                o.transitions,
+                o.error.map(|e| e.to_string())
+            ),
+            Err(f) => format!("{} {:?}", f.error, f.data),
+        }
+    }
+    fn replay<'a>(m: &'a Jukebox<()>, events: &[E], step_every: usize) -> (Run<'a>, Vec<String>) {
+        let mut run = m.start(Doc::new(0));
+        let mut seen = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if step_every > 0 && i % step_every == 0 {
+                let s = run.step();
+                seen.push(format!("step {:?}; {}", s.map_err(|e| e.to_string()), answers(&run)));
+            }
+            let e = match e {
+                E::Coin(c) => E::Coin(*c),
+                E::Play => E::Play,
+                E::Skip => E::Skip,
+                E::Stop => E::Stop,
+            };
+            let s = match run.handle(e) {
+                Ok(s) => format!("{s:?}"),
+                Err(HandleError::Rejected { state, event }) => format!("rejected {event:?} in {state:?}"),
+                Err(HandleError::Failed(e)) => format!("failed {e}"),
+            };
+            seen.push(format!("{s}; {}", answers(&run)));
+        }
+        (run, seen)
+    }
+    for (n, events) in sequences.iter().enumerate() {
+        // Reference: history on, so every event takes the general path.
+        let observed = Jukebox::new(()).with_options(RunOptions {
+            history: true,
+            ..Jukebox::new(()).options()
+        });
+        let fast = Jukebox::new(());
+        for step_every in [0usize, 1, 2, 3] {
+            let (reference, expected) = replay(&observed, events, step_every);
+            let (run, got) = replay(&fast, events, step_every);
+            assert_eq!(got, expected, "sequence {n}, step before every {step_every}th event");
+            assert!(run.history().is_empty());
+            // Every state entered is in the reference's history, one entry per transition (and
+            // the start state).
+            assert_eq!(
+                reference.history().len() as u32,
+                reference.transitions() + 1,
+                "sequence {n}"
+            );
+            assert_eq!(
+                finished(run),
+                finished(reference),
+                "sequence {n}, step before every {step_every}th event"
+            );
+            let (reference, _) = replay(&observed, events, step_every);
+            let (run, _) = replay(&fast, events, step_every);
+            assert_eq!(run.into_data(), reference.into_data());
+        }
+    }
+    // The answers themselves, on the first sequence's fast path.
+    let machine = Jukebox::new(());
+    let mut run = machine.start(Doc::new(0));
+    for e in [E::Coin(5), E::Coin(10), E::Play] {
+        run.handle(e).unwrap();
+    }
+    assert_eq!((run.state(), run.transitions()), (S::Playing, 3));
+    // 15 is odd: the arc's transform fails (not counted); its error arc is.
+    assert_eq!(run.handle(E::Skip).unwrap(), Status::Waiting(S::Idle));
+    assert_eq!(run.transitions(), 4);
+    assert_eq!(run.last_error().unwrap().error.message(), "scratched");
+    run.handle(E::Coin(1)).unwrap();
+    assert!(matches!(run.step(), Ok(Status::Waiting(S::Ready))));
+    run.handle(E::Play).unwrap();
+    assert_eq!(run.handle(E::Skip).unwrap(), Status::Waiting(S::Playing));
+    assert_eq!((run.transitions(), run.data().value), (7, 18));
+    assert_eq!(
+        run.handle(E::Stop).unwrap(),
+        Status::Finished(jukebox::JukeboxEnd::Done)
+    );
+    assert_eq!((run.transitions(), run.end()), (9, Some(jukebox::JukeboxEnd::Done)));
+    let out = run.finish().unwrap();
+    assert_eq!((out.transitions, out.data.value), (9, 18));
+}
+
 #[test]
 fn events_no_arc_uses_are_rejected() {
     use unused_events::{Draft, DraftEvent as E, DraftState as S};

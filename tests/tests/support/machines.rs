@@ -24,6 +24,7 @@ fixture!(
     error_arcs,
     flat,
     infallible,
+    jukebox,
     inline_rust,
     nested_push,
     order,
