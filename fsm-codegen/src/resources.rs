@@ -102,6 +102,12 @@ const SQLITE: &[Setting] = &[
         SettingType::Count,
         "how long a statement waits for another connection's lock",
     ),
+    opt(
+        "wal",
+        SettingType::Bool,
+        "write-ahead log (`journal_mode = WAL`, `synchronous = NORMAL`): a commit no longer waits \
+         for the disk, about 14 µs instead of 1 ms per save of a record store",
+    ),
 ];
 
 const POSTGRES: &[Setting] = &[

@@ -55,6 +55,19 @@ fn sqlite_persists_to_its_file_and_is_shared_by_clones_across_threads() {
 }
 
 #[test]
+fn sqlite_declared_wal_writes_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal.db");
+    let mode = |db: &Sqlite| -> String { db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap() };
+    let wal = Sqlite::from_config(&SqliteConfig::new(path.to_str().unwrap()).wal(true)).unwrap();
+    assert_eq!(mode(&wal), "wal");
+    let sync: i64 = wal.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!(sync, 1, "NORMAL");
+    let plain = Sqlite::from_config(&SqliteConfig::new(dir.path().join("plain.db").to_str().unwrap())).unwrap();
+    assert_eq!(mode(&plain), "delete");
+}
+
+#[test]
 fn sqlite_errors_are_values() {
     let db = Sqlite::open(":memory:").unwrap();
     assert_eq!(db.path(), ":memory:");

@@ -414,6 +414,10 @@ pub struct SqliteConfig {
     /// How long a statement waits for a lock held by another connection (SQLite's busy
     /// timeout; `timeout_seconds` of the declaration). `None`: rusqlite's default (5 s).
     pub busy_timeout_ms: Option<u64>,
+    /// Write-ahead log: `journal_mode = WAL` and `synchronous = NORMAL`. A commit then waits for
+    /// the log to be written, not synced: durable across a crash of the process, not of the
+    /// machine's power, and much faster (see `store::SqliteStore`).
+    pub wal: bool,
 }
 
 impl SqliteConfig {
@@ -422,7 +426,15 @@ impl SqliteConfig {
         SqliteConfig {
             path: path.into(),
             busy_timeout_ms: None,
+            wal: false,
         }
+    }
+
+    /// Turns the write-ahead log on or off.
+    #[must_use]
+    pub fn wal(mut self, on: bool) -> Self {
+        self.wal = on;
+        self
     }
 
     /// Sets the busy timeout.

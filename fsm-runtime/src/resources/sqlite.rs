@@ -44,6 +44,9 @@ impl Resource for Sqlite {
         if let Some(ms) = config.busy_timeout_ms {
             db.with(|conn| conn.busy_timeout(Duration::from_millis(ms)))?;
         }
+        if config.wal {
+            db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        }
         // A file that is not a database, or locked for longer than the busy timeout, shows now.
         db.health()?;
         Ok(db)

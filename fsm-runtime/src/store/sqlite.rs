@@ -12,8 +12,9 @@ use std::marker::PhantomData;
 ///
 /// Every save is one transaction. On a database file with SQLite's default rollback journal, that
 /// is a sync to disk per save (about 1 ms each in `tests/benches/stores.rs`); in write-ahead-log
-/// mode with `synchronous = NORMAL`, about 14 µs. Set it once on the handle if that durability
-/// suits you: `db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")`.
+/// mode with `synchronous = NORMAL`, about 14 µs. Declare the resource with `wal: true` in its
+/// `config` if that durability suits you, or set it on a handle of your own:
+/// `db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")`.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
