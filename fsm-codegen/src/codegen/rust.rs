@@ -1019,7 +1019,34 @@ impl<'a> Gen<'a> {
         };
         // `live` is `Some(pos)` while `handle` may take the fast path: the run is under way, nothing
         // observes it, and no other method moved it since. Anything else clears it.
-        let fast_off = event_driven.then(|| quote!(self.live = #rt::None;));
+        // `live` is ahead of `pos` after the fast path moved into a state without functions (it
+        // leaves `pos` behind): whatever clears `live` first brings `pos` up to date.
+        let fast_off = event_driven.then(|| {
+            quote! {
+                if let #rt::Some(live) = self.live.take() {
+                    self.pos = live;
+                }
+            }
+        });
+        // Entering a state the general way moves `pos`: `live` no longer leads (the callers that
+        // stay on the fast path set it again).
+        let leave_fast = event_driven.then(|| quote!(self.live = #rt::None;));
+        // An arc's transform failed: the fast path may have left `pos` behind, and the arc's
+        // source is where the run is.
+        let catch_up = event_driven.then(|| {
+            quote! {
+                self.pos = from;
+                self.live = #rt::None;
+            }
+        });
+        let current = if event_driven {
+            quote!(match self.live {
+                ::core::option::Option::Some(live) => live,
+                ::core::option::Option::None => self.pos,
+            })
+        } else {
+            quote!(self.pos)
+        };
         let settle_guard = push.then(|| quote!(if self.stack.is_empty()));
         let store_field = m
             .uses_store()
@@ -1477,7 +1504,7 @@ impl<'a> Gen<'a> {
             impl<F #res_param> ::core::fmt::Debug for #run<F #res_param> {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     f.debug_struct(::core::stringify!(#run))
-                        .field("state", &self.pos)
+                        .field("state", &#current)
                         .field("phase", &self.phase)
                         .field("transitions", &self.transitions)
                         .finish_non_exhaustive()
@@ -1511,7 +1538,7 @@ impl<'a> Gen<'a> {
                 /// Where the run is: the start state until the first step, then the state last
                 /// entered.
                 pub fn state(&self) -> #pos {
-                    self.pos
+                    #current
                 }
 
                 /// The end state, once the run finished.
@@ -1573,6 +1600,7 @@ impl<'a> Gen<'a> {
                 /// as it was then). A run that waits for an event stops with `NoTransition`.
                 #[inline]
                 pub fn finish(mut self) -> #rt::RunResult<#end, #data> {
+                    #fast_off
                     let observe = self.observe;
                     let ran = match &self.phase {
                         #rt::Phase::Start => self.__begin(observe).and_then(|()| self.__to_end(observe)),
@@ -1675,6 +1703,7 @@ impl<'a> Gen<'a> {
                 #[inline]
                 fn __arrive(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
                     let mut to = to;
+                    #leave_fast
                     loop {
                         self.pos = to;
                         let result = if observe { self.__observed(to) } else { self.__state_fns(to) };
@@ -1717,6 +1746,7 @@ impl<'a> Gen<'a> {
                     (function, error): (&'static str, #rt::FnError),
                     observe: bool,
                 ) -> #rt::Result<(), #rt::RunError> {
+                    #catch_up
                     let failure = #rt::StateError {
                         network: from.network(),
                         state: from.name(),
@@ -2038,11 +2068,26 @@ impl<'a> Gen<'a> {
     /// Taking arc `a` of network `n` (its condition already true): its transforms, then the move.
     /// An expression of type `Result<(), RunError>`; `observe` in scope.
     fn arc_body(&self, n: NetworkId, a: ir::ArcId, payload: Option<&TokenStream>) -> TokenStream {
+        self.arc_body_to(n, a, payload, None)
+    }
+
+    /// [`Self::arc_body`]; `fast`: the event arc moves with `__fast_move` to this state (which has
+    /// no functions) instead of entering it.
+    fn arc_body_to(
+        &self,
+        n: NetworkId,
+        a: ir::ArcId,
+        payload: Option<&TokenStream>,
+        fast: Option<&TokenStream>,
+    ) -> TokenStream {
         let rt = &self.rt;
         let net = &self.m.networks[n.0];
         let arc = &net.arcs[a.0];
         let from = self.pos(Self::sref(n, arc.from));
-        let go = self.goto(n, arc.target, arc.event.is_some());
+        let go = match fast {
+            Some(to) => quote!(self.__fast_move(#to, observe)),
+            None => self.goto(n, arc.target, arc.event.is_some()),
+        };
         if arc.transform.is_empty() {
             return go;
         }
@@ -2131,23 +2176,29 @@ impl<'a> Gen<'a> {
                     let cond = self.condition(c, Some(&payload_ident));
                     quote!(if #cond)
                 });
-                let body = self.arc_body(r.network, *a, Some(&payload_ident));
                 // The common case of a hand-written match: the target waits for events, no
                 // function can send the run elsewhere. Then the new state is known statically.
                 let arc_may_divert = !arc.transform.is_empty() && s.on_error.is_some();
-                let status = match arc.target {
+                let (status, bare) = match arc.target {
                     Target::State(t) if !arc_may_divert => {
                         let ts = &net.states[t.0];
                         let has_eventless = ts.arcs.iter().any(|x| net.arcs[x.0].event.is_none());
                         let may_divert = ts.on_error.is_some() && ts.functions().next().is_some();
                         if !ts.is_end && !has_eventless && !may_divert {
-                            Some(self.pos(Self::sref(r.network, t)))
+                            (
+                                Some(self.pos(Self::sref(r.network, t))),
+                                ts.functions().next().is_none(),
+                            )
                         } else {
-                            None
+                            (None, false)
                         }
                     }
-                    _ => None,
+                    _ => (None, false),
                 };
+                // Into a state without functions, the fast path only counts the arc and sets
+                // `live`: entering the state would only store its position.
+                let fast_to = status.as_ref().filter(|_| bare);
+                let body = self.arc_body_to(r.network, *a, Some(&payload_ident), fast_to);
                 // The step limit counts from here; when the status is static, nothing follows the
                 // arc and nothing reads the base.
                 let (base, then) = match status {
@@ -2178,7 +2229,7 @@ impl<'a> Gen<'a> {
                     #rt::Some(#p) => match event {
                         #(#event_arms)*
                         #[allow(unreachable_patterns)]
-                        event => return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                        event => return #rt::Err(#rt::HandleError::Rejected { state: #p, event }),
                     },
                 });
             }
@@ -2208,7 +2259,7 @@ impl<'a> Gen<'a> {
                 let _ = observe;
                 match key {
                     #rt::None => self.__handle_slow(event),
-                    #rt::Some(_) => #rt::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                    #rt::Some(state) => #rt::Err(#rt::HandleError::Rejected { state, event }),
                 }
             }
         } else {
@@ -2217,7 +2268,7 @@ impl<'a> Gen<'a> {
                     #(#arms)*
                     #rt::None => return self.__handle_slow(event),
                     #[allow(unreachable_patterns)]
-                    #rt::Some(_) => return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event }),
+                    #rt::Some(state) => return #rt::Err(#rt::HandleError::Rejected { state, event }),
                 };
                 result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
             }
@@ -2272,6 +2323,17 @@ impl<'a> Gen<'a> {
             #[inline(always)]
             fn __dispatch(&mut self, key: ::core::option::Option<#pos>, event: #ev, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
                 #dispatch_body
+            }
+
+            /// An event's arc into a state without functions, on the fast path: counts the arc and
+            /// leaves the position to `live`, which the caller sets (observed runs enter the state).
+            #[inline(always)]
+            fn __fast_move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
+                if observe {
+                    return self.__event_move(to, observe);
+                }
+                self.transitions = self.transitions.wrapping_add(1);
+                #rt::Ok(())
             }
 
             /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so
