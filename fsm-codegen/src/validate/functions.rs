@@ -106,28 +106,33 @@ fn declarations(cx: &Context<'_>, roles: &HashMap<&str, (Role, Span)>, diags: &m
                 );
             }
             Some((Role::Condition, used_at)) => {
-                if let Some(atomic) = decl.atomic.as_ref().filter(|a| a.value) {
+                let flags = [
+                    (
+                        &decl.atomic,
+                        "atomic",
+                        "only transforms and checks change the record",
+                        "conditions read the record and return `bool`",
+                    ),
+                    (
+                        &decl.infallible,
+                        "infallible",
+                        "only transforms and checks can fail",
+                        "conditions return `bool` and never fail",
+                    ),
+                ];
+                for (flag, word, label, why) in flags {
+                    let Some(flag) = flag.as_ref().filter(|f| f.value) else {
+                        continue;
+                    };
                     diags.push(
                         Diagnostic::error(
                             codes::FUNCTION_ROLE,
-                            format!("condition `{}` cannot be declared `atomic`", name.value),
-                            atomic.span,
-                            "only transforms and checks change the record",
+                            format!("condition `{}` cannot be declared `{word}`", name.value),
+                            flag.span,
+                            label,
                         )
                         .with_label(*used_at, "used as a condition here")
-                        .with_help("conditions read the record and return `bool`: remove `atomic: true`"),
-                    );
-                }
-                if let Some(infallible) = decl.infallible.as_ref().filter(|i| i.value) {
-                    diags.push(
-                        Diagnostic::error(
-                            codes::FUNCTION_ROLE,
-                            format!("condition `{}` cannot be declared `infallible`", name.value),
-                            infallible.span,
-                            "only transforms and checks can fail",
-                        )
-                        .with_label(*used_at, "used as a condition here")
-                        .with_help("conditions return `bool` and never fail: remove `infallible: true`"),
+                        .with_help(format!("{why}: remove `{word}: true`")),
                     );
                 }
             }

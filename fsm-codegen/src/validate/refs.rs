@@ -122,16 +122,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
             .chain(network.arcs.iter().flat_map(|a| &a.resources));
         for resource in used {
             if !cx.resources.contains_key(resource.value.as_str()) {
-                let names = machine.resources.iter().map(|r| r.name.value.as_str());
-                diags.push(
-                    Diagnostic::error(
-                        codes::UNKNOWN_RESOURCE,
-                        format!("unknown resource `{}`", resource.value),
-                        resource.span,
-                        "not declared in `resources`",
-                    )
-                    .with_help(suggest(&resource.value, "resources", names)),
-                );
+                diags.push(unknown_resource(cx, resource));
             }
         }
     }
@@ -140,4 +131,16 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
 
 fn network_names<'m>(cx: &Context<'m>) -> impl Iterator<Item = &'m str> + Clone {
     cx.machine.networks.iter().map(|n| n.name.value.as_str())
+}
+
+/// A reference to a resource the machine does not declare, with a suggestion.
+pub(super) fn unknown_resource(cx: &Context<'_>, resource: &crate::span::Spanned<String>) -> Diagnostic {
+    let names = cx.machine.resources.iter().map(|r| r.name.value.as_str());
+    Diagnostic::error(
+        codes::UNKNOWN_RESOURCE,
+        format!("unknown resource `{}`", resource.value),
+        resource.span,
+        "not declared in `resources`",
+    )
+    .with_help(suggest(&resource.value, "resources", names))
 }

@@ -1,7 +1,7 @@
 //! The record store of a `reference` machine (`store: { resource, table }`): a declared `sqlite` or
 //! `postgres` resource, a table name the generated SQL can use, and some state that uses it.
 
-use super::{Context, suggest};
+use super::Context;
 use crate::ast::{DataMode, ResourceKind};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 
@@ -10,18 +10,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
     let Some(store) = &machine.store else { return };
     let resource = &store.resource;
     match cx.resources.get(resource.value.as_str()) {
-        None => {
-            let names = machine.resources.iter().map(|r| r.name.value.as_str());
-            diags.push(
-                Diagnostic::error(
-                    codes::UNKNOWN_RESOURCE,
-                    format!("unknown resource `{}`", resource.value),
-                    resource.span,
-                    "not declared in `resources`",
-                )
-                .with_help(suggest(&resource.value, "resources", names)),
-            );
-        }
+        None => diags.push(super::refs::unknown_resource(cx, resource)),
         Some(&i) => {
             let declared = &machine.resources[i];
             if !matches!(declared.kind.value, ResourceKind::Sqlite | ResourceKind::Postgres) {
