@@ -260,13 +260,10 @@ impl Lowering {
 /// A state's `retry`, `timeout_seconds` and `circuit_breaker` (validation refused bad values;
 /// what is left unreadable here is left out).
 fn resilience(s: &ast::State) -> Resilience {
-    use crate::validate::resilience::{map_number, number};
+    use crate::validate::resilience::{map_get, map_number, number};
     let retry = s.retry.as_ref().and_then(|r| {
         let attempts = u32::try_from(map_number(&r.value, "attempts")? as i64).ok()?;
-        let get = |key| match &r.value {
-            ast::Value::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| &v.value),
-            _ => None,
-        };
+        let get = |key| map_get(&r.value, key);
         Some(RetryPolicy {
             attempts,
             delay: map_number(&r.value, "delay_seconds").unwrap_or(0.1),

@@ -66,7 +66,9 @@ impl RetryPolicy {
         }
         // A different hash key per call: enough randomness to keep many workers out of step.
         let spread = RandomState::new().hash_one((n, Instant::now())) % 1024;
-        wait + wait / 4 * spread as u32 / 1024
+        // Saturating: a policy built by hand may hold any wait; it must never panic.
+        let extra = (wait / 4).checked_mul(spread as u32).map_or(wait / 4, |d| d / 1024);
+        wait.saturating_add(extra)
     }
 }
 
@@ -146,21 +148,24 @@ impl RateLimiter {
 
     /// Takes a token, first waiting until there is one.
     pub fn acquire(&self) {
-        loop {
-            let wait = {
-                let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-                let now = Instant::now();
-                let (tokens, then) = bucket.unwrap_or((self.burst, now));
-                let tokens = (tokens + now.duration_since(then).as_secs_f64() * self.per_second).min(self.burst);
-                if tokens >= 1.0 {
-                    *bucket = Some((tokens - 1.0, now));
-                    return;
-                }
-                *bucket = Some((tokens, now));
-                Duration::from_secs_f64((1.0 - tokens) / self.per_second)
-            };
+        while let Some(wait) = self.try_take() {
             std::thread::sleep(wait);
         }
+    }
+
+    /// Takes a token if there is one (`None`), or says how long until the next one.
+    fn try_take(&self) -> Option<Duration> {
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let (tokens, then) = bucket.unwrap_or((self.burst, now));
+        let tokens = (tokens + now.duration_since(then).as_secs_f64() * self.per_second).min(self.burst);
+        if tokens >= 1.0 {
+            *bucket = Some((tokens - 1.0, now));
+            return None;
+        }
+        *bucket = Some((tokens, now));
+        // A rate so small that the wait overflows a `Duration` waits as long as one can.
+        Some(Duration::try_from_secs_f64((1.0 - tokens) / self.per_second).unwrap_or(Duration::MAX))
     }
 }
 
@@ -209,10 +214,9 @@ pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallR
         }
         match (result, retry) {
             (Ok(()), _) => return Ok(()),
-            (Err((function, error)), Some(retry)) if n < attempts => {
+            (Err(_failed), Some(retry)) if n < attempts => {
                 #[cfg(feature = "tracing")]
-                tracing::debug!(function, %error, attempt = n, "state function failed; retrying");
-                let _ = (function, error);
+                tracing::debug!(function = _failed.0, error = %_failed.1, attempt = n, "state function failed; retrying");
                 std::thread::sleep(retry.wait_with_jitter(n));
             }
             (Err((function, error)), _) if n > 1 => {
@@ -270,6 +274,15 @@ mod tests {
         }
         // Two at once, then three more at 100 a second: at least 30 ms (a lower bound only).
         assert!(began.elapsed() >= Duration::from_millis(29), "{:?}", began.elapsed());
+    }
+
+    #[test]
+    fn extreme_policies_do_not_panic() {
+        let r = RetryPolicy::new(3, u64::MAX, u64::MAX, true, true);
+        assert!(r.wait_with_jitter(2) >= r.wait(2));
+        let limiter = RateLimiter::new(1e-300, 1);
+        assert_eq!(limiter.try_take(), None, "the burst");
+        assert_eq!(limiter.try_take(), Some(Duration::MAX));
     }
 
     #[test]

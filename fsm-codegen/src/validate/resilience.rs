@@ -15,15 +15,17 @@ pub(crate) fn number(value: &Value) -> Option<f64> {
     }
 }
 
-/// The number under `key` of a mapping.
-pub(crate) fn map_number(value: &Value, key: &str) -> Option<f64> {
+/// The value under `key` of a mapping.
+pub(crate) fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
     match value {
-        Value::Map(entries) => entries
-            .iter()
-            .find(|(k, _)| k.value == key)
-            .and_then(|(_, v)| number(&v.value)),
+        Value::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| &v.value),
         _ => None,
     }
+}
+
+/// The number under `key` of a mapping.
+pub(crate) fn map_number(value: &Value, key: &str) -> Option<f64> {
+    map_get(value, key).and_then(number)
 }
 
 /// One key of a setting: its name, whether it is required, and the check of its value (`Err`:

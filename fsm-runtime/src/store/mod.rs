@@ -200,7 +200,7 @@ impl<D: Clone + Send + Sync> RecordStore<D> for MemoryStore<D> {
             });
         }
         stored.data = data.clone();
-        stored.version += 1;
+        stored.version = stored.version.saturating_add(1);
         Ok(stored.version)
     }
 
@@ -290,7 +290,7 @@ fn version_sql(v: u64) -> i64 {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn saved(key: &str, expected: u64, changed: u64, found: Option<i64>) -> Result<u64, StoreError> {
     match (changed, found) {
-        (1, _) => Ok(expected + 1),
+        (1, _) => Ok(expected.saturating_add(1)),
         (_, Some(found)) => Err(StoreError::Conflict {
             key: key.to_owned(),
             expected,
