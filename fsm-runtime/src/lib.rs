@@ -15,11 +15,13 @@ pub mod core;
 mod private;
 pub mod resilience;
 pub mod resources;
+pub mod run;
 pub mod store;
 pub mod stream;
 
 pub use crate::context::Context;
 pub use crate::core::*;
+pub use crate::run::Run;
 
 /// Items generated code uses. Not public API: may change in any release.
 #[doc(hidden)]
@@ -33,6 +35,7 @@ pub mod __private {
     pub use crate::resilience::{CircuitBreaker, Guards, RateLimiter, RetryPolicy, deadline, guarded};
     /// Resource handles and configurations.
     pub use crate::resources;
+    pub use crate::run::{CallResult, Choice, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run};
     /// Record stores.
     pub use crate::store;
     pub use crate::store::{

@@ -7,10 +7,6 @@ use crate::core::FnError;
 pub use ::core::option::Option::{self, None, Some};
 pub use ::core::result::Result::{self, Err, Ok};
 
-/// What the functions of a state or an arc come to in generated code: `Err` holds the name of the
-/// function that failed, with its error.
-pub type CallResult = Result<(), (&'static str, FnError)>;
-
 /// What an inline `rust:` transform may evaluate to: `()` or `Result<(), E>` with `E: Into<FnError>`.
 pub trait IntoFnResult {
     /// Converts to the result of a state function.
@@ -68,64 +64,6 @@ pub fn transition_span(machine: &'static str, network: &'static str, state: &'st
     }
 }
 
-/// A fixed-capacity stack of push-arc return frames: push arcs nest as deep as the longest chain
-/// of networks pushing networks (cycles are rejected), so the depth is known when generating and
-/// a run never allocates for it.
-#[derive(Clone, Copy, Debug)]
-pub struct ReturnStack<T: Copy, const N: usize> {
-    items: [Option<T>; N],
-    len: usize,
-}
-
-impl<T: Copy, const N: usize> ReturnStack<T, N> {
-    /// An empty stack.
-    pub const fn new() -> Self {
-        ReturnStack {
-            items: [None; N],
-            len: 0,
-        }
-    }
-
-    /// Pushes a frame; hands it back when the stack is full (which generated code rules out).
-    #[inline]
-    pub fn push(&mut self, frame: T) -> Result<(), T> {
-        match self.items.get_mut(self.len) {
-            Some(slot) => {
-                *slot = Some(frame);
-                self.len += 1;
-                Ok(())
-            }
-            None => Err(frame),
-        }
-    }
-
-    /// Pops the innermost frame.
-    #[inline]
-    pub fn pop(&mut self) -> Option<T> {
-        let i = self.len.checked_sub(1)?;
-        self.len = i;
-        self.items.get_mut(i).and_then(Option::take)
-    }
-
-    /// Whether no frame is on the stack (the run is in its main network).
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Number of frames.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl<T: Copy, const N: usize> Default for ReturnStack<T, N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Implements `serde::Serialize`/`Deserialize` for a generated state or event-name type by its
 /// YAML name (through `StateName::name` and `FromStr`) when fsm-runtime is built with the `serde`
 /// feature, and expands to nothing otherwise: the generated code never depends on a feature of
@@ -162,6 +100,51 @@ macro_rules! __fsm_impl_serde_by_name {
 }
 
 pub use crate::__fsm_impl_serde_by_name as impl_serde_by_name;
+
+/// Implements `StateName`, `Display` and `FromStr` (and, with the `serde` feature, serde by name)
+/// for a generated enum of states or end states that has inherent `ALL` and `const fn name(self)`.
+/// `$expected` says what a name must be, for [`UnknownName`](crate::core::UnknownName).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fsm_impl_names {
+    ($ty:ident, $expected:expr) => {
+        impl $crate::__private::StateName for $ty {
+            fn name(&self) -> &'static str {
+                $ty::name(*self)
+            }
+        }
+        impl ::core::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.pad($ty::name(*self))
+            }
+        }
+        impl ::core::str::FromStr for $ty {
+            type Err = $crate::__private::UnknownName;
+            fn from_str(s: &str) -> ::core::result::Result<Self, $crate::__private::UnknownName> {
+                $crate::__private::parse_name(s, &$ty::ALL, $ty::name, $expected)
+            }
+        }
+        $crate::__private::impl_serde_by_name!($ty);
+    };
+}
+
+pub use crate::__fsm_impl_names as impl_names;
+
+/// The item of `all` whose name is `s`.
+pub fn parse_name<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    expected: &'static str,
+) -> Result<T, crate::core::UnknownName> {
+    all.iter()
+        .copied()
+        .find(|x| name(*x) == s)
+        .ok_or_else(|| crate::core::UnknownName {
+            name: s.to_owned(),
+            expected,
+        })
+}
 
 #[cfg(feature = "serde")]
 pub use serde;
@@ -285,17 +268,4 @@ where
         }
     }
     deserializer.deserialize_str(NameVisitor(std::marker::PhantomData))
-}
-
-/// Where a generated run is in its life.
-#[derive(Clone, Debug)]
-pub enum Phase<E> {
-    /// Created; the start state is entered by the first `step` (or event).
-    Start,
-    /// In a state, its functions done.
-    Running,
-    /// At an end state.
-    Finished(E),
-    /// Stopped by an error, kept so that later calls report it again (boxed: a run stays small).
-    Failed(Box<crate::core::RunError>),
 }

@@ -30,12 +30,8 @@ pub(super) struct Held {
     pub owned_value: TokenStream,
     /// Generic parameter of the run type's declaration: `, R = OrderResources`.
     pub run_param_decl: TokenStream,
-    /// Generic parameter of the run type in impls: `, R`.
-    pub run_param: TokenStream,
     /// Bound of the run's inherent impl: `, R: Borrow<OrderResources>`.
     pub run_bound: TokenStream,
-    /// The run's field and `OrderRun::new`'s parameter: `resources: R,`.
-    pub run_field: TokenStream,
 }
 
 impl Held {
@@ -51,9 +47,7 @@ impl Held {
                 borrowed_value: quote!(),
                 owned_value: quote!(),
                 run_param_decl: quote!(),
-                run_param: quote!(),
                 run_bound: quote!(),
-                run_field: quote!(),
             };
         };
         Held {
@@ -70,9 +64,7 @@ impl Held {
             borrowed_value: quote!(&self.resources,),
             owned_value: quote!(self.resources,),
             run_param_decl: quote!(, R = #ty),
-            run_param: quote!(, R),
             run_bound: quote!(, R: ::core::borrow::Borrow<#ty>),
-            run_field: quote!(resources: R,),
             ty: Some(ty),
         }
     }
@@ -88,14 +80,14 @@ impl Held {
     /// Builds the context of a function of `state` inside the run (`self` is the run).
     pub(super) fn ctx_new(&self, rt: &impl quote::ToTokens, machine: &str, network: &str, state: &str) -> TokenStream {
         match &self.ty {
-            None => quote!(#rt::Context::new(#machine, #network, #state, self.error.as_ref())),
+            None => quote!(#rt::Context::new(#machine, #network, #state, __run.error.as_ref())),
             Some(ty) => quote! {
                 #rt::Context::with_resources(
                     #machine,
                     #network,
                     #state,
-                    self.error.as_ref(),
-                    <R as ::core::borrow::Borrow<#ty>>::borrow(&self.resources),
+                    __run.error.as_ref(),
+                    <R as ::core::borrow::Borrow<#ty>>::borrow(&__run.res),
                 )
             },
         }

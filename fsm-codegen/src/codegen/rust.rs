@@ -67,7 +67,7 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     out.extend(super::resources::resources_struct(machine, &g.rt_path, &g.machine));
     out.extend(g.fns_trait());
     out.extend(g.machine_type());
-    out.extend(g.run_type());
+    out.extend(g.tables());
     out.extend(g.builtin_statics());
     allow_unused(out)
 }
@@ -185,6 +185,8 @@ struct Gen<'a> {
     event: Ident,
     fns: Ident,
     run: Ident,
+    /// `<Machine>Def`: the type of the machine's tables.
+    def: Ident,
     data: TokenStream,
     options: &'a Options,
     /// Parameters of built-in calls, emitted as statics after the items.
@@ -219,6 +221,7 @@ impl<'a> Gen<'a> {
             event: ident(&format!("{base}Event")),
             fns: ident(&format!("{base}Fns")),
             run: ident(&format!("{base}Run")),
+            def: ident(&format!("{base}Def")),
             data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
             options,
             builtin_statics: std::cell::RefCell::new(Vec::new()),
@@ -367,35 +370,7 @@ impl<'a> Gen<'a> {
                 }
             }
 
-            impl #rt::StateName for #ty {
-                fn name(&self) -> &'static str {
-                    #ty::name(*self)
-                }
-            }
-
-            impl ::core::fmt::Display for #ty {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.pad(#ty::name(*self))
-                }
-            }
-
-            impl ::core::str::FromStr for #ty {
-                type Err = #rt::UnknownName;
-                fn from_str(s: &str) -> ::core::result::Result<Self, #rt::UnknownName> {
-                    let state = match s {
-                        #(#names => Self::#variants,)*
-                        _ => {
-                            return ::core::result::Result::Err(#rt::UnknownName {
-                                name: ::std::string::ToString::to_string(s),
-                                expected: #expected,
-                            });
-                        }
-                    };
-                    ::core::result::Result::Ok(state)
-                }
-            }
-
-            #rt::impl_serde_by_name!(#ty);
+            #rt::impl_names!(#ty, #expected);
         }
     }
 
@@ -531,33 +506,11 @@ impl<'a> Gen<'a> {
                 }
             }
 
-            impl #rt::StateName for #e {
-                fn name(&self) -> &'static str {
-                    #e::name(*self)
-                }
-            }
-
             impl #rt::EndState for #e {
                 const ALL: &'static [Self] = &#e::ALL;
             }
 
-            impl ::core::fmt::Display for #e {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.pad(#e::name(*self))
-                }
-            }
-
-            impl ::core::str::FromStr for #e {
-                type Err = #rt::UnknownName;
-                fn from_str(s: &str) -> ::core::result::Result<Self, #rt::UnknownName> {
-                    #e::ALL.into_iter().find(|e| e.name() == s).ok_or_else(|| #rt::UnknownName {
-                        name: ::std::string::ToString::to_string(s),
-                        expected: #expected,
-                    })
-                }
-            }
-
-            #rt::impl_serde_by_name!(#e);
+            #rt::impl_names!(#e, #expected);
         }
     }
 
@@ -779,28 +732,10 @@ impl<'a> Gen<'a> {
         let (res_field, res_param, res_init, res_accessor) =
             (&held.machine_field, &held.new_param, &held.init, &held.accessor);
         let (res_borrowed_arg, res_borrowed, res_owned) = (&held.borrowed_arg, &held.borrowed_value, &held.owned_value);
-        // Without history or a tracing subscriber (checked once, in `start`), a run takes the
-        // lean loop; push arcs take the general path.
-        let run_body = if self.m.has_push_arcs() {
-            quote!(self.start(data).finish())
+        let run_new = if held.ty.is_some() {
+            quote!(#rt::Run::with_resources)
         } else {
-            quote! {
-                let run = self.start(data);
-                if run.observe {
-                    return run.finish();
-                }
-                run.__lean()
-            }
-        };
-        let run_stored_body = if self.m.has_push_arcs() {
-            quote!(run.finish())
-        } else {
-            quote! {
-                if run.observe {
-                    return #rt::Ok(run.finish());
-                }
-                run.__lean()
-            }
+            quote!(#rt::Run::new)
         };
         let stored_fns = self.m.uses_store().then(|| {
             let run_stored = (!self.m.is_event_driven()).then(|| {
@@ -813,8 +748,7 @@ impl<'a> Gen<'a> {
                         store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
                         key: impl ::core::convert::Into<::std::string::String>,
                     ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
-                        let run = self.start_stored(store, key)?;
-                        #rt::Ok({ #run_stored_body })
+                        #rt::Ok(self.start_stored(store, key)?.finish())
                     }
                 }
             });
@@ -867,9 +801,7 @@ impl<'a> Gen<'a> {
                     key: impl ::core::convert::Into<::std::string::String>,
                 ) -> #rt::Result<#run<&F #res_borrowed_arg>, #rt::StoreError> {
                     let (slot, data) = #rt::StoreSlot::load(store, key.into())?;
-                    let mut run = self.start(data);
-                    run.store = #rt::Some(slot);
-                    #rt::Ok(run)
+                    #rt::Ok(self.start(data).stored_in(slot))
                 }
 
                 #run_stored
@@ -886,7 +818,7 @@ impl<'a> Gen<'a> {
                     &self,
                     data: #data,
                 ) -> #rt::RunResult<#end, #data> {
-                    #run_body
+                    self.start(data).finish()
                 }
             }
         };
@@ -974,13 +906,13 @@ impl<'a> Gen<'a> {
                 /// (or event).
                 #[inline]
                 pub fn start(&self, data: #data) -> #run<&F #res_borrowed_arg> {
-                    #run::new(&self.fns, #res_borrowed data, self.options)
+                    #run_new(&self.fns, #res_borrowed data, self.options)
                 }
 
                 /// A run of `data` that owns the functions (no lifetime to carry around).
                 #[inline]
                 pub fn into_run(self, data: #data) -> #run<F> {
-                    #run::new(self.fns, #res_owned data, self.options)
+                    #run_new(self.fns, #res_owned data, self.options)
                 }
 
                 #res_accessor
@@ -996,842 +928,380 @@ impl<'a> Gen<'a> {
         }
     }
 
-    // ---------------------------------------------------------------- run type
+    // ---------------------------------------------------------------- tables
 
-    fn run_type(&self) -> TokenStream {
+    /// The machine's tables for the runtime's run loop: a `<Machine>Def` type implementing
+    /// `MachineDef` with one `match` per question the loop asks (enter a state, pick the
+    /// eventless arc, dispatch an event, the error arc and the end state of a position), and the
+    /// `<Machine>Run` alias of the runtime's `Run` for this machine.
+    fn tables(&self) -> TokenStream {
         let rt = &self.rt;
-        let m = self.m;
-        let (t, run, data, end, pos) = (&self.fns, &self.run, &self.data, &self.end, &self.position);
-        let event_driven = m.is_event_driven();
-        let name = &self.name;
-        let push = m.has_push_arcs();
-        let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
-
         let rt_path = &self.rt_path;
-        let stack_field = push.then(|| quote!(stack: #rt_path::ReturnStack<::core::option::Option<#pos>, #depth>,));
-        let stack_init = push.then(|| quote!(stack: #rt::ReturnStack::new(),));
-        let base_field = event_driven.then(|| quote!(base: u32, live: ::core::option::Option<#pos>,));
-        let base_init = event_driven.then(|| quote!(base: 0, live: ::core::option::Option::None,));
-        let base_read = if event_driven {
-            quote!(self.transitions.wrapping_sub(self.base))
-        } else {
-            quote!(self.transitions)
-        };
-        // `live` is `Some(pos)` while `handle` may take the fast path: the run is under way, nothing
-        // observes it, and no other method moved it since. Anything else clears it.
-        // `live` is ahead of `pos` after the fast path moved into a state without functions (it
-        // leaves `pos` behind): whatever clears `live` first brings `pos` up to date.
-        let fast_off = event_driven.then(|| {
-            quote! {
-                if let #rt::Some(live) = self.live.take() {
-                    self.pos = live;
-                }
-            }
-        });
-        // Entering a state the general way moves `pos`: `live` no longer leads (the callers that
-        // stay on the fast path set it again).
-        let leave_fast = event_driven.then(|| quote!(self.live = #rt::None;));
-        // An arc's transform failed: the fast path may have left `pos` behind, and the arc's
-        // source is where the run is.
-        let catch_up = event_driven.then(|| {
-            quote! {
-                self.pos = from;
-                self.live = #rt::None;
-            }
-        });
-        let current = if event_driven {
-            quote!(match self.live {
-                ::core::option::Option::Some(live) => live,
-                ::core::option::Option::None => self.pos,
-            })
-        } else {
-            quote!(self.pos)
-        };
-        let settle_guard = push.then(|| quote!(if self.stack.is_empty()));
-        let store_field = m
-            .uses_store()
-            .then(|| quote!(store: ::core::option::Option<#rt_path::StoreSlot<#data>>,));
-        let store_init = m.uses_store().then(|| quote!(store: #rt::None,));
-        let stored_accessor = m.uses_store().then(|| {
-            quote! {
-                /// The key of the record in its store and the version last loaded or saved;
-                /// `None` for a run without a store.
-                pub fn stored(&self) -> #rt::Option<(&str, u64)> {
-                    self.store.as_ref().map(|s| (s.key(), s.version()))
-                }
-            }
-        });
-
-        // Positions, per state.
+        let m = self.m;
+        let (t, run, data, end, pos, def) = (&self.fns, &self.run, &self.data, &self.end, &self.position, &self.def);
+        let name = &self.name;
         let all: Vec<(StateRef, &ir::State)> = m.states().collect();
         let total = all.len();
 
-        // __state_fns: the functions run on entering each state.
-        let mut fn_arms = Vec::new();
-        for (r, s) in &all {
-            let calls: Vec<&Call> = s.functions().collect();
-            if calls.is_empty() {
-                continue;
+        // A `match` on a position with `arms`, `default` for the positions no arm names; `None`
+        // when no arm names any (the trait's default answers).
+        let table = |arms: Vec<TokenStream>, default: TokenStream, on: TokenStream| {
+            if arms.is_empty() {
+                None
+            } else if arms.len() < total {
+                Some(quote!(match #on {
+                    #(#arms)*
+                    _ => #default,
+                }))
+            } else {
+                Some(quote!(match #on {
+                    #(#arms)*
+                }))
             }
-            let p = self.pos(*r);
-            let body = self.transaction(*r, s.data_mode, &calls, None, s.resilience.timeout);
-            let body = self.guarded(&s.resilience, body);
-            fn_arms.push(quote!(#p => #body,));
-        }
-        let fn_default = (fn_arms.len() < total).then(|| quote!(_ => #rt::Ok(()),));
-        let state_fns_body = if fn_arms.is_empty() {
-            quote!({
-                let _ = to;
-                #rt::Ok(())
-            })
-        } else {
-            quote!(match to {
-                #(#fn_arms)*
-                #fn_default
-            })
         };
-
-        // __arc_*: the transforms of arcs that have some.
-        let mut arc_fns = Vec::new();
-        for (n, net) in m.networks.iter().enumerate() {
-            for (a, arc) in net.arcs.iter().enumerate() {
-                if arc.transform.is_empty() {
-                    continue;
-                }
-                let r = Self::sref(NetworkId(n), arc.from);
-                let name = format_ident!("__arc_{}_{}", n, a);
-                let calls: Vec<&Call> = arc.transform.iter().collect();
-                // The event's payload, named `_payload` when no transform of the arc takes it.
-                let payload = self.arc_payload(arc).map(|p| {
-                    let t = self.payload_type(p);
-                    if calls.iter().any(|c| self.call_takes_payload(c)) {
-                        quote!(payload: &#t)
-                    } else {
-                        quote!(_payload: &#t)
-                    }
-                });
-                let body = self.transaction(
-                    r,
-                    net.states[arc.from.0].data_mode,
-                    &calls,
-                    payload.as_ref().map(|_| ()),
-                    None,
-                );
-                // `body` is a block: the function's body.
-                arc_fns.push(quote! {
-                    fn #name(&mut self, #payload) -> #rt::CallResult #body
-                });
+        // The positions for which `pred` holds, as a `matches!`; `None` when none (the trait's
+        // default answers `false`).
+        let set = |pred: &dyn Fn(StateRef, &ir::State) -> bool| {
+            let hits: Vec<TokenStream> = all
+                .iter()
+                .filter(|(r, s)| pred(*r, s))
+                .map(|(r, _)| self.pos(*r))
+                .collect();
+            if hits.is_empty() {
+                None
+            } else if hits.len() == total {
+                Some(quote!({
+                    let _ = pos;
+                    true
+                }))
+            } else {
+                Some(quote!(::core::matches!(pos, #(#hits)|*)))
             }
-        }
+        };
+        // enter: the functions of each state that has some, in its data mode.
+        let enter_arms: Vec<TokenStream> = all
+            .iter()
+            .filter_map(|(r, s)| {
+                let calls: Vec<&Call> = s.functions().collect();
+                if calls.is_empty() {
+                    return None;
+                }
+                let p = self.pos(*r);
+                let body = self.transaction(*r, s.data_mode, &calls, None, s.resilience.timeout);
+                let body = self.guarded(&s.resilience, body);
+                Some(quote!(#p => #body,))
+            })
+            .collect();
+        let enter = table(enter_arms, quote!(#rt::Ok(())), quote!(to));
 
-        // __on_error, __is_end, __end_of.
         let on_error_arms: Vec<TokenStream> = all
             .iter()
             .filter_map(|(r, s)| {
                 s.on_error.map(|e| {
-                    let p = self.pos(*r);
-                    let t = self.pos(Self::sref(r.network, e));
+                    let (p, t) = (self.pos(*r), self.pos(Self::sref(r.network, e)));
                     quote!(#p => #rt::Some(#t),)
                 })
             })
             .collect();
-        let on_error_default = (on_error_arms.len() < total).then(|| quote!(_ => #rt::None,));
-        let on_error_body = if on_error_arms.is_empty() {
-            quote!({
-                let _ = pos;
-                #rt::None
-            })
-        } else {
-            quote!(match pos {
-                #(#on_error_arms)*
-                #on_error_default
-            })
-        };
-        let end_arms = m.ends.iter().map(|e| {
-            let p = self.pos(e.state);
-            let v = ident(&e.ident);
-            quote!(#p => #rt::Some(#end::#v),)
-        });
-        let end_default = (m.ends.len() < total).then(|| quote!(_ => #rt::None,));
-        let end_body = if m.ends.is_empty() {
-            quote!({
-                let _ = pos;
-                #rt::None
-            })
-        } else {
-            quote!(match pos {
-                #(#end_arms)*
-                #end_default
-            })
-        };
+        let on_error = table(on_error_arms, quote!(#rt::None), quote!(pos));
 
-        // __eventless: try the eventless arcs of the current state.
-        let mut eventless_arms = Vec::new();
-        let mut waits = Vec::new(); // states with event arcs
+        let end_arms: Vec<TokenStream> = m
+            .ends
+            .iter()
+            .map(|e| {
+                let (p, v) = (self.pos(e.state), ident(&e.ident));
+                quote!(#p => #rt::Some(#end::#v),)
+            })
+            .collect();
+        let end_of = table(end_arms, quote!(#rt::None), quote!(pos)).unwrap_or_else(|| {
+            quote!({
+                let _ = pos;
+                #rt::None
+            })
+        });
+
+        let net_of = |r: StateRef| &m.networks[r.network.0];
+        let has_eventless = |r: StateRef, s: &ir::State| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_none());
+        // What `handle` asks: only event-driven machines need the answers.
+        let event_driven = m.is_event_driven();
+        let waits = set(&|r, s| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_some()));
+        let settles =
+            set(&|r, s| !s.is_end && !has_eventless(r, s) && !(s.on_error.is_some() && s.functions().next().is_some()))
+                .filter(|_| event_driven);
+        let bare = set(&|_, s| s.functions().next().is_none()).filter(|_| event_driven);
+
+        // pick: the eventless arcs of each state, in order.
+        let mut pick_arms = Vec::new();
         for (r, s) in &all {
-            let net = &m.networks[r.network.0];
+            let net = net_of(*r);
             let mut tries = Vec::new();
-            let mut has_events = false;
             for a in &s.arcs {
                 let arc = &net.arcs[a.0];
                 if arc.event.is_some() {
-                    has_events = true;
                     continue;
                 }
-                let body = self.arc_body(r.network, *a, None);
+                let take = self.take_arc(*r, arc, None);
                 match &arc.condition {
                     Some(c) => {
                         let cond = self.condition(c, None);
-                        tries.push(quote! {
-                            if #cond {
-                                return #body.map(|()| true);
-                            }
-                        });
+                        tries.push(quote!(if #cond #take));
                     }
                     None => {
-                        tries.push(quote!(return #body.map(|()| true);));
+                        tries.push(take);
                         break;
                     }
                 }
             }
-            if has_events {
-                waits.push(self.pos(*r));
-            }
             if !tries.is_empty() {
                 let p = self.pos(*r);
-                eventless_arms.push(quote!(#p => { #(#tries)* }));
+                pick_arms.push(quote!(#p => { #(#tries)* }));
             }
         }
-        let eventless_default = (eventless_arms.len() < total).then(|| quote!(_ => {}));
-        let eventless_match = (!eventless_arms.is_empty()).then(|| {
-            quote!(match self.pos {
-                #(#eventless_arms)*
-                #eventless_default
-            })
-        });
-        let eventless_unreachable_ok = if eventless_arms.len() == total {
-            quote!(#[allow(unreachable_code)])
-        } else {
-            quote!()
-        };
+        let pick = (!pick_arms.is_empty()).then(|| self.choice_table(pick_arms, total, quote!(from)));
 
-        // What a run does when no eventless arc is available.
-        let stuck = quote!(#rt::Err(#rt::RunError::NoTransition {
-            network: self.pos.network(),
-            state: self.pos.name(),
-        }));
-        let no_arc = if event_driven {
-            quote! {
-                if Self::__waits(self.pos) {
-                    #rt::Ok(false)
-                } else {
-                    #stuck
-                }
-            }
+        // dispatch: the arcs of each state for each event.
+        let ev = &self.event;
+        let event_ty = if m.is_event_driven() {
+            quote!(#ev)
         } else {
-            quote!(#stuck)
+            quote!(::core::convert::Infallible)
         };
-        let waits_fn = event_driven.then(|| {
-            let body = if waits.is_empty() {
-                quote!({
-                    let _ = pos;
-                    false
-                })
-            } else {
-                quote!(::core::matches!(pos, #(#waits)|*))
-            };
-            quote! {
-                /// Whether a state has arcs triggered by events.
-                const fn __waits(pos: #pos) -> bool {
-                    #body
-                }
-            }
-        });
+        let dispatch = self.dispatch_table(&all);
 
-        // __lean: `run`'s loop when nothing observes the run and no arc pushes a network: enter a
-        // state (its functions), stop at an end state, else pick the next arc (its condition and
-        // transforms) and count it; the same moves, errors and counts as `finish`.
-        let lean = (!event_driven && !push).then(|| {
-            let mut pick_arms = Vec::new();
-            for (r, s) in &all {
-                let net = &m.networks[r.network.0];
-                let mut tries = Vec::new();
-                for a in &s.arcs {
-                    let arc = &net.arcs[a.0];
-                    let Target::State(t) = arc.target else { continue };
-                    if arc.event.is_some() {
-                        continue;
-                    }
-                    let tp = self.pos(Self::sref(r.network, t));
-                    let transform = (!arc.transform.is_empty()).then(|| {
-                        let f = format_ident!("__arc_{}_{}", r.network.0, a.0);
-                        quote!(self.#f()?;)
-                    });
-                    let take = quote!({
-                        #transform
-                        return #rt::Ok(#rt::Some(#tp));
-                    });
-                    match &arc.condition {
-                        Some(c) => {
-                            let cond = self.condition(c, None);
-                            tries.push(quote!(if #cond #take));
-                        }
-                        None => {
-                            tries.push(take);
-                            break;
-                        }
-                    }
-                }
-                if !tries.is_empty() {
-                    let p = self.pos(*r);
-                    pick_arms.push(quote!(#p => { #(#tries)* }));
-                }
-            }
-            let pick_default = (pick_arms.len() < total).then(|| quote!(_ => {}));
-            let pick_match = (!pick_arms.is_empty()).then(|| {
-                quote!(match from {
-                    #(#pick_arms)*
-                    #pick_default
-                })
-            });
-            let pick_unreachable_ok = if pick_arms.len() == total {
-                quote!(#[allow(unreachable_code)])
-            } else {
-                quote!()
-            };
-            quote! {
-                /// `finish` from the start, for a run nothing observes: one loop that enters a
-                /// state, stops at an end state, or picks the next arc and counts it.
-                #[inline(always)]
-                fn __lean(mut self) -> #rt::RunResult<#end, #data> {
-                    let mut to = #pos::START;
-                    let error = loop {
-                        self.pos = to;
-                        let failed = match self.__state_fns(to) {
-                            #rt::Ok(()) => {
-                                if let #rt::Some(end) = Self::__end_of(to) {
-                                    return #rt::Ok(#rt::Outcome {
-                                        end,
-                                        data: self.data,
-                                        error: self.error,
-                                        transitions: self.transitions,
-                                        history: self.history,
-                                    });
-                                }
-                                if to.is_end() {
-                                    break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
-                                }
-                                match self.__pick(to) {
-                                    #rt::Ok(#rt::Some(next)) => {
-                                        if self.transitions >= self.options.max_transitions {
-                                            break #rt::RunError::StepLimit {
-                                                limit: self.options.max_transitions,
-                                                state: to.name(),
-                                            };
-                                        }
-                                        self.transitions = self.transitions.wrapping_add(1);
-                                        to = next;
-                                        continue;
-                                    }
-                                    #rt::Ok(#rt::None) => {
-                                        break #rt::RunError::NoTransition { network: to.network(), state: to.name() };
-                                    }
-                                    #rt::Err(failed) => failed,
-                                }
-                            }
-                            #rt::Err(failed) => failed,
-                        };
-                        let (function, error) = failed;
-                        let failure = #rt::StateError {
-                            network: to.network(),
-                            state: to.name(),
-                            function,
-                            error,
-                        };
-                        let #rt::Some(next) = Self::__on_error(to) else {
-                            break #rt::RunError::Function(failure);
-                        };
-                        self.error = #rt::Some(failure);
-                        if self.transitions >= self.options.max_transitions {
-                            break #rt::RunError::StepLimit {
-                                limit: self.options.max_transitions,
-                                state: to.name(),
-                            };
-                        }
-                        self.transitions = self.transitions.wrapping_add(1);
-                        to = next;
-                    };
-                    #rt::Err(#rt::Failure { error, data: self.data })
-                }
-
-                /// The first available eventless arc of `from` (by priority, then declaration
-                /// order), its transforms run: its target, or `None` when no arc is available.
-                #[inline]
-                #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
-                #pick_unreachable_ok
-                fn __pick(
-                    &mut self,
-                    from: #pos,
-                ) -> #rt::Result<#rt::Option<#pos>, (&'static str, #rt::FnError)> {
-                    #pick_match
-                    #rt::Ok(#rt::None)
-                }
-            }
-        });
-
-        let pop = if push {
-            quote! {
-                /// Leaves a pushed network that reached an end state: continue at the return
-                /// state of the innermost push arc that has one.
-                fn __pop(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                    while let #rt::Some(frame) = self.stack.pop() {
-                        if let #rt::Some(ret) = frame {
-                            self.__count()?;
-                            return self.__arrive(ret, observe);
-                        }
-                    }
-                    #rt::Ok(())
-                }
-            }
+        let frames = if m.has_push_arcs() {
+            let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
+            quote!(#rt::ReturnStack<#pos, #depth>)
         } else {
-            quote!()
+            quote!(#rt::NoFrames)
         };
-        let advance_end = if push {
-            quote! {
-                if self.pos.is_end() {
-                    if self.stack.is_empty() {
-                        return #stuck;
-                    }
-                    return self.__pop(observe).map(|()| true);
-                }
-            }
-        } else {
-            quote! {
-                if self.pos.is_end() {
-                    return #stuck;
-                }
-            }
-        };
+        let held = &self.held;
+        let (res_decl, res_bound) = (&held.run_param_decl, &held.run_bound);
+        let res_arg = if held.ty.is_some() { quote!(R) } else { quote!(()) };
+        let run_alias_args = if held.ty.is_some() { quote!(F, R) } else { quote!(F) };
 
         // Inline functions.
         let ctx = self.held.ctx_type(rt);
-        let inlines = m.inlines.iter().enumerate().map(|(i, inl)| {
-            let name = format_ident!("__inline_{}", i);
-            let code: TokenStream = match inl.code.parse::<TokenStream>() {
-                Ok(ts) => ts,
-                Err(_) => {
-                    let msg = format!("fsm: inline Rust does not parse: {}", inl.code);
-                    quote!(::core::compile_error!(#msg))
+        let inlines: Vec<TokenStream> = m
+            .inlines
+            .iter()
+            .enumerate()
+            .map(|(i, inl)| {
+                let fname = format_ident!("__inline_{}", i);
+                // Validation parsed the snippet; trust it.
+                let code: TokenStream = inl.code.parse::<TokenStream>().unwrap_or_default();
+                let payload = inl.payload.as_deref().map(|p| {
+                    let t = self.payload_type(p);
+                    quote!(payload: &#t,)
+                });
+                match inl.role {
+                    Role::Transform => quote! {
+                        #[allow(unused_variables, unused_braces, clippy::unit_arg, clippy::let_unit_value)]
+                        fn #fname(
+                            data: &mut #data,
+                            #payload
+                            ctx: &mut #ctx,
+                        ) -> #rt::Result<(), #rt::FnError> {
+                            #rt::IntoFnResult::into_fn_result({ #code })
+                        }
+                    },
+                    Role::Condition => quote! {
+                        #[allow(unused_variables)]
+                        fn #fname(data: &#data, #payload) -> bool {
+                            #code
+                        }
+                    },
                 }
-            };
-            let payload = inl.payload.as_deref().map(|p| {
-                let t = self.payload_type(p);
-                quote!(payload: &#t,)
-            });
-            match inl.role {
-                Role::Transform => quote! {
-                    #[allow(unused_variables, unused_braces, clippy::unit_arg, clippy::let_unit_value)]
-                    fn #name(
-                        data: &mut #data,
-                        #payload
-                        ctx: &mut #ctx,
-                    ) -> #rt::Result<(), #rt::FnError> {
-                        #rt::IntoFnResult::into_fn_result({ #code })
-                    }
-                },
-                Role::Condition => quote! {
-                    #[allow(unused_variables)]
-                    fn #name(data: &#data, #payload) -> bool {
-                        #code
-                    }
-                },
-            }
-        });
-
-        let event_api = if event_driven { self.handle_fns() } else { quote!() };
-        let event_move = event_driven.then(|| {
+            })
+            .collect();
+        let inline_impl = (!inlines.is_empty()).then(|| {
             quote! {
-                /// Takes an event's arc to `to`: counts it (the step limit bounds what follows an
-                /// event, not the event's own arc), then enters `to`.
-                #[inline(always)]
-                fn __event_move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                    self.transitions = self.transitions.wrapping_add(1);
-                    self.__arrive(to, observe)
+                impl #def {
+                    #(#inlines)*
                 }
             }
         });
 
+        let res = quote!(__fsm::Run<Self, F, #res_arg>);
+        let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
+            let name = format_ident!("{}", name);
+            body.map(|body| {
+                quote! {
+                    #[inline]
+                    fn #name #sig {
+                        #body
+                    }
+                }
+            })
+        };
+        let tables: Vec<TokenStream> = [
+            on("on_error", quote!((pos: #pos) -> __fsm::Option<#pos>), on_error),
+            on("waits", quote!((pos: #pos) -> bool), waits),
+            on("settles", quote!((pos: #pos) -> bool), settles),
+            on("bare", quote!((pos: #pos) -> bool), bare),
+            on(
+                "enter",
+                quote!((__run: &mut #res, to: #pos) -> __fsm::CallResult),
+                enter,
+            ),
+            on(
+                "pick",
+                quote!((__run: &mut #res, from: #pos) -> __fsm::Choice<#pos>),
+                pick,
+            ),
+            on(
+                "dispatch",
+                quote!((__run: &mut #res, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
+                dispatch,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+
+        let def_doc = doc_attrs(&format!(
+            "The tables of machine `{name}` for the runtime's run loop (`MachineDef`): \
+             what [`{run}`] runs."
+        ));
         let run_doc = doc_attrs(&format!(
             "A run of machine `{name}`: the record, where it is, the path taken. Get one from \
-             [`{m}::start`] or [`{m}::into_run`], or build one with [`{run}::new`].",
-            m = self.machine
+             [`{m}::start`] or [`{m}::into_run`]; `step` takes one transition, `finish` runs to an end \
+             state{handle}.",
+            m = self.machine,
+            handle = if m.is_event_driven() {
+                ", `handle` takes an event"
+            } else {
+                ""
+            },
         ));
-        let start = quote!(#pos::START);
-        let held = &self.held;
-        let (res_decl, res_param, res_bound, res_field, res_init) = (
-            &held.run_param_decl,
-            &held.run_param,
-            &held.run_bound,
-            &held.run_field,
-            &held.init,
-        );
-
-        let definition = quote! {
-            #run_doc
-            pub struct #run<F #res_decl> {
-                fns: F,
-                #res_field
-                data: #data,
-                pos: #pos,
-                phase: #rt_path::Phase<#end>,
-                observe: bool,
-                error: ::core::option::Option<#rt_path::StateError>,
-                transitions: u32,
-                #base_field
-                options: #rt_path::RunOptions,
-                history: ::std::vec::Vec<#rt_path::HistoryEntry>,
-                started: ::core::option::Option<::std::time::Instant>,
-                #stack_field
-                #store_field
-            }
-        };
-
-        // The impls sit in a `const _` block that imports the runtime's private module as
-        // `__fsm` (as serde's derives do): the per-state and per-arc code names the runtime
-        // hundreds of times, and the short path keeps the expansion small. The import is visible
-        // in that block only.
-        let impls = quote! {
-            impl<F #res_param> ::core::fmt::Debug for #run<F #res_param> {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct(::core::stringify!(#run))
-                        .field("state", &#current)
-                        .field("phase", &self.phase)
-                        .field("transitions", &self.transitions)
-                        .finish_non_exhaustive()
-                }
-            }
-
-            impl<F: #t #res_bound> #run<F #res_param> {
-                /// A run of `data` with these functions and options, at the start state. Nothing
-                /// runs until the first step (or event).
-                #[inline]
-                pub fn new(fns: F, #res_field data: #data, options: #rt::RunOptions) -> Self {
-                    let observe = options.history || #rt::tracing_enabled();
-                    #run {
-                        fns,
-                        #res_init
-                        data,
-                        pos: #start,
-                        phase: #rt::Phase::Start,
-                        observe,
-                        error: #rt::None,
-                        transitions: 0,
-                        #base_init
-                        options,
-                        history: ::std::vec::Vec::new(),
-                        started: #rt::None,
-                        #stack_init
-                        #store_init
-                    }
-                }
-
-                /// Where the run is: the start state until the first step, then the state last
-                /// entered.
-                pub fn state(&self) -> #pos {
-                    #current
-                }
-
-                /// The end state, once the run finished.
-                pub fn end(&self) -> #rt::Option<#end> {
-                    match self.phase {
-                        #rt::Phase::Finished(end) => #rt::Some(end),
-                        _ => #rt::None,
-                    }
-                }
-
-                /// The record.
-                pub fn data(&self) -> &#data {
-                    &self.data
-                }
-
-                /// The record, ending the run.
-                pub fn into_data(self) -> #data {
-                    self.data
-                }
-
-                /// The states entered so far, with timings (empty unless `RunOptions::history`).
-                pub fn history(&self) -> &[#rt::HistoryEntry] {
-                    &self.history
-                }
-
-                /// Transitions taken so far.
-                pub fn transitions(&self) -> u32 {
-                    self.transitions
-                }
-
-                /// The last error the run followed through an `on_error` arc.
-                pub fn last_error(&self) -> #rt::Option<&#rt::StateError> {
-                    self.error.as_ref()
-                }
-
-                #stored_accessor
-
-                /// Takes one transition: enters the start state (first call), or takes the first
-                /// available eventless arc (by priority, then declaration order) and enters its
-                /// target, running its functions. At an end state, returns `Finished` again. An
-                /// error stops the run; later calls return it again.
-                pub fn step(&mut self) -> #rt::Result<#rt::Status<#pos, #end>, #rt::RunError> {
-                    #fast_off
-                    let observe = self.observe;
-                    let moved = match &self.phase {
-                        #rt::Phase::Running => self.__advance(observe),
-                        #rt::Phase::Start => self.__begin(observe).map(|()| true),
-                        #rt::Phase::Finished(end) => return #rt::Ok(#rt::Status::Finished(*end)),
-                        #rt::Phase::Failed(e) => return #rt::Err(::core::clone::Clone::clone(&**e)),
-                    };
-                    match moved {
-                        #rt::Ok(true) => #rt::Ok(self.__settle()),
-                        #rt::Ok(false) => #rt::Ok(#rt::Status::Waiting(self.pos)),
-                        #rt::Err(e) => #rt::Err(self.__fail(e)),
-                    }
-                }
-
-                /// Steps until an end state: the outcome, or why the run stopped (with the record
-                /// as it was then). A run that waits for an event stops with `NoTransition`.
-                #[inline]
-                pub fn finish(mut self) -> #rt::RunResult<#end, #data> {
-                    #fast_off
-                    let observe = self.observe;
-                    let ran = match &self.phase {
-                        #rt::Phase::Start => self.__begin(observe).and_then(|()| self.__to_end(observe)),
-                        #rt::Phase::Running => self.__to_end(observe),
-                        #rt::Phase::Finished(_) => #rt::Ok(()),
-                        #rt::Phase::Failed(e) => #rt::Err(::core::clone::Clone::clone(&**e)),
-                    };
-                    match (ran, &self.phase) {
-                        (#rt::Ok(()), #rt::Phase::Finished(end)) => {
-                            #rt::Ok(#rt::Outcome {
-                                end: *end,
-                                data: self.data,
-                                error: self.error,
-                                transitions: self.transitions,
-                                history: self.history,
-                            })
-                        }
-                        (#rt::Ok(()), _) => #rt::Err(#rt::Failure {
-                            error: #rt::RunError::NoTransition {
-                                network: self.pos.network(),
-                                state: self.pos.name(),
-                            },
-                            data: self.data,
-                        }),
-                        (#rt::Err(error), _) => {
-                            #rt::Err(#rt::Failure { error, data: self.data })
-                        }
-                    }
-                }
-
-                /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for
-                /// an event (`Ok`, the phase still `Running`).
-                fn __to_end(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                    loop {
-                        if let #rt::Status::Finished(_) = self.__settle() {
-                            return #rt::Ok(());
-                        }
-                        match self.__advance(observe) {
-                            #rt::Ok(true) => {}
-                            #rt::Ok(false) => return #rt::Ok(()),
-                            #rt::Err(e) => return #rt::Err(self.__fail(e)),
-                        }
-                    }
-                }
-
-                #event_api
-
-                fn __begin(&mut self, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                    self.phase = #rt::Phase::Running;
-                    if observe {
-                        self.started = #rt::Some(::std::time::Instant::now());
-                    }
-                    self.__arrive(#start, observe)
-                }
-
-                #[cold]
-                #[inline(never)]
-                fn __fail(&mut self, error: #rt::RunError) -> #rt::RunError {
-                    self.phase = #rt::Phase::Failed(::std::boxed::Box::new(::core::clone::Clone::clone(&error)));
-                    #fast_off
-                    error
-                }
-
-                /// After a move: finished when at an end state of the main network.
-                fn __settle(&mut self) -> #rt::Status<#pos, #end> {
-                    match Self::__end_of(self.pos) {
-                        #rt::Some(end) #settle_guard => {
-                            self.phase = #rt::Phase::Finished(end);
-                            #fast_off
-                            #rt::Status::Finished(end)
-                        }
-                        _ => #rt::Status::Running(self.pos),
-                    }
-                }
-
-                /// One eventless move from the current state; `false` when it waits for an event.
-                fn __advance(&mut self, observe: bool) -> #rt::Result<bool, #rt::RunError> {
-                    #advance_end
-                    if self.__eventless(observe)? {
-                        return #rt::Ok(true);
-                    }
-                    #no_arc
-                }
-
-                /// Counts a transition against the step limit.
-                #[inline]
-                fn __count(&mut self) -> #rt::Result<(), #rt::RunError> {
-                    if #base_read >= self.options.max_transitions {
-                        return #rt::Err(#rt::RunError::StepLimit {
-                            limit: self.options.max_transitions,
-                            state: self.pos.name(),
-                        });
-                    }
-                    self.transitions = self.transitions.wrapping_add(1);
-                    #rt::Ok(())
-                }
-
-                /// Enters `to` and runs its functions; on failure follows the state's `on_error`
-                /// arc, or stops.
-                #[inline]
-                fn __arrive(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                    let mut to = to;
-                    #leave_fast
-                    loop {
-                        self.pos = to;
-                        let result = if observe { self.__observed(to) } else { self.__state_fns(to) };
-                        let #rt::Err((function, error)) = result else {
-                            return #rt::Ok(());
-                        };
-                        let failure = #rt::StateError {
-                            network: to.network(),
-                            state: to.name(),
-                            function,
-                            error,
-                        };
-                        match Self::__on_error(to) {
-                            #rt::Some(next) => {
-                                self.error = #rt::Some(failure);
-                                self.__count()?;
-                                to = next;
-                            }
-                            #rt::None => {
-                                return #rt::Err(#rt::RunError::Function(failure));
-                            }
-                        }
-                    }
-                }
-
-                /// Takes an eventless arc to `to`: counts it against the step limit, then enters `to`.
-                #[inline(always)]
-                fn __move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                    self.__count()?;
-                    self.__arrive(to, observe)
-                }
-
-                #event_move
-
-                /// A failure of an arc's transform: the source state's `on_error`, or stop.
-                #[allow(dead_code)]
-                fn __arc_failed(
-                    &mut self,
-                    from: #pos,
-                    (function, error): (&'static str, #rt::FnError),
-                    observe: bool,
-                ) -> #rt::Result<(), #rt::RunError> {
-                    #catch_up
-                    let failure = #rt::StateError {
-                        network: from.network(),
-                        state: from.name(),
-                        function,
-                        error,
-                    };
-                    match Self::__on_error(from) {
-                        #rt::Some(next) => {
-                            self.error = #rt::Some(failure);
-                            self.__count()?;
-                            self.__arrive(next, observe)
-                        }
-                        #rt::None => #rt::Err(#rt::RunError::Function(failure)),
-                    }
-                }
-
-                /// `__state_fns` with a tracing span and a history entry.
-                fn __observed(&mut self, to: #pos) -> #rt::CallResult {
-                    let _span = #rt::transition_span(#name, to.network(), to.name());
-                    if !self.options.history {
-                        return self.__state_fns(to);
-                    }
-                    let begin = ::std::time::Instant::now();
-                    let result = self.__state_fns(to);
-                    let at = self.started.map_or(::core::time::Duration::ZERO, |s| begin.saturating_duration_since(s));
-                    self.history.push(#rt::HistoryEntry {
-                        network: to.network(),
-                        state: to.name(),
-                        at,
-                        took: begin.elapsed(),
-                    });
-                    result
-                }
-
-                /// The checks and transforms of a state, in its data mode. A hint to inline it into
-                /// the run loop, where it is called once per state.
-                #[inline]
-                #[allow(unused_mut)]
-                fn __state_fns(&mut self, to: #pos) -> #rt::CallResult {
-                    #state_fns_body
-                }
-
-                #(#arc_fns)*
-
-                /// Tries the eventless arcs of the current state, in order; takes the first
-                /// available one.
-                #[allow(clippy::needless_return, clippy::single_match, unused_variables)]
-                #eventless_unreachable_ok
-                fn __eventless(&mut self, observe: bool) -> #rt::Result<bool, #rt::RunError> {
-                    #eventless_match
-                    #rt::Ok(false)
-                }
-
-                #pop
-
-                #lean
-
-                #waits_fn
-
-                const fn __on_error(pos: #pos) -> #rt::Option<#pos> {
-                    #on_error_body
-                }
-
-                const fn __end_of(pos: #pos) -> #rt::Option<#end> {
-                    #end_body
-                }
-
-                #(#inlines)*
-            }
-        };
-        let impls = allow_unused(impls);
         quote! {
-            #definition
+            #def_doc
+            #[derive(Clone, Copy, Debug)]
+            pub enum #def {}
+
+            #run_doc
+            pub type #run<F #res_decl> = #rt_path::Run<#def, #run_alias_args>;
 
             const _: () = {
                 use #rt_path as __fsm;
 
-                #impls
+                impl<F: #t #res_bound> __fsm::MachineDef<F, #res_arg> for #def {
+                    type Pos = #pos;
+                    type End = #end;
+                    type Data = #data;
+                    type Event = #event_ty;
+                    type Frames = #frames;
+                    const NAME: &'static str = #name;
+                    const START: #pos = #pos::START;
+
+                    #[inline]
+                    fn network(pos: #pos) -> &'static str {
+                        pos.network()
+                    }
+                    #[inline]
+                    fn is_end(pos: #pos) -> bool {
+                        pos.is_end()
+                    }
+                    #[inline]
+                    fn end_of(pos: #pos) -> __fsm::Option<#end> {
+                        #end_of
+                    }
+                    #(#tables)*
+                }
+
+                #inline_impl
             };
         }
     }
 
-    /// The payload type an arc's functions receive (its event's, if any).
-    fn arc_payload(&self, arc: &ir::Arc) -> Option<&str> {
-        arc.event.and_then(|e| self.m.events[e.0].payload.as_deref())
+    /// A `match` on `on` whose arms return the arc they take; `Ok(None)` after it.
+    fn choice_table(&self, arms: Vec<TokenStream>, total: usize, on: TokenStream) -> TokenStream {
+        let rt = &self.rt;
+        let default = (arms.len() < total).then(|| quote!(_ => {}));
+        quote!({
+            #[allow(clippy::needless_return, clippy::single_match, unreachable_code, unreachable_patterns)]
+            match #on {
+                #(#arms)*
+                #default
+            }
+            #[allow(unreachable_code)]
+            #rt::Ok(#rt::None)
+        })
+    }
+
+    /// `dispatch`'s body: per state with event arcs, a `match` on the event.
+    fn dispatch_table(&self, all: &[(StateRef, &ir::State)]) -> Option<TokenStream> {
+        let m = self.m;
+        let ev = &self.event;
+        let payload_ident = quote!(payload);
+        let mut arms = Vec::new();
+        for (r, s) in all {
+            let net = &m.networks[r.network.0];
+            let mut event_arms = Vec::new();
+            for a in &s.arcs {
+                let arc = &net.arcs[a.0];
+                let Some(e) = arc.event else { continue };
+                let event = &m.events[e.0];
+                let v = ident(&event.ident);
+                let uses_payload = event.payload.is_some()
+                    && (arc.condition.as_ref().is_some_and(|c| self.call_takes_payload(c))
+                        || arc.transform.iter().any(|c| self.call_takes_payload(c)));
+                let pat = match (&event.payload, uses_payload) {
+                    (Some(_), true) => quote!(#ev::#v(payload)),
+                    (Some(_), false) => quote!(#ev::#v(_)),
+                    (None, _) => quote!(#ev::#v),
+                };
+                let guard = arc.condition.as_ref().map(|c| {
+                    let cond = self.condition(c, Some(&payload_ident));
+                    quote!(if #cond)
+                });
+                let take = self.take_arc(*r, arc, Some(&payload_ident));
+                event_arms.push(quote!(#pat #guard => #take));
+            }
+            if !event_arms.is_empty() {
+                let p = self.pos(*r);
+                arms.push(quote! {
+                    #p => match event {
+                        #(#event_arms)*
+                        _ => {}
+                    },
+                });
+            }
+        }
+        (!arms.is_empty()).then(|| self.choice_table(arms, all.len(), quote!(from)))
+    }
+
+    /// Taking `arc` from `from` (its condition already true): its transforms, in the source
+    /// state's data mode, then where it leads. A block that returns from the table.
+    fn take_arc(&self, from: StateRef, arc: &ir::Arc, payload: Option<&TokenStream>) -> TokenStream {
+        let rt = &self.rt;
+        let n = from.network;
+        let next = match arc.target {
+            Target::State(s) => {
+                let p = self.pos(Self::sref(n, s));
+                quote!(#rt::Next::To(#p))
+            }
+            Target::Push { network, return_state } => {
+                let start = self.pos(Self::sref(network, self.m.networks[network.0].start));
+                let ret = match return_state {
+                    Some(r) => {
+                        let p = self.pos(Self::sref(n, r));
+                        quote!(#rt::Some(#p))
+                    }
+                    None => quote!(#rt::None),
+                };
+                quote!(#rt::Next::Push { start: #start, ret: #ret })
+            }
+        };
+        let transform = (!arc.transform.is_empty()).then(|| {
+            let calls: Vec<&Call> = arc.transform.iter().collect();
+            let mode = self.m.networks[n.0].states[arc.from.0].data_mode;
+            let body = self.transaction(from, mode, &calls, payload.map(|_| ()), None);
+            quote!(#body?;)
+        });
+        quote!({
+            #transform
+            return #rt::Ok(#rt::Some(#next));
+        })
     }
 
     /// A block running `calls` on the record in `mode`, returning
@@ -1892,36 +1362,36 @@ impl<'a> Gen<'a> {
                 let saved = if infallible {
                     quote!(#rt::None)
                 } else {
-                    quote!(#rt::store_snapshot(&self.store, &self.data))
+                    quote!(#rt::store_snapshot(&__run.store, &__run.data))
                 };
                 quote!({
                     let __saved = #saved;
                     let __result = (|| -> #rt::CallResult {
-                        let __data = &mut self.data;
+                        let __data = &mut __run.data;
                         #ctx
                         #(#steps)*
                         #rt::Ok(())
                     })();
-                    #rt::store_settle(&mut self.store, &mut self.data, __saved, __result)
+                    #rt::store_settle(&mut __run.store, &mut __run.data, __saved, __result)
                 })
             }
             // The functions work in place; the record as it entered waits in `__saved` and comes
             // back only if one of them fails (cheaper than working on a copy and moving it back).
             DataMode::Copy => quote!({
-                let __saved = ::core::clone::Clone::clone(&self.data);
+                let __saved = ::core::clone::Clone::clone(&__run.data);
                 let __result = (|| -> #rt::CallResult {
-                    let __data = &mut self.data;
+                    let __data = &mut __run.data;
                     #ctx
                     #(#steps)*
                     #rt::Ok(())
                 })();
                 if __result.is_err() {
-                    self.data = __saved;
+                    __run.data = __saved;
                 }
                 __result
             }),
             DataMode::Direct => quote!({
-                let __data = &mut self.data;
+                let __data = &mut __run.data;
                 #ctx
                 #(#steps)*
                 #rt::Ok(())
@@ -1998,7 +1468,7 @@ impl<'a> Gen<'a> {
                 let p = (func.payload.is_some() && payload_in_scope).then(|| quote!(payload,));
                 let t = &self.fns;
                 // Fully qualified: a function called `clone` must not meet `Clone::clone`.
-                quote!(#t::#name(&self.fns, __data, #p &mut __ctx))
+                quote!(#t::#name(&__run.fns, __data, #p &mut __ctx))
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);
@@ -2047,315 +1517,20 @@ impl<'a> Gen<'a> {
                 let name = ident(&func.ident);
                 let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, &#p));
                 let t = &self.fns;
-                quote!(#t::#name(&self.fns, &self.data #p))
+                quote!(#t::#name(&__run.fns, &__run.data #p))
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);
                 let p = payload
                     .filter(|_| self.m.inlines[i.0].payload.is_some())
                     .map(|p| quote!(, &#p));
-                quote!(Self::#name(&self.data #p))
+                quote!(Self::#name(&__run.data #p))
             }
             Call::Builtin { name, params } => {
                 let rt = &self.rt;
                 let f = ident(&crate::naming::fn_ident(name));
                 let params = self.builtin_params(params);
-                quote!(#rt::builtins::#f(&self.data, &#params))
-            }
-        }
-    }
-
-    /// Taking arc `a` of network `n` (its condition already true): its transforms, then the move.
-    /// An expression of type `Result<(), RunError>`; `observe` in scope.
-    fn arc_body(&self, n: NetworkId, a: ir::ArcId, payload: Option<&TokenStream>) -> TokenStream {
-        self.arc_body_to(n, a, payload, None)
-    }
-
-    /// [`Self::arc_body`]; `fast`: the event arc moves with `__fast_move` to this state (which has
-    /// no functions) instead of entering it.
-    fn arc_body_to(
-        &self,
-        n: NetworkId,
-        a: ir::ArcId,
-        payload: Option<&TokenStream>,
-        fast: Option<&TokenStream>,
-    ) -> TokenStream {
-        let rt = &self.rt;
-        let net = &self.m.networks[n.0];
-        let arc = &net.arcs[a.0];
-        let from = self.pos(Self::sref(n, arc.from));
-        let go = match fast {
-            Some(to) => quote!(self.__fast_move(#to, observe)),
-            None => self.goto(n, arc.target, arc.event.is_some()),
-        };
-        if arc.transform.is_empty() {
-            return go;
-        }
-        let f = format_ident!("__arc_{}_{}", n.0, a.0);
-        let arg = match (self.arc_payload(arc), payload) {
-            (Some(_), Some(p)) => quote!(&#p),
-            _ => quote!(),
-        };
-        quote!(match self.#f(#arg) {
-            #rt::Ok(()) => #go,
-            #rt::Err(e) => self.__arc_failed(#from, e, observe),
-        })
-    }
-
-    /// Moving to an arc's target. Eventless arcs are counted against the step limit; the arc an
-    /// event takes is not (the limit bounds what follows it), which keeps `handle` branch-free.
-    fn goto(&self, n: NetworkId, target: Target, by_event: bool) -> TokenStream {
-        let rt = &self.rt;
-        match target {
-            Target::State(s) => {
-                let p = self.pos(Self::sref(n, s));
-                if by_event {
-                    quote!(self.__event_move(#p, observe))
-                } else {
-                    quote!(self.__move(#p, observe))
-                }
-            }
-            Target::Push { network, return_state } => {
-                let start = self.pos(Self::sref(network, self.m.networks[network.0].start));
-                let frame = match return_state {
-                    Some(r) => {
-                        let p = self.pos(Self::sref(n, r));
-                        quote!(#rt::Some(#p))
-                    }
-                    None => quote!(#rt::None),
-                };
-                let count = if by_event {
-                    quote!({
-                        self.transitions = self.transitions.wrapping_add(1);
-                        #rt::Ok(())
-                    })
-                } else {
-                    quote!(self.__count())
-                };
-                quote!(#count.and_then(|()| {
-                    if self.stack.push(#frame).is_err() {
-                        return #rt::Err(#rt::RunError::StepLimit {
-                            limit: self.options.max_transitions,
-                            state: self.pos.name(),
-                        });
-                    }
-                    self.__arrive(#start, observe)
-                }))
-            }
-        }
-    }
-
-    /// `handle` and its helpers, for event-driven machines.
-    fn handle_fns(&self) -> TokenStream {
-        let rt = &self.rt;
-        let m = self.m;
-        let (pos, end, ev) = (&self.position, &self.end, &self.event);
-        let payload_ident = quote!(payload);
-        // One arm per state with event arcs, each a `match` on the event: the outer `match` on the
-        // state is a jump table in which "not the fast path" (`None`) is one more entry, not a test
-        // before every event.
-        let mut arms = Vec::new();
-        for (r, s) in m.states() {
-            let net = &m.networks[r.network.0];
-            let p = self.pos(r);
-            let mut event_arms = Vec::new();
-            for a in &s.arcs {
-                let arc = &net.arcs[a.0];
-                let Some(e) = arc.event else { continue };
-                let event = &m.events[e.0];
-                let v = ident(&event.ident);
-                let uses_payload = event.payload.is_some()
-                    && (arc.condition.as_ref().is_some_and(|c| self.call_takes_payload(c))
-                        || !arc.transform.is_empty());
-                let pat = match (&event.payload, uses_payload) {
-                    (Some(_), true) => quote!(#ev::#v(payload)),
-                    (Some(_), false) => quote!(#ev::#v(_)),
-                    (None, _) => quote!(#ev::#v),
-                };
-                let guard = arc.condition.as_ref().map(|c| {
-                    let cond = self.condition(c, Some(&payload_ident));
-                    quote!(if #cond)
-                });
-                // The common case of a hand-written match: the target waits for events, no
-                // function can send the run elsewhere. Then the new state is known statically.
-                let arc_may_divert = !arc.transform.is_empty() && s.on_error.is_some();
-                let (status, bare) = match arc.target {
-                    Target::State(t) if !arc_may_divert => {
-                        let ts = &net.states[t.0];
-                        let has_eventless = ts.arcs.iter().any(|x| net.arcs[x.0].event.is_none());
-                        let may_divert = ts.on_error.is_some() && ts.functions().next().is_some();
-                        if !ts.is_end && !has_eventless && !may_divert {
-                            (
-                                Some(self.pos(Self::sref(r.network, t))),
-                                ts.functions().next().is_none(),
-                            )
-                        } else {
-                            (None, false)
-                        }
-                    }
-                    _ => (None, false),
-                };
-                // Into a state without functions, the fast path only counts the arc and sets
-                // `live`: entering the state would only store its position.
-                let fast_to = status.as_ref().filter(|_| bare);
-                let body = self.arc_body_to(r.network, *a, Some(&payload_ident), fast_to);
-                // The step limit counts from here; when the status is static, nothing follows the
-                // arc and nothing reads the base.
-                let (base, then) = match status {
-                    // The fast path keeps `live` in step with the new state.
-                    Some(tp) => (
-                        quote!(),
-                        quote!(.map(|()| {
-                            if !observe {
-                                self.live = #rt::Some(#tp);
-                            }
-                            #rt::Status::Waiting(#tp)
-                        })),
-                    ),
-                    None => (
-                        quote!(self.base = self.transitions;),
-                        quote!(.and_then(|()| self.__rest(observe))),
-                    ),
-                };
-                event_arms.push(quote! {
-                    #pat #guard => {
-                        #base
-                        (#body)#then
-                    }
-                });
-            }
-            if !event_arms.is_empty() {
-                arms.push(quote! {
-                    #rt::Some(#p) => match event {
-                        #(#event_arms)*
-                        #[allow(unreachable_patterns)]
-                        event => return #rt::Err(#rt::HandleError::Rejected { state: #p, event }),
-                    },
-                });
-            }
-        }
-        let push = m.has_push_arcs();
-        let rest_end = if push {
-            quote! {
-                if self.pos.is_end() {
-                    if self.stack.is_empty() {
-                        return #rt::Ok(self.__settle());
-                    }
-                    self.__pop(observe)?;
-                    continue;
-                }
-            }
-        } else {
-            quote! {
-                if self.pos.is_end() {
-                    return #rt::Ok(self.__settle());
-                }
-            }
-        };
-        // A machine may declare events that no arc uses (yet): then every event is rejected, and
-        // a `match` with only the rejecting arm would leave the rest of the function unreachable.
-        let dispatch_body = if arms.is_empty() {
-            quote! {
-                let _ = observe;
-                match key {
-                    #rt::None => self.__handle_slow(event),
-                    #rt::Some(state) => #rt::Err(#rt::HandleError::Rejected { state, event }),
-                }
-            }
-        } else {
-            quote! {
-                let result = match key {
-                    #(#arms)*
-                    #rt::None => return self.__handle_slow(event),
-                    #[allow(unreachable_patterns)]
-                    #rt::Some(state) => return #rt::Err(#rt::HandleError::Rejected { state, event }),
-                };
-                result.map_err(|e| #rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))))
-            }
-        };
-        quote! {
-            /// Handles an event: takes the first arc of the current state for this event whose
-            /// condition holds (by priority, then declaration order), runs its transforms and the
-            /// target's functions, then any eventless arcs that follow, until the run waits for
-            /// the next event or ends. An event no arc accepts is handed back in
-            /// `HandleError::Rejected`, the run unchanged.
-            #[inline]
-            pub fn handle(&mut self, event: #ev) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
-                self.__dispatch(self.live, event, false)
-            }
-
-            /// `handle` when the fast path does not apply: the first event, a run that history or
-            /// tracing observes, a run `step` moved, a finished or failed run.
-            #[cold]
-            #[inline(never)]
-            fn __handle_slow(&mut self, event: #ev) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
-                let observe = self.observe;
-                match &self.phase {
-                    #rt::Phase::Failed(e) => {
-                        return #rt::Err(#rt::HandleError::Failed(::core::clone::Clone::clone(e)));
-                    }
-                    #rt::Phase::Finished(_) => {
-                        return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event });
-                    }
-                    #rt::Phase::Start => {
-                        self.base = 0;
-                        let begun = self.__begin(observe).and_then(|()| self.__rest(observe));
-                        match begun {
-                            #rt::Ok(#rt::Status::Finished(_)) => {
-                                return #rt::Err(#rt::HandleError::Rejected { state: self.pos, event });
-                            }
-                            #rt::Ok(_) => {}
-                            #rt::Err(e) => {
-                                return #rt::Err(#rt::HandleError::Failed(::std::boxed::Box::new(self.__fail(e))));
-                            }
-                        }
-                    }
-                    #rt::Phase::Running => {}
-                }
-                if !observe {
-                    self.live = #rt::Some(self.pos);
-                }
-                self.__dispatch(#rt::Some(self.pos), event, observe)
-            }
-
-            /// The arcs for `event` from `key`, the current state; `key` is `None` when `handle` may not
-            /// take the fast path (see `__handle_slow`).
-            #[inline(always)]
-            fn __dispatch(&mut self, key: ::core::option::Option<#pos>, event: #ev, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::HandleError<#pos, #ev>> {
-                #dispatch_body
-            }
-
-            /// An event's arc into a state without functions, on the fast path: counts the arc and
-            /// leaves the position to `live`, which the caller sets (observed runs enter the state).
-            #[inline(always)]
-            fn __fast_move(&mut self, to: #pos, observe: bool) -> #rt::Result<(), #rt::RunError> {
-                if observe {
-                    return self.__event_move(to, observe);
-                }
-                self.transitions = self.transitions.wrapping_add(1);
-                #rt::Ok(())
-            }
-
-            /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so
-            /// that `handle`'s common arms stay a leaf.
-            #[inline(never)]
-            fn __rest(&mut self, observe: bool) -> ::core::result::Result<#rt::Status<#pos, #end>, #rt::RunError> {
-                loop {
-                    #rest_end
-                    if !self.__eventless(observe)? {
-                        return if Self::__waits(self.pos) {
-                            if !observe {
-                                self.live = #rt::Some(self.pos);
-                            }
-                            #rt::Ok(#rt::Status::Waiting(self.pos))
-                        } else {
-                            #rt::Err(#rt::RunError::NoTransition {
-                                network: self.pos.network(),
-                                state: self.pos.name(),
-                            })
-                        };
-                    }
-                }
+                quote!(#rt::builtins::#f(&__run.data, &#params))
             }
         }
     }

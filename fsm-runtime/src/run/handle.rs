@@ -1,0 +1,108 @@
+//! `handle`: feeding events to an event-driven machine, with a fast path for the common arc.
+
+use super::{Frames, MachineDef, Next, Phase, Run, stuck};
+use crate::core::{HandleError, RunError, Status};
+
+impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
+    /// Handles an event: takes the first arc of the current state for this event whose condition
+    /// holds (by priority, then declaration order), runs its transforms and the target's
+    /// functions, then any eventless arcs that follow, until the run waits for the next event or
+    /// ends. An event no arc accepts is handed back in `HandleError::Rejected`, the run unchanged.
+    #[inline]
+    pub fn handle(&mut self, event: M::Event) -> Result<Status<M::Pos, M::End>, HandleError<M::Pos, M::Event>> {
+        match self.live {
+            Some(from) => self.dispatch(from, event, false),
+            None => self.handle_slow(event),
+        }
+    }
+
+    /// `handle` when the fast path does not apply: the first event, a run that history or
+    /// tracing observes, a run `step` moved, a finished or failed run.
+    #[cold]
+    #[inline(never)]
+    fn handle_slow(&mut self, event: M::Event) -> Result<Status<M::Pos, M::End>, HandleError<M::Pos, M::Event>> {
+        match &self.phase {
+            Phase::Failed(e) => return Err(HandleError::Failed(e.clone())),
+            Phase::Finished(_) => return Err(HandleError::Rejected { state: self.pos, event }),
+            Phase::Start => {
+                self.base = 0;
+                match self.begin().and_then(|()| self.rest()) {
+                    Ok(Status::Finished(_)) => return Err(HandleError::Rejected { state: self.pos, event }),
+                    Ok(_) => {}
+                    Err(e) => return Err(HandleError::Failed(Box::new(self.fail(e)))),
+                }
+            }
+            Phase::Running => {}
+        }
+        let observe = self.observe;
+        if !observe {
+            self.live = Some(self.pos);
+        }
+        self.dispatch(self.pos, event, observe)
+    }
+
+    /// The arc for `event` from `from`, the current state, and what follows it.
+    #[inline(always)]
+    fn dispatch(
+        &mut self,
+        from: M::Pos,
+        event: M::Event,
+        observe: bool,
+    ) -> Result<Status<M::Pos, M::End>, HandleError<M::Pos, M::Event>> {
+        let result = match M::dispatch(self, from, &event) {
+            // The common case of a hand-written `match`: the target waits for the next event
+            // whatever its functions do, so the new status is known.
+            Ok(Some(Next::To(to))) if M::settles(to) => {
+                if M::bare(to) && !observe {
+                    // Entering the state would only store its position: `live` leads.
+                    self.transitions = self.transitions.wrapping_add(1);
+                    self.live = Some(to);
+                    return Ok(Status::Waiting(to));
+                }
+                self.transitions = self.transitions.wrapping_add(1);
+                self.arrive(to).map(|()| {
+                    if !observe {
+                        self.live = Some(to);
+                    }
+                    Status::Waiting(to)
+                })
+            }
+            Ok(Some(next)) => {
+                self.pos = from;
+                self.base = self.transitions;
+                self.take(next, true).and_then(|()| self.rest())
+            }
+            Ok(None) => return Err(HandleError::Rejected { state: from, event }),
+            Err(failed) => {
+                self.base = self.transitions;
+                self.arc_failed(from, failed).and_then(|()| self.rest())
+            }
+        };
+        result.map_err(|e| HandleError::Failed(Box::new(self.fail(e))))
+    }
+
+    /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so that
+    /// `handle`'s common arms stay a leaf.
+    #[inline(never)]
+    fn rest(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
+        loop {
+            if M::is_end(self.pos) {
+                if self.frames.is_empty() {
+                    return Ok(self.settle());
+                }
+                self.pop()?;
+                continue;
+            }
+            if !self.eventless()? {
+                return if M::waits(self.pos) {
+                    if !self.observe {
+                        self.live = Some(self.pos);
+                    }
+                    Ok(Status::Waiting(self.pos))
+                } else {
+                    Err(stuck::<M, F, R>(self.pos))
+                };
+            }
+        }
+    }
+}

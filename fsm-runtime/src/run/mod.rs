@@ -1,0 +1,622 @@
+//! The run loop every generated machine shares.
+//!
+//! A generated machine says only what is particular to it: its state, end and event enums, its
+//! functions trait, and one implementation of [`MachineDef`] made of `match` tables (enter a
+//! state, pick the eventless arc of a state, dispatch an event, the `on_error` arc and the end
+//! state of a position). Everything the same for every machine lives here, written once: the
+//! position and the push-arc frames, step counting and the step limit, history with timings,
+//! tracing spans, `on_error` arcs with the error kept for the context, [`Run::step`],
+//! [`Run::finish`], [`Run::handle`] and its fast path.
+//!
+//! [`Run`] is generic over the machine, so monomorphisation inlines each machine's tables into the
+//! loop: a run of a generated machine costs what a hand-written `match` costs (see the CD player
+//! benchmark in `examples/benches/`).
+
+mod frames;
+mod handle;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::core::{
+    EndState, FnError, HistoryEntry, Outcome, RunError, RunOptions, RunResult, StateError, StateName, Status,
+};
+use crate::store::StoreSlot;
+
+pub use frames::{Frames, NoFrames, ReturnStack};
+
+/// What the functions of a state or an arc come to: `Err` holds the name of the function that
+/// failed, with its error.
+pub type CallResult = Result<(), (&'static str, FnError)>;
+
+/// Where an arc leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next<P> {
+    /// Into a state of the same network.
+    To(P),
+    /// Into another network (a push arc): its start state `start`. When that network reaches an
+    /// end state, the run continues at `ret`, or, without one, at the return state of an outer
+    /// push arc.
+    Push {
+        /// The start state of the pushed network.
+        start: P,
+        /// Where the run continues when the pushed network ends.
+        ret: Option<P>,
+    },
+}
+
+/// The arc a machine's table chose: `Ok(Some(next))` when an arc was taken (its condition held and
+/// its transforms ran), `Ok(None)` when no arc is available, `Err` when a transform of the chosen
+/// arc failed (the source state's `on_error` arc applies).
+pub type Choice<P> = Result<Option<Next<P>>, (&'static str, FnError)>;
+
+/// A machine as the run loop sees it: the tables generated from its definition.
+///
+/// The tables with a default are left out by generated code where the default is the answer
+/// (no `on_error` arc, no state that waits, no function, no arc).
+///
+/// `F` is the implementation of the machine's functions trait, `R` what holds its resources (`()`
+/// for a machine without resources). Generated code implements it on a type of its own
+/// (`<Machine>Def`); user code does not need to. The state functions reach the record, the
+/// functions and the resources through the public hidden fields of [`Run`].
+pub trait MachineDef<F, R>: Sized + 'static {
+    /// A position of the machine: its state enum, or its `Position` enum when it has several
+    /// networks.
+    type Pos: StateName;
+    /// Its end states.
+    type End: EndState;
+    /// The record that flows through it.
+    type Data;
+    /// Its events (`core::convert::Infallible` for a data-driven machine).
+    type Event;
+    /// The stack of push-arc frames: [`NoFrames`] when no arc pushes a network.
+    type Frames: Frames<Self::Pos>;
+
+    /// Name of the machine, as written in its definition.
+    const NAME: &'static str;
+    /// Where every run starts.
+    const START: Self::Pos;
+
+    /// The network of a position.
+    fn network(pos: Self::Pos) -> &'static str;
+    /// Whether a position is an end state of its network.
+    fn is_end(pos: Self::Pos) -> bool;
+    /// The end state a run finishes in at `pos`: `None` unless `pos` is an end state of the main
+    /// network.
+    fn end_of(pos: Self::Pos) -> Option<Self::End>;
+    /// The target of the state's `on_error` arc.
+    #[inline(always)]
+    fn on_error(pos: Self::Pos) -> Option<Self::Pos> {
+        let _ = pos;
+        None
+    }
+    /// Whether the state has arcs triggered by events (a run may wait there).
+    #[inline(always)]
+    fn waits(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+    /// Whether a run that an event's arc brings to `pos` waits there for the next event whatever
+    /// happens: not an end state, no eventless arc, and no function that can divert it through an
+    /// `on_error` arc. `handle` then knows the new status without looking further.
+    #[inline(always)]
+    fn settles(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+    /// Whether entering `pos` runs no function (only the position changes).
+    #[inline(always)]
+    fn bare(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+
+    /// Runs the functions of state `to`, in its data mode, under its resilience settings.
+    #[inline(always)]
+    fn enter(run: &mut Run<Self, F, R>, to: Self::Pos) -> CallResult {
+        let _ = (run, to);
+        Ok(())
+    }
+    /// The first available eventless arc of `from` (by priority, then declaration order), its
+    /// transforms run.
+    #[inline(always)]
+    fn pick(run: &mut Run<Self, F, R>, from: Self::Pos) -> Choice<Self::Pos> {
+        let _ = (run, from);
+        Ok(None)
+    }
+    /// The first arc of `from` for `event` whose condition holds, its transforms run;
+    /// `Ok(None)` when no arc accepts the event.
+    #[inline(always)]
+    fn dispatch(run: &mut Run<Self, F, R>, from: Self::Pos, event: &Self::Event) -> Choice<Self::Pos> {
+        let _ = (run, from, event);
+        Ok(None)
+    }
+}
+
+/// Where a run is in its life.
+#[derive(Clone, Debug)]
+pub enum Phase<E> {
+    /// Created; the start state is entered by the first `step` (or event).
+    Start,
+    /// In a state, its functions done.
+    Running,
+    /// At an end state.
+    Finished(E),
+    /// Stopped by an error, kept so that later calls report it again (boxed: a run stays small).
+    Failed(Box<RunError>),
+}
+
+/// A run of a generated machine: the record, where it is, the path taken.
+///
+/// Get one from the machine's `start` (or `into_run`); `step` takes one transition, `finish` runs
+/// to an end state, `handle` feeds an event to an event-driven machine. Generated code names it
+/// `<Machine>Run<F>`.
+pub struct Run<M: MachineDef<F, R>, F, R = ()> {
+    /// The machine's functions. For generated code.
+    #[doc(hidden)]
+    pub fns: F,
+    /// The machine's resources. For generated code.
+    #[doc(hidden)]
+    pub res: R,
+    /// The record. For generated code; users read it with [`Run::data`].
+    #[doc(hidden)]
+    pub data: M::Data,
+    /// The last error followed through an `on_error` arc. For generated code (the context).
+    #[doc(hidden)]
+    pub error: Option<StateError>,
+    /// The record's store, for `reference` states of a stored run. For generated code.
+    #[doc(hidden)]
+    pub store: Option<StoreSlot<M::Data>>,
+    pos: M::Pos,
+    /// `Some(pos)` while `handle` may take its fast path: the run is under way, nothing observes
+    /// it, and no other method moved it since. The fast path moves into a state without functions
+    /// by setting `live` alone, leaving `pos` behind: whatever clears `live` first brings `pos` up
+    /// to date.
+    live: Option<M::Pos>,
+    phase: Phase<M::End>,
+    /// History or a tracing subscriber: checked once, when the run is created.
+    observe: bool,
+    transitions: u32,
+    /// `transitions` when the current event arrived: the step limit bounds what follows an event.
+    base: u32,
+    options: RunOptions,
+    history: Vec<HistoryEntry>,
+    started: Option<Instant>,
+    frames: M::Frames,
+}
+
+impl<M: MachineDef<F, ()>, F> Run<M, F, ()> {
+    /// A run of `data` with these functions and options, at the start state. Nothing runs until
+    /// the first step (or event).
+    #[inline]
+    pub fn new(fns: F, data: M::Data, options: RunOptions) -> Self {
+        Run::with_resources(fns, (), data, options)
+    }
+}
+
+impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
+    /// A run of `data` with these functions, resources and options, at the start state.
+    #[inline]
+    pub fn with_resources(fns: F, res: R, data: M::Data, options: RunOptions) -> Self {
+        Run {
+            fns,
+            res,
+            data,
+            error: None,
+            store: None,
+            pos: M::START,
+            live: None,
+            phase: Phase::Start,
+            observe: options.history || crate::private::tracing_enabled(),
+            transitions: 0,
+            base: 0,
+            options,
+            history: Vec::new(),
+            started: None,
+            frames: M::Frames::default(),
+        }
+    }
+
+    /// The same run, its record kept in `slot`'s store: each `reference` state saves it back.
+    #[doc(hidden)]
+    #[inline]
+    pub fn stored_in(mut self, slot: StoreSlot<M::Data>) -> Self {
+        self.store = Some(slot);
+        self
+    }
+
+    /// Where the run is: the start state until the first step, then the state last entered.
+    #[inline]
+    pub fn state(&self) -> M::Pos {
+        self.live.unwrap_or(self.pos)
+    }
+
+    /// The end state, once the run finished.
+    pub fn end(&self) -> Option<M::End> {
+        match self.phase {
+            Phase::Finished(end) => Some(end),
+            _ => None,
+        }
+    }
+
+    /// The record.
+    pub fn data(&self) -> &M::Data {
+        &self.data
+    }
+
+    /// The record, ending the run.
+    pub fn into_data(self) -> M::Data {
+        self.data
+    }
+
+    /// The states entered so far, with timings (empty unless [`RunOptions::history`]).
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+
+    /// Transitions taken so far.
+    pub fn transitions(&self) -> u32 {
+        self.transitions
+    }
+
+    /// The last error the run followed through an `on_error` arc.
+    pub fn last_error(&self) -> Option<&StateError> {
+        self.error.as_ref()
+    }
+
+    /// The key of the record in its store and the version last loaded or saved; `None` for a run
+    /// without a store.
+    pub fn stored(&self) -> Option<(&str, u64)> {
+        self.store.as_ref().map(|s| (s.key(), s.version()))
+    }
+
+    /// Takes one transition: enters the start state (first call), or takes the first available
+    /// eventless arc (by priority, then declaration order) and enters its target, running its
+    /// functions. At an end state, returns `Finished` again. An error stops the run; later calls
+    /// return it again.
+    pub fn step(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
+        self.catch_up();
+        let moved = match &self.phase {
+            Phase::Running => self.advance(),
+            Phase::Start => self.begin().map(|()| true),
+            Phase::Finished(end) => return Ok(Status::Finished(*end)),
+            Phase::Failed(e) => return Err((**e).clone()),
+        };
+        match moved {
+            Ok(true) => Ok(self.settle()),
+            Ok(false) => Ok(Status::Waiting(self.pos)),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Steps until an end state: the outcome, or why the run stopped (with the record as it was
+    /// then). A run that waits for an event stops with `NoTransition`.
+    #[inline]
+    pub fn finish(mut self) -> RunResult<M::End, M::Data> {
+        self.catch_up();
+        let ran = match &self.phase {
+            Phase::Start if !self.observe => return self.lean(),
+            Phase::Start => self.begin().and_then(|()| self.to_end()),
+            Phase::Running => self.to_end(),
+            Phase::Finished(_) => Ok(()),
+            Phase::Failed(e) => Err((**e).clone()),
+        };
+        match (ran, &self.phase) {
+            (Ok(()), Phase::Finished(end)) => Ok(Outcome {
+                end: *end,
+                data: self.data,
+                error: self.error,
+                transitions: self.transitions,
+                history: self.history,
+            }),
+            (Ok(()), _) => Err(crate::core::Failure {
+                error: RunError::NoTransition {
+                    network: M::network(self.pos),
+                    state: self.pos.name(),
+                },
+                data: self.data,
+            }),
+            (Err(error), _) => Err(crate::core::Failure { error, data: self.data }),
+        }
+    }
+
+    /// `finish` from the start, for a run nothing observes: one loop that enters a state, stops
+    /// at an end state, or picks the next arc and counts it. The same moves, errors and counts as
+    /// the general path (`begin`, then `to_end`), without its bookkeeping.
+    #[inline(always)]
+    fn lean(mut self) -> RunResult<M::End, M::Data> {
+        let max = self.options.max_transitions;
+        let mut to = M::START;
+        let error = loop {
+            self.pos = to;
+            let failed = match M::enter(&mut self, to) {
+                Ok(()) => {
+                    if M::is_end(to) {
+                        if let Some(ret) = self.pop_frame() {
+                            if self.transitions >= max {
+                                break limit(max, to);
+                            }
+                            self.transitions = self.transitions.wrapping_add(1);
+                            to = ret;
+                            continue;
+                        }
+                        match M::end_of(to) {
+                            Some(end) => {
+                                return Ok(Outcome {
+                                    end,
+                                    data: self.data,
+                                    error: self.error,
+                                    transitions: self.transitions,
+                                    history: self.history,
+                                });
+                            }
+                            None => break stuck::<M, F, R>(to),
+                        }
+                    }
+                    match M::pick(&mut self, to) {
+                        Ok(Some(next)) => {
+                            if self.transitions >= max {
+                                break limit(max, to);
+                            }
+                            self.transitions = self.transitions.wrapping_add(1);
+                            match next {
+                                Next::To(p) => to = p,
+                                Next::Push { start, ret } => {
+                                    if !self.frames.push(ret) {
+                                        break limit(max, to);
+                                    }
+                                    to = start;
+                                }
+                            }
+                            continue;
+                        }
+                        Ok(None) => break stuck::<M, F, R>(to),
+                        Err(failed) => failed,
+                    }
+                }
+                Err(failed) => failed,
+            };
+            let failure = state_error::<M, F, R>(to, failed);
+            let Some(next) = M::on_error(to) else {
+                break RunError::Function(failure);
+            };
+            self.error = Some(failure);
+            if self.transitions >= max {
+                break limit(max, to);
+            }
+            self.transitions = self.transitions.wrapping_add(1);
+            to = next;
+        };
+        Err(crate::core::Failure { error, data: self.data })
+    }
+
+    /// The return state of the innermost push frame that has one, dropping the frames on the way
+    /// (push arcs without a return state).
+    #[inline]
+    fn pop_frame(&mut self) -> Option<M::Pos> {
+        while let Some(frame) = self.frames.pop() {
+            if frame.is_some() {
+                return frame;
+            }
+        }
+        None
+    }
+
+    /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for an event
+    /// (`Ok`, the phase still `Running`).
+    fn to_end(&mut self) -> Result<(), RunError> {
+        loop {
+            if let Status::Finished(_) = self.settle() {
+                return Ok(());
+            }
+            match self.advance() {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+
+    fn begin(&mut self) -> Result<(), RunError> {
+        self.phase = Phase::Running;
+        if self.observe {
+            self.started = Some(Instant::now());
+        }
+        self.arrive(M::START)
+    }
+
+    /// Brings `pos` up to date with the fast path's `live`, and leaves the fast path.
+    #[inline]
+    fn catch_up(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.pos = live;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, error: RunError) -> RunError {
+        self.phase = Phase::Failed(Box::new(error.clone()));
+        self.catch_up();
+        error
+    }
+
+    /// After a move: finished when at an end state of the main network.
+    fn settle(&mut self) -> Status<M::Pos, M::End> {
+        match M::end_of(self.pos) {
+            Some(end) if self.frames.is_empty() => {
+                self.phase = Phase::Finished(end);
+                self.catch_up();
+                Status::Finished(end)
+            }
+            _ => Status::Running(self.pos),
+        }
+    }
+
+    /// One eventless move from the current state; `false` when it waits for an event.
+    fn advance(&mut self) -> Result<bool, RunError> {
+        if M::is_end(self.pos) {
+            if self.frames.is_empty() {
+                return Err(stuck::<M, F, R>(self.pos));
+            }
+            return self.pop().map(|()| true);
+        }
+        if self.eventless()? {
+            return Ok(true);
+        }
+        if M::waits(self.pos) {
+            Ok(false)
+        } else {
+            Err(stuck::<M, F, R>(self.pos))
+        }
+    }
+
+    /// Leaves a pushed network that reached an end state: continues at the return state of the
+    /// innermost push arc that has one.
+    fn pop(&mut self) -> Result<(), RunError> {
+        match self.pop_frame() {
+            Some(ret) => {
+                self.count()?;
+                self.arrive(ret)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a transition against the step limit.
+    #[inline]
+    fn count(&mut self) -> Result<(), RunError> {
+        if self.transitions.wrapping_sub(self.base) >= self.options.max_transitions {
+            return Err(limit(self.options.max_transitions, self.pos));
+        }
+        self.transitions = self.transitions.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Tries the eventless arcs of the current state; takes the first available one.
+    fn eventless(&mut self) -> Result<bool, RunError> {
+        let from = self.pos;
+        match M::pick(self, from) {
+            Ok(Some(next)) => self.take(next, false).map(|()| true),
+            Ok(None) => Ok(false),
+            Err(failed) => self.arc_failed(from, failed).map(|()| true),
+        }
+    }
+
+    /// Takes an arc. Eventless arcs count against the step limit; the arc an event takes does not
+    /// (the limit bounds what follows an event).
+    fn take(&mut self, next: Next<M::Pos>, by_event: bool) -> Result<(), RunError> {
+        if by_event {
+            self.transitions = self.transitions.wrapping_add(1);
+        } else {
+            self.count()?;
+        }
+        match next {
+            Next::To(to) => self.arrive(to),
+            Next::Push { start, ret } => {
+                if !self.frames.push(ret) {
+                    return Err(limit(self.options.max_transitions, self.pos));
+                }
+                self.arrive(start)
+            }
+        }
+    }
+
+    /// Enters `to` and runs its functions; on failure follows the state's `on_error` arc, or stops.
+    #[inline]
+    fn arrive(&mut self, to: M::Pos) -> Result<(), RunError> {
+        let mut to = to;
+        self.live = None;
+        loop {
+            self.pos = to;
+            let result = if self.observe {
+                self.observed(to)
+            } else {
+                M::enter(self, to)
+            };
+            let Err(failed) = result else {
+                return Ok(());
+            };
+            let failure = state_error::<M, F, R>(to, failed);
+            match M::on_error(to) {
+                Some(next) => {
+                    self.error = Some(failure);
+                    self.count()?;
+                    to = next;
+                }
+                None => return Err(RunError::Function(failure)),
+            }
+        }
+    }
+
+    /// A failure of an arc's transform: the source state's `on_error` arc, or stop.
+    fn arc_failed(&mut self, from: M::Pos, failed: (&'static str, FnError)) -> Result<(), RunError> {
+        self.pos = from;
+        self.live = None;
+        let failure = state_error::<M, F, R>(from, failed);
+        match M::on_error(from) {
+            Some(next) => {
+                self.error = Some(failure);
+                self.count()?;
+                self.arrive(next)
+            }
+            None => Err(RunError::Function(failure)),
+        }
+    }
+
+    /// A state's functions with a tracing span and a history entry.
+    fn observed(&mut self, to: M::Pos) -> CallResult {
+        let _span = crate::private::transition_span(M::NAME, M::network(to), to.name());
+        if !self.options.history {
+            return M::enter(self, to);
+        }
+        let begin = Instant::now();
+        let result = M::enter(self, to);
+        let at = self
+            .started
+            .map_or(Duration::ZERO, |s| begin.saturating_duration_since(s));
+        self.history.push(HistoryEntry {
+            network: M::network(to),
+            state: to.name(),
+            at,
+            took: begin.elapsed(),
+        });
+        result
+    }
+}
+
+fn state_error<M: MachineDef<F, R>, F, R>(at: M::Pos, (function, error): (&'static str, FnError)) -> StateError {
+    StateError {
+        network: M::network(at),
+        state: at.name(),
+        function,
+        error,
+    }
+}
+
+fn stuck<M: MachineDef<F, R>, F, R>(at: M::Pos) -> RunError {
+    RunError::NoTransition {
+        network: M::network(at),
+        state: at.name(),
+    }
+}
+
+fn limit(max: u32, at: impl StateName) -> RunError {
+    RunError::StepLimit {
+        limit: max,
+        state: at.name(),
+    }
+}
+
+impl<M: MachineDef<F, R>, F, R> fmt::Debug for Run<M, F, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("machine", &M::NAME)
+            .field("state", &self.state())
+            .field("phase", &self.phase)
+            .field("transitions", &self.transitions)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,407 @@
+//! Unit tests of the run loop against hand-written machines: the loop is tested here once, not
+//! through every generated machine.
+
+use super::*;
+use crate::core::{FnError, HandleError, RunError, RunOptions, StateName, Status};
+
+/// Positions of a small two-network machine: `count` adds one until `limit` (a self-loop), then
+/// pushes network `sub` (`sub_in` -> `sub_out`) and returns to `done`; `count` fails when the
+/// record says so, and its `on_error` arc leads to `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum P {
+    Start,
+    Count,
+    Done,
+    Failed,
+    SubIn,
+    SubOut,
+}
+
+impl StateName for P {
+    fn name(&self) -> &'static str {
+        match self {
+            P::Start => "start",
+            P::Count => "count",
+            P::Done => "done",
+            P::Failed => "failed",
+            P::SubIn => "sub_in",
+            P::SubOut => "sub_out",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Done,
+    Failed,
+}
+
+impl StateName for End {
+    fn name(&self) -> &'static str {
+        match self {
+            End::Done => "done",
+            End::Failed => "failed",
+        }
+    }
+}
+
+impl EndState for End {
+    const ALL: &'static [Self] = &[End::Done, End::Failed];
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Rec {
+    n: u32,
+    limit: u32,
+    /// `count` fails when `n` reaches this.
+    fail_at: Option<u32>,
+    /// States whose functions ran, in order.
+    entered: Vec<&'static str>,
+}
+
+/// The functions' implementation (the hand-written tables call no trait).
+#[derive(Default)]
+struct Fns;
+
+enum Counter {}
+
+impl MachineDef<Fns, ()> for Counter {
+    type Pos = P;
+    type End = End;
+    type Data = Rec;
+    type Event = core::convert::Infallible;
+    type Frames = ReturnStack<P, 1>;
+    const NAME: &'static str = "Counter";
+    const START: P = P::Start;
+
+    fn network(pos: P) -> &'static str {
+        match pos {
+            P::SubIn | P::SubOut => "sub",
+            _ => "main",
+        }
+    }
+    fn is_end(pos: P) -> bool {
+        matches!(pos, P::Done | P::Failed | P::SubOut)
+    }
+    fn end_of(pos: P) -> Option<End> {
+        match pos {
+            P::Done => Some(End::Done),
+            P::Failed => Some(End::Failed),
+            _ => None,
+        }
+    }
+    fn on_error(pos: P) -> Option<P> {
+        (pos == P::Count).then_some(P::Failed)
+    }
+    fn enter(run: &mut Run<Self, Fns, ()>, to: P) -> CallResult {
+        run.data.entered.push(to.name());
+        if to == P::Count {
+            if Some(run.data.n + 1) == run.data.fail_at {
+                return Err(("add_one", FnError::new("too many")));
+            }
+            run.data.n += 1;
+        }
+        Ok(())
+    }
+    fn pick(run: &mut Run<Self, Fns, ()>, from: P) -> Choice<P> {
+        Ok(match from {
+            P::Start => Some(Next::To(P::Count)),
+            P::Count if run.data.n < run.data.limit => Some(Next::To(P::Count)),
+            P::Count => Some(Next::Push {
+                start: P::SubIn,
+                ret: Some(P::Done),
+            }),
+            P::SubIn => Some(Next::To(P::SubOut)),
+            _ => None,
+        })
+    }
+}
+
+fn counter(limit: u32, fail_at: Option<u32>, options: RunOptions) -> Run<Counter, Fns> {
+    let rec = Rec {
+        limit,
+        fail_at,
+        ..Rec::default()
+    };
+    Run::new(Fns::default(), rec, options)
+}
+
+const ALL_THE_WAY: [&str; 7] = ["start", "count", "count", "count", "sub_in", "sub_out", "done"];
+
+#[test]
+fn finish_runs_through_a_self_loop_and_a_pushed_network() {
+    let out = counter(3, None, RunOptions::default()).finish().unwrap();
+    assert_eq!(out.end, End::Done);
+    assert_eq!(out.data.n, 3);
+    assert_eq!(out.data.entered, ALL_THE_WAY);
+    // start->count, count->count twice, the push, sub_in->sub_out, the return to done.
+    assert_eq!(out.transitions, 6);
+    assert!(out.error.is_none());
+    assert!(out.history.is_empty());
+}
+
+#[test]
+fn the_observed_path_takes_the_same_moves_and_keeps_history() {
+    let options = RunOptions {
+        history: true,
+        ..RunOptions::default()
+    };
+    let out = counter(3, None, options).finish().unwrap();
+    assert_eq!(out.data.entered, ALL_THE_WAY);
+    assert_eq!(out.transitions, 6);
+    let path: Vec<(&str, &str)> = out.history.iter().map(|h| (h.network, h.state)).collect();
+    assert_eq!(
+        path,
+        [
+            ("main", "start"),
+            ("main", "count"),
+            ("main", "count"),
+            ("main", "count"),
+            ("sub", "sub_in"),
+            ("sub", "sub_out"),
+            ("main", "done")
+        ]
+    );
+    // Entries are in time order.
+    assert!(out.history.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[test]
+fn step_moves_one_transition_at_a_time_and_repeats_the_end() {
+    let mut run = counter(2, None, RunOptions::default());
+    assert_eq!(run.state(), P::Start);
+    let mut seen = Vec::new();
+    loop {
+        let status = run.step().unwrap();
+        seen.push(status);
+        if let Status::Finished(_) = status {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            Status::Running(P::Start),
+            Status::Running(P::Count),
+            Status::Running(P::Count),
+            Status::Running(P::SubIn),
+            Status::Running(P::SubOut),
+            Status::Finished(End::Done)
+        ]
+    );
+    assert_eq!(run.step().unwrap(), Status::Finished(End::Done));
+    assert_eq!(run.end(), Some(End::Done));
+    // `finish` after the end gives the outcome without moving.
+    let out = run.finish().unwrap();
+    assert_eq!(out.transitions, 5);
+}
+
+#[test]
+fn a_failing_function_follows_on_error_with_the_error_kept() {
+    for history in [false, true] {
+        let options = RunOptions {
+            history,
+            ..RunOptions::default()
+        };
+        let out = counter(5, Some(3), options).finish().unwrap();
+        assert_eq!(out.end, End::Failed);
+        assert_eq!(out.data.n, 2);
+        let error = out.error.expect("the error that led to `failed`");
+        assert_eq!(
+            (error.network, error.state, error.function),
+            ("main", "count", "add_one")
+        );
+        assert_eq!(error.error.message(), "too many");
+        // start->count, count->count, count->count (fails), the on_error arc.
+        assert_eq!(out.transitions, 4);
+    }
+}
+
+#[test]
+fn the_step_limit_stops_a_loop_in_the_state_it_was_in() {
+    for history in [false, true] {
+        let options = RunOptions {
+            max_transitions: 4,
+            history,
+        };
+        let failure = counter(100, None, options).finish().unwrap_err();
+        match failure.error {
+            RunError::StepLimit { limit, state } => assert_eq!((limit, state), (4, "count")),
+            other => panic!("expected the step limit, got {other:?}"),
+        }
+        // The record as it was when the run stopped: four moves, four counts.
+        assert_eq!(failure.data.n, 4);
+    }
+}
+
+#[test]
+fn an_error_is_reported_again_by_later_steps() {
+    let mut run = counter(
+        100,
+        None,
+        RunOptions {
+            max_transitions: 2,
+            history: false,
+        },
+    );
+    let first = loop {
+        match run.step() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(first, RunError::StepLimit { .. }));
+    assert!(matches!(run.step(), Err(RunError::StepLimit { .. })));
+}
+
+/// An event-driven machine: a door. `open` from `closed`, `close` from `open`; `lock(code)` from
+/// `closed` into `locked` when the code is non-zero (a state with a function that records the
+/// code), `smash` into `broken` (an end state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum D {
+    Closed,
+    Open,
+    Locked,
+    Broken,
+}
+
+impl StateName for D {
+    fn name(&self) -> &'static str {
+        match self {
+            D::Closed => "closed",
+            D::Open => "open",
+            D::Locked => "locked",
+            D::Broken => "broken",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DoorEnd {
+    Broken,
+}
+
+impl StateName for DoorEnd {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+}
+
+impl EndState for DoorEnd {
+    const ALL: &'static [Self] = &[DoorEnd::Broken];
+}
+
+#[derive(Debug, PartialEq)]
+enum Ev {
+    Open,
+    Close,
+    Lock(u32),
+    Smash,
+}
+
+enum Door {}
+
+impl MachineDef<(), ()> for Door {
+    type Pos = D;
+    type End = DoorEnd;
+    type Data = Vec<u32>;
+    type Event = Ev;
+    type Frames = NoFrames;
+    const NAME: &'static str = "Door";
+    const START: D = D::Closed;
+
+    fn network(_: D) -> &'static str {
+        "main"
+    }
+    fn is_end(pos: D) -> bool {
+        pos == D::Broken
+    }
+    fn end_of(pos: D) -> Option<DoorEnd> {
+        (pos == D::Broken).then_some(DoorEnd::Broken)
+    }
+    fn waits(pos: D) -> bool {
+        pos != D::Broken
+    }
+    fn settles(pos: D) -> bool {
+        pos != D::Broken
+    }
+    fn bare(pos: D) -> bool {
+        pos != D::Locked
+    }
+    fn enter(run: &mut Run<Self, (), ()>, to: D) -> CallResult {
+        if to == D::Locked {
+            run.data.push(0);
+        }
+        Ok(())
+    }
+    fn dispatch(run: &mut Run<Self, (), ()>, from: D, event: &Ev) -> Choice<D> {
+        let _ = run;
+        Ok(match (from, event) {
+            (D::Closed, Ev::Open) => Some(Next::To(D::Open)),
+            (D::Open, Ev::Close) => Some(Next::To(D::Closed)),
+            (D::Closed, Ev::Lock(code)) if *code != 0 => Some(Next::To(D::Locked)),
+            (D::Closed | D::Open | D::Locked, Ev::Smash) => Some(Next::To(D::Broken)),
+            _ => None,
+        })
+    }
+}
+
+fn door(history: bool) -> Run<Door, ()> {
+    Run::new(
+        (),
+        Vec::new(),
+        RunOptions {
+            history,
+            ..RunOptions::default()
+        },
+    )
+}
+
+#[test]
+fn handle_moves_counts_rejects_and_finishes_the_same_observed_or_not() {
+    for history in [false, true] {
+        let mut run = door(history);
+        assert_eq!(run.handle(Ev::Open).unwrap(), Status::Waiting(D::Open));
+        assert_eq!(run.state(), D::Open);
+        // Rejected: the event comes back, the run is unchanged.
+        match run.handle(Ev::Open) {
+            Err(HandleError::Rejected { state, event }) => assert_eq!((state, event), (D::Open, Ev::Open)),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert_eq!(run.handle(Ev::Close).unwrap(), Status::Waiting(D::Closed));
+        // A false condition rejects too.
+        assert!(matches!(run.handle(Ev::Lock(0)), Err(HandleError::Rejected { .. })));
+        assert_eq!(run.handle(Ev::Lock(7)).unwrap(), Status::Waiting(D::Locked));
+        assert_eq!(run.data(), &[0]);
+        assert_eq!(run.handle(Ev::Smash).unwrap(), Status::Finished(DoorEnd::Broken));
+        assert_eq!(run.end(), Some(DoorEnd::Broken));
+        assert_eq!(run.transitions(), 4);
+        // A finished run rejects everything.
+        assert!(matches!(
+            run.handle(Ev::Open),
+            Err(HandleError::Rejected { state: D::Broken, .. })
+        ));
+        // The observed run recorded each state entered, the start state included.
+        let states: Vec<&str> = run.history().iter().map(|h| h.state).collect();
+        if history {
+            assert_eq!(states, ["closed", "open", "closed", "locked", "broken"]);
+        } else {
+            assert!(states.is_empty());
+        }
+    }
+}
+
+#[test]
+fn step_after_the_fast_path_sees_where_the_run_is() {
+    let mut run = door(false);
+    run.handle(Ev::Open).unwrap();
+    run.handle(Ev::Close).unwrap();
+    run.handle(Ev::Open).unwrap();
+    // `step` finds no eventless arc: the run waits where the fast path left it.
+    assert_eq!(run.step().unwrap(), Status::Waiting(D::Open));
+    assert_eq!(run.handle(Ev::Close).unwrap(), Status::Waiting(D::Closed));
+    assert_eq!(run.transitions(), 4);
+    // `finish` on a waiting run: no arc to take.
+    let failure = run.finish().unwrap_err();
+    assert!(matches!(failure.error, RunError::NoTransition { state: "closed", .. }));
+}
