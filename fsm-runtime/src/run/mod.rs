@@ -294,10 +294,18 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Steps until an end state: the outcome, or why the run stopped (with the record as it was
     /// then). A run that waits for an event stops with `NoTransition`.
     #[inline]
-    pub fn finish(mut self) -> RunResult<M::End, M::Data> {
+    pub fn finish(self) -> RunResult<M::End, M::Data> {
+        if matches!(self.phase, Phase::Start) && !self.observe {
+            return self.lean();
+        }
+        self.finish_observed()
+    }
+
+    /// `finish` the general way: a run under way, or one that history or tracing observes.
+    #[inline(never)]
+    fn finish_observed(mut self) -> RunResult<M::End, M::Data> {
         self.catch_up();
         let ran = match &self.phase {
-            Phase::Start if !self.observe => return self.lean(),
             Phase::Start => self.begin().and_then(|()| self.to_end()),
             Phase::Running => self.to_end(),
             Phase::Finished(_) => Ok(()),

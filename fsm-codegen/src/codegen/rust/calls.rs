@@ -1,0 +1,248 @@
+//! The calls inside the tables: a state's or an arc's functions in its data mode and under its
+//! resilience settings, conditions, built-ins.
+
+use super::{Gen, ident};
+use crate::ir::{self, Call, DataMode, StateRef};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+impl Gen<'_> {
+    /// A block running `calls` on the record in `mode`, returning
+    /// `Result<(), (&'static str, FnError)>`. `payload`: a `payload` binding is in scope.
+    pub(super) fn transaction(
+        &self,
+        at: StateRef,
+        mode: DataMode,
+        calls: &[&Call],
+        payload: Option<()>,
+        timeout: Option<f64>,
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let m = self.m;
+        let net = &m.networks[at.network.0].name;
+        let state = &m.state(at).name;
+        let name = &self.name;
+        let steps = calls.iter().map(|c| {
+            let fname = m.call_name(c);
+            let call = self.transform_call(c, payload.is_some());
+            if self.infallible(c) {
+                quote!(#call;)
+            } else if self.atomic(c) {
+                // Reads the record (`&mut D` coerces to `&D`), then applies the change.
+                quote!((#call.map_err(|e| (#fname, e))?)(__data);)
+            } else {
+                quote!(#call.map_err(|e| (#fname, e))?;)
+            }
+        });
+        // `timeout_seconds`: the clock starts before the first function, and a run that took too
+        // long fails after the last one (so copy and reference modes roll its changes back).
+        let began = timeout.map(|_| quote!(let __began = ::std::time::Instant::now();));
+        let deadline = timeout.map(|t| {
+            let nanos = proc_macro2::Literal::u64_unsuffixed((t * 1e9) as u64);
+            quote!(#rt::deadline(__began, #nanos)?;)
+        });
+        let steps = began.into_iter().chain(steps).chain(deadline);
+        let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
+        let new_ctx = self.held.ctx_new(rt, name, net, state);
+        let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
+        // Nothing can leave the record half-changed when every function cannot fail, but for the
+        // first, which may be atomic (it fails, if at all, before changing anything): no snapshot
+        // to take (in `reference` mode the record still has to be saved).
+        let infallible = timeout.is_none()
+            && calls
+                .iter()
+                .enumerate()
+                .all(|(i, c)| self.infallible(c) || (i == 0 && self.atomic(c)));
+        let mode = if infallible && mode == DataMode::Copy {
+            DataMode::Direct
+        } else {
+            mode
+        };
+        match mode {
+            // The functions work in place; with a store, success saves the record (optimistic
+            // locking) and failure reloads it; without one, as `Copy`.
+            DataMode::Reference => {
+                let saved = if infallible {
+                    quote!(#rt::None)
+                } else {
+                    quote!(#rt::store_snapshot(&__run.store, &__run.data))
+                };
+                quote!({
+                    let __saved = #saved;
+                    let __result = (|| -> #rt::CallResult {
+                        let __data = &mut __run.data;
+                        #ctx
+                        #(#steps)*
+                        #rt::Ok(())
+                    })();
+                    #rt::store_settle(&mut __run.store, &mut __run.data, __saved, __result)
+                })
+            }
+            // The functions work in place; the record as it entered waits in `__saved` and comes
+            // back only if one of them fails (cheaper than working on a copy and moving it back).
+            DataMode::Copy => quote!({
+                let __saved = ::core::clone::Clone::clone(&__run.data);
+                let __result = (|| -> #rt::CallResult {
+                    let __data = &mut __run.data;
+                    #ctx
+                    #(#steps)*
+                    #rt::Ok(())
+                })();
+                if __result.is_err() {
+                    __run.data = __saved;
+                }
+                __result
+            }),
+            DataMode::Direct => quote!({
+                let __data = &mut __run.data;
+                #ctx
+                #(#steps)*
+                #rt::Ok(())
+            }),
+        }
+    }
+
+    /// A state's functions (`body`, a block returning `CallResult` that rolls its own changes
+    /// back) under its `retry` policy, `circuit_breaker` and `rate_limit`: one `static` breaker
+    /// and limiter per state.
+    pub(super) fn guarded(&self, resilience: &ir::Resilience, body: TokenStream) -> TokenStream {
+        if resilience.retry.is_none() && resilience.breaker.is_none() && resilience.rate_limit.is_none() {
+            return body;
+        }
+        let rt = &self.rt;
+        let nanos = |s: f64| proc_macro2::Literal::u64_unsuffixed((s * 1e9) as u64);
+        let retry = match &resilience.retry {
+            Some(r) => {
+                let (attempts, delay, max, exponential, jitter) =
+                    (r.attempts, nanos(r.delay), nanos(r.max_delay), r.exponential, r.jitter);
+                quote!(#rt::Some(&#rt::RetryPolicy::new(#attempts, #delay, #max, #exponential, #jitter)))
+            }
+            None => quote!(#rt::None),
+        };
+        let (breaker_static, breaker) = match resilience.breaker {
+            Some((failures, reset)) => {
+                let reset = nanos(reset);
+                (
+                    quote!(static __BREAKER: #rt::CircuitBreaker = #rt::CircuitBreaker::new(#failures, #reset);),
+                    quote!(#rt::Some(&__BREAKER)),
+                )
+            }
+            None => (quote!(), quote!(#rt::None)),
+        };
+        let (limiter_static, limiter) = match resilience.rate_limit {
+            Some((per_second, burst)) => {
+                let per_second = proc_macro2::Literal::f64_unsuffixed(per_second);
+                (
+                    quote!(static __LIMITER: #rt::RateLimiter = #rt::RateLimiter::new(#per_second, #burst);),
+                    quote!(#rt::Some(&__LIMITER)),
+                )
+            }
+            None => (quote!(), quote!(#rt::None)),
+        };
+        quote!({
+            #breaker_static
+            #limiter_static
+            #rt::guarded(
+                #rt::Guards { retry: #retry, breaker: #breaker, limiter: #limiter },
+                || #body,
+            )
+        })
+    }
+
+    /// Whether a check or transform cannot fail: a named function declared `infallible`.
+    pub(super) fn infallible(&self, c: &Call) -> bool {
+        matches!(c, Call::Named(f) if self.m.functions[f.0].infallible)
+    }
+
+    /// Whether a check or transform fails, if at all, before changing the record: a named
+    /// function declared `atomic`.
+    pub(super) fn atomic(&self, c: &Call) -> bool {
+        matches!(c, Call::Named(f) if self.m.functions[f.0].atomic)
+    }
+
+    /// A call of a check or transform: `Result<(), FnError>` (`()` when [`Self::infallible`]);
+    /// `__data` and `__ctx` in scope.
+    pub(super) fn transform_call(&self, c: &Call, payload_in_scope: bool) -> TokenStream {
+        let rt = &self.rt;
+        match c {
+            Call::Named(f) => {
+                let func = &self.m.functions[f.0];
+                let name = ident(&func.ident);
+                let p = (func.payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                let t = &self.fns;
+                // Fully qualified: a function called `clone` must not meet `Clone::clone`.
+                quote!(#t::#name(&__run.fns, __data, #p &mut __ctx))
+            }
+            Call::Inline(i) => {
+                let name = format_ident!("__inline_{}", i.0);
+                let p = (self.m.inlines[i.0].payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                quote!(Self::#name(__data, #p &mut __ctx))
+            }
+            Call::Builtin { name, params } => self.builtin(name, params, rt),
+        }
+    }
+
+    pub(super) fn builtin(&self, name: &str, params: &serde_json::Value, rt: &Ident) -> TokenStream {
+        let f = ident(&crate::naming::fn_ident(name));
+        let params = self.builtin_params(params);
+        quote!(#rt::builtins::#f(__data, &#params))
+    }
+
+    /// The static holding a built-in call's parameters (parsed once, on first use).
+    pub(super) fn builtin_params(&self, params: &serde_json::Value) -> Ident {
+        let mut statics = self.builtin_statics.borrow_mut();
+        let name = format_ident!(
+            "__{}_BUILTIN_PARAMS_{}",
+            crate::naming::fn_ident(&self.m.ident).to_uppercase(),
+            statics.len()
+        );
+        statics.push((name.clone(), params.to_string()));
+        name
+    }
+
+    pub(super) fn builtin_statics(&self) -> TokenStream {
+        let rt = &self.rt_path;
+        let statics = self.builtin_statics.borrow();
+        let items = statics.iter().map(|(name, json)| {
+            quote! {
+                static #name: ::std::sync::LazyLock<#rt::builtins::Value> =
+                    ::std::sync::LazyLock::new(|| #rt::builtins::params(#json));
+            }
+        });
+        quote!(#(#items)*)
+    }
+
+    /// A condition: `bool`. `payload`: the name of the payload binding in scope, if any.
+    pub(super) fn condition(&self, c: &Call, payload: Option<&TokenStream>) -> TokenStream {
+        match c {
+            Call::Named(f) => {
+                let func = &self.m.functions[f.0];
+                let name = ident(&func.ident);
+                let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, &#p));
+                let t = &self.fns;
+                quote!(#t::#name(&__run.fns, &__run.data #p))
+            }
+            Call::Inline(i) => {
+                let name = format_ident!("__inline_{}", i.0);
+                let p = payload
+                    .filter(|_| self.m.inlines[i.0].payload.is_some())
+                    .map(|p| quote!(, &#p));
+                quote!(Self::#name(&__run.data #p))
+            }
+            Call::Builtin { name, params } => {
+                let rt = &self.rt;
+                let f = ident(&crate::naming::fn_ident(name));
+                let params = self.builtin_params(params);
+                quote!(#rt::builtins::#f(&__run.data, &#params))
+            }
+        }
+    }
+
+    pub(super) fn call_takes_payload(&self, c: &Call) -> bool {
+        match c {
+            Call::Named(f) => self.m.functions[f.0].payload.is_some(),
+            Call::Inline(i) => self.m.inlines[i.0].payload.is_some(),
+            Call::Builtin { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The functions trait: one typed method per function the machine names.
+
+use super::{Gen, doc_attrs, ident};
+use crate::ir::{self, Role};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+impl Gen<'_> {
+    pub(super) fn method_sig(&self, f: &ir::Function) -> TokenStream {
+        let rt = &self.rt_path;
+        let data = &self.data;
+        let name = ident(&f.ident);
+        let payload = f.payload.as_deref().map(|p| {
+            let t = self.payload_type(p);
+            quote!(payload: &#t,)
+        });
+        let ctx = self.held.ctx_type(rt);
+        match f.role {
+            Role::Transform if f.infallible => quote! {
+                fn #name(
+                    &self,
+                    data: &mut #data,
+                    #payload
+                    ctx: &mut #ctx,
+                )
+            },
+            // Reads the record and returns the change, which cannot fail; `use<Self>`: the change
+            // borrows neither the record nor the functions.
+            Role::Transform if f.atomic => quote! {
+                fn #name(
+                    &self,
+                    data: &#data,
+                    #payload
+                    ctx: &mut #ctx,
+                ) -> ::core::result::Result<impl ::core::ops::FnOnce(&mut #data) + use<Self>, #rt::FnError>
+            },
+            Role::Transform => quote! {
+                fn #name(
+                    &self,
+                    data: &mut #data,
+                    #payload
+                    ctx: &mut #ctx,
+                ) -> ::core::result::Result<(), #rt::FnError>
+            },
+            Role::Condition => quote! {
+                fn #name(&self, data: &#data, #payload) -> bool
+            },
+        }
+    }
+
+    pub(super) fn fns_trait(&self) -> TokenStream {
+        let rt = &self.rt_path;
+        let t = &self.fns;
+        let doc = doc_attrs(&format!(
+            "The functions of machine `{}`: one method per function named in its definition. \
+             Implement it on a type of yours and hand that to [`{}::new`].\n\n\
+             Methods take `&self`, so one implementation serves parallel runs; it is also \
+             implemented for `&T`, `Box<T>` and `Arc<T>`.",
+            self.name, self.machine
+        ));
+        let sigs: Vec<TokenStream> = self.m.functions.iter().map(|f| self.method_sig(f)).collect();
+        let docs = self.m.functions.iter().map(|f| {
+            let what = match f.role {
+                Role::Transform if f.infallible => "Check or transform (infallible)",
+                Role::Transform if f.atomic => {
+                    "Check or transform (atomic: reads the record and returns the change to apply, \
+                     which cannot fail; write the return type as \
+                     `Result<impl FnOnce(&mut D) + use<>, FnError>`)"
+                }
+                Role::Transform => "Check or transform",
+                Role::Condition => "Condition",
+            };
+            let mut d = match &f.description {
+                Some(description) => format!("{description}\n\n{what} `{}`, used as:", f.name),
+                None => format!("{what} `{}`, used as:", f.name),
+            };
+            for u in &f.uses {
+                d.push_str(&format!("\n- {u}"));
+            }
+            doc_attrs(&d)
+        });
+        // The impls for `&T`, `Box<T>` and `Arc<T>` come from a runtime macro: each method once, by
+        // kind and payload, rather than three copies of every signature.
+        let forwards = self.m.functions.iter().map(|f| {
+            let name = ident(&f.ident);
+            let kind = match f.role {
+                Role::Transform if f.infallible => quote!(infallible),
+                Role::Transform if f.atomic => quote!(atomic),
+                Role::Transform => quote!(transform),
+                Role::Condition => quote!(condition),
+            };
+            let payload = f.payload.as_deref().map(|p| self.payload_type(p));
+            quote!(#kind #name(#payload);)
+        });
+        let data = &self.data;
+        let ctx_type = self.held.ctx_type(rt);
+        let unit = if self.m.functions.is_empty() {
+            quote! {
+                /// The machine names no function: `()` implements the trait.
+                impl #t for () {}
+            }
+        } else {
+            quote!()
+        };
+        quote! {
+            #doc
+            // Method names are the machine's function names: `new` or `into_x` are legitimate there.
+            #[allow(clippy::ptr_arg, clippy::new_ret_no_self, clippy::wrong_self_convention)]
+            pub trait #t {
+                #(#docs #sigs;)*
+            }
+
+            #rt::forward_fns!(#t, #data, #ctx_type; #(#forwards)*);
+
+            #unit
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Rust code generation: the IR becomes items (enums, a trait, a machine type and the `MachineDef` tables the runtime's run loop reads) placed in
+//! the user's module. Everything the items need from the runtime is reached through an absolute
+//! path (`::fsm_runtime::__private` by default, see [`Options::runtime`]); nothing depends on the
+//! user's imports or features. docs/generated-code.md describes the output.
+
+mod calls;
+mod enums;
+mod functions;
+mod machine;
+mod tables;
+
+use crate::ir::{Machine, NetworkId, StateId, StateRef};
+use crate::naming::{is_keyword, is_valid_ident};
+use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
+use quote::quote;
+
+/// Options of the Rust generator.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Path of the runtime crate as the generated code's crate sees it: `::fsm_runtime` (the
+    /// default) when it depends on `fsm-runtime`, `::fsm::runtime` through the facade. Set it with
+    /// [`Options::runtime_path`].
+    pub runtime: TokenStream,
+    /// Put the Mermaid diagram in the machine type's documentation.
+    pub diagram_in_docs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            runtime: quote!(::fsm_runtime),
+            diagram_in_docs: true,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the runtime path from text (`"::fsm::runtime"`).
+    ///
+    /// # Errors
+    ///
+    /// When `path` is not a Rust path.
+    pub fn runtime_path(&mut self, path: &str) -> syn::Result<&mut Self> {
+        let path: syn::Path = syn::parse_str(path)?;
+        self.runtime = quote!(#path);
+        Ok(self)
+    }
+}
+
+/// Generates the items of `machine` with the default [`Options`].
+pub fn generate(machine: &Machine) -> TokenStream {
+    generate_with(machine, &Options::default())
+}
+
+/// Generates the items of `machine`.
+pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
+    // Validation rules these out; without it, say so instead of generating nonsense.
+    if machine.networks.is_empty() || machine.networks.iter().any(|n| n.states.is_empty()) {
+        return quote!(::core::compile_error!("fsm: the machine has a network without states, or none"););
+    }
+    let g = Gen::new(machine, options);
+    let mut out = TokenStream::new();
+    for n in 0..machine.networks.len() {
+        out.extend(g.state_enum(NetworkId(n)));
+    }
+    if g.multi {
+        out.extend(g.position_enum());
+    }
+    out.extend(g.end_enum());
+    if machine.is_event_driven() {
+        out.extend(g.event_enum());
+    }
+    out.extend(super::resources::resources_struct(machine, &g.rt_path, &g.machine));
+    out.extend(g.fns_trait());
+    out.extend(g.machine_type());
+    out.extend(g.tables());
+    out.extend(g.builtin_statics());
+    allow_unused(out)
+}
+
+/// Marks every generated item `#[allow(dead_code)]`: a binary that includes a machine and uses
+/// part of its API must still build under `#![deny(warnings)]`.
+///
+/// Works on the top-level token trees rather than re-parsing the output with syn: the output of a
+/// large machine is big, and a parse-and-print round trip was most of a macro expansion's time.
+/// The attributes go after the item's own attributes, where `syn` would push them.
+fn allow_unused(items: TokenStream) -> TokenStream {
+    let tokens: Vec<TokenTree> = items.into_iter().collect();
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        // The item's own attributes: `#` followed by a bracketed group.
+        let start = i;
+        while matches!(&tokens.get(i), Some(TokenTree::Punct(p)) if p.as_char() == '#')
+            && matches!(&tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket)
+        {
+            i += 2;
+        }
+        let attrs_end = i;
+        // Skip the visibility (`pub`, `pub(crate)`).
+        let mut k = i;
+        if matches!(&tokens.get(k), Some(TokenTree::Ident(id)) if id == "pub") {
+            k += 1;
+            if matches!(&tokens.get(k), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis) {
+                k += 1;
+            }
+        }
+        let keyword = match tokens.get(k) {
+            Some(TokenTree::Ident(id)) => id.to_string(),
+            _ => String::new(),
+        };
+        // The item ends at its body (a top-level brace group) for these kinds, at a top-level `;`
+        // for everything else (statics, consts, macro calls, unit structs).
+        let braced = matches!(keyword.as_str(), "enum" | "struct" | "trait" | "impl" | "fn" | "mod");
+        let mut end = k;
+        let mut is_trait_impl = false;
+        while end < tokens.len() {
+            match &tokens[end] {
+                TokenTree::Punct(p) if p.as_char() == ';' => break,
+                TokenTree::Group(g) if braced && g.delimiter() == Delimiter::Brace => break,
+                TokenTree::Ident(id) if keyword == "impl" && id == "for" => is_trait_impl = true,
+                _ => {}
+            }
+            end += 1;
+        }
+        let end = (end + 1).min(tokens.len());
+        out.extend(tokens[start..attrs_end].iter().cloned());
+        // Trait impls are never dead code.
+        let mark = matches!(keyword.as_str(), "enum" | "struct" | "trait") || (keyword == "impl" && !is_trait_impl);
+        if mark {
+            out.extend(quote!(#[allow(dead_code)]));
+        }
+        if keyword == "impl" && !is_trait_impl {
+            // The record can be large (`Failure<D>` carries it back), `()` when there is none,
+            // and payload types are whatever the machine declares.
+            out.extend(quote!(#[allow(clippy::result_large_err, clippy::unused_unit, clippy::ptr_arg)]));
+        }
+        out.extend(tokens[attrs_end..end].iter().cloned());
+        i = end.max(start + 1);
+    }
+    out
+}
+
+/// An identifier that never panics: names passed validation, but lowering an unvalidated AST
+/// must not crash the compiler either.
+pub(crate) fn ident(s: &str) -> Ident {
+    if is_valid_ident(s) {
+        return Ident::new(s, Span::call_site());
+    }
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    if is_keyword(&out) || out == "_" {
+        out.push('_');
+    }
+    Ident::new(&out, Span::call_site())
+}
+
+pub(super) fn doc_attrs(text: &str) -> TokenStream {
+    let lines = text.lines().map(|l| format!(" {}", l.trim_end()));
+    quote!(#(#[doc = #lines])*)
+}
+
+fn parse_type(s: &str) -> TokenStream {
+    match syn::parse_str::<syn::Type>(s) {
+        Ok(t) => quote!(#t),
+        Err(_) => {
+            let msg = format!("fsm: `{s}` is not a Rust type");
+            quote!(::core::compile_error!(#msg))
+        }
+    }
+}
+
+struct Gen<'a> {
+    m: &'a Machine,
+    /// The runtime's private module as the run type's impls name it: `__fsm`, imported in the
+    /// `const _` block that holds them (see [`Gen::run_type`]).
+    rt: Ident,
+    /// The runtime's private module as an absolute path (`::fsm_runtime::__private`): what the
+    /// items outside that block use.
+    rt_path: TokenStream,
+    multi: bool,
+    name: String,
+    machine: Ident,
+    position: Ident,
+    end: Ident,
+    event: Ident,
+    fns: Ident,
+    run: Ident,
+    /// `<Machine>Def`: the type of the machine's tables.
+    def: Ident,
+    data: TokenStream,
+    options: &'a Options,
+    /// Parameters of built-in calls, emitted as statics after the items.
+    builtin_statics: std::cell::RefCell<Vec<(Ident, String)>>,
+    /// The position value of every state, by network and state (see [`Gen::pos`]): built once,
+    /// as each is named many times.
+    positions: Vec<Vec<TokenStream>>,
+    /// Payload types, parsed once each.
+    types: std::cell::RefCell<std::collections::BTreeMap<String, TokenStream>>,
+    /// The machine's resources, as the machine and run types hold them.
+    held: super::resources::Held,
+}
+
+impl<'a> Gen<'a> {
+    fn new(m: &'a Machine, options: &'a Options) -> Self {
+        let runtime = &options.runtime;
+        let base = &m.ident;
+        let multi = m.networks.len() > 1;
+        Gen {
+            m,
+            rt: Ident::new("__fsm", Span::call_site()),
+            rt_path: quote!(#runtime::__private),
+            multi,
+            name: m.name.clone(),
+            machine: ident(base),
+            position: if multi {
+                ident(&format!("{base}Position"))
+            } else {
+                ident(&format!("{base}State"))
+            },
+            end: ident(&format!("{base}End")),
+            event: ident(&format!("{base}Event")),
+            fns: ident(&format!("{base}Fns")),
+            run: ident(&format!("{base}Run")),
+            def: ident(&format!("{base}Def")),
+            data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
+            options,
+            builtin_statics: std::cell::RefCell::new(Vec::new()),
+            positions: Self::positions(m),
+            types: std::cell::RefCell::default(),
+            held: super::resources::Held::new(m),
+        }
+    }
+
+    fn positions(m: &Machine) -> Vec<Vec<TokenStream>> {
+        let multi = m.networks.len() > 1;
+        let position = ident(&format!("{}Position", m.ident));
+        (0..m.networks.len())
+            .map(|n| {
+                let e = Self::enum_ident_of(m, NetworkId(n));
+                let nv = ident(&m.networks[n].ident);
+                m.networks[n]
+                    .states
+                    .iter()
+                    .map(|s| {
+                        let v = ident(&s.ident);
+                        if multi {
+                            quote!(#position::#nv(#e::#v))
+                        } else {
+                            quote!(#e::#v)
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A payload type (any Rust type), parsed once.
+    fn payload_type(&self, s: &str) -> TokenStream {
+        self.types
+            .borrow_mut()
+            .entry(s.to_owned())
+            .or_insert_with(|| parse_type(s))
+            .clone()
+    }
+
+    fn state_enum_ident(&self, n: NetworkId) -> Ident {
+        Self::enum_ident_of(self.m, n)
+    }
+
+    fn enum_ident_of(m: &Machine, n: NetworkId) -> Ident {
+        if n == m.main {
+            ident(&format!("{}State", m.ident))
+        } else {
+            ident(&format!("{}{}State", m.ident, m.networks[n.0].ident))
+        }
+    }
+
+    /// The position value (expression and pattern) of a state.
+    fn pos(&self, r: StateRef) -> TokenStream {
+        self.positions[r.network.0][r.state.0].clone()
+    }
+
+    fn sref(n: NetworkId, s: StateId) -> StateRef {
+        StateRef { network: n, state: s }
+    }
+}

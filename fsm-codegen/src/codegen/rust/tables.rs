@@ -1,0 +1,383 @@
+//! The `MachineDef` implementation: the tables the runtime's run loop asks (enter a state, pick
+//! the eventless arc, dispatch an event, the error arc and the end state of a position).
+
+use super::{Gen, doc_attrs, ident};
+use crate::ir::{self, Call, Role, StateRef, Target};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+impl Gen<'_> {
+    /// The machine's tables for the runtime's run loop: a `<Machine>Def` type implementing
+    /// `MachineDef` with one `match` per question the loop asks (enter a state, pick the
+    /// eventless arc, dispatch an event, the error arc and the end state of a position), and the
+    /// `<Machine>Run` alias of the runtime's `Run` for this machine.
+    pub(super) fn tables(&self) -> TokenStream {
+        let rt = &self.rt;
+        let rt_path = &self.rt_path;
+        let m = self.m;
+        let (t, run, data, end, pos, def) = (&self.fns, &self.run, &self.data, &self.end, &self.position, &self.def);
+        let name = &self.name;
+        let all: Vec<(StateRef, &ir::State)> = m.states().collect();
+        let total = all.len();
+
+        // A `match` on a position with `arms`, `default` for the positions no arm names; `None`
+        // when no arm names any (the trait's default answers).
+        let table = |arms: Vec<TokenStream>, default: TokenStream, on: TokenStream| {
+            if arms.is_empty() {
+                None
+            } else if arms.len() < total {
+                Some(quote!(match #on {
+                    #(#arms)*
+                    _ => #default,
+                }))
+            } else {
+                Some(quote!(match #on {
+                    #(#arms)*
+                }))
+            }
+        };
+        // The positions for which `pred` holds, as a `matches!`; `None` when none (the trait's
+        // default answers `false`).
+        let set = |pred: &dyn Fn(StateRef, &ir::State) -> bool| {
+            let hits: Vec<TokenStream> = all
+                .iter()
+                .filter(|(r, s)| pred(*r, s))
+                .map(|(r, _)| self.pos(*r))
+                .collect();
+            if hits.is_empty() {
+                None
+            } else if hits.len() == total {
+                Some(quote!({
+                    let _ = pos;
+                    true
+                }))
+            } else {
+                Some(quote!(::core::matches!(pos, #(#hits)|*)))
+            }
+        };
+        // enter: the functions of each state that has some, in its data mode.
+        let enter_arms: Vec<TokenStream> = all
+            .iter()
+            .filter_map(|(r, s)| {
+                let calls: Vec<&Call> = s.functions().collect();
+                if calls.is_empty() {
+                    return None;
+                }
+                let p = self.pos(*r);
+                let body = self.transaction(*r, s.data_mode, &calls, None, s.resilience.timeout);
+                let body = self.guarded(&s.resilience, body);
+                Some(quote!(#p => #body,))
+            })
+            .collect();
+        let enter = table(enter_arms, quote!(#rt::Ok(())), quote!(to));
+
+        let on_error_arms: Vec<TokenStream> = all
+            .iter()
+            .filter_map(|(r, s)| {
+                s.on_error.map(|e| {
+                    let (p, t) = (self.pos(*r), self.pos(Self::sref(r.network, e)));
+                    quote!(#p => #rt::Some(#t),)
+                })
+            })
+            .collect();
+        let on_error = table(on_error_arms, quote!(#rt::None), quote!(pos));
+
+        let end_arms: Vec<TokenStream> = m
+            .ends
+            .iter()
+            .map(|e| {
+                let (p, v) = (self.pos(e.state), ident(&e.ident));
+                quote!(#p => #rt::Some(#end::#v),)
+            })
+            .collect();
+        let end_of = table(end_arms, quote!(#rt::None), quote!(pos)).unwrap_or_else(|| {
+            quote!({
+                let _ = pos;
+                #rt::None
+            })
+        });
+
+        let net_of = |r: StateRef| &m.networks[r.network.0];
+        let has_eventless = |r: StateRef, s: &ir::State| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_none());
+        // What `handle` asks: only event-driven machines need the answers.
+        let event_driven = m.is_event_driven();
+        let waits = set(&|r, s| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_some()));
+        let settles =
+            set(&|r, s| !s.is_end && !has_eventless(r, s) && !(s.on_error.is_some() && s.functions().next().is_some()))
+                .filter(|_| event_driven);
+        let bare = set(&|_, s| s.functions().next().is_none()).filter(|_| event_driven);
+
+        // pick: the eventless arcs of each state, in order.
+        let mut pick_arms = Vec::new();
+        for (r, s) in &all {
+            let net = net_of(*r);
+            let mut tries = Vec::new();
+            for a in &s.arcs {
+                let arc = &net.arcs[a.0];
+                if arc.event.is_some() {
+                    continue;
+                }
+                let take = self.take_arc(*r, arc, None);
+                match &arc.condition {
+                    Some(c) => {
+                        let cond = self.condition(c, None);
+                        tries.push(quote!(if #cond #take));
+                    }
+                    None => {
+                        tries.push(take);
+                        break;
+                    }
+                }
+            }
+            if !tries.is_empty() {
+                let p = self.pos(*r);
+                pick_arms.push(quote!(#p => { #(#tries)* }));
+            }
+        }
+        let pick = (!pick_arms.is_empty()).then(|| self.choice_table(pick_arms, total, quote!(from)));
+
+        // dispatch: the arcs of each state for each event.
+        let ev = &self.event;
+        let event_ty = if m.is_event_driven() {
+            quote!(#ev)
+        } else {
+            quote!(::core::convert::Infallible)
+        };
+        let dispatch = self.dispatch_table(&all);
+
+        let frames = if m.has_push_arcs() {
+            let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
+            quote!(#rt::ReturnStack<#pos, #depth>)
+        } else {
+            quote!(#rt::NoFrames)
+        };
+        let held = &self.held;
+        let (res_decl, res_bound) = (&held.run_param_decl, &held.run_bound);
+        let res_arg = if held.ty.is_some() { quote!(R) } else { quote!(()) };
+        let run_alias_args = if held.ty.is_some() { quote!(F, R) } else { quote!(F) };
+
+        // Inline functions.
+        let ctx = self.held.ctx_type(rt);
+        let inlines: Vec<TokenStream> = m
+            .inlines
+            .iter()
+            .enumerate()
+            .map(|(i, inl)| {
+                let fname = format_ident!("__inline_{}", i);
+                // Validation parsed the snippet; trust it.
+                let code: TokenStream = inl.code.parse::<TokenStream>().unwrap_or_default();
+                let payload = inl.payload.as_deref().map(|p| {
+                    let t = self.payload_type(p);
+                    quote!(payload: &#t,)
+                });
+                match inl.role {
+                    Role::Transform => quote! {
+                        #[allow(unused_variables, unused_braces, clippy::unit_arg, clippy::let_unit_value)]
+                        fn #fname(
+                            data: &mut #data,
+                            #payload
+                            ctx: &mut #ctx,
+                        ) -> #rt::Result<(), #rt::FnError> {
+                            #rt::IntoFnResult::into_fn_result({ #code })
+                        }
+                    },
+                    Role::Condition => quote! {
+                        #[allow(unused_variables)]
+                        fn #fname(data: &#data, #payload) -> bool {
+                            #code
+                        }
+                    },
+                }
+            })
+            .collect();
+        let inline_impl = (!inlines.is_empty()).then(|| {
+            quote! {
+                impl #def {
+                    #(#inlines)*
+                }
+            }
+        });
+
+        let res = quote!(__fsm::Run<Self, F, #res_arg>);
+        let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
+            let name = format_ident!("{}", name);
+            body.map(|body| {
+                quote! {
+                    #[inline]
+                    fn #name #sig {
+                        #body
+                    }
+                }
+            })
+        };
+        let tables: Vec<TokenStream> = [
+            on("on_error", quote!((pos: #pos) -> __fsm::Option<#pos>), on_error),
+            on("waits", quote!((pos: #pos) -> bool), waits),
+            on("settles", quote!((pos: #pos) -> bool), settles),
+            on("bare", quote!((pos: #pos) -> bool), bare),
+            on(
+                "enter",
+                quote!((__run: &mut #res, to: #pos) -> __fsm::CallResult),
+                enter,
+            ),
+            on(
+                "pick",
+                quote!((__run: &mut #res, from: #pos) -> __fsm::Choice<#pos>),
+                pick,
+            ),
+            on(
+                "dispatch",
+                quote!((__run: &mut #res, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
+                dispatch,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+
+        let def_doc = doc_attrs(&format!(
+            "The tables of machine `{name}` for the runtime's run loop (`MachineDef`): \
+             what [`{run}`] runs."
+        ));
+        let run_doc = doc_attrs(&format!(
+            "A run of machine `{name}`: the record, where it is, the path taken. Get one from \
+             [`{m}::start`] or [`{m}::into_run`]; `step` takes one transition, `finish` runs to an end \
+             state{handle}.",
+            m = self.machine,
+            handle = if m.is_event_driven() {
+                ", `handle` takes an event"
+            } else {
+                ""
+            },
+        ));
+        quote! {
+            #def_doc
+            #[derive(Clone, Copy, Debug)]
+            pub enum #def {}
+
+            #run_doc
+            pub type #run<F #res_decl> = #rt_path::Run<#def, #run_alias_args>;
+
+            const _: () = {
+                use #rt_path as __fsm;
+
+                impl<F: #t #res_bound> __fsm::MachineDef<F, #res_arg> for #def {
+                    type Pos = #pos;
+                    type End = #end;
+                    type Data = #data;
+                    type Event = #event_ty;
+                    type Frames = #frames;
+                    const NAME: &'static str = #name;
+                    const START: #pos = #pos::START;
+
+                    #[inline]
+                    fn network(pos: #pos) -> &'static str {
+                        pos.network()
+                    }
+                    #[inline]
+                    fn is_end(pos: #pos) -> bool {
+                        pos.is_end()
+                    }
+                    #[inline]
+                    fn end_of(pos: #pos) -> __fsm::Option<#end> {
+                        #end_of
+                    }
+                    #(#tables)*
+                }
+
+                #inline_impl
+            };
+        }
+    }
+
+    /// A `match` on `on` whose arms return the arc they take; `Ok(None)` after it.
+    pub(super) fn choice_table(&self, arms: Vec<TokenStream>, total: usize, on: TokenStream) -> TokenStream {
+        let rt = &self.rt;
+        let default = (arms.len() < total).then(|| quote!(_ => {}));
+        quote!({
+            #[allow(clippy::needless_return, clippy::single_match, unreachable_code, unreachable_patterns)]
+            match #on {
+                #(#arms)*
+                #default
+            }
+            #[allow(unreachable_code)]
+            #rt::Ok(#rt::None)
+        })
+    }
+
+    /// `dispatch`'s body: per state with event arcs, a `match` on the event.
+    pub(super) fn dispatch_table(&self, all: &[(StateRef, &ir::State)]) -> Option<TokenStream> {
+        let m = self.m;
+        let ev = &self.event;
+        let payload_ident = quote!(payload);
+        let mut arms = Vec::new();
+        for (r, s) in all {
+            let net = &m.networks[r.network.0];
+            let mut event_arms = Vec::new();
+            for a in &s.arcs {
+                let arc = &net.arcs[a.0];
+                let Some(e) = arc.event else { continue };
+                let event = &m.events[e.0];
+                let v = ident(&event.ident);
+                let uses_payload = event.payload.is_some()
+                    && (arc.condition.as_ref().is_some_and(|c| self.call_takes_payload(c))
+                        || arc.transform.iter().any(|c| self.call_takes_payload(c)));
+                let pat = match (&event.payload, uses_payload) {
+                    (Some(_), true) => quote!(#ev::#v(payload)),
+                    (Some(_), false) => quote!(#ev::#v(_)),
+                    (None, _) => quote!(#ev::#v),
+                };
+                let guard = arc.condition.as_ref().map(|c| {
+                    let cond = self.condition(c, Some(&payload_ident));
+                    quote!(if #cond)
+                });
+                let take = self.take_arc(*r, arc, Some(&payload_ident));
+                event_arms.push(quote!(#pat #guard => #take));
+            }
+            if !event_arms.is_empty() {
+                let p = self.pos(*r);
+                arms.push(quote! {
+                    #p => match event {
+                        #(#event_arms)*
+                        _ => {}
+                    },
+                });
+            }
+        }
+        (!arms.is_empty()).then(|| self.choice_table(arms, all.len(), quote!(from)))
+    }
+
+    /// Taking `arc` from `from` (its condition already true): its transforms, in the source
+    /// state's data mode, then where it leads. A block that returns from the table.
+    pub(super) fn take_arc(&self, from: StateRef, arc: &ir::Arc, payload: Option<&TokenStream>) -> TokenStream {
+        let rt = &self.rt;
+        let n = from.network;
+        let next = match arc.target {
+            Target::State(s) => {
+                let p = self.pos(Self::sref(n, s));
+                quote!(#rt::Next::To(#p))
+            }
+            Target::Push { network, return_state } => {
+                let start = self.pos(Self::sref(network, self.m.networks[network.0].start));
+                let ret = match return_state {
+                    Some(r) => {
+                        let p = self.pos(Self::sref(n, r));
+                        quote!(#rt::Some(#p))
+                    }
+                    None => quote!(#rt::None),
+                };
+                quote!(#rt::Next::Push { start: #start, ret: #ret })
+            }
+        };
+        let transform = (!arc.transform.is_empty()).then(|| {
+            let calls: Vec<&Call> = arc.transform.iter().collect();
+            let mode = self.m.networks[n.0].states[arc.from.0].data_mode;
+            let body = self.transaction(from, mode, &calls, payload.map(|_| ()), None);
+            quote!(#body?;)
+        });
+        quote!({
+            #transform
+            return #rt::Ok(#rt::Some(#next));
+        })
+    }
+}
