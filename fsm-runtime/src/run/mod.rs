@@ -293,7 +293,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// Steps until an end state: the outcome, or why the run stopped (with the record as it was
     /// then). A run that waits for an event stops with `NoTransition`.
-    #[inline]
+    #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
         if matches!(self.phase, Phase::Start) && !self.observe {
             return self.lean();
