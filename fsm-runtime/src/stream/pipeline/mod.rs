@@ -1,0 +1,364 @@
+//! The pipeline: the reader thread (`read`), the worker threads (`work`), and the writer, the
+//! calling thread (`write`).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use self::read::{ChunkIn, read_loop};
+use self::work::{ChunkOut, EncoderEntry, work_loop};
+use self::write::Writer;
+use super::{DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
+use crate::core::{EndState, Machine};
+use crate::resources::{HealthError, ResourceSet};
+
+mod read;
+mod work;
+mod write;
+
+const DEAD_LETTER_KEY: &str = "*dead-letter*";
+const DEFAULT_KEY: &str = "*default*";
+
+type BoxSink<'a, T> = Box<dyn Sink<T> + 'a>;
+type ProgressFn<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
+type HealthFn<'a> = Box<dyn FnMut() -> Result<(), HealthError> + Send + 'a>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Sink(usize),
+    DeadLetter,
+    Drop,
+    Unrouted,
+}
+
+enum RouteSpec {
+    Sink(usize),
+    DeadLetter,
+    Drop,
+}
+
+/// Runs a [`Machine`] over a [`Source`], routing each record by the end state it reaches.
+///
+/// Built with chained calls, then [`Pipeline::run`] (blocking) or, with the `tokio` feature,
+/// `run_async` / `run_stream`. Defaults: chunks of 1000 records, one worker, input order kept,
+/// `2 × workers + 2` chunks in flight, no checkpoint, no progress callback, no health check.
+///
+/// Records that reach an end state with no route go to the [default sink](Pipeline::default_sink)
+/// if there is one, else to the dead-letter sink (reason `unrouted`). Without a
+/// [dead-letter sink](Pipeline::dead_letter), dead letters are counted and discarded.
+pub struct Pipeline<'a, M: Machine> {
+    machine: M,
+    sinks: Vec<(String, BoxSink<'a, M::Data>)>,
+    routes: Vec<(String, RouteSpec)>,
+    default_sink: Option<usize>,
+    dead_letter: Option<BoxSink<'a, DeadLetter<M::Data>>>,
+    chunk_size: usize,
+    workers: usize,
+    in_flight: Option<usize>,
+    ordered: bool,
+    progress: Option<(Duration, ProgressFn<'a>)>,
+    health: Option<(Duration, HealthFn<'a>)>,
+    checkpoint: Option<(PathBuf, u64)>,
+}
+
+impl<'a, M: Machine> Pipeline<'a, M> {
+    /// A pipeline for `machine` (pass `&machine` to keep it, or an `Arc`).
+    pub fn new(machine: M) -> Self {
+        Pipeline {
+            machine,
+            sinks: Vec::new(),
+            routes: Vec::new(),
+            default_sink: None,
+            dead_letter: None,
+            chunk_size: 1000,
+            workers: 1,
+            in_flight: None,
+            ordered: true,
+            progress: None,
+            health: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Records ending in end state `state` (its YAML name) go to `sink`.
+    pub fn route(mut self, state: &str, sink: impl Sink<M::Data> + 'a) -> Self {
+        self.routes.push((state.to_string(), RouteSpec::Sink(self.sinks.len())));
+        self.sinks.push((state.to_string(), Box::new(sink)));
+        self
+    }
+
+    /// Records ending in end state `state` go to the dead-letter sink (reason `error_state`, with
+    /// the error that led there if the run followed an `on_error` arc).
+    pub fn dead_letter_state(mut self, state: &str) -> Self {
+        self.routes.push((state.to_string(), RouteSpec::DeadLetter));
+        self
+    }
+
+    /// Records ending in end state `state` are counted as dropped and written nowhere.
+    pub fn drop_state(mut self, state: &str) -> Self {
+        self.routes.push((state.to_string(), RouteSpec::Drop));
+        self
+    }
+
+    /// Records ending in an end state without a route go to `sink`.
+    pub fn default_sink(mut self, sink: impl Sink<M::Data> + 'a) -> Self {
+        self.default_sink = Some(self.sinks.len());
+        self.sinks.push((DEFAULT_KEY.to_string(), Box::new(sink)));
+        self
+    }
+
+    /// Where malformed input, failed runs, panics, error end states and rejected records go.
+    pub fn dead_letter(mut self, sink: impl Sink<DeadLetter<M::Data>> + 'a) -> Self {
+        self.dead_letter = Some(Box::new(sink));
+        self
+    }
+
+    /// Records per chunk (at least 1): the unit of work handed to a worker.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = n.max(1);
+        self
+    }
+
+    /// Worker threads running the machine (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Chunks that may exist at once between the reader and the writer (at least 1); with the chunk
+    /// size this bounds memory, see [`Pipeline::max_in_flight_records`].
+    pub fn in_flight_chunks(mut self, n: usize) -> Self {
+        self.in_flight = Some(n.max(1));
+        self
+    }
+
+    /// Writes chunks as soon as they are processed instead of in input order. Faster when chunks
+    /// take uneven time; incompatible with checkpoints.
+    pub fn unordered(mut self) -> Self {
+        self.ordered = false;
+        self
+    }
+
+    /// Calls `f` with a [`Progress`] report at most every `interval` (checked after each chunk)
+    /// and once at the end. It runs on the writer thread: keep it quick.
+    pub fn on_progress(mut self, interval: Duration, f: impl FnMut(&Progress) + Send + 'a) -> Self {
+        self.progress = Some((interval, Box::new(f)));
+        self
+    }
+
+    /// Calls `check` at most every `interval` (checked after each chunk, on the writer thread);
+    /// when it fails, the run stops with [`StreamError::Unhealthy`], as it stops when a sink
+    /// fails (no output is moved to its final name; with a checkpoint, running again resumes).
+    /// To only log a failure, return `Ok(())` from `check` after logging it.
+    pub fn health_check(
+        mut self,
+        interval: Duration,
+        check: impl FnMut() -> Result<(), HealthError> + Send + 'a,
+    ) -> Self {
+        self.health = Some((interval, Box::new(check)));
+        self
+    }
+
+    /// Watches the resources of a machine (`machine.resources()`, a generated
+    /// `<Machine>Resources`) during the run: every resource that declares a
+    /// `health_check_interval` is checked at that interval, as [`Pipeline::health_check`]
+    /// checks (after each chunk, so at most as often as chunks are written). Resources without
+    /// an interval are not checked; when none declares one, this does nothing.
+    pub fn watch_health<R: ResourceSet>(self, resources: &'a R) -> Self {
+        let watched = resources.watched();
+        let Some(every) = watched.iter().map(|w| w.interval).min() else {
+            return self;
+        };
+        let start = Instant::now();
+        let mut due: Vec<_> = watched.into_iter().map(|w| (start + w.interval, w)).collect();
+        self.health_check(every, move || {
+            let now = Instant::now();
+            let mut unhealthy = HealthError::new();
+            for (next, w) in &mut due {
+                if *next <= now {
+                    unhealthy.check(w.name, w.handle.health());
+                    *next = now + w.interval;
+                }
+            }
+            unhealthy.into_result()
+        })
+    }
+
+    /// Checkpoints to `path` about every `every_records` records: outputs are fsynced and their
+    /// lengths stored with the source's position, so a killed run started again with the same
+    /// pipeline resumes where the last checkpoint was taken, without losing or duplicating
+    /// records (outputs are truncated back to the checkpoint). The file is removed when the run
+    /// succeeds. Needs a resumable source and sinks (plain files, iterators, vectors) and input
+    /// order.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>, every_records: u64) -> Self {
+        self.checkpoint = Some((path.into(), every_records.max(1)));
+        self
+    }
+
+    fn in_flight_chunks_or_default(&self) -> usize {
+        self.in_flight.unwrap_or(2 * self.workers + 2)
+    }
+
+    /// The most records that exist at once inside the pipeline (read but not yet written), whatever
+    /// the input size and sink speed: in-flight chunks × chunk size.
+    pub fn max_in_flight_records(&self) -> usize {
+        self.in_flight_chunks_or_default().saturating_mul(self.chunk_size)
+    }
+
+    /// Runs to the end of `source`, on the calling thread (the writer) plus one reader thread and
+    /// the workers. Returns the summary, or the I/O error that stopped the run; on error no output
+    /// file is moved to its final name.
+    pub fn run<S>(self, mut source: S) -> Result<Summary, StreamError>
+    where
+        S: Source<Item = M::Data>,
+    {
+        let started = Instant::now();
+        let in_flight = self.in_flight_chunks_or_default();
+        let Pipeline {
+            machine,
+            sinks,
+            routes,
+            default_sink,
+            dead_letter,
+            chunk_size,
+            workers,
+            ordered,
+            progress,
+            health,
+            checkpoint,
+            ..
+        } = self;
+        let table = route_table::<M::End>(&routes, default_sink)?;
+        // What the workers need to route and encode: per end state, its sink's encoder if any.
+        let encoders: Vec<EncoderEntry<M::End, M::Data>> = table
+            .iter()
+            .map(|&(e, target)| match target {
+                Target::Sink(i) => (e, sinks[i].1.encoder().map(|enc| (i, enc))),
+                _ => (e, None),
+            })
+            .collect();
+        let source_name = source.name();
+        let mut writer = Writer::<M::End, M::Data> {
+            table,
+            sinks,
+            dead_letter,
+            source_name: source_name.clone(),
+            written: vec![0; M::End::ALL.len()],
+            dead: [0; DeadLetterReason::ALL.len()],
+            dropped: 0,
+            processed: 0,
+            processed_before: 0,
+            started,
+            progress,
+            last_progress: started,
+            health,
+            last_health: started,
+            checkpoint: None,
+        };
+        let mut read_before = 0;
+        if let Some((path, every)) = checkpoint {
+            if !ordered {
+                return Err(StreamError::Config(
+                    "a checkpoint needs input order: remove `unordered()`".to_string(),
+                ));
+            }
+            read_before = writer.open_checkpoint(path, every, &mut source)?;
+        }
+
+        let read = AtomicU64::new(0);
+        let (permit_tx, permit_rx) = sync_channel::<()>(in_flight);
+        for _ in 0..in_flight {
+            // Cannot fail: the receiver is alive and the capacity is exactly `in_flight`.
+            let _ = permit_tx.send(());
+        }
+        let (chunk_tx, chunk_rx) = sync_channel::<ChunkIn<M::Data>>(in_flight);
+        let chunk_rx = Mutex::new(chunk_rx);
+        let (done_tx, done_rx) = sync_channel::<ChunkOut<M::End, M::Data>>(in_flight);
+
+        let (read_result, write_result, worker_panicked) = thread::scope(|s| {
+            let read = &read;
+            let reader = s.spawn(move || read_loop(source, chunk_size, permit_rx, chunk_tx, read));
+            let machine = &machine;
+            let chunk_rx = &chunk_rx;
+            let encoders = &encoders[..];
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let done_tx = done_tx.clone();
+                    s.spawn(move || work_loop(machine, encoders, chunk_rx, done_tx))
+                })
+                .collect();
+            drop(done_tx);
+            let write_result = writer.write_loop(done_rx, permit_tx, ordered);
+            let read_result = reader.join();
+            let worker_panicked = handles.into_iter().map(|h| h.join()).any(|r| r.is_err());
+            (read_result, write_result, worker_panicked)
+        });
+
+        let read_this_run = read.load(Ordering::Relaxed);
+        match read_result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(StreamError::Panicked(
+                    "the reader thread (a source panicked)".to_string(),
+                ));
+            }
+        }
+        if worker_panicked {
+            return Err(StreamError::Panicked("a worker thread".to_string()));
+        }
+        write_result?;
+        let summary = writer.summary(read_before + read_this_run, read_this_run, started.elapsed());
+        if summary.read != writer.processed_before + writer.processed {
+            return Err(StreamError::Panicked(format!(
+                "records lost: {} read, {} processed",
+                summary.read,
+                writer.processed_before + writer.processed
+            )));
+        }
+        writer.finish()?;
+        Ok(summary)
+    }
+}
+
+fn route_table<E: EndState>(
+    routes: &[(String, RouteSpec)],
+    default_sink: Option<usize>,
+) -> Result<Vec<(E, Target)>, StreamError> {
+    for (i, (name, _)) in routes.iter().enumerate() {
+        if !E::ALL.iter().any(|e| e.name() == name) {
+            let known: Vec<&str> = E::ALL.iter().map(|e| e.name()).collect();
+            return Err(StreamError::Config(format!(
+                "`{name}` is not an end state of the machine (end states: {})",
+                known.join(", ")
+            )));
+        }
+        if routes[..i].iter().any(|(n, _)| n == name) {
+            return Err(StreamError::Config(format!("end state `{name}` is routed twice")));
+        }
+    }
+    Ok(E::ALL
+        .iter()
+        .map(|&e| {
+            let target = match routes.iter().find(|(n, _)| n == e.name()) {
+                Some((_, RouteSpec::Sink(i))) => Target::Sink(*i),
+                Some((_, RouteSpec::DeadLetter)) => Target::DeadLetter,
+                Some((_, RouteSpec::Drop)) => Target::Drop,
+                None => default_sink.map_or(Target::Unrouted, Target::Sink),
+            };
+            (e, target)
+        })
+        .collect())
+}
+
+#[allow(dead_code)]
+fn assert_send<T: Send>() {}
+
+/// A pipeline with owned parts can move to another thread (the async front door relies on it).
+#[allow(dead_code)]
+fn pipeline_is_send<M: Machine + 'static>() {
+    assert_send::<Pipeline<'static, M>>();
+}

@@ -1,0 +1,481 @@
+//! The writer: the calling thread, putting chunks back in input order and writing each record to
+//! its sink or the dead-letter sink, with checkpoints, progress reports and health checks.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use super::super::checkpoint::Checkpoint;
+use super::super::summary::per_sec;
+use super::super::{DeadLetter, DeadLetterReason, Position, Progress, Source, StreamError, Summary, WriteError};
+use super::work::{ChunkOut, Done, run_error_state};
+use super::{BoxSink, DEAD_LETTER_KEY, HealthFn, ProgressFn, Target};
+use crate::core::EndState;
+
+pub(super) struct CheckpointState {
+    path: PathBuf,
+    every: u64,
+    last: u64,
+}
+
+pub(super) struct Writer<'a, E, D> {
+    pub(super) table: Vec<(E, Target)>,
+    pub(super) sinks: Vec<(String, BoxSink<'a, D>)>,
+    pub(super) dead_letter: Option<BoxSink<'a, DeadLetter<D>>>,
+    pub(super) source_name: Arc<str>,
+    /// Per end state, in `E::ALL` order.
+    pub(super) written: Vec<u64>,
+    pub(super) dead: [u64; DeadLetterReason::ALL.len()],
+    pub(super) dropped: u64,
+    /// Items handled by this run.
+    pub(super) processed: u64,
+    /// Items handled by the interrupted runs this one resumes.
+    pub(super) processed_before: u64,
+    pub(super) started: Instant,
+    pub(super) progress: Option<(Duration, ProgressFn<'a>)>,
+    pub(super) last_progress: Instant,
+    pub(super) health: Option<(Duration, HealthFn<'a>)>,
+    pub(super) last_health: Instant,
+    pub(super) checkpoint: Option<CheckpointState>,
+}
+
+impl<E: EndState, D> Writer<'_, E, D> {
+    fn sink_error(&self, index: Option<usize>, error: io::Error) -> StreamError {
+        let route = match index {
+            Some(i) => self.sinks[i].0.clone(),
+            None => DEAD_LETTER_KEY.to_string(),
+        };
+        StreamError::Sink { route, error }
+    }
+
+    pub(super) fn write_loop(
+        &mut self,
+        done: Receiver<ChunkOut<E, D>>,
+        permits: SyncSender<()>,
+        ordered: bool,
+    ) -> Result<(), StreamError> {
+        let mut pending: BTreeMap<u64, ChunkOut<E, D>> = BTreeMap::new();
+        let mut next = 0u64;
+        while let Ok(chunk) = done.recv() {
+            if ordered {
+                pending.insert(chunk.seq, chunk);
+                while let Some(chunk) = pending.remove(&next) {
+                    self.write_chunk(chunk)?;
+                    next += 1;
+                    // The reader may have finished: then nobody needs the permit.
+                    let _ = permits.send(());
+                }
+            } else {
+                self.write_chunk(chunk)?;
+                let _ = permits.send(());
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StreamError::Panicked(format!(
+                "{} chunk(s) never reached the writer",
+                pending.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<(), StreamError> {
+        let ChunkOut { items, bytes, end, .. } = chunk;
+        // Records the workers encoded for the same sink lie back to back in `bytes`: one write
+        // for each such run.
+        let mut run: Option<(usize, usize, usize)> = None;
+        for done in items {
+            if let Done::Encoded { route, start, stop } = &done
+                && let Some(&(_, Target::Sink(sink))) = self.table.get(*route)
+            {
+                match &mut run {
+                    Some((s, _, run_stop)) if *s == sink && *run_stop == *start => *run_stop = *stop,
+                    _ => {
+                        self.write_run(run.take(), &bytes)?;
+                        run = Some((sink, *start, *stop));
+                    }
+                }
+                self.written[*route] += 1;
+                self.processed += 1;
+                continue;
+            }
+            self.write_run(run.take(), &bytes)?;
+            self.write_one(done, &bytes)?;
+            self.processed += 1;
+        }
+        self.write_run(run.take(), &bytes)?;
+        if let Some(cp) = &self.checkpoint
+            && self.processed - cp.last >= cp.every
+        {
+            let position = end.unwrap_or_default();
+            self.store_checkpoint(position)?;
+        }
+        if let Some((interval, _)) = &self.progress {
+            let now = Instant::now();
+            if now.duration_since(self.last_progress) >= *interval {
+                self.last_progress = now;
+                self.report(false);
+            }
+        }
+        if let Some((interval, check)) = &mut self.health {
+            let now = Instant::now();
+            if now.duration_since(self.last_health) >= *interval {
+                self.last_health = now;
+                check().map_err(StreamError::Unhealthy)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_one(&mut self, done: Done<E, D>, bytes: &[u8]) -> Result<(), StreamError> {
+        match done {
+            Done::Encoded { route, start, stop } => match self.table.get(route) {
+                Some(&(_, Target::Sink(sink))) => {
+                    self.write_run(Some((sink, start, stop)), bytes)?;
+                    self.written[route] += 1;
+                    Ok(())
+                }
+                _ => Err(StreamError::Panicked("an encoded record without a sink".to_string())),
+            },
+            Done::Ended {
+                end,
+                route,
+                data,
+                error,
+                line,
+                rejected,
+            } => {
+                let Some(index) = (route < self.table.len()).then_some(route) else {
+                    // Unreachable for a correct `EndState::ALL`; never lose the record anyway.
+                    let message = format!("end state `{}` is missing from its `EndState::ALL`", end.name());
+                    return self.dead_letter(
+                        DeadLetterReason::Unrouted,
+                        message,
+                        line,
+                        Some(end.name()),
+                        Some(data),
+                        None,
+                    );
+                };
+                match self.table[index].1 {
+                    Target::Sink(i) => match Self::write_to(&mut self.sinks[i].1, &data, rejected) {
+                        Ok(()) => {
+                            self.written[index] += 1;
+                            Ok(())
+                        }
+                        Err(WriteError::Rejected(why)) => {
+                            let message = format!("the sink of `{}` rejected the record: {why}", end.name());
+                            self.dead_letter(
+                                DeadLetterReason::Rejected,
+                                message,
+                                line,
+                                Some(end.name()),
+                                Some(data),
+                                None,
+                            )
+                        }
+                        Err(WriteError::Io(e)) => Err(self.sink_error(Some(i), e)),
+                    },
+                    Target::DeadLetter => {
+                        let message = match error {
+                            Some(e) => e.to_string(),
+                            None => format!("the run ended in end state `{}`", end.name()),
+                        };
+                        self.dead_letter(
+                            DeadLetterReason::ErrorState,
+                            message,
+                            line,
+                            Some(end.name()),
+                            Some(data),
+                            None,
+                        )
+                    }
+                    Target::Drop => {
+                        self.dropped += 1;
+                        Ok(())
+                    }
+                    Target::Unrouted => {
+                        let message = format!("end state `{}` has no route and there is no default sink", end.name());
+                        self.dead_letter(
+                            DeadLetterReason::Unrouted,
+                            message,
+                            line,
+                            Some(end.name()),
+                            Some(data),
+                            None,
+                        )
+                    }
+                }
+            }
+            Done::Failed { error, data, line } => {
+                let state = run_error_state(&error);
+                self.dead_letter(
+                    DeadLetterReason::Failed,
+                    error.to_string(),
+                    line,
+                    Some(state),
+                    Some(data),
+                    None,
+                )
+            }
+            Done::Panicked { message, line } => {
+                self.dead_letter(DeadLetterReason::Panicked, message, line, None, None, None)
+            }
+            Done::Malformed(m) => {
+                self.dead_letter(DeadLetterReason::Malformed, m.error, m.line, None, None, Some(m.raw))
+            }
+        }
+    }
+
+    fn write_run(&mut self, run: Option<(usize, usize, usize)>, bytes: &[u8]) -> Result<(), StreamError> {
+        let Some((sink, start, stop)) = run else {
+            return Ok(());
+        };
+        match self.sinks[sink].1.write_encoded(&bytes[start..stop]) {
+            Ok(()) => Ok(()),
+            // Bytes of several records: a rejection cannot be pinned on one, so it is the sink's failure.
+            Err(WriteError::Rejected(why)) => Err(self.sink_error(Some(sink), io::Error::other(why))),
+            Err(WriteError::Io(e)) => Err(self.sink_error(Some(sink), e)),
+        }
+    }
+
+    fn write_to(sink: &mut BoxSink<'_, D>, data: &D, rejected: Option<String>) -> Result<(), WriteError> {
+        match rejected {
+            None => sink.write(data),
+            Some(why) => Err(WriteError::Rejected(why)),
+        }
+    }
+
+    fn dead_letter(
+        &mut self,
+        reason: DeadLetterReason,
+        message: String,
+        line: u64,
+        state: Option<&'static str>,
+        record: Option<D>,
+        raw: Option<String>,
+    ) -> Result<(), StreamError> {
+        self.dead[reason.index()] += 1;
+        let Some(sink) = self.dead_letter.as_mut() else {
+            return Ok(());
+        };
+        let mut letter = DeadLetter {
+            reason,
+            message,
+            source: self.source_name.clone(),
+            line,
+            state,
+            record,
+            raw,
+        };
+        match sink.write(&letter) {
+            Ok(()) => Ok(()),
+            Err(WriteError::Rejected(why)) if letter.record.is_some() => {
+                // Keep the reason and the location even if the record itself cannot be encoded.
+                letter.record = None;
+                letter.message = format!("{} (record not shown: {why})", letter.message);
+                match sink.write(&letter) {
+                    Ok(()) => Ok(()),
+                    Err(WriteError::Rejected(why)) => Err(self.sink_error(None, io::Error::other(why))),
+                    Err(WriteError::Io(e)) => Err(self.sink_error(None, e)),
+                }
+            }
+            Err(WriteError::Rejected(why)) => Err(self.sink_error(None, io::Error::other(why))),
+            Err(WriteError::Io(e)) => Err(self.sink_error(None, e)),
+        }
+    }
+
+    fn report(&mut self, done: bool) {
+        let elapsed = self.started.elapsed();
+        let progress = Progress {
+            records: self.processed_before + self.processed,
+            errors: self.dead.iter().sum(),
+            elapsed,
+            records_per_sec: per_sec(self.processed, elapsed),
+            done,
+        };
+        if let Some((_, f)) = &mut self.progress {
+            f(&progress);
+        }
+    }
+
+    pub(super) fn summary(&self, read: u64, read_this_run: u64, elapsed: Duration) -> Summary {
+        Summary {
+            read,
+            written: self
+                .table
+                .iter()
+                .zip(&self.written)
+                .filter(|(_, n)| **n > 0)
+                .map(|((e, _), n)| (e.name(), *n))
+                .collect(),
+            dead_lettered: DeadLetterReason::ALL
+                .iter()
+                .zip(&self.dead)
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| (*r, *n))
+                .collect(),
+            dropped: self.dropped,
+            elapsed,
+            read_this_run,
+        }
+    }
+
+    pub(super) fn finish(&mut self) -> Result<(), StreamError> {
+        for i in 0..self.sinks.len() {
+            if let Err(e) = self.sinks[i].1.finish() {
+                return Err(self.sink_error(Some(i), e));
+            }
+        }
+        if let Some(sink) = self.dead_letter.as_mut()
+            && let Err(e) = sink.finish()
+        {
+            return Err(self.sink_error(None, e));
+        }
+        if let Some(cp) = &self.checkpoint {
+            match std::fs::remove_file(&cp.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(StreamError::Checkpoint {
+                        path: cp.path.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        if self.progress.is_some() {
+            self.report(true);
+        }
+        Ok(())
+    }
+
+    /// Resumes from the checkpoint at `path` if there is one, else takes an initial one (which also
+    /// proves that the source and every sink can checkpoint before any record is read). Returns the
+    /// records read by earlier runs.
+    pub(super) fn open_checkpoint<S: Source>(
+        &mut self,
+        path: PathBuf,
+        every: u64,
+        source: &mut S,
+    ) -> Result<u64, StreamError> {
+        let cp_error = |error: io::Error| StreamError::Checkpoint {
+            path: path.clone(),
+            error,
+        };
+        let mismatch = |what: String| cp_error(io::Error::new(io::ErrorKind::InvalidData, what));
+        let read_before = match Checkpoint::load(&path).map_err(cp_error)? {
+            Some(cp) => {
+                let keys = self.sink_keys();
+                if cp.sinks.len() != keys.len() || keys.iter().any(|k| !cp.sinks.contains_key(k)) {
+                    let theirs: Vec<&String> = cp.sinks.keys().collect();
+                    return Err(mismatch(format!(
+                        "it was taken with sinks {theirs:?}, this pipeline has {keys:?}"
+                    )));
+                }
+                for i in 0..self.sinks.len() {
+                    let token = cp.sinks[&self.sinks[i].0];
+                    if let Err(e) = self.sinks[i].1.restore(token) {
+                        return Err(self.sink_error(Some(i), e));
+                    }
+                }
+                if let Some(sink) = self.dead_letter.as_mut() {
+                    let token = cp.sinks[DEAD_LETTER_KEY];
+                    if let Err(e) = sink.restore(token) {
+                        return Err(self.sink_error(None, e));
+                    }
+                }
+                source.resume(cp.position).map_err(|error| StreamError::Source {
+                    source_name: source.name(),
+                    error,
+                })?;
+                for (name, n) in &cp.written {
+                    let Some(i) = self.table.iter().position(|(e, _)| e.name() == name) else {
+                        return Err(mismatch(format!("unknown end state `{name}`")));
+                    };
+                    self.written[i] = *n;
+                }
+                for (name, n) in &cp.dead {
+                    let Some(r) = DeadLetterReason::ALL.iter().find(|r| r.as_str() == name) else {
+                        return Err(mismatch(format!("unknown dead-letter reason `{name}`")));
+                    };
+                    self.dead[r.index()] = *n;
+                }
+                self.dropped = cp.dropped;
+                self.processed_before = cp.read;
+                cp.read
+            }
+            None => 0,
+        };
+        if source.position().is_none() {
+            return Err(StreamError::Config(format!(
+                "source `{}` cannot report its position, so it cannot be checkpointed",
+                source.name()
+            )));
+        }
+        self.checkpoint = Some(CheckpointState { path, every, last: 0 });
+        if read_before == 0 {
+            let position = source.position().unwrap_or_default();
+            self.store_checkpoint(position)?;
+        }
+        Ok(read_before)
+    }
+
+    fn sink_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.sinks.iter().map(|(k, _)| k.clone()).collect();
+        if self.dead_letter.is_some() {
+            keys.push(DEAD_LETTER_KEY.to_string());
+        }
+        keys.sort();
+        keys
+    }
+
+    fn store_checkpoint(&mut self, position: Position) -> Result<(), StreamError> {
+        let mut sinks = BTreeMap::new();
+        for i in 0..self.sinks.len() {
+            match self.sinks[i].1.checkpoint() {
+                Ok(token) => {
+                    sinks.insert(self.sinks[i].0.clone(), token);
+                }
+                Err(e) => return Err(self.sink_error(Some(i), e)),
+            }
+        }
+        if let Some(sink) = self.dead_letter.as_mut() {
+            match sink.checkpoint() {
+                Ok(token) => {
+                    sinks.insert(DEAD_LETTER_KEY.to_string(), token);
+                }
+                Err(e) => return Err(self.sink_error(None, e)),
+            }
+        }
+        let cp = Checkpoint {
+            position,
+            read: self.processed_before + self.processed,
+            dropped: self.dropped,
+            written: self
+                .table
+                .iter()
+                .zip(&self.written)
+                .map(|((e, _), n)| (e.name().to_string(), *n))
+                .collect(),
+            dead: DeadLetterReason::ALL
+                .iter()
+                .zip(&self.dead)
+                .map(|(r, n)| (r.as_str().to_string(), *n))
+                .collect(),
+            sinks,
+        };
+        let Some(state) = self.checkpoint.as_mut() else {
+            return Ok(());
+        };
+        cp.store(&state.path).map_err(|error| StreamError::Checkpoint {
+            path: state.path.clone(),
+            error,
+        })?;
+        state.last = self.processed;
+        Ok(())
+    }
+}
