@@ -1,8 +1,7 @@
 //! [`PostgresStore`]: records as JSON in a PostgreSQL table.
 
-use super::{
-    RecordStore, Statements, StoreError, Versioned, backend, decode, encode, inserted, saved, version_of, version_sql,
-};
+use super::sql::{Statements, backend, decode, encode, inserted, saved, version_of, version_sql};
+use super::{RecordStore, StoreError, Versioned};
 use crate::resources::Postgres;
 use std::marker::PhantomData;
 
