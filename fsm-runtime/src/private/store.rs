@@ -15,13 +15,33 @@ pub struct StoreSlot<D> {
     store: Arc<dyn RecordStore<D>>,
     key: String,
     version: u64,
+    /// Why the run's record may not be the stored one plus the current state's changes, so that
+    /// saving it could apply a change twice.
+    stale: Option<Stale>,
+}
+
+/// How a run's record got out of step with the store.
+#[derive(Clone, Debug)]
+enum Stale {
+    /// A save or a function failed and reloading the stored record failed too: the record still
+    /// holds changes that were not saved. The next successful reload puts it back in step.
+    Unsaved,
+    /// A write's outcome is unknown (see [`StoreError::Unknown`]): whether the store holds its
+    /// changes cannot be told, so the run saves nothing more.
+    Unknown(String),
 }
 
 impl<D> StoreSlot<D> {
     /// Loads the record under `key`; the slot and the record.
     pub fn load(store: Arc<dyn RecordStore<D>>, key: String) -> Result<(Self, D), StoreError> {
         let Versioned { data, version } = store.load(&key)?;
-        Ok((StoreSlot { store, key, version }, data))
+        let slot = StoreSlot {
+            store,
+            key,
+            version,
+            stale: None,
+        };
+        Ok((slot, data))
     }
 
     /// The key.
@@ -35,8 +55,29 @@ impl<D> StoreSlot<D> {
     }
 
     /// Saves `data` at the version the run holds. On a conflict, reloads the record into `data`
-    /// (the run goes on with what the other writer saved) and reports the conflict.
+    /// (the run goes on with what the other writer saved) and reports the conflict. On another
+    /// failure the save did not land: the stored record is reloaded too, so that a retry of the
+    /// state starts from it and applies its changes once. A save whose outcome is unknown ends
+    /// the run's saving.
     fn commit(&mut self, data: &mut D) -> Result<(), (&'static str, FnError)> {
+        match &self.stale {
+            None => {}
+            Some(Stale::Unknown(why)) => {
+                return Err((
+                    STORE_FUNCTION,
+                    FnError::new(format!("not saved: an earlier write's outcome is unknown ({why})")),
+                ));
+            }
+            Some(Stale::Unsaved) => {
+                // The record holds changes an earlier failure could not roll back: saving it
+                // would apply them twice. Put the stored one back, and fail this state.
+                self.reload(data)?;
+                return Err((
+                    STORE_FUNCTION,
+                    FnError::new("not saved: the record held changes of an earlier failure; reloaded it"),
+                ));
+            }
+        }
         match self.store.save(&self.key, data, self.version) {
             Ok(version) => {
                 self.version = version;
@@ -46,7 +87,17 @@ impl<D> StoreSlot<D> {
                 self.reload(data)?;
                 Err((STORE_FUNCTION, FnError::with_source("optimistic locking", conflict)))
             }
-            Err(e) => Err((STORE_FUNCTION, FnError::with_source("saving the record", e))),
+            Err(unknown @ StoreError::Unknown { .. }) => {
+                self.stale = Some(Stale::Unknown(unknown.to_string()));
+                Err((STORE_FUNCTION, FnError::with_source("saving the record", unknown)))
+            }
+            Err(e) => match self.reload(data) {
+                Ok(()) => Err((STORE_FUNCTION, FnError::with_source("saving the record", e))),
+                Err((_, reload)) => Err((
+                    STORE_FUNCTION,
+                    FnError::new(format!("saving the record failed ({e}), then {reload}")),
+                )),
+            },
         }
     }
 
@@ -56,12 +107,20 @@ impl<D> StoreSlot<D> {
             Ok(Versioned { data: stored, version }) => {
                 *data = stored;
                 self.version = version;
+                if matches!(self.stale, Some(Stale::Unsaved)) {
+                    self.stale = None;
+                }
                 Ok(())
             }
-            Err(e) => Err((
-                STORE_FUNCTION,
-                FnError::with_source("reloading the record to roll back", e),
-            )),
+            Err(e) => {
+                if self.stale.is_none() {
+                    self.stale = Some(Stale::Unsaved);
+                }
+                Err((
+                    STORE_FUNCTION,
+                    FnError::with_source("reloading the record to roll back", e),
+                ))
+            }
         }
     }
 }

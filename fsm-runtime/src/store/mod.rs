@@ -68,9 +68,14 @@ pub trait RecordStore<D>: Send + Sync {
     /// Writes `data` under `key` if its stored version is still `expected`; the new version.
     /// [`StoreError::Conflict`] (nothing written) when another writer saved it since,
     /// [`StoreError::NotFound`] when the key is gone.
+    ///
+    /// `Ok` means the record was written and any other error that it was not, even when the
+    /// connection to a database was lost before its answer: the store then reads the record back
+    /// to find out. When it cannot, the error is [`StoreError::Unknown`].
     fn save(&self, key: &str, data: &D, expected: u64) -> Result<u64, StoreError>;
 
     /// Adds a record under a new key, at version 1; [`StoreError::Exists`] when the key is taken.
+    /// As for `save`, a lost answer is found out, or [`StoreError::Unknown`].
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError>;
 }
 
@@ -118,6 +123,16 @@ pub enum StoreError {
     },
     /// The database failed.
     Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A save or insert lost its connection before the database answered, and the store could not
+    /// find out afterwards whether it was applied (the database did not answer again, or the
+    /// record changed further since). The record may or may not hold what was written: do not
+    /// write it again blindly. A run that gets this error saves nothing more.
+    Unknown {
+        /// The key.
+        key: String,
+        /// The failure of the write.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -131,6 +146,10 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Codec { key, reason } => write!(f, "the record under key `{key}`: {reason}"),
             StoreError::Backend(e) => write!(f, "store: {e}"),
+            StoreError::Unknown { key, source } => write!(
+                f,
+                "the write of the record under key `{key}` may or may not have been applied: the connection was lost before the answer ({source}), and the store could not find out"
+            ),
         }
     }
 }
@@ -138,7 +157,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StoreError::Backend(e) => Some(&**e),
+            StoreError::Backend(e) | StoreError::Unknown { source: e, .. } => Some(&**e),
             _ => None,
         }
     }
