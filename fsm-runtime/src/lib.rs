@@ -38,7 +38,5 @@ pub mod __private {
     pub use crate::run::{CallResult, Choice, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run};
     /// Record stores.
     pub use crate::store;
-    pub use crate::store::{
-        RecordStore, STORE_FUNCTION, StoreError, StoreSlot, StoredMachine, store_settle, store_snapshot,
-    };
+    pub use crate::store::{RecordStore, STORE_FUNCTION, StoreError, StoredMachine};
 }

@@ -2,6 +2,9 @@
 
 use crate::core::FnError;
 
+mod store;
+pub use store::{StoreSlot, store_settle, store_snapshot};
+
 /// The prelude names generated code uses, as `__fsm::Ok`: short, and immune to a user's module
 /// that shadows `Ok` or `Some`.
 pub use ::core::option::Option::{self, None, Some};

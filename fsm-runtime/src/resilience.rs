@@ -214,7 +214,7 @@ pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallR
         }
         match (result, retry) {
             (Ok(()), _) => return Ok(()),
-            (Err(_failed), Some(retry)) if n < attempts => {
+            (Err(_failed), Some(retry)) if n < attempts && !outcome_unknown(&_failed.1) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(function = _failed.0, error = %_failed.1, attempt = n, "state function failed; retrying");
                 std::thread::sleep(retry.wait_with_jitter(n));
@@ -225,6 +225,26 @@ pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallR
             (Err(failed), _) => return Err(failed),
         }
     }
+}
+
+/// Whether `error` comes from a write whose outcome is unknown ([`ResourceError::OutcomeUnknown`],
+/// [`StoreError::Unknown`]): running the functions again could apply it twice, so `retry` does not.
+///
+/// [`ResourceError::OutcomeUnknown`]: crate::resources::ResourceError::OutcomeUnknown
+/// [`StoreError::Unknown`]: crate::store::StoreError::Unknown
+fn outcome_unknown(error: &FnError) -> bool {
+    use crate::resources::ResourceError;
+    use crate::store::StoreError;
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Unknown { .. }))
+            || matches!(e.downcast_ref::<ResourceError>(), Some(ResourceError::OutcomeUnknown(_)))
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Fails with [`TIMEOUT_FUNCTION`] when the state's functions, begun at `began`, took longer than
@@ -256,6 +276,39 @@ mod tests {
         );
         let fixed = RetryPolicy::new(5, 100, 350, false, true);
         assert!((1..=4).all(|n| (100..=125).contains(&fixed.wait_with_jitter(n).as_nanos())));
+    }
+
+    #[test]
+    fn a_write_whose_outcome_is_unknown_is_not_retried() {
+        use crate::resources::ResourceError;
+        use crate::store::StoreError;
+        let retry = RetryPolicy::new(3, 1, 1, false, false);
+        let guards = Guards {
+            retry: Some(&retry),
+            ..Guards::default()
+        };
+        let lost = || ResourceError::OutcomeUnknown(Box::new(ResourceError::Env { var: "X".into() }));
+        let failures: [fn(ResourceError) -> FnError; 3] = [
+            FnError::from,
+            |e| FnError::with_source("saving", StoreError::Unknown { key: "k".into(), source: Box::new(e) }),
+            |e| FnError::with_source("outer", FnError::from(e)),
+        ];
+        for (i, fail) in failures.into_iter().enumerate() {
+            let mut calls = 0;
+            let result = guarded(guards, || {
+                calls += 1;
+                Err(("write", fail(lost())))
+            });
+            assert_eq!(calls, 1, "failure {i}");
+            assert_eq!(result.unwrap_err().0, "write");
+        }
+        // Any other failure is retried as before.
+        let mut calls = 0;
+        let _ = guarded(guards, || {
+            calls += 1;
+            Err(("write", FnError::from(ResourceError::Env { var: "X".into() })))
+        });
+        assert_eq!(calls, 3);
     }
 
     fn on(breaker: &CircuitBreaker) -> Guards<'_> {

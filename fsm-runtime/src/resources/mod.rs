@@ -57,6 +57,8 @@ pub use self::http::{Http, HttpResponse};
 pub use self::llm::{Llm, Message};
 #[cfg(feature = "postgres")]
 pub use self::pg::Postgres;
+#[cfg(feature = "postgres")]
+pub(crate) use self::pg::{Attempt as PgAttempt, outcome_unknown as pg_outcome_unknown};
 pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::Sqlite;
@@ -151,6 +153,10 @@ pub enum ResourceError {
         /// What was wrong.
         reason: String,
     },
+    /// A write lost its connection before the server answered: it may or may not have been
+    /// applied. Not [transient](ResourceError::is_transient): running it again could apply it
+    /// twice. A state's `retry` does not run its functions again after this error either.
+    OutcomeUnknown(Box<ResourceError>),
     /// A wait took longer than the resource's time limit (`timeout_seconds`): for a free
     /// connection of a [`Postgres`] pool, or for a server to accept a connection.
     Timeout {
@@ -175,7 +181,8 @@ impl ResourceError {
             ResourceError::Config { .. }
             | ResourceError::Env { .. }
             | ResourceError::PathEscapes { .. }
-            | ResourceError::Response { .. } => false,
+            | ResourceError::Response { .. }
+            | ResourceError::OutcomeUnknown(_) => false,
             ResourceError::Io { source, .. } => io_transient(source),
             ResourceError::Timeout { .. } => true,
             ResourceError::Status { status, .. } => matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504),
@@ -254,6 +261,10 @@ impl fmt::Display for ResourceError {
             ResourceError::Timeout { what, after } => {
                 write!(f, "{what}: no answer within {}", Seconds(*after))
             }
+            ResourceError::OutcomeUnknown(e) => write!(
+                f,
+                "{e} (the connection was lost before the answer: the write may or may not have been applied)"
+            ),
         }
     }
 }
@@ -268,6 +279,7 @@ impl std::error::Error for ResourceError {
             ResourceError::Postgres(e) => Some(e),
             #[cfg(feature = "http")]
             ResourceError::Http { source, .. } => Some(source.as_ref()),
+            ResourceError::OutcomeUnknown(e) => Some(&**e),
             _ => None,
         }
     }

@@ -98,19 +98,44 @@ impl Postgres {
     /// Runs `f` with a connection of the pool (for transactions, prepared statements, copies,
     /// anything the `postgres` crate does).
     pub fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, ResourceError> {
-        let mut lease = self.lease()?;
-        let client = lease.client()?;
+        self.attempt(f).map_err(|failed| match failed {
+            Attempt::NotSent(e) => e,
+            Attempt::Sent(e) => ResourceError::Postgres(e),
+        })
+    }
+
+    /// Runs `f` with a connection of the pool, telling a failure before `f` ran (no free
+    /// connection, reconnecting failed: the server got nothing) from one of `f` itself.
+    pub(crate) fn attempt<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, Attempt> {
+        let mut lease = self.lease().map_err(Attempt::NotSent)?;
+        let client = lease.client().map_err(Attempt::NotSent)?;
         if client.is_closed()
             && let Some(config) = &self.pool.connect
         {
-            *client = config.connect(NoTls)?;
+            *client = config.connect(NoTls).map_err(|e| Attempt::NotSent(e.into()))?;
         }
-        Ok(f(client)?)
+        f(client).map_err(Attempt::Sent)
+    }
+
+    /// Runs a write: a lost connection before the answer is [`ResourceError::OutcomeUnknown`].
+    fn write<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, ResourceError> {
+        self.attempt(f).map_err(|failed| match failed {
+            Attempt::NotSent(e) => e,
+            Attempt::Sent(e) if outcome_unknown(&e) => ResourceError::OutcomeUnknown(Box::new(ResourceError::Postgres(e))),
+            Attempt::Sent(e) => ResourceError::Postgres(e),
+        })
     }
 
     /// Whether the database answers: `SELECT 1` on a connection of the pool. A connection the
     /// server closed (a restart, an administrator) is opened again, and checked once more.
     pub fn health(&self) -> Result<(), ResourceError> {
+        self.read(|client| client.simple_query("SELECT 1").map(|_| ()))
+    }
+
+    /// Runs `f`, which only reads, with a connection of the pool; when the connection turns out to
+    /// be lost, opens it again and runs `f` once more (a read changes nothing: running it twice is
+    /// safe).
+    pub(crate) fn read<T>(&self, mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, ResourceError> {
         let mut lease = self.lease()?;
         let client = lease.client()?;
         let reconnect = |client: &mut Client| -> Result<(), ResourceError> {
@@ -122,25 +147,31 @@ impl Postgres {
         if client.is_closed() {
             reconnect(client)?;
         }
-        match client.simple_query("SELECT 1") {
-            Ok(_) => Ok(()),
-            Err(e) if (client.is_closed() || e.is_closed()) && self.pool.connect.is_some() => {
+        match f(client) {
+            Ok(value) => Ok(value),
+            Err(e) if (client.is_closed() || outcome_unknown(&e)) && self.pool.connect.is_some() => {
                 reconnect(client)?;
-                client.simple_query("SELECT 1")?;
-                Ok(())
+                Ok(f(client)?)
             }
             Err(e) => Err(e.into()),
         }
     }
 
     /// Runs one statement; the number of rows it changed.
+    ///
+    /// When the connection is lost before the server answers (terminated, reset, the server
+    /// shutting down), the statement may have been applied or not: the error is then
+    /// [`ResourceError::OutcomeUnknown`], which is not [transient](ResourceError::is_transient),
+    /// so that nothing runs the write again blindly. Find out from the data (read the row back)
+    /// before writing again.
     pub fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, ResourceError> {
-        self.with(|client| client.execute(sql, params))
+        self.write(|client| client.execute(sql, params))
     }
 
-    /// Runs several statements separated by `;` (no parameters).
+    /// Runs several statements separated by `;` (no parameters). A lost connection before the
+    /// answer is [`ResourceError::OutcomeUnknown`], as for [`Postgres::execute`].
     pub fn batch_execute(&self, sql: &str) -> Result<(), ResourceError> {
-        self.with(|client| client.batch_execute(sql))
+        self.write(|client| client.batch_execute(sql))
     }
 
     /// The rows of a query.
@@ -227,6 +258,28 @@ pub(super) fn is_transient(e: &postgres::Error) -> bool {
     std::error::Error::source(e)
         .and_then(|cause| cause.downcast_ref::<std::io::Error>())
         .is_some_and(super::io_transient)
+}
+
+/// How a call on a connection of the pool failed.
+pub(crate) enum Attempt {
+    /// Before the statement was sent: nothing reached the server.
+    NotSent(ResourceError),
+    /// The statement's own failure: when [`outcome_unknown`], it may have been applied.
+    Sent(postgres::Error),
+}
+
+/// Whether a statement that failed with `e` may have been applied all the same: the connection
+/// was lost before the answer came (closed, an I/O error, a connection exception, the session
+/// terminated by an administrator or a crash). The commit may have happened just before. Any
+/// other error is the server refusing the statement, which then changed nothing.
+pub(crate) fn outcome_unknown(e: &postgres::Error) -> bool {
+    if let Some(code) = e.code() {
+        return code.code().starts_with("08") || *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CRASH_SHUTDOWN;
+    }
+    e.is_closed()
+        || std::error::Error::source(e)
+            .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+            .is_some()
 }
 
 /// A connection taken from the pool, put back when dropped (even when the caller panics).

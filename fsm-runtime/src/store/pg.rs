@@ -1,18 +1,25 @@
 //! [`PostgresStore`]: records as JSON in a PostgreSQL table.
 
-use super::{
-    RecordStore, Statements, StoreError, Versioned, backend, decode, encode, inserted, saved, version_of, version_sql,
-};
-use crate::resources::Postgres;
+use super::sql::{Statements, backend, decode, encode, inserted, saved, version_of, version_sql};
+use super::{RecordStore, StoreError, Versioned};
+use crate::resources::{PgAttempt, Postgres, ResourceError, pg_outcome_unknown};
 use std::marker::PhantomData;
 
 /// Records as JSON in a table of a PostgreSQL database (the [`Postgres`] resource handle and its
 /// pool), one row per key: `(key TEXT PRIMARY KEY, version BIGINT, data TEXT)`. The table is
 /// created if missing. Saves are one `UPDATE ... WHERE key = $2 AND version = $3`, so concurrent
 /// writers from any number of processes are serialised by the database.
+///
+/// A save or insert whose connection is lost before the answer (the session terminated, the
+/// network reset) may have been committed all the same. The store then reads the row back on a new
+/// connection: the new version with the JSON it wrote means the write landed (`Ok`); the version
+/// it expected means it did not (the error), and a retry applies it once. When the database cannot
+/// be asked, or the row moved on further since, the error is [`StoreError::Unknown`].
 pub struct PostgresStore<D> {
     db: Postgres,
     sql: Statements,
+    /// The version and JSON of a key, waiting for a transaction that holds the row to end.
+    read_back: String,
     _records: PhantomData<fn() -> D>,
 }
 
@@ -21,9 +28,11 @@ impl<D> PostgresStore<D> {
     pub fn new(db: Postgres, table: &str) -> Result<Self, StoreError> {
         let sql = Statements::new(table, "$", "BIGINT")?;
         db.batch_execute(&sql.create).map_err(backend)?;
+        let read_back = format!("SELECT version, data FROM {table} WHERE key = $1 FOR SHARE");
         Ok(PostgresStore {
             db,
             sql,
+            read_back,
             _records: PhantomData,
         })
     }
@@ -47,8 +56,8 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Postg
         let json = encode(key, data)?;
         let changed = self
             .db
-            .execute(&self.sql.save, &[&json, &key, &version_sql(expected)])
-            .map_err(backend)?;
+            .attempt(|client| client.execute(&self.sql.save, &[&json, &key, &version_sql(expected)]))
+            .or_else(|failed| self.after_failed_write(key, &json, expected, failed).map(|_| 1))?;
         let found = if changed == 1 {
             None
         } else {
@@ -63,8 +72,55 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Postg
 
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError> {
         let json = encode(key, data)?;
-        let changed = self.db.execute(&self.sql.insert, &[&key, &json]).map_err(backend)?;
-        inserted(key, changed)
+        match self.db.attempt(|client| client.execute(&self.sql.insert, &[&key, &json])) {
+            Ok(changed) => inserted(key, changed),
+            Err(failed) => self.after_failed_write(key, &json, 0, failed),
+        }
+    }
+}
+
+impl<D> PostgresStore<D> {
+    /// After a write of `json` under `key` failed, expecting version `expected` (0 for an
+    /// insert): the new version if it landed all the same, else the error. Only a lost connection
+    /// leaves the outcome open: the row is then read back, on a new connection if need be (`FOR SHARE` waits
+    /// for the write's transaction, if its session still lives, to end).
+    fn after_failed_write(&self, key: &str, json: &str, expected: u64, failed: PgAttempt) -> Result<u64, StoreError> {
+        let error = match failed {
+            PgAttempt::NotSent(e) => return Err(backend(e)),
+            PgAttempt::Sent(e) if !pg_outcome_unknown(&e) => return Err(backend(ResourceError::Postgres(e))),
+            PgAttempt::Sent(e) => ResourceError::Postgres(e),
+        };
+        let found = self.db.read(|client| match client.query(&self.read_back, &[&key])?.first() {
+            Some(row) => Ok(Some((row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?))),
+            None => Ok(None),
+        });
+        let unknown = |why: String| StoreError::Unknown {
+            key: key.to_owned(),
+            source: format!("{error}; {why}").into(),
+        };
+        let found = match found {
+            Ok(found) => found.map(|(version, stored)| (version_of(version), stored)),
+            Err(e) => return Err(unknown(format!("reading the record back failed too: {e}"))),
+        };
+        let landed = expected.saturating_add(1);
+        match found {
+            // Our JSON at the version our write gives: it was committed.
+            Some((version, stored)) if version == landed && stored == json => Ok(landed),
+            // Unchanged (a save) or absent (an insert): it was not.
+            Some((version, _)) if version == expected => Err(backend(error)),
+            None if expected == 0 => Err(backend(error)),
+            None => Err(StoreError::NotFound { key: key.to_owned() }),
+            // Another writer won from the same version: ours cannot have.
+            Some((1, _)) if expected == 0 => Err(StoreError::Exists { key: key.to_owned() }),
+            Some((version, _)) if version == landed => Err(StoreError::Conflict {
+                key: key.to_owned(),
+                expected,
+                found: version,
+            }),
+            Some((version, _)) => Err(unknown(format!(
+                "the record is at version {version} now, beyond the {landed} the write would have made"
+            ))),
+        }
     }
 }
 

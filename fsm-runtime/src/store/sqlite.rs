@@ -1,8 +1,7 @@
 //! [`SqliteStore`]: records as JSON in an SQLite table.
 
-use super::{
-    RecordStore, Statements, StoreError, Versioned, backend, decode, encode, inserted, saved, version_of, version_sql,
-};
+use super::sql::{Statements, backend, decode, encode, inserted, saved, version_of, version_sql};
+use super::{RecordStore, StoreError, Versioned};
 use crate::resources::Sqlite;
 use rusqlite::OptionalExtension;
 use std::marker::PhantomData;
