@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::core::{
     EndState, FnError, HistoryEntry, Outcome, RunError, RunOptions, RunResult, StateError, StateName, Status,
 };
-use crate::store::StoreSlot;
+use crate::private::StoreSlot;
 
 pub use frames::{Frames, NoFrames, ReturnStack};
 
