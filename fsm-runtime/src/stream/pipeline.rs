@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, FileId, Setup};
+use super::file::canonical_path;
 use super::summary::per_sec;
 use super::{
     DeadLetter, DeadLetterReason, Decoder, Encoder, Item, Malformed, Position, Progress, Sink, Source, StreamError,
@@ -232,6 +233,12 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             ..
         } = self;
         let table = route_table::<M::End>(&routes, default_sink)?;
+        distinct_files(
+            &source,
+            &sinks,
+            dead_letter.as_ref(),
+            checkpoint.as_ref().map(|(p, _)| p),
+        )?;
         // What the workers need to route and encode: per end state, its sink's encoder if any.
         let encoders: Vec<EncoderEntry<M::End, M::Data>> = table
             .iter()
@@ -352,6 +359,36 @@ fn route_table<E: EndState>(
             (e, target)
         })
         .collect())
+}
+
+/// Refuses a run in which the input, an output, the dead letters or the checkpoint share a file.
+fn distinct_files<S: Source, D, L>(
+    source: &S,
+    sinks: &[(String, BoxSink<'_, D>)],
+    dead_letter: Option<&BoxSink<'_, L>>,
+    checkpoint: Option<&PathBuf>,
+) -> Result<(), StreamError> {
+    let mut files: Vec<(String, &std::path::Path)> = Vec::new();
+    files.extend(source.path().map(|p| ("the input".to_string(), p)));
+    for (key, sink) in sinks {
+        files.extend(sink.path().map(|p| (sink_role(key), p)));
+    }
+    files.extend(
+        dead_letter
+            .and_then(|s| s.path())
+            .map(|p| (sink_role(DEAD_LETTER_KEY), p)),
+    );
+    files.extend(checkpoint.map(|p| ("the checkpoint".to_string(), p.as_path())));
+    let roles: Vec<(&str, &std::path::Path)> = files.iter().map(|(r, p)| (r.as_str(), *p)).collect();
+    super::distinct_files(&roles).map_err(|e| StreamError::Config(e.to_string()))
+}
+
+fn sink_role(key: &str) -> String {
+    match key {
+        DEAD_LETTER_KEY => "the dead letters".to_string(),
+        DEFAULT_KEY => "the default sink".to_string(),
+        _ => format!("the output of `{key}`"),
+    }
 }
 
 enum Batch<D> {
@@ -644,6 +681,7 @@ fn run_error_state(e: &RunError) -> &'static str {
 }
 
 struct CheckpointState {
+    setup: Setup,
     path: PathBuf,
     every: u64,
     last: u64,
@@ -990,8 +1028,23 @@ impl<E: EndState, D> Writer<'_, E, D> {
             error,
         };
         let mismatch = |what: String| cp_error(io::Error::new(io::ErrorKind::InvalidData, what));
+        let mut setup = self.setup(source);
         let read_before = match Checkpoint::load(&path).map_err(cp_error)? {
             Some(cp) => {
+                if let Err(why) = cp
+                    .setup
+                    .check(&setup, source.path())
+                    .map_err(|error| StreamError::Source {
+                        source_name: source.name(),
+                        error,
+                    })?
+                {
+                    return Err(mismatch(format!(
+                        "{why}; to start over, delete `{}` (or run with the input and settings it was taken with)",
+                        path.display()
+                    )));
+                }
+                setup = cp.setup.clone();
                 let keys = self.sink_keys();
                 if cp.sinks.len() != keys.len() || keys.iter().any(|k| !cp.sinks.contains_key(k)) {
                     let theirs: Vec<&String> = cp.sinks.keys().collect();
@@ -1031,7 +1084,15 @@ impl<E: EndState, D> Writer<'_, E, D> {
                 self.processed_before = cp.read;
                 cp.read
             }
-            None => 0,
+            None => {
+                if let Some(input) = source.path() {
+                    setup.input_file = Some(FileId::of(input).map_err(|error| StreamError::Source {
+                        source_name: source.name(),
+                        error,
+                    })?);
+                }
+                0
+            }
         };
         if source.position().is_none() {
             return Err(StreamError::Config(format!(
@@ -1039,12 +1100,50 @@ impl<E: EndState, D> Writer<'_, E, D> {
                 source.name()
             )));
         }
-        self.checkpoint = Some(CheckpointState { path, every, last: 0 });
+        self.checkpoint = Some(CheckpointState {
+            setup,
+            path,
+            every,
+            last: 0,
+        });
         if read_before == 0 {
             let position = source.position().unwrap_or_default();
             self.store_checkpoint(position)?;
         }
         Ok(read_before)
+    }
+
+    /// What a checkpoint of this run records about its input and settings (the input file's
+    /// identity is added by `open_checkpoint`).
+    fn setup<S: Source>(&self, source: &S) -> Setup {
+        let name = |p: &std::path::Path| canonical_path(p).to_string_lossy().into_owned();
+        let routes = self
+            .table
+            .iter()
+            .map(|(e, target)| {
+                let to = match target {
+                    Target::Sink(i) => self.sinks[*i].0.clone(),
+                    Target::DeadLetter => "dead-letter".to_string(),
+                    Target::Drop => "drop".to_string(),
+                    Target::Unrouted => "unrouted".to_string(),
+                };
+                (e.name().to_string(), to)
+            })
+            .collect();
+        let mut files: BTreeMap<String, String> = self
+            .sinks
+            .iter()
+            .filter_map(|(k, s)| s.path().map(|p| (k.clone(), name(p))))
+            .collect();
+        if let Some(p) = self.dead_letter.as_ref().and_then(|s| s.path()) {
+            files.insert(DEAD_LETTER_KEY.to_string(), name(p));
+        }
+        Setup {
+            input: source.path().map_or_else(|| source.name().to_string(), name),
+            input_file: None,
+            routes,
+            files,
+        }
     }
 
     fn sink_keys(&self) -> Vec<String> {
@@ -1075,6 +1174,7 @@ impl<E: EndState, D> Writer<'_, E, D> {
             }
         }
         let cp = Checkpoint {
+            setup: self.checkpoint.as_ref().map(|s| s.setup.clone()).unwrap_or_default(),
             position,
             read: self.processed_before + self.processed,
             dropped: self.dropped,
