@@ -17,7 +17,7 @@ use fsm_examples::record::Generated;
 const BIN: &str = env!("CARGO_BIN_EXE_streaming");
 
 /// Records in the input: about a second and a half of work for a debug build.
-const N: u64 = 50_000;
+const N: u64 = 40_000;
 
 struct Job {
     dir: tempfile::TempDir,
@@ -243,7 +243,19 @@ fn one_file_in_two_roles_is_refused_before_anything_is_read() {
     let job = Job::new(1_000);
     let input = fs::read(job.path("in.jsonl")).unwrap();
     fs::write(job.path("out.jsonl"), "yesterday\n").unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        // Not refused, the run succeeded and then removed "its checkpoint": the output.
+        (
+            &[
+                "--output",
+                "new.jsonl",
+                "--errors",
+                "err.jsonl",
+                "--checkpoint",
+                "new.jsonl",
+            ],
+            "`new.jsonl` is both the output of `output` and the checkpoint",
+        ),
         (
             &[
                 "--output",
@@ -282,7 +294,15 @@ fn one_file_in_two_roles_is_refused_before_anything_is_read() {
             "{args:?}: the input is untouched"
         );
         assert_eq!(fs::read_to_string(job.path("out.jsonl")).unwrap(), "yesterday\n");
-        assert!(!job.path("err.jsonl").exists() && !job.path("other.jsonl").exists());
+        for name in [
+            "err.jsonl",
+            "other.jsonl",
+            "new.jsonl",
+            ".out.jsonl.partial",
+            ".new.jsonl.partial",
+        ] {
+            assert!(!job.path(name).exists(), "{args:?}: no {name}");
+        }
     }
 }
 
