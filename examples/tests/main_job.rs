@@ -417,6 +417,11 @@ fn outputs_through_a_symlink_and_to_a_null_device() {
         .args(["c", "1", "3"])
         .status()
         .is_ok_and(|s| s.success());
+    let probe = Path::new("/dev/.fsm-main-job-probe");
+    if !made && fs::File::create(probe).is_ok() {
+        let _ = fs::remove_file(probe);
+        panic!("mknod failed but /dev is writable: refusing to risk the machine's /dev/null");
+    }
     let null = if made { own } else { PathBuf::from("/dev/null") };
     let out = job.run(&[
         "--input",

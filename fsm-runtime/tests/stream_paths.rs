@@ -74,18 +74,32 @@ fn a_dangling_output_symlink_creates_its_target() {
     assert_eq!(ids(&dir.join("sub/new.jsonl")), (0..5).collect::<Vec<_>>());
 }
 
-/// A character device of our own (root makes one with mknod; as another user, /dev/null itself,
-/// which such a user cannot replace): the run writes into it and leaves it a device.
-#[test]
-fn an_output_device_is_written_in_place_not_replaced() {
-    let dir = temp_dir("paths-device");
+/// A null device of our own when we may make one (root, with mknod), else /dev/null itself, which
+/// a user who cannot make devices cannot replace either. Never /dev/null as root: code that
+/// replaces its output (the bug these tests catch) would replace the machine's /dev/null.
+fn null_device(dir: &Path) -> PathBuf {
     let own = dir.join("null");
     let made = Command::new("mknod")
         .arg(&own)
         .args(["c", "1", "3"])
         .status()
         .is_ok_and(|s| s.success());
-    let device = if made { own } else { PathBuf::from("/dev/null") };
+    if made {
+        return own;
+    }
+    let probe = Path::new("/dev/.fsm-stream-paths-probe");
+    if fs::File::create(probe).is_ok() {
+        let _ = fs::remove_file(probe);
+        panic!("mknod failed but /dev is writable: refusing to risk the machine's /dev/null");
+    }
+    PathBuf::from("/dev/null")
+}
+
+/// The run writes into a device and leaves it a device.
+#[test]
+fn an_output_device_is_written_in_place_not_replaced() {
+    let dir = temp_dir("paths-device");
+    let device = null_device(&dir);
     let (input, err) = (dir.join("in.jsonl"), dir.join("err.jsonl"));
     write_input(&input, 0..100);
 
@@ -136,15 +150,20 @@ fn a_device_output_cannot_checkpoint_and_says_why() {
     let dir = temp_dir("paths-device-cp");
     let input = dir.join("in.jsonl");
     write_input(&input, 0..10);
+    let device = null_device(&dir);
     let err = Pipeline::new(Classify::default())
-        .route("output", JsonlSink::create("/dev/null").unwrap())
+        .route("output", JsonlSink::create(&device).unwrap())
         .checkpoint(dir.join("run.checkpoint"), 5)
         .run(JsonlSource::<Rec>::open(&input).unwrap())
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the sink of `output` failed: `/dev/null` is not a regular file: it cannot checkpoint"
+        format!(
+            "the sink of `output` failed: `{}` is not a regular file: it cannot checkpoint",
+            device.display()
+        )
     );
+    assert!(fs::symlink_metadata(&device).unwrap().file_type().is_char_device());
 }
 
 #[test]
