@@ -145,6 +145,30 @@ fn an_output_fifo_is_written_in_place_and_its_reader_gets_every_record() {
     assert_eq!(got, (0..300).collect::<Vec<_>>());
 }
 
+/// A FIFO as input (what `--input <(zcat IN.gz)` passes): read without seeking, plain or gzip.
+#[test]
+fn a_fifo_input_is_read_without_seeking() {
+    let dir = temp_dir("paths-fifo-in");
+    let (out, err) = (dir.join("out.jsonl"), dir.join("err.jsonl"));
+    let plain = dir.join("plain.jsonl");
+    write_input(&plain, 0..200);
+    let text = fs::read(&plain).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    for (i, bytes) in [text.clone(), gz.finish().unwrap()].into_iter().enumerate() {
+        let fifo = dir.join(format!("in{i}.fifo"));
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::write(fifo, bytes).unwrap())
+        };
+        let summary = run(&fifo, &out, &err).unwrap();
+        writer.join().unwrap();
+        assert_eq!(summary.written_total(), 200, "fifo {i}");
+        assert_eq!(ids(&out), (0..200).collect::<Vec<_>>());
+    }
+}
+
 #[test]
 fn a_device_output_cannot_checkpoint_and_says_why() {
     let dir = temp_dir("paths-device-cp");

@@ -55,10 +55,14 @@ pub(crate) struct FileId {
 }
 
 impl FileId {
-    pub fn of(path: &Path) -> io::Result<FileId> {
+    /// `None` for a path that is not a regular file (a FIFO must not be read twice).
+    pub fn of(path: &Path) -> io::Result<Option<FileId>> {
+        if !fs::metadata(path)?.is_file() {
+            return Ok(None);
+        }
         let mut file = File::open(path)?;
         let size = file.metadata()?.len();
-        Self::hash_at(&mut file, size)
+        Self::hash_at(&mut file, size).map(Some)
     }
 
     fn hash_at(file: &mut File, size: u64) -> io::Result<FileId> {
@@ -70,6 +74,9 @@ impl FileId {
 
     /// Whether `path` holds the bytes this identity was taken from (maybe followed by more).
     fn check(&self, path: &Path) -> io::Result<Result<(), String>> {
+        if !fs::metadata(path)?.is_file() {
+            return Ok(Err("it is no longer a regular file".to_string()));
+        }
         let mut file = File::open(path)?;
         let size = file.metadata()?.len();
         if size < self.size {

@@ -520,11 +520,40 @@ impl InputFile {
         let name = path.display().to_string();
         let fail = |e| context(e, format_args!("cannot read input `{name}`"));
         let mut file = File::open(path).map_err(|e| context(e, format_args!("cannot open input `{name}`")))?;
-        if file.metadata().map_err(fail)?.is_dir() {
+        let meta = file.metadata().map_err(fail)?;
+        if meta.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("input `{name}` is a directory"),
             ));
+        }
+        if !meta.is_file() {
+            // A FIFO or a device (`<(zcat IN.gz)`, /dev/stdin): it cannot seek, so gzip is
+            // recognised by peeking at the buffer, and a checkpoint cannot resume it.
+            let mut reader = BufReader::with_capacity(BUFFER, file);
+            let reader: Box<dyn BufRead + Send> = if reader.fill_buf().map_err(fail)?.starts_with(&[0x1f, 0x8b]) {
+                #[cfg(feature = "gzip")]
+                {
+                    Box::new(BufReader::with_capacity(
+                        BUFFER,
+                        flate2::bufread::MultiGzDecoder::new(reader),
+                    ))
+                }
+                #[cfg(not(feature = "gzip"))]
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("`{name}` is gzip-compressed: reading it needs fsm-runtime's `gzip` feature"),
+                ));
+            } else {
+                Box::new(reader)
+            };
+            return Ok(InputFile {
+                reader,
+                path: Some(path.to_path_buf()),
+                seekable: None,
+                offset: 0,
+                name,
+            });
         }
         let mut magic = [0u8; 2];
         let n = read_up_to(&mut file, &mut magic).map_err(fail)?;

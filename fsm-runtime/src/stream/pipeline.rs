@@ -1086,10 +1086,10 @@ impl<E: EndState, D> Writer<'_, E, D> {
             }
             None => {
                 if let Some(input) = source.path() {
-                    setup.input_file = Some(FileId::of(input).map_err(|error| StreamError::Source {
+                    setup.input_file = FileId::of(input).map_err(|error| StreamError::Source {
                         source_name: source.name(),
                         error,
-                    })?);
+                    })?;
                 }
                 0
             }
