@@ -10,7 +10,9 @@
 //! Valid records end in `output` and go to `--output`; invalid ones end in `error` and go, with
 //! undecodable lines and failed runs, to the dead-letter file `--errors`, each with its reason, source
 //! and line. Outputs appear under their final names only when the run succeeds. With
-//! `--checkpoint FILE`, a killed run started again with the same arguments resumes where it stopped.
+//! `--checkpoint FILE`, a killed run started again with the same arguments resumes where it stopped;
+//! without it, an interrupted run (SIGINT, SIGTERM) removes its temporary files. One file cannot
+//! serve two roles (input, output, dead letters, checkpoint): such a run is refused.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ use std::time::Duration;
 use clap::Parser;
 use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
-use fsm_runtime::stream::{InputFile, JsonlSink, JsonlSource, Pipeline, Source, progress};
+use fsm_runtime::stream::{InputFile, JsonlSink, JsonlSource, OutputFile, Pipeline, Source, progress};
 
 #[derive(Parser, Debug)]
 #[command(about = "Seed 001's StreamingProcessor over a JSON Lines stream")]
@@ -59,7 +61,7 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,13 +74,14 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let (Some(n), Some(path)) = (args.generate, &args.save) {
-        write_input(path, n)?;
+        write_input(path, n).map_err(|e| format!("--save `{}`: {e}", path.display()))?;
         eprintln!("wrote {n} records to {}", path.display());
         return Ok(());
     }
-    for path in [&args.output, &args.errors] {
+    for (flag, path) in [("--output", &args.output), ("--errors", &args.errors)] {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("{flag}: cannot create the directory `{}`: {e}", dir.display()))?;
         }
     }
     let source: JsonlSource<Record> = match (&args.input, args.generate) {
@@ -91,11 +94,22 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let source_name = source.name();
 
+    let mut output = OutputFile::create(&args.output).map_err(|e| format!("--output: {e}"))?;
+    let mut errors = OutputFile::create(&args.errors).map_err(|e| format!("--errors: {e}"))?;
+    if args.checkpoint.is_none() {
+        // Nothing to resume: what a killed run left in the temporary files goes now, and an
+        // interrupted run removes its own.
+        output.discard_partial().map_err(|e| format!("--output: {e}"))?;
+        errors.discard_partial().map_err(|e| format!("--errors: {e}"))?;
+        let partials = [output.partial_path(), errors.partial_path()];
+        remove_on_signal(partials.into_iter().flatten().map(PathBuf::from).collect())?;
+    }
+
     let machine = streaming_machine();
     let mut pipeline = Pipeline::new(&machine)
-        .route("output", JsonlSink::create(&args.output)?)
+        .route("output", JsonlSink::to_output(output))
         .dead_letter_state("error")
-        .dead_letter(JsonlSink::create(&args.errors)?)
+        .dead_letter(JsonlSink::to_output(errors))
         .workers(args.workers)
         .chunk_size(args.chunk_size);
     if args.unordered {
@@ -128,6 +142,28 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if !summary.is_balanced() {
         return Err("the summary does not balance".into());
     }
+    Ok(())
+}
+
+/// On SIGINT or SIGTERM: removes `partials` and exits (128 + the signal, as a shell reports it).
+#[cfg(unix)]
+fn remove_on_signal(partials: Vec<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            for path in &partials {
+                let _ = std::fs::remove_file(path);
+            }
+            eprintln!("interrupted (signal {signal}): temporary files removed");
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn remove_on_signal(_partials: Vec<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 

@@ -74,6 +74,10 @@ impl<T: DeserializeOwned + Send> Source for CsvSource<T> {
         }
     }
 
+    fn path(&self) -> Option<&Path> {
+        self.reader.get_ref().path()
+    }
+
     fn name(&self) -> Arc<str> {
         self.name.clone()
     }
@@ -170,6 +174,10 @@ impl<T: Serialize> Sink<T> for CsvSink<T> {
             .map_err(|e| WriteError::Io(csv_io(e)))?;
         self.has_header = true;
         Ok(())
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.writer.as_ref().and_then(|w| w.get_ref().path())
     }
 
     fn checkpoint(&mut self) -> io::Result<u64> {

@@ -74,6 +74,10 @@ impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
         self.name.clone()
     }
 
+    fn path(&self) -> Option<&Path> {
+        self.input.path()
+    }
+
     fn decoder(&self) -> Option<Decoder<T>> {
         Some(decode::<T>)
     }
@@ -165,6 +169,10 @@ impl<T: Serialize> Sink<T> for JsonlSink {
 
     fn encoder(&self) -> Option<Encoder<T>> {
         Some(encode::<T>)
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.out.path()
     }
 
     fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), WriteError> {

@@ -201,6 +201,9 @@ where
         let mapped = (self.f)(record);
         self.inner.write(&mapped)
     }
+    fn path(&self) -> Option<&std::path::Path> {
+        self.inner.path()
+    }
     fn checkpoint(&mut self) -> io::Result<u64> {
         self.inner.checkpoint()
     }

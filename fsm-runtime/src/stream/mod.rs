@@ -76,7 +76,7 @@ pub mod progress;
 pub use self::async_io::{TokioSink, tokio_channel};
 #[cfg(feature = "csv")]
 pub use self::csv_io::{CsvSink, CsvSource};
-pub use self::file::{AtomicFile, InputFile, OutputFile};
+pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
 #[cfg(feature = "jsonl")]
 pub use self::jsonl::{JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
@@ -148,6 +148,13 @@ pub trait Source: Send {
 
     /// A name for dead letters and messages: the file path, `stdin`, `iterator`.
     fn name(&self) -> Arc<str>;
+
+    /// The file read, if the source reads one: the pipeline refuses to write it (see
+    /// [`distinct_files`]), and a checkpoint records which file it is, so that it never resumes
+    /// another input.
+    fn path(&self) -> Option<&std::path::Path> {
+        None
+    }
 
     /// The decoder the workers apply to what [`Source::next_raw`] returns, for sources that read
     /// undecoded records. When it is `Some`, the pipeline calls `next_raw` instead of `next_item`.
@@ -223,6 +230,12 @@ pub trait Sink<T>: Send {
     /// Writes one record.
     fn write(&mut self, record: &T) -> Result<(), WriteError>;
 
+    /// The file written, if the sink writes one: the pipeline refuses a run in which two roles
+    /// share a file (see [`distinct_files`]), and a checkpoint records it.
+    fn path(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// An encoder the workers may run; the bytes then reach [`Sink::write_encoded`] instead of
     /// records reaching [`Sink::write`]. An encoder error rejects the record (dead letter).
     fn encoder(&self) -> Option<Encoder<T>> {
@@ -266,6 +279,9 @@ pub trait Sink<T>: Send {
 impl<T, S: Sink<T> + ?Sized> Sink<T> for Box<S> {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
         (**self).write(record)
+    }
+    fn path(&self) -> Option<&std::path::Path> {
+        (**self).path()
     }
     fn encoder(&self) -> Option<Encoder<T>> {
         (**self).encoder()
@@ -323,6 +339,9 @@ impl fmt::Display for StreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StreamError::Source { source_name, error } => write!(f, "reading `{source_name}` failed: {error}"),
+            StreamError::Sink { route, error } if route == "*dead-letter*" => {
+                write!(f, "the dead-letter sink failed: {error}")
+            }
             StreamError::Sink { route, error } => write!(f, "the sink of `{route}` failed: {error}"),
             StreamError::Checkpoint { path, error } => {
                 write!(f, "checkpoint `{}`: {error}", path.display())

@@ -232,6 +232,12 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             ..
         } = self;
         let table = route_table::<M::End>(&routes, default_sink)?;
+        distinct_files(
+            &source,
+            &sinks,
+            dead_letter.as_ref(),
+            checkpoint.as_ref().map(|(p, _)| p),
+        )?;
         // What the workers need to route and encode: per end state, its sink's encoder if any.
         let encoders: Vec<EncoderEntry<M::End, M::Data>> = table
             .iter()
@@ -321,6 +327,36 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         }
         writer.finish()?;
         Ok(summary)
+    }
+}
+
+/// Refuses a run in which the input, an output, the dead letters or the checkpoint share a file.
+fn distinct_files<S: Source, D, L>(
+    source: &S,
+    sinks: &[(String, BoxSink<'_, D>)],
+    dead_letter: Option<&BoxSink<'_, L>>,
+    checkpoint: Option<&PathBuf>,
+) -> Result<(), StreamError> {
+    let mut files: Vec<(String, &std::path::Path)> = Vec::new();
+    files.extend(source.path().map(|p| ("the input".to_string(), p)));
+    for (key, sink) in sinks {
+        files.extend(sink.path().map(|p| (sink_role(key), p)));
+    }
+    files.extend(
+        dead_letter
+            .and_then(|s| s.path())
+            .map(|p| (sink_role(DEAD_LETTER_KEY), p)),
+    );
+    files.extend(checkpoint.map(|p| ("the checkpoint".to_string(), p.as_path())));
+    let roles: Vec<(&str, &std::path::Path)> = files.iter().map(|(r, p)| (r.as_str(), *p)).collect();
+    super::distinct_files(&roles).map_err(|e| StreamError::Config(e.to_string()))
+}
+
+fn sink_role(key: &str) -> String {
+    match key {
+        DEAD_LETTER_KEY => "the dead letters".to_string(),
+        DEFAULT_KEY => "the default sink".to_string(),
+        _ => format!("the output of `{key}`"),
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use super::super::checkpoint::Checkpoint;
+use super::super::checkpoint::{Checkpoint, FileId, Setup};
+use super::super::file::canonical_path;
 use super::super::summary::per_sec;
 use super::super::{DeadLetter, DeadLetterReason, Position, Progress, Source, StreamError, Summary, WriteError};
 use super::work::{ChunkOut, Done, run_error_state};
@@ -19,6 +20,7 @@ pub(super) struct CheckpointState {
     path: PathBuf,
     every: u64,
     last: u64,
+    setup: Setup,
 }
 
 pub(super) struct Writer<'a, E, D> {
@@ -367,8 +369,23 @@ impl<E: EndState, D> Writer<'_, E, D> {
             error,
         };
         let mismatch = |what: String| cp_error(io::Error::new(io::ErrorKind::InvalidData, what));
+        let mut setup = self.setup(source);
         let read_before = match Checkpoint::load(&path).map_err(cp_error)? {
             Some(cp) => {
+                if let Err(why) = cp
+                    .setup
+                    .check(&setup, source.path())
+                    .map_err(|error| StreamError::Source {
+                        source_name: source.name(),
+                        error,
+                    })?
+                {
+                    return Err(mismatch(format!(
+                        "{why}; to start over, delete `{}` (or run with the input and settings it was taken with)",
+                        path.display()
+                    )));
+                }
+                setup = cp.setup.clone();
                 let keys = self.sink_keys();
                 if cp.sinks.len() != keys.len() || keys.iter().any(|k| !cp.sinks.contains_key(k)) {
                     let theirs: Vec<&String> = cp.sinks.keys().collect();
@@ -408,7 +425,15 @@ impl<E: EndState, D> Writer<'_, E, D> {
                 self.processed_before = cp.read;
                 cp.read
             }
-            None => 0,
+            None => {
+                if let Some(input) = source.path() {
+                    setup.input_file = FileId::of(input).map_err(|error| StreamError::Source {
+                        source_name: source.name(),
+                        error,
+                    })?;
+                }
+                0
+            }
         };
         if source.position().is_none() {
             return Err(StreamError::Config(format!(
@@ -416,12 +441,50 @@ impl<E: EndState, D> Writer<'_, E, D> {
                 source.name()
             )));
         }
-        self.checkpoint = Some(CheckpointState { path, every, last: 0 });
+        self.checkpoint = Some(CheckpointState {
+            setup,
+            path,
+            every,
+            last: 0,
+        });
         if read_before == 0 {
             let position = source.position().unwrap_or_default();
             self.store_checkpoint(position)?;
         }
         Ok(read_before)
+    }
+
+    /// What a checkpoint of this run records about its input and settings (the input file's
+    /// identity is added by `open_checkpoint`).
+    fn setup<S: Source>(&self, source: &S) -> Setup {
+        let name = |p: &std::path::Path| canonical_path(p).to_string_lossy().into_owned();
+        let routes = self
+            .table
+            .iter()
+            .map(|(e, target)| {
+                let to = match target {
+                    Target::Sink(i) => self.sinks[*i].0.clone(),
+                    Target::DeadLetter => "dead-letter".to_string(),
+                    Target::Drop => "drop".to_string(),
+                    Target::Unrouted => "unrouted".to_string(),
+                };
+                (e.name().to_string(), to)
+            })
+            .collect();
+        let mut files: BTreeMap<String, String> = self
+            .sinks
+            .iter()
+            .filter_map(|(k, s)| s.path().map(|p| (k.clone(), name(p))))
+            .collect();
+        if let Some(p) = self.dead_letter.as_ref().and_then(|s| s.path()) {
+            files.insert(DEAD_LETTER_KEY.to_string(), name(p));
+        }
+        Setup {
+            input: source.path().map_or_else(|| source.name().to_string(), name),
+            input_file: None,
+            routes,
+            files,
+        }
     }
 
     fn sink_keys(&self) -> Vec<String> {
@@ -452,6 +515,7 @@ impl<E: EndState, D> Writer<'_, E, D> {
             }
         }
         let cp = Checkpoint {
+            setup: self.checkpoint.as_ref().map(|s| s.setup.clone()).unwrap_or_default(),
             position,
             read: self.processed_before + self.processed,
             dropped: self.dropped,
