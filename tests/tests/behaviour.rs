@@ -608,9 +608,7 @@ fn retries_timeouts_and_circuit_breakers_guard_a_states_functions() {
     let error = out.error.unwrap();
     assert_eq!(error.function, fsm_runtime::resilience::TIMEOUT_FUNCTION);
     assert!(
-        error
-            .to_string()
-            .contains("took 120ms, over its timeout of 50ms"),
+        error.to_string().contains("took 120ms, over its timeout of 50ms"),
         "{error}"
     );
     // Exactly the timeout is within it; a nanosecond more is not.

@@ -130,7 +130,10 @@ mod walker {
         fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
             if let Some(last) = path.path.segments.last()
                 && path.path.segments.len() > 1
-                && (PANICKING_METHODS.iter().chain(ENDING_FUNCTIONS).any(|m| last.ident == m))
+                && (PANICKING_METHODS
+                    .iter()
+                    .chain(ENDING_FUNCTIONS)
+                    .any(|m| last.ident == m))
             {
                 self.add("panicking or ending function", path);
             }
@@ -161,7 +164,12 @@ mod walker {
         }
 
         fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-            let name = mac.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+            let name = mac
+                .path
+                .segments
+                .last()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default();
             if PANICKING_MACROS.contains(&name.as_str()) {
                 self.add("panicking macro", mac);
             }
@@ -220,7 +228,10 @@ fn the_walker_finds_every_kind_of_panic_and_unsafe() {
         ],
         "{found:#?}"
     );
-    assert!(found[3].starts_with("line 6: ") && found[3].ends_with("`o . expect (\"there\")`"), "{found:#?}");
+    assert!(
+        found[3].starts_with("line 6: ") && found[3].ends_with("`o . expect (\"there\")`"),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -260,6 +271,149 @@ fn diagrams_snapshots() {
         insta::assert_snapshot!(format!("{stem}_mermaid"), render(&ir, Format::Mermaid));
         insta::assert_snapshot!(format!("{stem}_dot"), render(&ir, Format::Dot));
     }
+}
+
+/// Whether a tool a test needs is here; when it is not, the test fails under `CI=true` (`.ci/run`
+/// installs it) and is skipped elsewhere, saying so.
+fn tool_is_here(tool: &str, here: bool) -> bool {
+    if !here {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(!ci, "{tool} is missing and CI is set: .ci/run installs it");
+        eprintln!("skipped: {tool} is missing (under CI=true this fails)");
+    }
+    here
+}
+
+/// Every machine shipped, compiled: its path and IR.
+fn every_machine_ir() -> Vec<(std::path::PathBuf, fsm_codegen::ir::Machine)> {
+    every_machine()
+        .into_iter()
+        .map(|path| {
+            let source = fsm_codegen::Source::new("f.yaml", std::fs::read_to_string(&path).unwrap());
+            let ir = fsm_codegen::compile(&source).unwrap().ir;
+            (path, ir)
+        })
+        .collect()
+}
+
+fn xml_escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Runs `dot -Tsvg` on `diagram`: the SVG, or what `dot` said.
+fn graphviz_svg(diagram: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut dot = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    dot.stdin.take().unwrap().write_all(diagram.as_bytes()).unwrap();
+    let out = dot.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // A warning (a syntax ambiguity, an unknown attribute) is a defect of the diagram too.
+    if !out.status.success() || !stderr.is_empty() {
+        return Err(format!("{}: {stderr}", out.status));
+    }
+    Ok(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn graphviz_reads_every_dot_diagram_and_draws_every_state() {
+    let here = std::process::Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tool_is_here("Graphviz `dot`", here) {
+        return;
+    }
+    // The check itself: a broken diagram is refused.
+    assert!(graphviz_svg("digraph M { a -> ; }").is_err());
+    let mut failures = Vec::new();
+    for (path, ir) in every_machine_ir() {
+        let diagram = fsm_codegen::codegen::diagram::render(&ir, fsm_codegen::codegen::diagram::Format::Dot);
+        match graphviz_svg(&diagram) {
+            Err(e) => failures.push(format!("{}: {e}\n{diagram}", path.display())),
+            Ok(svg) => {
+                assert!(svg.contains("<svg"), "{}", path.display());
+                for state in ir.networks.iter().flat_map(|n| &n.states) {
+                    if !svg.contains(&format!(">{}</text>", xml_escaped(&state.name))) {
+                        failures.push(format!("{}: state `{}` not drawn", path.display(), state.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn mermaid_parses_every_mermaid_diagram_and_finds_the_main_networks_states() {
+    // Mermaid's own parser (tests/mermaid: `npm ci` there; .ci/run does it).
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("mermaid");
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tool_is_here("node", node)
+        || !tool_is_here(
+            "tests/mermaid/node_modules",
+            checker.join("node_modules/mermaid").is_dir(),
+        )
+    {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mermaid_diagrams");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let machines = every_machine_ir();
+    let mut files = Vec::new();
+    for (i, (_, ir)) in machines.iter().enumerate() {
+        let file = dir.join(format!("{i}.mmd"));
+        std::fs::write(
+            &file,
+            fsm_codegen::codegen::diagram::render(ir, fsm_codegen::codegen::diagram::Format::Mermaid),
+        )
+        .unwrap();
+        files.push(file);
+    }
+    // The check itself: a broken diagram is refused.
+    let broken = dir.join("broken.mmd");
+    std::fs::write(&broken, "stateDiagram-v2\n    a --> --> b\n").unwrap();
+    files.push(broken);
+    let out = std::process::Command::new("node")
+        .arg(checker.join("check.mjs"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines.len(),
+        files.len(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lines[machines.len()].starts_with("error "), "{}", lines[machines.len()]);
+    let mut failures = Vec::new();
+    for ((path, ir), line) in machines.iter().zip(&lines) {
+        let words: Vec<&str> = line.split(' ').collect();
+        if words.first() != Some(&"ok") || words.get(2) != Some(&"stateDiagram") {
+            failures.push(format!("{}: {line}", path.display()));
+            continue;
+        }
+        let ids = &words[3..];
+        let main = ir.main_network();
+        for state in &main.states {
+            let suffix = format!("__{}", state.name);
+            if !ids.iter().any(|id| *id == state.name || id.ends_with(&suffix)) {
+                failures.push(format!("{}: state `{}` not among {ids:?}", path.display(), state.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
