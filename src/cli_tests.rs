@@ -173,7 +173,10 @@ fn expand_and_graph_print_the_same_bytes_in_two_processes_with_different_environ
                 vec!["expand", "--runtime", "::fsm::runtime", file],
                 vec!["expand", file, "--runtime", "::fsm::runtime"],
             ),
-            (vec!["graph", "--format", "dot", file], vec!["graph", file, "--format", "dot"]),
+            (
+                vec!["graph", "--format", "dot", file],
+                vec!["graph", file, "--format", "dot"],
+            ),
             (vec!["graph", file], vec!["graph", "--format", "mermaid", file]),
         ] {
             if run(&args, false) != run(&reordered, true) {
