@@ -231,8 +231,13 @@ pub struct PlainCounts {
 
 /// The baseline: the same logic as the machine, in a hand-written serde_json loop on one thread,
 /// with no machine, no chunks, no routing layer. Invalid records and undecodable lines go to
-/// `errors` in the same format as the pipeline's dead letters.
-pub fn plain_loop(input: impl BufRead, output: impl Write, errors: impl Write) -> io::Result<PlainCounts> {
+/// `errors` in the same format as the pipeline's dead letters (`source` names the input there).
+pub fn plain_loop(
+    source: &str,
+    input: impl BufRead,
+    output: impl Write,
+    errors: impl Write,
+) -> io::Result<PlainCounts> {
     let mut output = BufWriter::with_capacity(256 * 1024, output);
     let mut errors = BufWriter::with_capacity(256 * 1024, errors);
     let mut counts = PlainCounts::default();
@@ -254,7 +259,7 @@ pub fn plain_loop(input: impl BufRead, output: impl Write, errors: impl Write) -
             Ok(r) => r,
             Err(e) => {
                 let letter = serde_json::json!({
-                    "reason": "malformed", "message": e.to_string(), "source": "input", "line": line_no,
+                    "reason": "malformed", "message": e.to_string(), "source": source, "line": line_no,
                     "raw": String::from_utf8_lossy(text),
                 });
                 serde_json::to_writer(&mut errors, &letter)?;
@@ -278,7 +283,7 @@ pub fn plain_loop(input: impl BufRead, output: impl Write, errors: impl Write) -
             }
             Some(message) => {
                 let letter = serde_json::json!({
-                    "reason": "error_state", "message": message, "source": "input", "line": line_no,
+                    "reason": "error_state", "message": message, "source": source, "line": line_no,
                     "state": "error", "record": record,
                 });
                 serde_json::to_writer(&mut errors, &letter)?;

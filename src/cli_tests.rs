@@ -111,3 +111,78 @@ fn schema_is_the_committed_one() {
         "fsm.schema.json is stale: run `cargo run -- schema > fsm.schema.json`"
     );
 }
+
+/// Every machine the repository ships: the test fixtures, the valid corpus and the examples'.
+fn all_machines() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["tests/fixtures", "tests/machines/valid", "examples/machines"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn expand_and_graph_print_the_same_bytes_in_two_processes_with_different_environments() {
+    // Each process seeds its hash maps afresh; the second also runs from another directory, with
+    // another environment (variables added, `HOME` and `LANG` changed) and another argument
+    // order. Any output that follows hash order, the clock or the environment differs.
+    let elsewhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("determinism");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let files = all_machines();
+    assert!(files.len() >= 30, "{} machines", files.len());
+    let run = |args: &[&str], second: bool| -> Vec<u8> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fsm"));
+        command.args(args).env("NO_COLOR", "1");
+        if second {
+            command
+                .current_dir(&elsewhere)
+                .env("HOME", &elsewhere)
+                .env("LANG", "C")
+                .env("LC_ALL", "C")
+                .env("RUST_BACKTRACE", "full")
+                .env("FSM_DETERMINISM_PROBE", "x".repeat(1000));
+            for i in 0..50 {
+                command.env(format!("FSM_PADDING_{i}"), i.to_string());
+            }
+        } else {
+            command.current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("HOME");
+        }
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.stdout.is_empty(), "{args:?}");
+        output.stdout
+    };
+    let mut differ = Vec::new();
+    for path in &files {
+        let file = path.to_str().unwrap();
+        // The same command twice, the second with its arguments in another order.
+        for (args, reordered) in [
+            (
+                vec!["expand", "--runtime", "::fsm::runtime", file],
+                vec!["expand", file, "--runtime", "::fsm::runtime"],
+            ),
+            (
+                vec!["graph", "--format", "dot", file],
+                vec!["graph", file, "--format", "dot"],
+            ),
+            (vec!["graph", file], vec!["graph", "--format", "mermaid", file]),
+        ] {
+            if run(&args, false) != run(&reordered, true) {
+                differ.push(format!("{args:?}"));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "output differs between processes: {differ:#?}");
+}

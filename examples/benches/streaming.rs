@@ -12,28 +12,26 @@
 //! Criterion also benchmarks each side (`cargo bench -p fsm-examples --bench streaming`).
 //! Sizes: `FSM_BENCH_RECORDS` (default 200000).
 
-use std::fs::File;
 use std::hint::black_box;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use fsm_examples::record::{Record, categorize, enrich, is_valid, mark_validity, plain_loop, write_input};
+use fsm_examples::record::Record;
 use fsm_examples::streaming_machine;
-use fsm_runtime::stream::{IterSource, JsonlSink, JsonlSource, Pipeline};
-use fsm_runtime::{EndState, Failure, Machine, Outcome, StateName};
+use fsm_runtime::stream::{IterSource, Pipeline};
+use fsm_runtime::{Failure, Machine, Outcome};
 
 // The direct-mode machine of the machine-speed benchmarks.
 #[allow(dead_code)]
 #[path = "processor/mod.rs"]
 mod processor;
 
-struct Files {
-    input: PathBuf,
-    out: PathBuf,
-    err: PathBuf,
-}
+// The main job and its contenders (shared with tests/bench_contenders.rs).
+#[path = "main_job/mod.rs"]
+mod main_job;
+
+use main_job::{Files, HandWritten, files_in, main_job, pipeline, plain};
 
 fn files(records: u64) -> Files {
     // On tmpfs when there is one: the ratios compare CPU work, not the disk (fsync is a no-op there).
@@ -44,91 +42,10 @@ fn files(records: u64) -> Files {
     };
     // One directory per process: two runs of the bench at once (or a test runner listing it while
     // it runs) must not write each other's files.
-    let dir = base.join(format!("fsm-streaming-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let input = dir.join(format!("in-{records}.jsonl"));
-    if !input.exists() {
-        write_input(&input, records).expect("bench input");
-    }
-    Files {
-        input,
-        out: dir.join("out.jsonl"),
-        err: dir.join("err.jsonl"),
-    }
-}
-
-fn main_job(f: &Files, workers: usize) -> u64 {
-    pipeline(f, workers, &streaming_machine())
-}
-
-fn pipeline<M: Machine<Data = Record>>(f: &Files, workers: usize, machine: &M) -> u64 {
-    let summary = Pipeline::new(machine)
-        .route("output", JsonlSink::create(&f.out).expect("out"))
-        .dead_letter_state("error")
-        .dead_letter(JsonlSink::create(&f.err).expect("err"))
-        .workers(workers)
-        .run(JsonlSource::<Record>::open(&f.input).expect("in"))
-        .expect("run");
-    assert!(summary.is_balanced());
-    summary.read
-}
-
-fn plain(f: &Files) -> u64 {
-    let input = BufReader::with_capacity(256 * 1024, File::open(&f.input).expect("in"));
-    let counts = plain_loop(
-        input,
-        File::create(&f.out).expect("out"),
-        File::create(&f.err).expect("err"),
+    files_in(
+        &base.join(format!("fsm-streaming-bench-{}", std::process::id())),
+        records,
     )
-    .expect("run");
-    counts.read
-}
-
-/// The seed's logic as a hand-written `Machine` (plain calls, no copy of the record per state):
-/// separates the pipeline's cost from the generated machine's.
-struct HandWritten;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HandEnd {
-    Output,
-    Error,
-}
-
-impl StateName for HandEnd {
-    fn name(&self) -> &'static str {
-        match self {
-            HandEnd::Output => "output",
-            HandEnd::Error => "error",
-        }
-    }
-}
-
-impl EndState for HandEnd {
-    const ALL: &'static [Self] = &[HandEnd::Output, HandEnd::Error];
-}
-
-#[allow(clippy::result_large_err)]
-impl Machine for HandWritten {
-    type Data = Record;
-    type End = HandEnd;
-    fn run(&self, mut data: Record) -> Result<Outcome<HandEnd, Record>, Failure<Record>> {
-        let outcome = |end, data| Outcome {
-            end,
-            data,
-            error: None,
-            transitions: 0,
-            history: Vec::new(),
-        };
-        mark_validity(&mut data);
-        if !is_valid(&data) {
-            return Ok(outcome(HandEnd::Error, data));
-        }
-        if enrich(&mut data).is_err() {
-            return Ok(outcome(HandEnd::Error, data));
-        }
-        categorize(&mut data);
-        Ok(outcome(HandEnd::Output, data))
-    }
 }
 
 /// The seed machine plus a CPU-heavy step per record (a few microseconds of arithmetic).

@@ -250,6 +250,9 @@ fn outcome_unknown(error: &FnError) -> bool {
 /// Fails with [`TIMEOUT_FUNCTION`] when the state's functions, begun at `began`, took longer than
 /// `limit_nanos`. Checked when they return: a function is not interrupted, its result is refused.
 pub fn deadline(began: Instant, limit_nanos: u64) -> CallResult {
+    #[cfg(feature = "test-clock")]
+    let took = clock::elapsed_since(began);
+    #[cfg(not(feature = "test-clock"))]
     let took = began.elapsed();
     let limit = Duration::from_nanos(limit_nanos);
     if took > limit {
@@ -261,6 +264,68 @@ pub fn deadline(began: Instant, limit_nanos: u64) -> CallResult {
         ));
     }
     Ok(())
+}
+
+/// A clock tests can stop and move (feature `test-clock`): while a [`clock::Frozen`] guard lives,
+/// the time [`deadline`] measures on its thread stands still except for what [`clock::sleep`]
+/// adds, so a test pins a state's timeout without timing anything: a run that "sleeps" 120 ms
+/// under a 50 ms timeout fails, a run that does nothing passes however loaded the machine is.
+#[cfg(feature = "test-clock")]
+pub mod clock {
+    use std::cell::RefCell;
+    use std::marker::PhantomData;
+    use std::time::{Duration, Instant};
+
+    thread_local! {
+        /// While frozen: each [`sleep`], with when it happened.
+        static SLEPT: RefCell<Option<Vec<(Instant, Duration)>>> = const { RefCell::new(None) };
+    }
+
+    /// Keeps this thread's clock frozen until dropped.
+    #[must_use = "the clock runs again when the guard is dropped"]
+    #[derive(Debug)]
+    pub struct Frozen {
+        /// The clock is the thread's: the guard stays on it.
+        _thread: PhantomData<*const ()>,
+    }
+
+    impl Drop for Frozen {
+        fn drop(&mut self) {
+            SLEPT.with(|slept| *slept.borrow_mut() = None);
+        }
+    }
+
+    /// Stops this thread's clock: from now until the guard is dropped, the time between two
+    /// readings is the sum of the [`sleep`]s between them.
+    pub fn freeze() -> Frozen {
+        SLEPT.with(|slept| *slept.borrow_mut() = Some(Vec::new()));
+        Frozen { _thread: PhantomData }
+    }
+
+    /// Moves this thread's frozen clock `by` forward at once; sleeps for real when it runs.
+    pub fn sleep(by: Duration) {
+        let frozen = SLEPT.with(|slept| match slept.borrow_mut().as_mut() {
+            Some(slept) => {
+                slept.push((Instant::now(), by));
+                true
+            }
+            None => false,
+        });
+        if !frozen {
+            std::thread::sleep(by);
+        }
+    }
+
+    /// The time since `began`: the sleeps since then while frozen, the real time otherwise.
+    pub(super) fn elapsed_since(began: Instant) -> Duration {
+        SLEPT.with(|slept| match slept.borrow().as_ref() {
+            Some(slept) => slept
+                .iter()
+                .filter(|(at, _)| *at >= began)
+                .fold(Duration::ZERO, |sum, (_, by)| sum.saturating_add(*by)),
+            None => began.elapsed(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +401,31 @@ mod tests {
         let limiter = RateLimiter::new(1e-300, 1);
         assert_eq!(limiter.try_take(), None, "the burst");
         assert_eq!(limiter.try_take(), Some(Duration::MAX));
+    }
+
+    #[cfg(feature = "test-clock")]
+    #[test]
+    fn a_deadline_on_a_frozen_clock_counts_its_sleeps_only() {
+        let before = Instant::now();
+        let frozen = clock::freeze();
+        clock::sleep(Duration::from_secs(3600));
+        let began = Instant::now();
+        // Real time passes, the frozen clock does not move: 0 taken.
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(deadline(began, 0).is_ok());
+        clock::sleep(Duration::from_millis(30));
+        clock::sleep(Duration::from_millis(20));
+        assert!(deadline(began, 50_000_000).is_ok(), "exactly the limit is within it");
+        let (function, error) = deadline(began, 49_999_999).unwrap_err();
+        assert_eq!(function, TIMEOUT_FUNCTION);
+        assert_eq!(
+            error.to_string(),
+            "the state's functions took 50ms, over its timeout of 49.999999ms"
+        );
+        // The hour slept before `began` counted from `before`; the real clock again once thawed.
+        assert!(deadline(before, 3_600_050_000_000).is_ok() && deadline(before, 3_600_049_999_999).is_err());
+        drop(frozen);
+        assert!(deadline(before, 1_000_000).is_err(), "2 ms slept for real");
     }
 
     #[test]

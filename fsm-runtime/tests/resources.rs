@@ -429,16 +429,20 @@ fn postgres_opens_its_pool_size_and_waits_for_a_free_connection_at_most_its_time
     };
     assert_eq!(count(&watcher), 2);
     pg.health().unwrap();
-    // Both connections busy for 1.5 s: a third caller gives up after 0.4 s.
+    // Both connections busy until the test lets them go: a third caller gives up after at least
+    // 0.4 s, while they are still busy (it did not wait for one to come free).
     let (ready_tx, ready) = mpsc::channel();
+    let (release_tx, release) = mpsc::channel::<()>();
+    let release = std::sync::Mutex::new(release);
     std::thread::scope(|s| {
         for _ in 0..2 {
             let pg = pg.clone();
             let ready_tx = ready_tx.clone();
+            let release = &release;
             s.spawn(move || {
                 pg.with(|client| {
                     ready_tx.send(()).unwrap();
-                    std::thread::sleep(Duration::from_millis(1500));
+                    release.lock().unwrap().recv().unwrap();
                     client.simple_query("SELECT 1").map(drop)
                 })
                 .unwrap();
@@ -449,24 +453,22 @@ fn postgres_opens_its_pool_size_and_waits_for_a_free_connection_at_most_its_time
         let started = Instant::now();
         let e = pg.health().unwrap_err();
         let took = started.elapsed();
-        assert!(
-            took >= Duration::from_millis(390) && took < Duration::from_millis(1400),
-            "{took:?}"
-        );
+        assert!(took >= Duration::from_millis(390), "{took:?}");
         assert!(matches!(e, ResourceError::Timeout { .. }) && e.is_transient(), "{e:?}");
+        release_tx.send(()).unwrap();
+        release_tx.send(()).unwrap();
     });
     pg.health().unwrap();
-    // The time limit is each statement's too.
-    let started = Instant::now();
+    // The time limit is each statement's too: the server cancels a 5 s sleep for it.
     let e = pg.execute("SELECT pg_sleep(5)", &[]).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3));
     match &e {
         ResourceError::Postgres(pe) => {
             assert_eq!(
                 pe.code(),
                 Some(&fsm_runtime::resources::postgres::error::SqlState::QUERY_CANCELED),
                 "{e}"
-            )
+            );
+            assert!(e.to_string().contains("statement timeout"), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -628,15 +630,14 @@ fn silent_server() -> String {
 
 #[test]
 fn a_request_to_a_server_that_never_answers_times_out() {
+    // The server never answers: an error at all is the time limit (its kind says so), and it
+    // came no sooner than the limit.
     let url = silent_server();
     let http = Http::from_config(&HttpConfig::new(&url).timeout_ms(300)).unwrap();
     let started = Instant::now();
     let e = http.get("/slow").unwrap_err();
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(290), "{took:?}");
     assert!(
         matches!(&e, ResourceError::Http { source, .. } if matches!(**source, fsm_runtime::resources::ureq::Error::Timeout(_))),
         "{e:?}"
@@ -647,9 +648,10 @@ fn a_request_to_a_server_that_never_answers_times_out() {
     let started = Instant::now();
     let e = llm.complete("hello?").unwrap_err();
     let took = started.elapsed();
+    assert!(took >= Duration::from_millis(290), "{took:?}");
     assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
-        "{took:?}"
+        matches!(&e, ResourceError::Http { source, .. } if matches!(**source, fsm_runtime::resources::ureq::Error::Timeout(_))),
+        "{e:?}"
     );
     assert!(e.is_transient(), "{e:?}");
 }
@@ -663,14 +665,12 @@ fn sqlite_waits_for_a_lock_as_long_as_its_busy_timeout() {
     db.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
     db.health().unwrap();
     let other = Sqlite::open(path).unwrap();
+    // The lock is held until the test commits: the error came from the busy timeout, no sooner.
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let started = Instant::now();
     let e = db.health().unwrap_err();
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(190) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(190), "{took:?}");
     assert!(matches!(e, ResourceError::Sqlite(_)) && e.is_transient(), "{e:?}");
     // Opening waits the same, and fails the same.
     let e = Sqlite::from_config(&SqliteConfig::new(path).busy_timeout_ms(100)).unwrap_err();

@@ -525,8 +525,8 @@ fn a_store_named_in_the_definition_keeps_an_event_driven_run() {
 
 // ------------------------------------------------------------------ retry, timeout, circuit breaker
 
-/// `call_service` fails its first `failures` calls; `nap` sleeps `nap` and logs; `fail_if_asked`
-/// counts its calls.
+/// `call_service` fails its first `failures` calls; `nap` sleeps `nap` (on the test's clock when
+/// it is frozen) and logs; `fail_if_asked` counts its calls.
 struct Service {
     failures: std::sync::atomic::AtomicUsize,
     calls: std::sync::atomic::AtomicUsize,
@@ -559,7 +559,8 @@ impl resilience::ResilientFns for Service {
         Ok(())
     }
     fn nap(&self, data: &mut Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
-        std::thread::sleep(self.nap);
+        // Moves a frozen clock (the test's), sleeps for real otherwise.
+        fsm_runtime::resilience::clock::sleep(self.nap);
         data.log.push("napped".into());
         Ok(())
     }
@@ -573,6 +574,9 @@ impl resilience::ResilientFns for Service {
 fn retries_timeouts_and_circuit_breakers_guard_a_states_functions() {
     use resilience::{Resilient, ResilientEnd};
     use std::sync::atomic::Ordering;
+    // Every run passes `slow` (timeout 50 ms): on a frozen clock a run that does not nap takes no
+    // time however loaded the machine is, and one that naps takes exactly its nap.
+    let frozen = fsm_runtime::resilience::clock::freeze();
 
     // Two failures, three attempts: the third run of `flaky` succeeds; the failed runs were rolled
     // back (one `add_one` in the record, not three).
@@ -603,7 +607,25 @@ fn retries_timeouts_and_circuit_breakers_guard_a_states_functions() {
     assert_eq!(out.data.log, ["served on call 1"]);
     let error = out.error.unwrap();
     assert_eq!(error.function, fsm_runtime::resilience::TIMEOUT_FUNCTION);
-    assert!(error.to_string().contains("over its timeout of 50ms"), "{error}");
+    assert!(
+        error.to_string().contains("took 120ms, over its timeout of 50ms"),
+        "{error}"
+    );
+    // Exactly the timeout is within it; a nanosecond more is not.
+    let nap = |nanos| {
+        let mut service = Service::new(0, 0);
+        service.nap = std::time::Duration::from_nanos(nanos);
+        Resilient::new(service).run(Doc::new(1)).unwrap()
+    };
+    assert_eq!(nap(50_000_000).end, ResilientEnd::Done);
+    let out = nap(50_000_001);
+    assert_eq!(out.end, ResilientEnd::Failed);
+    assert_eq!(out.error.unwrap().function, fsm_runtime::resilience::TIMEOUT_FUNCTION);
+    // On the real clock too, a 120 ms nap is over 50 ms (load only makes it longer).
+    drop(frozen);
+    let out = Resilient::new(Service::new(0, 120)).run(Doc::new(1)).unwrap();
+    assert_eq!(out.error.unwrap().function, fsm_runtime::resilience::TIMEOUT_FUNCTION);
+    let _frozen = fsm_runtime::resilience::clock::freeze();
 
     // `paced` lets 200 runs a second through, one at a time, across every run in the process:
     // six more runs through it take at least 25 ms (a lower bound: it never fails from slowness).
