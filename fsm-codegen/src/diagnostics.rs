@@ -102,6 +102,11 @@ pub mod codes {
         IO = "fsm::io";
         /// `fsm!` tokens that do not follow the DSL's grammar (a missing `;`, a stray token).
         DSL_SYNTAX = "fsm::dsl_syntax";
+        /// Inline Rust, a Rust type, the YAML document or the `fsm!` tokens nest too deeply to be
+        /// read safely (thousands of brackets, operators or generic arguments).
+        TOO_DEEP = "fsm::too_deep";
+        /// A machine file that is not UTF-8 text.
+        NOT_UTF8 = "fsm::not_utf8";
     }
 }
 
