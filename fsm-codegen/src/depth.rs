@@ -278,6 +278,20 @@ pub fn too_deep_tokens(tokens: &TokenStream) -> Option<proc_macro2::Span> {
     None
 }
 
+/// The `fsm::too_deep` diagnostic of `fsm!` tokens that nest too deeply, at `span`.
+pub fn too_deep_tokens_diagnostic(span: crate::Span) -> crate::Diagnostic {
+    crate::Diagnostic::error(
+        crate::codes::TOO_DEEP,
+        "the tokens of `fsm!` nest too deeply to be read",
+        span,
+        "too deep from here",
+    )
+    .with_help(format!(
+        "brackets, generic arguments and operators of one expression may nest at most {MAX_DEPTH} \
+         levels (statements and list items count apart); split inline Rust into a named function"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
