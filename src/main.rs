@@ -222,12 +222,16 @@ fn human(checked: &[Checked]) -> String {
             Checked::Read(source, diagnostics) => {
                 errors += diagnostics.error_count();
                 warnings += diagnostics.len() - diagnostics.error_count();
-                // One report at a time, with a blank line after each, so that they stand apart.
-                for diagnostic in diagnostics {
-                    let mut one = Diagnostics::new();
-                    one.push(diagnostic.clone());
-                    out.push_str(&one.render_with(source, theme.clone(), 100));
+                // One report at a time, with a blank line after each, so that they stand apart;
+                // at most `MAX_REPORTED` of a file, then how many more there are.
+                let (reports, more) = diagnostics.render_each(source, theme.clone(), 100);
+                for report in reports {
+                    out.push_str(&report);
                     out.push('\n');
+                }
+                if more > 0 {
+                    out.push_str(&format!("{}: ", source.name));
+                    out.push_str(&fsm_codegen::diagnostics::more_line(more));
                 }
             }
             Checked::Unreadable(name, error) => {
