@@ -102,14 +102,22 @@ fn compiled(
     file: &std::path::Path,
     options: &fsm_codegen::codegen::Options,
 ) -> Result<fsm_codegen::Compiled, ExitCode> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
         Err(e) => {
             eprintln!("error: {}: {e}", file.display());
             return Err(ExitCode::from(EXIT_UNREADABLE));
         }
     };
-    let source = Source::new(file.display().to_string(), text);
+    let source = match fsm_codegen::span::decode(file.display().to_string(), &bytes) {
+        Ok(source) => source,
+        Err((source, diagnostic)) => {
+            let mut diagnostics = Diagnostics::new();
+            diagnostics.push(diagnostic);
+            eprint!("{}", diagnostics.render(&source));
+            return Err(ExitCode::from(EXIT_ERRORS));
+        }
+    };
     fsm_codegen::compile_with(&source, options).map_err(|diagnostics| {
         eprint!("{}", diagnostics.render(&source));
         ExitCode::from(EXIT_ERRORS)
@@ -160,10 +168,19 @@ fn check(args: &CheckArgs) -> ExitCode {
         .iter()
         .map(|path| {
             let name = path.display().to_string();
-            match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    let source = Source::new(name, text);
-                    let (_, mut diagnostics) = fsm_codegen::check(&source);
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let (source, mut diagnostics) = match fsm_codegen::span::decode(name, &bytes) {
+                        Ok(source) => {
+                            let (_, diagnostics) = fsm_codegen::check(&source);
+                            (source, diagnostics)
+                        }
+                        Err((source, diagnostic)) => {
+                            let mut diagnostics = Diagnostics::new();
+                            diagnostics.push(diagnostic);
+                            (source, diagnostics)
+                        }
+                    };
                     if args.deny_warnings {
                         diagnostics.deny_warnings();
                     }
@@ -205,12 +222,16 @@ fn human(checked: &[Checked]) -> String {
             Checked::Read(source, diagnostics) => {
                 errors += diagnostics.error_count();
                 warnings += diagnostics.len() - diagnostics.error_count();
-                // One report at a time, with a blank line after each, so that they stand apart.
-                for diagnostic in diagnostics {
-                    let mut one = Diagnostics::new();
-                    one.push(diagnostic.clone());
-                    out.push_str(&one.render_with(source, theme.clone(), 100));
+                // One report at a time, with a blank line after each, so that they stand apart;
+                // at most `MAX_REPORTED` of a file, then how many more there are.
+                let (reports, more) = diagnostics.render_each(source, theme.clone(), 100);
+                for report in reports {
+                    out.push_str(&report);
                     out.push('\n');
+                }
+                if more > 0 {
+                    out.push_str(&format!("{}: ", source.name));
+                    out.push_str(&fsm_codegen::diagnostics::more_line(more));
                 }
             }
             Checked::Unreadable(name, error) => {

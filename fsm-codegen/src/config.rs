@@ -174,8 +174,16 @@ impl Config {
                     output.display()
                 )));
             }
-            let text = std::fs::read_to_string(&input).map_err(|e| Error::Io(input.clone(), e))?;
-            let source = Source::new(input.display().to_string(), text);
+            let bytes = std::fs::read(&input).map_err(|e| Error::Io(input.clone(), e))?;
+            let source = match crate::span::decode(input.display().to_string(), &bytes) {
+                Ok(source) => source,
+                Err((source, diagnostic)) => {
+                    let mut diagnostics = crate::Diagnostics::new();
+                    diagnostics.push(diagnostic);
+                    reports.push(diagnostics.render(&source));
+                    continue;
+                }
+            };
             match crate::compile_with(&source, &self.options) {
                 Ok(compiled) => {
                     let mut warnings = compiled.warnings;

@@ -102,6 +102,11 @@ pub mod codes {
         IO = "fsm::io";
         /// `fsm!` tokens that do not follow the DSL's grammar (a missing `;`, a stray token).
         DSL_SYNTAX = "fsm::dsl_syntax";
+        /// Inline Rust, a Rust type, the YAML document or the `fsm!` tokens nest too deeply to be
+        /// read safely (thousands of brackets, operators or generic arguments).
+        TOO_DEEP = "fsm::too_deep";
+        /// A machine file that is not UTF-8 text.
+        NOT_UTF8 = "fsm::not_utf8";
     }
 }
 
@@ -265,40 +270,65 @@ impl Diagnostics {
     }
 
     /// The miette graphical report of every diagnostic, unicode without colour, as one string.
+    /// At most [`MAX_REPORTED`] are rendered; a last line says how many more there are.
     pub fn render(&self, source: &Source) -> String {
         self.render_with(source, miette::GraphicalTheme::unicode_nocolor(), 100)
     }
 
     /// The report with a given theme (the CLI uses colour on terminals) and width.
     pub fn render_with(&self, source: &Source, theme: miette::GraphicalTheme, width: usize) -> String {
+        let (reports, more) = self.render_each(source, theme, width);
+        let mut out = reports.concat();
+        if more > 0 {
+            out.push_str(&more_line(more));
+        }
+        out
+    }
+
+    /// The reports of the first [`MAX_REPORTED`] diagnostics, one string each, and the number
+    /// left out. A diagnostic on a very long line (minified YAML, a long string) is rendered in a
+    /// plain form with the line clipped around it, rather than by miette (which panics past
+    /// column 65,535 and would print the whole line).
+    pub fn render_each(&self, source: &Source, theme: miette::GraphicalTheme, width: usize) -> (Vec<String>, usize) {
         let handler = miette::GraphicalReportHandler::new_themed(theme)
             .with_width(width)
             .with_links(false);
-        let mut out = String::new();
-        for d in &self.items {
-            let report = Report {
-                diagnostic: d,
-                source: miette::NamedSource::new(&source.name, source.text.clone()),
+        let lines = LineIndex::new(&source.text);
+        let shown = self.items.len().min(MAX_REPORTED);
+        let mut reports = Vec::with_capacity(shown);
+        // miette needs the text as an owned source: shared, not copied per diagnostic.
+        let text: std::sync::Arc<str> = std::sync::Arc::from(source.text.as_str());
+        for d in &self.items[..shown] {
+            let plain = d.labels.iter().any(|l| lines.is_long(&source.text, l.span));
+            let graphical = if plain {
+                None
+            } else {
+                let report = Report {
+                    diagnostic: d,
+                    source: miette::NamedSource::new(&source.name, SharedText(std::sync::Arc::clone(&text))),
+                };
+                let mut one = String::new();
+                // The last line of defence: a renderer panic (not expected once long lines are
+                // kept away from miette) must not take the report, or the tool, down.
+                let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handler.render_report(&mut one, &report).is_ok()
+                }));
+                matches!(rendered, Ok(true)).then_some(one)
             };
-            let mut one = String::new();
-            if handler.render_report(&mut one, &report).is_err() {
-                // The handler only fails when the writer fails; a String never does. Fall back to
-                // the plain form rather than losing the diagnostic.
-                one = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
-            }
-            out.push_str(&one);
+            reports.push(graphical.unwrap_or_else(|| plain_report(d, source, &lines)));
         }
-        out
+        (reports, self.items.len() - shown)
     }
 
     /// One JSON object per diagnostic: code, severity, message, file, line, column, byte span,
     /// labels and help.
     pub fn to_json(&self, source: &Source) -> serde_json::Value {
+        let mut cursor = LineCursor::new(&source.text);
         self.items
             .iter()
             .map(|d| {
                 let span = d.span();
-                let (line, column) = source.line_col(span.start);
+                let (line, column) = cursor.line_col(span.start);
                 serde_json::json!({
                     "code": d.code,
                     "severity": d.severity.as_str(),
@@ -335,10 +365,193 @@ impl<'a> IntoIterator for &'a Diagnostics {
     }
 }
 
+/// Most diagnostics a report renders; the rest are counted on a last line (the JSON form lists
+/// every one). Rendering locates each one in the text, so thousands of them cost seconds.
+pub const MAX_REPORTED: usize = 100;
+
+/// Lines longer than this (in bytes) are not given to miette: the report shows a clipped window.
+const LONG_LINE: usize = 400;
+
+/// Characters of a long line shown on each side of a label.
+const CLIP: usize = 60;
+
+/// The last line of a report that left diagnostics out.
+pub fn more_line(more: usize) -> String {
+    format!(
+        "... and {} more (the first {MAX_REPORTED} are shown; `fsm check --format json` lists every one)\n",
+        thousands(more)
+    )
+}
+
+/// `19000` -> `19,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The source text shared between the reports of one file.
+struct SharedText(std::sync::Arc<str>);
+
+impl miette::SourceCode for SharedText {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        self.0.as_ref().read_span(span, context_lines_before, context_lines_after)
+    }
+}
+
+/// Line starts of a text, to find the line of an offset by binary search.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { starts }
+    }
+
+    /// The byte range of the line holding `offset` (without its line end).
+    fn line(&self, text: &str, offset: usize) -> std::ops::Range<usize> {
+        let i = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let start = self.starts.get(i).copied().unwrap_or(0).min(text.len());
+        let end = self.starts.get(i + 1).map_or(text.len(), |&n| n.saturating_sub(1)).max(start);
+        start..end
+    }
+
+    /// 0-based line number of `offset`.
+    fn number(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset).saturating_sub(1)
+    }
+
+    /// Whether the span starts or ends on a line too long for the graphical report.
+    fn is_long(&self, text: &str, span: Span) -> bool {
+        [span.start, span.end]
+            .iter()
+            .any(|&at| self.line(text, at as usize).len() > LONG_LINE)
+    }
+}
+
+/// Line and column of increasing offsets in one pass over the text (the JSON report of many
+/// diagnostics, sorted by position, is linear in the text, not quadratic).
+struct LineCursor<'a> {
+    text: &'a str,
+    /// Last offset reached, its line (1-based), the offset its line starts at and its column.
+    at: usize,
+    line: usize,
+    line_start: usize,
+    column: usize,
+}
+
+impl<'a> LineCursor<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCursor {
+            text,
+            at: 0,
+            line: 1,
+            line_start: 0,
+            column: 1,
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset, clamped to the text, as
+    /// [`Source::line_col`].
+    fn line_col(&mut self, offset: u32) -> (usize, usize) {
+        let mut target = (offset as usize).min(self.text.len());
+        while target > 0 && !self.text.is_char_boundary(target) {
+            target -= 1;
+        }
+        if target < self.at {
+            *self = LineCursor::new(self.text);
+        }
+        let walked = &self.text[self.at..target];
+        match walked.rfind('\n') {
+            Some(i) => {
+                self.line += walked.bytes().filter(|&b| b == b'\n').count();
+                self.line_start = self.at + i + 1;
+                self.column = self.text[self.line_start..target].chars().count() + 1;
+            }
+            None => self.column += walked.chars().count(),
+        }
+        self.at = target;
+        (self.line, self.column)
+    }
+}
+
+/// A diagnostic as plain text, its lines clipped to a window around each label:
+///
+/// ```text
+/// error[fsm::unknown_key]: unknown key `bad`
+///   --> m.yaml:3:70012
+///    |
+///  3 | …xxxxxxxxxxxxxxx, bad: 1}
+///    |                   ^^^ unknown key
+///   help: ...
+/// ```
+fn plain_report(d: &Diagnostic, source: &Source, lines: &LineIndex) -> String {
+    let text = source.text.as_str();
+    let mut cursor = LineCursor::new(text);
+    let (line, column) = cursor.line_col(d.span().start);
+    let mut out = format!(
+        "{}[{}]: {}\n  --> {}:{line}:{column}\n",
+        d.severity.as_str(),
+        d.code,
+        d.message,
+        source.name
+    );
+    for label in &d.labels {
+        let start = (label.span.start as usize).min(text.len());
+        let range = lines.line(text, start);
+        let number = lines.number(start) + 1;
+        let Some(line_text) = text.get(range.clone()) else {
+            continue;
+        };
+        // Characters of the line before the label, in it (on this line) and the window.
+        let before: Vec<(usize, char)> = line_text.char_indices().take_while(|(i, _)| range.start + i < start).collect();
+        let from = before.len().saturating_sub(CLIP);
+        let skip_start = before.get(from).map_or(0, |(i, _)| *i);
+        let shown: String = line_text[skip_start.min(line_text.len())..].chars().take(2 * CLIP).collect();
+        let clipped_left = from > 0;
+        let clipped_right = line_text[skip_start.min(line_text.len())..].chars().count() > 2 * CLIP;
+        let gutter = " ".repeat(number.to_string().len());
+        out.push_str(&format!(
+            " {gutter} |\n {number} | {}{shown}{}\n",
+            if clipped_left { "…" } else { "" },
+            if clipped_right { "…" } else { "" }
+        ));
+        let pad = before.len() - from + usize::from(clipped_left);
+        let end = (label.span.end as usize).clamp(start, range.end);
+        let width = text.get(start..end).map_or(1, |s| s.chars().count()).clamp(1, 2 * CLIP);
+        let mark = if label.primary { "^" } else { "-" };
+        out.push_str(&format!(
+            " {gutter} | {}{} {}\n",
+            " ".repeat(pad),
+            mark.repeat(width),
+            label.message
+        ));
+    }
+    if let Some(help) = &d.help {
+        out.push_str(&format!("  help: {help}\n"));
+    }
+    out
+}
+
 /// Adapter from a [`Diagnostic`] to miette's trait, with its source attached.
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
-    source: miette::NamedSource<String>,
+    source: miette::NamedSource<SharedText>,
 }
 
 impl fmt::Debug for Report<'_> {
@@ -386,12 +599,95 @@ impl miette::Diagnostic for Report<'_> {
     }
 }
 
+/// Names longer than this (in bytes) get no did-you-mean, and candidates longer than it are not
+/// compared: the comparison costs the product of the lengths.
+pub const MAX_SUGGESTED_LEN: usize = 64;
+
+/// At most this many candidates are compared for one did-you-mean (the first ones, in the order
+/// given): a machine with 20,000 states and as many mistyped references stays linear.
+pub const MAX_SUGGESTION_CANDIDATES: usize = 1_000;
+
 /// Did-you-mean: the candidate closest to `name` by Jaro-Winkler, if it is close enough (≥ 0.8).
+/// Names over [`MAX_SUGGESTED_LEN`] bytes get none; only the first
+/// [`MAX_SUGGESTION_CANDIDATES`] candidates are compared.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if name.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     candidates
         .into_iter()
+        .take(MAX_SUGGESTION_CANDIDATES)
+        .filter(|c| c.len() <= MAX_SUGGESTED_LEN)
         .map(|c| (strsim::jaro_winkler(name, c), c))
         .filter(|(score, c)| *score >= 0.8 && *c != name)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_compares_a_bounded_amount() {
+        assert_eq!(did_you_mean("pyed", ["paid", "payed", "new"]), Some("payed"));
+        // A long name is not compared at all (1 MB against 20,000 names took minutes).
+        let long = format!("{}x", "a".repeat(MAX_SUGGESTED_LEN));
+        let close = "a".repeat(MAX_SUGGESTED_LEN + 1);
+        assert_eq!(did_you_mean(&long, [close.as_str()]), None);
+        // Nor is a long candidate, nor one past the first MAX_SUGGESTION_CANDIDATES.
+        assert_eq!(did_you_mean(&long[1..], [close.as_str()]), None);
+        let mut names: Vec<String> = (0..MAX_SUGGESTION_CANDIDATES).map(|i| format!("zz{i}")).collect();
+        names.push("payed".into());
+        assert_eq!(did_you_mean("pyed", names.iter().map(String::as_str)), None);
+        names.insert(0, "payed".into());
+        assert_eq!(did_you_mean("pyed", names.iter().map(String::as_str)), Some("payed"));
+    }
+
+    #[test]
+    fn long_reports_are_capped_and_say_how_many_more() {
+        let text = "x\n".repeat(300);
+        let source = Source::new("m.yaml", text);
+        let mut diagnostics = Diagnostics::new();
+        for i in 0..250u32 {
+            diagnostics.push(Diagnostic::error(codes::UNKNOWN_KEY, format!("unknown {i}"), Span::new(2 * i, 2 * i + 1), "here"));
+        }
+        let report = diagnostics.render(&source);
+        assert_eq!(report.matches("fsm::unknown_key").count(), MAX_REPORTED);
+        assert!(report.contains("unknown 99\n") && !report.contains("unknown 100\n"), "{report}");
+        assert!(report.ends_with("... and 150 more (the first 100 are shown; `fsm check --format json` lists every one)\n"));
+        assert_eq!(thousands(19_000), "19,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        // The JSON form lists every one, with lines and columns found in one pass.
+        let json = diagnostics.to_json(&source);
+        let items = json.as_array().map(Vec::len);
+        assert_eq!(items, Some(250));
+        assert_eq!(json[249]["line"], 250);
+        assert_eq!(json[249]["column"], 1);
+    }
+
+    /// miette panicked ("Formatting argument out of range") on a label past column 65,535; a
+    /// label on a long line is rendered plainly, with the line clipped around it.
+    #[test]
+    fn a_label_far_along_a_line_is_rendered_plainly_and_clipped() {
+        let text = format!("name: M\nstates: [{{name: a}}]{}, bad: 1}}\n", " ".repeat(70_000));
+        let at = u32::try_from(text.find("bad").unwrap_or(0)).unwrap_or(0);
+        let source = Source::new("m.yaml", text);
+        let mut diagnostics = Diagnostics::new();
+        diagnostics.push(
+            Diagnostic::error(codes::UNKNOWN_KEY, "unknown key `bad`", Span::new(at, at + 3), "unknown key")
+                .with_label(Span::new(8, 14), "in here")
+                .with_label(Span::new(0, 4), "and here")
+                .with_help("remove it"),
+        );
+        let report = diagnostics.render(&source);
+        assert!(report.starts_with("error[fsm::unknown_key]: unknown key `bad`\n  --> m.yaml:2:"), "{report}");
+        // 60 characters before the label, the label and what follows (up to 120 in all).
+        assert!(report.contains(&format!(" 2 | …{}, bad: 1}}\n   | {}^^^ unknown key\n", " ".repeat(58), " ".repeat(61))), "{report}");
+        assert!(report.contains(&format!(" 2 | states: [{{name: a}}]{}…\n   | ------ in here\n", " ".repeat(101))), "{report}");
+        assert!(report.contains(" 1 | name: M\n   | ---- and here\n"), "{report}");
+        assert!(report.ends_with("  help: remove it\n"), "{report}");
+        assert!(report.len() < 1_000, "the line is clipped: {} bytes", report.len());
+    }
 }

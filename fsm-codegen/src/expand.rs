@@ -19,7 +19,6 @@
 
 use crate::ast;
 use crate::diagnostics::{Diagnostics, Severity, codes};
-use crate::span::Source;
 use crate::syntax::dsl::{self, Locate, TokenSpans};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -79,8 +78,8 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
         Ok(path) => path,
         Err(message) => return syn::Error::new(at, message).into_compile_error(),
     };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
         Err(e) => {
             return syn::Error::new(
                 at,
@@ -98,8 +97,17 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
     let track = path.to_str().map(|p| {
         quote_spanned! {at=> const _: &[u8] = ::core::include_bytes!(#p); }
     });
-    let source = Source::new(lit.value(), text);
-    let (machine, mut diagnostics) = crate::syntax::yaml::parse(&source);
+    let (source, (machine, mut diagnostics)) = match crate::span::decode(lit.value(), &bytes) {
+        Ok(source) => {
+            let parsed = crate::syntax::yaml::parse(&source);
+            (source, parsed)
+        }
+        Err((source, diagnostic)) => {
+            let mut diagnostics = Diagnostics::new();
+            diagnostics.push(diagnostic);
+            (source, (None, diagnostics))
+        }
+    };
     let mut code = None;
     if let Some(machine) = &machine
         && !diagnostics.has_errors()

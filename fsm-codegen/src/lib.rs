@@ -11,6 +11,7 @@ pub mod ast;
 pub mod builtins;
 pub mod codegen;
 pub mod config;
+pub mod depth;
 pub mod diagnostics;
 pub mod emit;
 pub mod expand;

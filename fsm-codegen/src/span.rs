@@ -150,3 +150,45 @@ impl Source {
         (line, col)
     }
 }
+
+/// Reads the bytes of a machine file as a [`Source`]. Bytes that are not UTF-8 give the error
+/// `fsm::not_utf8` at the first offending byte, with the source decoded lossily (every valid
+/// byte keeps its offset up to that point) so that the report can show the line.
+///
+/// ```
+/// let (source, diagnostic) = fsm_codegen::span::decode("m.yaml", b"name: M\xff\n").unwrap_err();
+/// assert_eq!(diagnostic.code, fsm_codegen::codes::NOT_UTF8);
+/// assert_eq!(diagnostic.span(), fsm_codegen::Span::new(7, 8));
+/// assert!(source.text.starts_with("name: M"));
+/// ```
+///
+/// # Errors
+///
+/// The lossily decoded source and the diagnostic, when the bytes are not UTF-8.
+#[allow(clippy::result_large_err)]
+pub fn decode(name: impl Into<String>, bytes: &[u8]) -> Result<Source, (Source, crate::Diagnostic)> {
+    let name = name.into();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(name, text)),
+        Err(error) => {
+            let at = error.valid_up_to();
+            let bad = error.error_len().unwrap_or(bytes.len() - at).max(1);
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            let start = u32::try_from(at).unwrap_or(u32::MAX);
+            // In the lossy text, the bad bytes became one U+FFFD (3 bytes) at the same offset.
+            let span = Span::new(start, start.saturating_add(3));
+            let hex: Vec<String> = bytes[at..at + bad].iter().map(|b| format!("{b:#04x}")).collect();
+            let diagnostic = crate::Diagnostic::error(
+                crate::codes::NOT_UTF8,
+                format!(
+                    "the file is not UTF-8 text: byte {at} (line {line}) is {}",
+                    hex.join(" ")
+                ),
+                span,
+                "not UTF-8",
+            )
+            .with_help("save the file as UTF-8 (machine files are UTF-8 YAML)");
+            Err((Source::new(name, String::from_utf8_lossy(bytes).into_owned()), diagnostic))
+        }
+    }
+}

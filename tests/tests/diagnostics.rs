@@ -63,9 +63,13 @@ fn every_code_is_covered_by_the_corpus() {
             covered.push(code.trim().to_owned());
         }
     }
-    // `fsm::io` is the CLI's (unreadable file), tested there; `fsm::dsl_syntax` is `fsm!`'s, in
-    // the UI tests (ui/dsl/*.stderr).
-    let elsewhere = [fsm_codegen::codes::IO, fsm_codegen::codes::DSL_SYNTAX];
+    // `fsm::io` and `fsm::not_utf8` are the CLI's (unreadable file, bytes that are not UTF-8),
+    // tested there; `fsm::dsl_syntax` is `fsm!`'s, in the UI tests (ui/dsl/*.stderr).
+    let elsewhere = [
+        fsm_codegen::codes::IO,
+        fsm_codegen::codes::NOT_UTF8,
+        fsm_codegen::codes::DSL_SYNTAX,
+    ];
     let missing: Vec<&&str> = fsm_codegen::codes::ALL
         .iter()
         .filter(|c| !elsewhere.contains(*c) && !covered.iter().any(|k| k == **c))

@@ -153,6 +153,16 @@ impl DslParse {
 /// Parses the tokens of an `fsm!` invocation.
 pub fn parse(tokens: TokenStream) -> DslParse {
     let mut p = Parser::default();
+    if let Some(at) = crate::depth::too_deep_tokens(&tokens) {
+        let span = p.one(at);
+        p.diags.push(crate::depth::too_deep_tokens_diagnostic(span));
+        return DslParse {
+            machine: None,
+            spans: TokenSpans { spans: p.spans },
+            diagnostics: p.diags,
+            syntax_errors: p.errors,
+        };
+    }
     let machine = (|input: ParseStream<'_>| p.document(input)).parse2(tokens);
     let machine = match machine {
         Ok(m) => m,
@@ -1690,6 +1700,37 @@ mod tests {
         assert_eq!(parsed.syntax_errors.len(), 1, "`stat a;`");
         // Statements after the mistakes were still read.
         assert_eq!(parsed.machine.unwrap().networks[0].arcs.len(), 3);
+    }
+
+    /// Thousands of nested brackets or operators in `rust!(..)`, or nested generics in `data:`,
+    /// used to overflow the stack (in syn, and in this parser's own recursion over values).
+    #[test]
+    fn deep_tokens_are_refused_at_the_token() {
+        let cases = [
+            format!(
+                "machine M {{ network n {{ start state a; end state b; a -> b if rust!({}x{}); }} }}",
+                "(".repeat(3000),
+                ")".repeat(3000)
+            ),
+            format!(
+                "machine M {{ network n {{ start state a; end state b; a -> b if rust!({}x); }} }}",
+                "!".repeat(3000)
+            ),
+            format!("machine M {{ data: {}u8{}; }}", "Vec<".repeat(1200), ">".repeat(1200)),
+            format!("machine M {{ metadata: {}1{}; }}", "[".repeat(3000), "]".repeat(3000)),
+        ];
+        for text in cases {
+            let tokens: TokenStream = text.parse().expect("tokens");
+            let parsed = parse(tokens.clone());
+            let found: Vec<_> = parsed.diagnostics.iter().map(|d| d.code).collect();
+            assert_eq!(found, [codes::TOO_DEEP]);
+            assert!(parsed.machine.is_none());
+            // The primary label is a recorded token (not the call site).
+            assert_eq!(parsed.spans.len(), 1);
+            // And the macro's whole expansion reports it as a compile error.
+            let expanded = crate::expand::dsl(tokens, &|_| None).to_string();
+            assert!(expanded.contains("fsm::too_deep"), "{expanded}");
+        }
     }
 
     #[test]

@@ -16,7 +16,9 @@ use syn::parse::Parser;
 
 pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
     let machine = cx.machine;
-    if let Some(data) = &machine.data {
+    if let Some(data) = &machine.data
+        && !too_deep(cx.source, data, "the record type", diags)
+    {
         match syn::parse_str::<syn::Type>(&data.value) {
             Ok(syn::Type::Path(_)) => {}
             Ok(_) => diags.push(
@@ -41,6 +43,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
     }
     for event in &machine.events {
         if let Some(payload) = &event.payload
+            && !too_deep(cx.source, payload, "a payload type", diags)
             && let Err(e) = syn::parse_str::<syn::Type>(&payload.value)
         {
             diags.push(
@@ -58,6 +61,9 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
         let FunctionRef::Rust { code, .. } = function else {
             continue;
         };
+        if too_deep(cx.source, code, "inline Rust", diags) {
+            continue;
+        }
         let parsed = match role {
             Role::Condition => syn::parse_str::<syn::Expr>(&code.value).map(drop),
             Role::Transform | Role::Validate => syn::Block::parse_within.parse_str(&code.value).map(drop),
@@ -82,6 +88,29 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// Reports `fsm::too_deep` (and returns true) when `code` nests too deeply for syn to parse it
+/// without risking the stack; the label points at the place the limit is crossed.
+fn too_deep(source: Option<&Source>, code: &Spanned<String>, what: &str, diags: &mut Diagnostics) -> bool {
+    let Some(offset) = crate::depth::too_deep_text(&code.value) else {
+        return false;
+    };
+    let span = source_offset(source, code, offset).map_or(code.span, |start| Span::new(start, start + 1));
+    diags.push(
+        Diagnostic::error(
+            codes::TOO_DEEP,
+            format!("{what} nests too deeply to be read"),
+            span,
+            "too deep from here",
+        )
+        .with_help(format!(
+            "brackets, generic arguments and operators of one expression may nest at most {} levels \
+             (statements and list items count apart); split the code into a named function",
+            crate::depth::MAX_DEPTH
+        )),
+    );
+    true
 }
 
 /// The source span of the place syn reported `error` at inside `code`, or the whole string when

@@ -16,6 +16,9 @@ use std::rc::Rc;
 const MAX_DEPTH: usize = 64;
 /// Most nodes alias expansion may add to a document.
 const MAX_ALIAS_NODES: usize = 100_000;
+/// Most bytes of scalar text (and tags) alias expansion may add to a document: a few aliases of
+/// a long string multiply memory as surely as nested ones.
+const MAX_ALIAS_BYTES: usize = 8 << 20;
 
 /// How a scalar was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +62,16 @@ impl Node {
             Kind::Scalar { .. } => 1,
             Kind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
             Kind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
+        }
+    }
+
+    /// Bytes of scalar text and tags in this tree (for the alias budget).
+    fn bytes(&self) -> usize {
+        let own = self.tag.as_ref().map_or(0, String::len);
+        own + match &self.kind {
+            Kind::Scalar { text, .. } => text.len(),
+            Kind::Seq(items) => items.iter().map(Node::bytes).sum::<usize>(),
+            Kind::Map(entries) => entries.iter().map(|(k, v)| k.bytes() + v.bytes()).sum::<usize>(),
         }
     }
 
@@ -145,6 +158,7 @@ pub(crate) fn parse(text: &str, diags: &mut Diagnostics) -> Document {
         stack: Vec::new(),
         anchors: Vec::new(),
         alias_nodes: 0,
+        alias_bytes: 0,
         root: None,
         documents: 0,
         warnings: Vec::new(),
@@ -172,6 +186,7 @@ struct Builder<'a> {
     /// Anchored nodes by anchor id (saphyr numbers anchors from 1).
     anchors: Vec<Option<Rc<Node>>>,
     alias_nodes: usize,
+    alias_bytes: usize,
     root: Option<Node>,
     documents: usize,
     /// Problems that do not stop the reading (a second document).
@@ -246,6 +261,19 @@ impl Builder<'_> {
                         "aliases may add at most {MAX_ALIAS_NODES} nodes to a document; nested aliases multiply"
                     )));
                 }
+                self.alias_bytes += target.bytes();
+                if self.alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(Diagnostic::error(
+                        codes::YAML_SYNTAX,
+                        "aliases expand to too much text",
+                        at,
+                        "expansion limit reached here",
+                    )
+                    .with_help(format!(
+                        "aliases may add at most {} MiB of text to a document; each alias copies its anchor",
+                        MAX_ALIAS_BYTES >> 20
+                    )));
+                }
                 let mut node = (*target).clone();
                 node.span = at;
                 self.finish(node, 0)?;
@@ -315,7 +343,7 @@ impl Builder<'_> {
     fn push_frame(&self, at: Span) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(
-                Diagnostic::error(codes::YAML_SYNTAX, "the document is nested too deeply", at, "too deep")
+                Diagnostic::error(codes::TOO_DEEP, "the document is nested too deeply", at, "too deep")
                     .with_help(format!("collections may be nested at most {MAX_DEPTH} levels deep")),
             );
         }
@@ -416,6 +444,10 @@ fn scan_error(text: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic {
     };
     let help;
     let label;
+    if info.contains("recursion limit") {
+        return Diagnostic::error(codes::TOO_DEEP, "the document is nested too deeply", span, "too deep")
+            .with_help(format!("collections may be nested at most {MAX_DEPTH} levels deep"));
+    }
     if info.contains("tab") {
         span = tab_span(text, at).unwrap_or(span);
         label = "tab character here";
@@ -551,6 +583,24 @@ mod tests {
         assert_eq!(diags.iter().next().map(|d| d.code), Some(codes::YAML_SYNTAX));
     }
 
+    /// A 26 KB file whose aliases copy a 2 KB string 6,000 times used to be read into 12 MB
+    /// (the node budget counted 6,000 nodes): the copied text is bounded too.
+    #[test]
+    fn aliases_of_long_strings_are_bounded() {
+        let mut text = format!("a: &a \"{}\"\nb: [", "x".repeat(2048));
+        text.push_str(&vec!["*a"; 6000].join(", "));
+        text.push_str("]\n");
+        assert!(text.len() < 30_000);
+        let (root, diags) = tree(&text);
+        assert!(root.is_none());
+        let found: Vec<_> = diags.iter().map(|d| (d.code, d.message.as_str())).collect();
+        assert_eq!(found, [(codes::YAML_SYNTAX, "aliases expand to too much text")]);
+        // The limit is crossed at alias number 8 MiB / 2 KiB + 1 = 4,097 (each `*a, ` is 4 bytes).
+        let at = diags.iter().next().map(|d| d.span().start as usize).unwrap_or(0);
+        assert_eq!(&text[at..at + 2], "*a");
+        assert_eq!((at - text.find('[').unwrap_or(0) - 1) / 4, 4096);
+    }
+
     #[test]
     fn tabs_point_at_the_tab() {
         let text = "a:\n\tb: 1\n";
@@ -561,9 +611,17 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
-        let text = "[".repeat(10_000);
-        let (root, diags) = tree(&text);
-        assert!(root.is_none());
-        assert!(diags.has_errors());
+        // The scanner refuses 256 open flow collections before the parser sees them; this
+        // module refuses anything deeper than MAX_DEPTH.
+        for text in ["[".repeat(10_000), format!("{}{}", "[".repeat(100), "]".repeat(100))] {
+            let (root, diags) = tree(&text);
+            assert!(root.is_none());
+            let found: Vec<_> = diags.iter().map(|d| d.code).collect();
+            assert_eq!(found, [codes::TOO_DEEP]);
+        }
+        let text = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let (_, diags) = tree(&text);
+        let at = u32::try_from(MAX_DEPTH).unwrap_or(0);
+        assert_eq!(diags.iter().next().map(Diagnostic::span), Some(Span::new(at, at + 1)));
     }
 }
