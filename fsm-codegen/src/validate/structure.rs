@@ -20,6 +20,17 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             .with_help(format!("add `main_network:` naming one of {}", names.join(", "))),
         );
     }
+    if machine.networks.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                "the machine has no states",
+                machine.name.span,
+                "no network, no state",
+            )
+            .with_help("add `states:` and `arcs:` for one network, or `networks:` for several"),
+        );
+    }
     for (net, network) in cx.networks() {
         start_states(cx, network, diags);
         arcs(network, diags);
@@ -46,9 +57,21 @@ fn network_label(cx: &Context<'_>, network: &Network) -> String {
 }
 
 fn start_states(cx: &Context<'_>, network: &Network, diags: &mut Diagnostics) {
+    if network.states.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                format!("{} has no states", network_label(cx, network)),
+                network.name.span,
+                "no state to start in",
+            )
+            .with_help("add its states, one of them with `is_start: true` and one with `is_end: true`"),
+        );
+        return;
+    }
     let starts: Vec<&State> = network.states.iter().filter(|s| is_start(s)).collect();
     match starts.as_slice() {
-        [] if !network.states.is_empty() => diags.push(
+        [] => diags.push(
             Diagnostic::error(
                 codes::NO_START_STATE,
                 format!("{} has no start state", network_label(cx, network)),
