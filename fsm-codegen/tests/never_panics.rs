@@ -442,10 +442,29 @@ fn machines_the_generator_could_not_compile_are_refused() {
         ),
         ("name: M\nstates: []\n", "fsm::no_start_state"),
         ("name: M\nnetworks: []\n", "fsm::no_start_state"),
+        ("name: M\n", "fsm::missing_key"),
     ] {
         let (_, diagnostics) = check(&Source::new("m.yaml", text));
         let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
-        assert!(codes.contains(&code), "{text:?}: {codes:?}");
+        assert_eq!(codes, [code], "{text:?}: one mistake, one diagnostic");
+    }
+    // The same in the DSL, where the tokens say it; and the gate refuses such a machine even when
+    // nothing reported it before.
+    for (tokens, message) in [
+        ("machine M {}", "the machine has no states"),
+        (
+            "machine M { main_network: a; network a {} }",
+            "network `a` has no states",
+        ),
+    ] {
+        let parsed = fsm_codegen::syntax::dsl::parse(tokens.parse().expect("tokens"));
+        assert!(parsed.syntax_errors.is_empty(), "{tokens}");
+        let messages: Vec<&str> = parsed.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, [message], "{tokens}");
+        let machine = parsed.machine.expect("a machine");
+        let refused = fsm_codegen::analyze(&machine, None).expect_err("no IR for a machine without states");
+        let messages: Vec<&str> = refused.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, [message], "{tokens}");
     }
 }
 

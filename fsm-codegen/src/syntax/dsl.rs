@@ -161,11 +161,43 @@ pub fn parse(tokens: TokenStream) -> DslParse {
             None
         }
     };
+    if let Some(machine) = &machine
+        && p.errors.is_empty()
+    {
+        empty(machine, &mut p.diags);
+    }
     DslParse {
         machine,
         spans: TokenSpans { spans: p.spans },
         diagnostics: p.diags,
         syntax_errors: p.errors,
+    }
+}
+
+/// A machine without states, or a network without states: the generator needs a state to start
+/// in. Reported only when the grammar was followed (a broken state is its own error).
+fn empty(machine: &Machine, diags: &mut Diagnostics) {
+    if machine.networks.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                "the machine has no states",
+                machine.name.span,
+                "no network, no state",
+            )
+            .with_help("add states (`start state a;`, `end state b;`) and arcs (`a -> b;`)"),
+        );
+    }
+    for network in machine.networks.iter().filter(|n| n.states.is_empty()) {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                format!("network `{}` has no states", network.name.value),
+                network.name.span,
+                "no state to start in",
+            )
+            .with_help("add its states (`start state a;`, `end state b;`) and arcs (`a -> b;`)"),
+        );
     }
 }
 

@@ -4,10 +4,18 @@
 use super::Context;
 use crate::ast::{State, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::ir::{Resilience, RetryPolicy};
 use crate::span::Spanned;
 
+/// Seconds before the second run when `retry` gives no `delay_seconds`.
+const DEFAULT_DELAY: f64 = 0.1;
+/// Longest wait between runs when `retry` gives no `max_delay_seconds`.
+const DEFAULT_MAX_DELAY: f64 = 60.0;
+/// Seconds a breaker stays open when `circuit_breaker` gives no `reset_seconds`.
+const DEFAULT_RESET: f64 = 30.0;
+
 /// A number (integer or float), if `value` is one.
-pub(crate) fn number(value: &Value) -> Option<f64> {
+fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Int(i) => Some(*i as f64),
         Value::Float(f) if f.is_finite() => Some(*f),
@@ -16,7 +24,7 @@ pub(crate) fn number(value: &Value) -> Option<f64> {
 }
 
 /// The value under `key` of a mapping.
-pub(crate) fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
     match value {
         Value::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| &v.value),
         _ => None,
@@ -24,8 +32,16 @@ pub(crate) fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 /// The number under `key` of a mapping.
-pub(crate) fn map_number(value: &Value, key: &str) -> Option<f64> {
+fn map_number(value: &Value, key: &str) -> Option<f64> {
     map_get(value, key).and_then(number)
+}
+
+/// The integer under `key` of a mapping, if it fits a `u32`.
+fn map_u32(value: &Value, key: &str) -> Option<u32> {
+    match map_get(value, key) {
+        Some(Value::Int(i)) => u32::try_from(*i).ok(),
+        _ => None,
+    }
 }
 
 /// One key of a setting: its name, whether it is required, and the check of its value (`Err`:
@@ -91,36 +107,60 @@ const RATE_LIMIT: &[(&str, bool, Check)] = &[
     }),
 ];
 
-pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
-    for (_, network) in cx.networks() {
-        for state in &network.states {
-            check_state(state, diags);
-        }
-    }
+/// Checks every state's settings and returns them typed, per network and state (what is wrong is
+/// reported and left out; the gate then stops at the error).
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<Vec<Resilience>> {
+    cx.networks()
+        .map(|(_, network)| network.states.iter().map(|s| check_state(s, diags)).collect())
+        .collect()
 }
 
-fn check_state(state: &State, diags: &mut Diagnostics) {
-    if let Some(retry) = &state.retry {
-        mapping(retry, "retry", RETRY, diags);
+fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
+    fn valid<'s>(
+        node: &'s Option<Spanned<Value>>,
+        what: &str,
+        keys: &[(&str, bool, Check)],
+        diags: &mut Diagnostics,
+    ) -> Option<&'s Value> {
+        let node = node.as_ref()?;
+        mapping(node, what, keys, diags).then_some(&node.value)
     }
-    if let Some(breaker) = &state.circuit_breaker {
-        mapping(breaker, "circuit_breaker", BREAKER, diags);
-    }
-    if let Some(limit) = &state.rate_limit {
-        mapping(limit, "rate_limit", RATE_LIMIT, diags);
-    }
-    if let Some(timeout) = &state.timeout_seconds
-        && !seconds(&timeout.value, 86400.0)
-    {
-        diags.push(
-            Diagnostic::error(
-                codes::RESILIENCE,
-                "`timeout_seconds` must be a number of seconds above 0, at most 86400",
-                timeout.span,
-                "not a timeout",
-            )
-            .with_help("e.g. `timeout_seconds: 2.5`"),
-        );
+    let retry = valid(&state.retry, "retry", RETRY, diags).and_then(|r| {
+        Some(RetryPolicy {
+            attempts: map_u32(r, "attempts")?,
+            delay: map_number(r, "delay_seconds").unwrap_or(DEFAULT_DELAY),
+            max_delay: map_number(r, "max_delay_seconds").unwrap_or(DEFAULT_MAX_DELAY),
+            exponential: !matches!(map_get(r, "backoff"), Some(Value::String(b)) if b == "fixed"),
+            jitter: !matches!(map_get(r, "jitter"), Some(Value::Bool(false))),
+        })
+    });
+    let breaker = valid(&state.circuit_breaker, "circuit_breaker", BREAKER, diags).and_then(|b| {
+        Some((
+            map_u32(b, "failures")?,
+            map_number(b, "reset_seconds").unwrap_or(DEFAULT_RESET),
+        ))
+    });
+    let rate_limit = valid(&state.rate_limit, "rate_limit", RATE_LIMIT, diags).and_then(|r| {
+        let per_second = map_number(r, "per_second")?;
+        // At most 1e6 runs a second: the default burst fits a `u32`.
+        let burst = map_u32(r, "burst").unwrap_or(per_second.ceil().max(1.0) as u32);
+        Some((per_second, burst))
+    });
+    let mut timeout = None;
+    if let Some(t) = &state.timeout_seconds {
+        if seconds(&t.value, 86400.0) {
+            timeout = number(&t.value);
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESILIENCE,
+                    "`timeout_seconds` must be a number of seconds above 0, at most 86400",
+                    t.span,
+                    "not a timeout",
+                )
+                .with_help("e.g. `timeout_seconds: 2.5`"),
+            );
+        }
     }
     let has_functions = !state.validate.is_empty() || !state.transform.is_empty();
     if !has_functions {
@@ -143,9 +183,17 @@ fn check_state(state: &State, diags: &mut Diagnostics) {
             }
         }
     }
+    Resilience {
+        retry,
+        timeout,
+        breaker,
+        rate_limit,
+    }
 }
 
-fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diags: &mut Diagnostics) {
+/// Checks a mapping against its keys; returns whether it is valid.
+fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diags: &mut Diagnostics) -> bool {
+    let before = diags.len();
     let Value::Map(entries) = &node.value else {
         let example = match what {
             "retry" => "`retry: { attempts: 3, delay_seconds: 0.2 }`",
@@ -161,7 +209,7 @@ fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diag
             )
             .with_help(format!("e.g. {example}")),
         );
-        return;
+        return false;
     };
     for (key, value) in entries {
         match keys.iter().find(|(k, _, _)| *k == key.value) {
@@ -209,4 +257,5 @@ fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diag
             );
         }
     }
+    diags.len() == before
 }

@@ -538,11 +538,15 @@ impl Mapper<'_> {
         let top_arcs = fields.get("arcs");
         match fields.get("networks") {
             Some(networks) => {
-                machine.networks = self
-                    .list(networks, "networks")
-                    .iter()
-                    .filter_map(|n| self.network(n))
-                    .collect();
+                let list = self.list(networks, "networks");
+                if list.is_empty() && matches!(networks.kind, Kind::Seq(_)) {
+                    self.empty(
+                        networks,
+                        "the machine has no networks",
+                        "add a network: `- { name: main, states: [...], arcs: [...] }`",
+                    );
+                }
+                machine.networks = list.iter().filter_map(|n| self.network(n)).collect();
                 for (key, node) in [("states", top_states), ("arcs", top_arcs)] {
                     let Some(node) = node else { continue };
                     let key_span = key_span(root, key).unwrap_or(node.span);
@@ -570,8 +574,15 @@ impl Mapper<'_> {
                         span: root.span,
                     });
                 }
-                // Validation reports a machine without networks, whichever front end wrote it.
-                None => {}
+                None => self.error(
+                    Diagnostic::error(
+                        codes::MISSING_KEY,
+                        "the machine has no states",
+                        self.head(root),
+                        "neither `states` nor `networks`",
+                    )
+                    .with_help("add `states:` and `arcs:` for one network, or `networks:` for several"),
+                ),
             },
         }
         Some(machine)
@@ -597,7 +608,21 @@ impl Mapper<'_> {
     }
 
     fn states(&mut self, node: &Node) -> Vec<State> {
-        self.list(node, "states").iter().filter_map(|s| self.state(s)).collect()
+        let list = self.list(node, "states");
+        if list.is_empty() && matches!(node.kind, Kind::Seq(_)) {
+            self.empty(
+                node,
+                "a network needs at least one state",
+                "add its states, one of them with `is_start: true` and one with `is_end: true`",
+            );
+        }
+        list.iter().filter_map(|s| self.state(s)).collect()
+    }
+
+    /// An empty list of states or networks: the generator needs a state to start in (the gate
+    /// refuses it too, for an AST built by hand).
+    fn empty(&mut self, node: &Node, message: &str, help: &str) {
+        self.error(Diagnostic::error(codes::NO_START_STATE, message, node.span, "empty list").with_help(help));
     }
 
     fn arcs(&mut self, node: &Node) -> Vec<Arc> {
