@@ -6,6 +6,7 @@ use crate::ast::{State, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::ir::{Resilience, RetryPolicy};
 use crate::span::Spanned;
+use crate::syntax::keys;
 
 /// Seconds before the second run when `retry` gives no `delay_seconds`.
 const DEFAULT_DELAY: f64 = 0.1;
@@ -57,36 +58,36 @@ fn seconds(v: &Value, max: f64) -> bool {
 }
 
 const RETRY: &[(&str, bool, Check)] = &[
-    ("attempts", true, |v| {
+    (keys::ATTEMPTS, true, |v| {
         count(1, 100)(v)
             .then_some(())
             .ok_or("an integer from 1 to 100 (the first run included)")
     }),
-    ("delay_seconds", false, |v| {
+    (keys::DELAY_SECONDS, false, |v| {
         (number(v).is_some_and(|s| (0.0..=3600.0).contains(&s)))
             .then_some(())
             .ok_or("a number of seconds from 0 to 3600")
     }),
-    ("max_delay_seconds", false, |v| {
+    (keys::MAX_DELAY_SECONDS, false, |v| {
         seconds(v, 3600.0)
             .then_some(())
             .ok_or("a number of seconds above 0, at most 3600")
     }),
-    ("backoff", false, |v| {
+    (keys::BACKOFF, false, |v| {
         matches!(v, Value::String(s) if s == "exponential" || s == "fixed")
             .then_some(())
             .ok_or("`exponential` or `fixed`")
     }),
-    ("jitter", false, |v| {
+    (keys::JITTER, false, |v| {
         matches!(v, Value::Bool(_)).then_some(()).ok_or("`true` or `false`")
     }),
 ];
 
 const BREAKER: &[(&str, bool, Check)] = &[
-    ("failures", true, |v| {
+    (keys::FAILURES, true, |v| {
         count(1, 1000)(v).then_some(()).ok_or("an integer from 1 to 1000")
     }),
-    ("reset_seconds", false, |v| {
+    (keys::RESET_SECONDS, false, |v| {
         seconds(v, 86400.0)
             .then_some(())
             .ok_or("a number of seconds above 0, at most 86400")
@@ -94,13 +95,13 @@ const BREAKER: &[(&str, bool, Check)] = &[
 ];
 
 const RATE_LIMIT: &[(&str, bool, Check)] = &[
-    ("per_second", true, |v| {
+    (keys::PER_SECOND, true, |v| {
         number(v)
             .is_some_and(|r| r > 0.0 && r <= 1e6)
             .then_some(())
             .ok_or("a number of runs a second above 0, at most 1000000")
     }),
-    ("burst", false, |v| {
+    (keys::BURST, false, |v| {
         count(1, 1_000_000)(v)
             .then_some(())
             .ok_or("an integer from 1 to 1000000")
@@ -127,23 +128,23 @@ fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
     }
     let retry = valid(&state.retry, "retry", RETRY, diags).and_then(|r| {
         Some(RetryPolicy {
-            attempts: map_u32(r, "attempts")?,
-            delay: map_number(r, "delay_seconds").unwrap_or(DEFAULT_DELAY),
-            max_delay: map_number(r, "max_delay_seconds").unwrap_or(DEFAULT_MAX_DELAY),
-            exponential: !matches!(map_get(r, "backoff"), Some(Value::String(b)) if b == "fixed"),
-            jitter: !matches!(map_get(r, "jitter"), Some(Value::Bool(false))),
+            attempts: map_u32(r, keys::ATTEMPTS)?,
+            delay: map_number(r, keys::DELAY_SECONDS).unwrap_or(DEFAULT_DELAY),
+            max_delay: map_number(r, keys::MAX_DELAY_SECONDS).unwrap_or(DEFAULT_MAX_DELAY),
+            exponential: !matches!(map_get(r, keys::BACKOFF), Some(Value::String(b)) if b == "fixed"),
+            jitter: !matches!(map_get(r, keys::JITTER), Some(Value::Bool(false))),
         })
     });
     let breaker = valid(&state.circuit_breaker, "circuit_breaker", BREAKER, diags).and_then(|b| {
         Some((
-            map_u32(b, "failures")?,
-            map_number(b, "reset_seconds").unwrap_or(DEFAULT_RESET),
+            map_u32(b, keys::FAILURES)?,
+            map_number(b, keys::RESET_SECONDS).unwrap_or(DEFAULT_RESET),
         ))
     });
     let rate_limit = valid(&state.rate_limit, "rate_limit", RATE_LIMIT, diags).and_then(|r| {
-        let per_second = map_number(r, "per_second")?;
+        let per_second = map_number(r, keys::PER_SECOND)?;
         // At most 1e6 runs a second: the default burst fits a `u32`.
-        let burst = map_u32(r, "burst").unwrap_or(per_second.ceil().max(1.0) as u32);
+        let burst = map_u32(r, keys::BURST).unwrap_or(per_second.ceil().max(1.0) as u32);
         Some((per_second, burst))
     });
     let mut timeout = None;
@@ -258,4 +259,22 @@ fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diag
         }
     }
     diags.len() == before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::keys::Place;
+
+    #[test]
+    fn the_keys_are_those_of_the_table() {
+        for (place, checked) in [
+            (Place::Retry, RETRY),
+            (Place::CircuitBreaker, BREAKER),
+            (Place::RateLimit, RATE_LIMIT),
+        ] {
+            let names: Vec<&str> = checked.iter().map(|(k, _, _)| *k).collect();
+            assert_eq!(names, keys::names(place).collect::<Vec<_>>(), "{place:?}");
+        }
+    }
 }
