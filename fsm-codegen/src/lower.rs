@@ -415,6 +415,23 @@ mod tests {
     }
 
     #[test]
+    fn a_step_limit_that_does_not_fit_is_refused_not_clamped() {
+        let source = Source::new(
+            "m.yaml",
+            "name: M\nmax_transitions: 4294967296\nstates: [{ name: a, is_start: true, is_end: true }]\n",
+        );
+        let (machine, diagnostics) = crate::syntax::yaml::parse(&source);
+        assert!(diagnostics.is_empty());
+        let refused = crate::analyze(&machine.expect("a machine"), Some(&source)).expect_err("too large");
+        let messages: Vec<&str> = refused.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["`max_transitions` must be at most 4294967295"]);
+        assert_eq!(
+            lowered(&source.text.replace("4294967296", "4294967295")).max_transitions,
+            u32::MAX
+        );
+    }
+
+    #[test]
     fn defaults() {
         let m = lowered("name: my-machine\nstates:\n  - { name: a, is_start: true, is_end: true }\n");
         assert_eq!(m.ident, "MyMachine");

@@ -480,7 +480,7 @@ impl Parser {
             keys::DATA_MODE => machine.data_mode = self.data_mode(input)?,
             keys::STORE => machine.store = Some(self.store(input)?),
             keys::MAIN_NETWORK => machine.main_network = Some(self.name(input)?),
-            keys::MAX_TRANSITIONS => machine.max_transitions = self.unsigned(input, keys::MAX_TRANSITIONS)?,
+            keys::MAX_TRANSITIONS => machine.max_transitions = self.positive(input, keys::MAX_TRANSITIONS)?,
             keys::DENY_WARNINGS => machine.deny_warnings = self.boolean(input, keys::DENY_WARNINGS)?,
             keys::METADATA => machine.metadata = Some(self.value(input)?),
             // A setting of the table this parser does not read (the table test catches it).
@@ -1263,22 +1263,15 @@ impl Parser {
         }
     }
 
-    fn unsigned(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<u64>>> {
-        Ok(match self.integer(input, key)? {
-            None => None,
-            Some(v) => match u64::try_from(v.value) {
-                Ok(u) => Some(Spanned::new(u, v.span)),
-                Err(_) => {
-                    self.diags.push(Diagnostic::error(
-                        codes::INVALID_VALUE,
-                        format!("`{key}` must not be negative"),
-                        v.span,
-                        "negative",
-                    ));
-                    None
-                }
-            },
-        })
+    /// A positive integer, read as the YAML front end reads it ([`keys::positive`]).
+    fn positive(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<u64>>> {
+        Ok(self.integer(input, key)?.and_then(|v| match keys::positive(v) {
+            Ok(u) => Some(u),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }))
     }
 
     /// A free-form value: `{ key: value, .. }`, `[value, ..]`, a literal, `true`/`false`, `null`,

@@ -9,6 +9,8 @@
 //! fixed vocabularies (data modes, resource kinds) both front ends read.
 
 use crate::ast::{DataMode, ResourceKind};
+use crate::diagnostics::{Diagnostic, codes};
+use crate::span::Spanned;
 
 macro_rules! keys {
     ($($(#[$doc:meta])* $name:ident = $key:literal;)*) => {
@@ -400,6 +402,21 @@ pub fn words<T>(vocabulary: &[(&'static str, T)]) -> Vec<&'static str> {
     vocabulary.iter().map(|(w, _)| *w).collect()
 }
 
+/// A positive integer (`max_transitions`), or the diagnostic both front ends give for zero or a
+/// negative number.
+pub fn positive(i: Spanned<i64>) -> Result<Spanned<u64>, Diagnostic> {
+    match u64::try_from(i.value) {
+        Ok(u) if u > 0 => Ok(Spanned::new(u, i.span)),
+        _ => Err(Diagnostic::error(
+            codes::INVALID_VALUE,
+            "expected a positive integer",
+            i.span,
+            "not positive",
+        )
+        .with_help("give a number of 1 or more")),
+    }
+}
+
 /// The boolean a word stands for: `true` or `false`, nothing else (YAML 1.2, and Rust).
 pub fn boolean(word: &str) -> Option<bool> {
     match word {
@@ -722,6 +739,35 @@ mod tests {
                     key.name
                 );
             }
+        }
+    }
+
+    /// The scalar readers are shared: the same value gets the same diagnostic in both front ends.
+    #[test]
+    fn both_front_ends_read_scalars_alike() {
+        let yaml = |v: &str| {
+            let text = format!("name: M\nmax_transitions: {v}\nstates: [{{name: a, is_start: true, is_end: true}}]\n");
+            let (_, d) = crate::syntax::yaml::parse(&Source::new("m.yaml", text));
+            d.iter().map(|d| (d.code, d.message.clone())).collect::<Vec<_>>()
+        };
+        let dsl = |v: &str| {
+            let text = format!("machine M {{ max_transitions: {v}; start end state a; }}");
+            let parsed = super::super::dsl::parse(text.parse().expect("tokens"));
+            parsed
+                .diagnostics
+                .iter()
+                .map(|d| (d.code, d.message.clone()))
+                .collect::<Vec<_>>()
+        };
+        let refused = vec![(codes::INVALID_VALUE, "expected a positive integer".to_owned())];
+        for v in ["0", "-1"] {
+            assert_eq!(yaml(v), refused, "yaml {v}");
+            assert_eq!(dsl(v), refused, "dsl {v}");
+        }
+        assert_eq!(yaml("7"), []);
+        assert_eq!(dsl("7"), []);
+        for (w, mode) in DATA_MODES {
+            assert_eq!(word(DATA_MODES, w), Some(*mode));
         }
     }
 }

@@ -249,20 +249,12 @@ impl Mapper<'_> {
         None
     }
 
-    fn unsigned(&mut self, node: &Node) -> Option<Spanned<u64>> {
-        let i = self.integer(node)?;
-        match u64::try_from(i.value) {
-            Ok(u) if u > 0 => Some(Spanned::new(u, i.span)),
-            _ => {
-                self.error(
-                    Diagnostic::error(
-                        codes::INVALID_VALUE,
-                        "expected a positive integer",
-                        i.span,
-                        "not positive",
-                    )
-                    .with_help("give a number of 1 or more"),
-                );
+    /// A positive integer ([`keys::positive`], shared with the DSL).
+    fn positive(&mut self, node: &Node) -> Option<Spanned<u64>> {
+        match keys::positive(self.integer(node)?) {
+            Ok(u) => Some(u),
+            Err(d) => {
+                self.error(d);
                 None
             }
         }
@@ -495,7 +487,7 @@ impl Mapper<'_> {
             events: Vec::new(),
             resources: Vec::new(),
             functions: Vec::new(),
-            max_transitions: fields.get(keys::MAX_TRANSITIONS).and_then(|n| self.unsigned(n)),
+            max_transitions: fields.get(keys::MAX_TRANSITIONS).and_then(|n| self.positive(n)),
             deny_warnings: fields.get(keys::DENY_WARNINGS).and_then(|n| self.boolean(n)),
             metadata: fields.get(keys::METADATA).map(|n| self.value(n)),
             implicit_network: false,
