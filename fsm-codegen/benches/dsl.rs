@@ -93,8 +93,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("validate", |b| {
         b.iter(|| fsm_codegen::validate::validate(black_box(&machine)))
     });
-    g.bench_function("lower", |b| b.iter(|| fsm_codegen::lower::lower(black_box(&machine))));
-    let ir = fsm_codegen::lower::lower(&machine);
+    g.bench_function("analyze (validate + lower)", |b| {
+        b.iter(|| fsm_codegen::analyze(black_box(&machine), None))
+    });
+    let ir = match fsm_codegen::analyze(&machine, None) {
+        Ok(analyzed) => analyzed.ir,
+        Err(_) => panic!("the benchmark machine is valid"),
+    };
     g.bench_function("generate (codegen::generate of the IR)", |b| {
         b.iter(|| fsm_codegen::codegen::generate(black_box(&ir)))
     });

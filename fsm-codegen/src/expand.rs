@@ -34,7 +34,7 @@ pub fn dsl(tokens: TokenStream, locate: Locate<'_>) -> TokenStream {
     };
     if has_errors {
         let mut out = errors_only(&parsed.syntax_errors, &parsed.diagnostics, &parsed.spans, locate);
-        out.extend(crate::skeleton::skeleton(&machine, generate));
+        out.extend(crate::skeleton::skeleton(&machine, &options()));
         return out;
     }
     let (diagnostics, code) = compile_ast(&machine);
@@ -56,7 +56,7 @@ pub fn dsl(tokens: TokenStream, locate: Locate<'_>) -> TokenStream {
     }
     match code {
         Some(code) => out.extend(code),
-        None => out.extend(crate::skeleton::skeleton(&machine, generate)),
+        None => out.extend(crate::skeleton::skeleton(&machine, &options())),
     }
     out
 }
@@ -112,7 +112,7 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
     if let Some(machine) = &machine
         && !diagnostics.has_errors()
     {
-        let (more, generated) = compile_checked(machine, crate::validate::validate_in(machine, &source));
+        let (more, generated) = compile_in(machine, Some(&source));
         diagnostics.extend(more);
         code = generated;
     }
@@ -143,7 +143,7 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
     }
     match (code, &machine) {
         (Some(code), _) => out.extend(code),
-        (None, Some(machine)) => out.extend(crate::skeleton::skeleton(machine, generate)),
+        (None, Some(machine)) => out.extend(crate::skeleton::skeleton(machine, &options())),
         (None, None) => {}
     }
     out.extend(track);
@@ -206,27 +206,34 @@ pub fn resolve_path(path: &str, manifest_dir: Option<&Path>) -> Result<PathBuf, 
 /// Validates a parsed machine and, if it has no errors, generates its code. Returns every
 /// diagnostic (errors and warnings) and the code (`None` on errors).
 pub fn compile_ast(machine: &ast::Machine) -> (Diagnostics, Option<TokenStream>) {
-    compile_checked(machine, crate::validate::validate(machine))
+    compile_in(machine, None)
 }
 
-/// Generates the code of a machine whose diagnostics are `diagnostics`, if it has no errors.
-fn compile_checked(machine: &ast::Machine, diagnostics: Diagnostics) -> (Diagnostics, Option<TokenStream>) {
-    if diagnostics.has_errors() {
-        return (diagnostics, None);
+/// [`compile_ast`] through the one pipeline ([`crate::generate`]), with the source text when
+/// there is one.
+fn compile_in(machine: &ast::Machine, source: Option<&Source>) -> (Diagnostics, Option<TokenStream>) {
+    match crate::generate(machine, source, &options()) {
+        Ok(generated) => (generated.warnings, Some(generated.tokens)),
+        Err(diagnostics) => (diagnostics, None),
     }
-    (diagnostics, Some(generate(machine)))
 }
 
 /// Where the generated code finds the runtime: the macros are used through the facade crate
 /// `fsm`, which re-exports `fsm-runtime` as `fsm::runtime`.
 pub const RUNTIME_PATH: &str = "::fsm::runtime";
 
-/// The code of a valid machine, for a crate that uses the facade.
-pub fn generate(machine: &ast::Machine) -> TokenStream {
+/// The generator options of the macros: the runtime through the facade.
+fn options() -> crate::codegen::Options {
     let mut options = crate::codegen::Options::default();
     // A constant path: it parses.
     let _ = options.runtime_path(RUNTIME_PATH);
-    crate::codegen::generate_with(&crate::lower::lower(machine), &options)
+    options
+}
+
+/// The code of a machine for a crate that uses the facade, or nothing when it has errors (the
+/// diagnostics come from [`compile_ast`]).
+pub fn generate(machine: &ast::Machine) -> TokenStream {
+    compile_ast(machine).1.unwrap_or_default()
 }
 
 /// A warning that rustc shows on stable: a `#[deprecated]` constant whose note is the warning,

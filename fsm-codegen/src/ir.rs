@@ -1,7 +1,7 @@
 //! The intermediate representation: a validated machine with every name resolved to an index,
 //! arcs in the order a run tries them, and the graph facts the generators need.
 //!
-//! [`lower`](crate::lower::lower) is the only producer; the generators (`codegen::rust`,
+//! [`analyze`](crate::analyze) is the only producer (validation, then lowering); the generators (`codegen::rust`,
 //! `codegen::diagram`) read nothing else. Collections are `Vec`s indexed by the id newtypes, in
 //! declaration order, so everything generated from the IR is deterministic.
 
@@ -252,6 +252,8 @@ pub struct Resource {
     pub kind: ResourceKind,
     /// Documentation.
     pub description: Option<String>,
+    /// What the runtime's `*Config` constructor takes: the required settings of its kind.
+    pub connection: Connection,
     /// The settings of its `config` (keys of [`crate::resources::settings`]), in the catalog's
     /// order; `timeout` in seconds is given as `timeout_ms`. Then the settings of the resource
     /// itself that its `*Config` takes: `connection_pool_size` as `pool_size` (postgres),
@@ -261,6 +263,44 @@ pub struct Resource {
     pub retry: Option<Retry>,
     /// `health_check_interval`, in milliseconds.
     pub health_check_interval_ms: Option<u64>,
+}
+
+/// The required settings of a resource, by kind: the arguments of the runtime's `*Config`
+/// constructor (the same values are also in [`Resource::settings`], for documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// `SqliteConfig::new(path)`.
+    Sqlite {
+        /// The database file.
+        path: String,
+    },
+    /// `PostgresConfig::url(url)`.
+    PostgresUrl {
+        /// The connection string.
+        url: String,
+    },
+    /// `PostgresConfig::url_env(var)`.
+    PostgresUrlEnv {
+        /// The environment variable holding the connection string.
+        var: String,
+    },
+    /// `FilesConfig::new(dir)`.
+    File {
+        /// The directory.
+        dir: String,
+    },
+    /// `HttpConfig::new(base_url)`.
+    Http {
+        /// The start of every request's URL.
+        base_url: String,
+    },
+    /// `LlmConfig::new(base_url, model)`.
+    Llm {
+        /// The root of the API.
+        base_url: String,
+        /// The model.
+        model: String,
+    },
 }
 
 /// How opening a resource is retried.
@@ -284,9 +324,9 @@ impl Resource {
 pub enum SettingValue {
     /// A string.
     Str(String),
-    /// A non-negative integer.
+    /// A non-negative integer (a setting of integer type).
     Int(u64),
-    /// A number that is not an integer.
+    /// A number (a setting of number type, even when written as an integer).
     Float(f64),
     /// A boolean.
     Bool(bool),

@@ -1,9 +1,11 @@
 //! The fsm compiler: `load -> parse -> validate -> lower -> generate -> emit`.
 //!
-//! Both front ends (YAML files and the `fsm!` DSL) produce the same spanned [`ast`]; `validate`
-//! reports everything wrong at once as [`diagnostics`]; `lower` turns a valid AST into the IR that
-//! the generators read. The build.rs builder, the CLI and the proc-macros are thin shells over this
-//! crate.
+//! Both front ends (YAML files and the `fsm!` DSL) produce the same spanned [`ast`]; [`analyze`]
+//! is the one gate from there to the [`ir`]: it runs every check of [`validate`] (everything wrong
+//! is reported at once as [`diagnostics`]) and only a machine without errors is lowered, with its
+//! names resolved and its settings typed. [`generate`] is the one pipeline after a front end
+//! (gate, then generator): [`compile`] (the CLI and the build.rs [`Config`]) and the proc-macros
+//! (`expand`) all go through it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,7 +18,7 @@ pub mod diagnostics;
 pub mod emit;
 pub mod expand;
 pub mod ir;
-pub mod lower;
+mod lower;
 pub mod naming;
 pub mod resources;
 pub mod schema;
@@ -27,11 +29,12 @@ pub mod validate;
 
 pub use config::Config;
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, codes};
+pub use lower::DEFAULT_MAX_TRANSITIONS;
 pub use span::{Source, Span, Spanned};
 
 /// Reads a YAML machine and checks it completely: the machine (when the text could be read as
-/// one) and every problem found, sorted by position. Generation may go on only when
-/// `!diagnostics.has_errors()`.
+/// one) and every problem found, sorted by position. The checks are those of [`analyze`], so a
+/// machine without errors here is one the generator compiles.
 ///
 /// ```
 /// use fsm_codegen::{Source, check};
@@ -46,6 +49,68 @@ pub fn check(source: &Source) -> (Option<ast::Machine>, Diagnostics) {
     }
     diagnostics.sort();
     (machine, diagnostics)
+}
+
+/// A machine that passed [`analyze`]: its IR, and the warnings found on the way.
+#[derive(Clone, Debug)]
+pub struct Analyzed {
+    /// The IR.
+    pub ir: ir::Machine,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+/// The one gate from a machine to its IR: every check runs, and the machine is lowered only when
+/// none failed. `source` is the text it was read from, when there is one, so that a Rust syntax
+/// error inside a YAML string points at the exact character.
+///
+/// # Errors
+///
+/// Every diagnostic (errors and warnings), sorted, when some check failed.
+///
+/// ```
+/// use fsm_codegen::{Source, analyze, syntax};
+/// let source = Source::new("m.yaml", "name: M\nstates:\n  - { name: a, is_start: true, is_end: true }\n");
+/// let (machine, _) = syntax::yaml::parse(&source);
+/// let analyzed = analyze(&machine.unwrap(), Some(&source)).unwrap();
+/// assert_eq!(analyzed.ir.main_network().states[0].ident, "A");
+/// ```
+pub fn analyze(machine: &ast::Machine, source: Option<&Source>) -> Result<Analyzed, Diagnostics> {
+    let (valid, warnings) = validate::gate(machine, source)?;
+    Ok(Analyzed {
+        ir: lower::lower(valid),
+        warnings,
+    })
+}
+
+/// A machine generated as tokens by [`generate`].
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// The items (what a proc-macro returns).
+    pub tokens: proc_macro2::TokenStream,
+    /// The IR they were generated from.
+    pub ir: ir::Machine,
+    /// Warnings found on the way.
+    pub warnings: Diagnostics,
+}
+
+/// The pipeline after a front end: [`analyze`], then the Rust generator. Every way of compiling a
+/// machine (the CLI, the build.rs [`Config`], `fsm!` and `fsm_file!`) goes through here.
+///
+/// # Errors
+///
+/// Every diagnostic when the machine has errors.
+pub fn generate(
+    machine: &ast::Machine,
+    source: Option<&Source>,
+    options: &codegen::Options,
+) -> Result<Generated, Diagnostics> {
+    let Analyzed { ir, warnings } = analyze(machine, source)?;
+    Ok(Generated {
+        tokens: codegen::generate_with(&ir, options),
+        ir,
+        warnings,
+    })
 }
 
 /// A machine compiled to Rust.
@@ -78,25 +143,37 @@ pub fn compile(source: &Source) -> Result<Compiled, Diagnostics> {
     compile_with(source, &codegen::Options::default())
 }
 
-/// [`compile`] with generator options.
+/// [`compile`] with generator options: the YAML front end, [`generate`], and the formatted text.
 ///
 /// # Errors
 ///
 /// Every diagnostic when the machine has errors.
 pub fn compile_with(source: &Source, options: &codegen::Options) -> Result<Compiled, Diagnostics> {
-    let (machine, diagnostics) = check(source);
-    match machine {
-        Some(machine) if !diagnostics.has_errors() => {
-            let ir = lower::lower(&machine);
-            let tokens = codegen::generate_with(&ir, options);
-            let code = emit::format(&tokens);
+    let (machine, mut diagnostics) = syntax::yaml::parse(source);
+    let Some(machine) = machine else {
+        diagnostics.sort();
+        return Err(diagnostics);
+    };
+    match generate(&machine, Some(source), options) {
+        Ok(generated) if !diagnostics.has_errors() => {
+            diagnostics.extend(generated.warnings);
+            diagnostics.sort();
             Ok(Compiled {
-                code,
-                tokens,
-                ir,
+                code: emit::format(&generated.tokens),
+                tokens: generated.tokens,
+                ir: generated.ir,
                 warnings: diagnostics,
             })
         }
-        _ => Err(diagnostics),
+        Ok(generated) => {
+            diagnostics.extend(generated.warnings);
+            diagnostics.sort();
+            Err(diagnostics)
+        }
+        Err(more) => {
+            diagnostics.extend(more);
+            diagnostics.sort();
+            Err(diagnostics)
+        }
     }
 }

@@ -1,24 +1,29 @@
-//! `lower`: a validated [`ast::Machine`] becomes the [`ir::Machine`](crate::ir::Machine) the generators read.
+//! `lower`: a machine that passed the gate ([`Valid`]) becomes the [`ir::Machine`](crate::ir::Machine)
+//! the generators read.
 //!
-//! Names are resolved to indices, arcs ordered the way a run tries them (priority, highest first,
-//! then declaration order), functions collected into the trait's methods, end states and push
-//! depth computed. Lowering cannot fail: it runs after validation, and anything validation would
-//! have rejected (an unknown state, a push cycle) is skipped rather than trusted, so a generator
-//! never sees a dangling index.
+//! Names are resolved to indices through the lookups validation built, arcs ordered the way a run
+//! tries them (priority, highest first, then declaration order), functions collected into the
+//! trait's methods, end states and push depth computed. Settings (resilience, resources, the step
+//! limit) arrive typed from validation: nothing here reads a YAML value. Lowering cannot fail, and
+//! it is reachable only through [`crate::analyze`], so it never sees a machine with errors.
 
 use crate::ast;
 use crate::ir::{
     Arc, ArcId, Call, DataMode, EndState, Event, EventId, Function, FunctionId, Inline, InlineId, Machine, Network,
-    NetworkId, Resilience, Resource, Retry, RetryPolicy, Role, SettingValue, State, StateId, StateRef, Store, Target,
+    NetworkId, Role, State, StateId, StateRef, Store, Target,
 };
 use crate::naming::{fn_ident, type_ident};
+use crate::validate::{Context, Valid};
 
 /// The step limit of a run when the machine does not set `max_transitions`.
 pub const DEFAULT_MAX_TRANSITIONS: u32 = 1000;
 
 /// Lowers a machine that passed validation.
-pub fn lower(machine: &ast::Machine) -> Machine {
-    let mut cx = Lowering {
+pub(crate) fn lower(valid: Valid<'_>) -> Machine {
+    let Valid { cx, typed, .. } = valid;
+    let machine = cx.machine;
+    let mut lowering = Lowering {
+        cx: &cx,
         events: machine
             .events
             .iter()
@@ -34,28 +39,35 @@ pub fn lower(machine: &ast::Machine) -> Machine {
         inlines: Vec::new(),
     };
     let default_mode = mode(machine.data_mode.as_ref().map(|m| m.value));
-    let network_names: Vec<&str> = machine.networks.iter().map(|n| n.name.value.as_str()).collect();
 
     let mut networks = Vec::with_capacity(machine.networks.len());
-    for net in &machine.networks {
-        networks.push(cx.network(net, default_mode, &network_names));
+    for ((n, net), resilience) in cx.networks().zip(typed.resilience) {
+        networks.push(lowering.network(n, net, default_mode, resilience));
     }
+    // Validation resolved `main_network` (and required it when there are several networks).
     let main = machine
         .main_network
         .as_ref()
-        .and_then(|m| network_names.iter().position(|n| *n == m.value))
+        .and_then(|m| cx.networks.get(m.value.as_str()).copied())
         .map_or(NetworkId(0), NetworkId);
 
-    let mut functions = cx.functions;
+    let Lowering {
+        events,
+        mut functions,
+        payload_uses,
+        inlines,
+        ..
+    } = lowering;
     for f in &mut functions {
         // Validation refused duplicate declarations and `infallible` on conditions.
-        if let Some(decl) = machine.functions.iter().find(|d| d.name.value == f.name) {
+        if let Some(&d) = cx.functions.get(f.name.as_str()) {
+            let decl = &machine.functions[d];
             f.infallible = f.role == Role::Transform && decl.infallible.as_ref().is_some_and(|i| i.value);
             f.atomic = f.role == Role::Transform && decl.atomic.as_ref().is_some_and(|a| a.value) && !f.infallible;
             f.description = doc(&decl.description);
         }
     }
-    for (f, payloads) in functions.iter_mut().zip(cx.payload_uses) {
+    for (f, payloads) in functions.iter_mut().zip(payload_uses) {
         // A function gets the payload only when every use of it has the same one.
         let first = payloads.first().cloned().flatten();
         if first.is_some() && payloads.iter().all(|p| *p == first) {
@@ -71,37 +83,28 @@ pub fn lower(machine: &ast::Machine) -> Machine {
         data_mode: default_mode,
         networks,
         main,
-        events: cx.events,
+        events,
         functions,
-        inlines: cx.inlines,
-        resources: machine.resources.iter().map(resource).collect(),
+        inlines,
+        resources: typed.resources,
         store: machine.store.as_ref().and_then(|s| {
-            let resource = machine
-                .resources
-                .iter()
-                .position(|r| r.name.value == s.resource.value)?;
             Some(Store {
-                resource,
+                resource: cx.resources.get(s.resource.value.as_str()).copied()?,
                 table: s.table.value.clone(),
             })
         }),
-        max_transitions: machine
-            .max_transitions
-            .as_ref()
-            .map_or(DEFAULT_MAX_TRANSITIONS, |m| u32::try_from(m.value).unwrap_or(u32::MAX)),
+        max_transitions: typed.max_transitions,
         ends: Vec::new(),
         push_depth: 0,
         span: machine.span,
     };
-    if ir.networks.is_empty() {
-        return ir;
-    }
     ir.ends = end_states(&ir);
     ir.push_depth = push_depth(&ir, ir.main, &mut Vec::new());
     ir
 }
 
-struct Lowering {
+struct Lowering<'c, 'm> {
+    cx: &'c Context<'m>,
     events: Vec<Event>,
     functions: Vec<Function>,
     /// For each function, the payload type of each use (`None`: a use without payload).
@@ -109,12 +112,19 @@ struct Lowering {
     inlines: Vec<Inline>,
 }
 
-impl Lowering {
-    fn network(&mut self, net: &ast::Network, default_mode: DataMode, network_names: &[&str]) -> Network {
-        let state_index = |name: &str| net.states.iter().position(|s| s.name.value == name).map(StateId);
+impl Lowering<'_, '_> {
+    fn network(
+        &mut self,
+        n: usize,
+        net: &ast::Network,
+        default_mode: DataMode,
+        resilience: Vec<crate::ir::Resilience>,
+    ) -> Network {
+        let cx = self.cx;
+        let state_index = |name: &str| cx.state(n, name).map(StateId);
 
         let mut states = Vec::with_capacity(net.states.len());
-        for s in &net.states {
+        for (s, resilience) in net.states.iter().zip(resilience) {
             let what = |kind: &str| format!("{kind} of state `{}`", s.name.value);
             let validate = s
                 .validate
@@ -137,7 +147,7 @@ impl Lowering {
                 on_error: s.on_error.as_ref().and_then(|e| state_index(e)),
                 data_mode: s.data_mode.as_ref().map_or(default_mode, |m| mode(Some(m.value))),
                 arcs: Vec::new(),
-                resilience: resilience(s),
+                resilience,
                 resources: s.resources.iter().map(|r| r.value.clone()).collect(),
                 span: s.span,
             });
@@ -147,7 +157,7 @@ impl Lowering {
         for a in &net.arcs {
             let Some(from) = state_index(&a.from) else { continue };
             let target = match (&a.target_network, &a.to) {
-                (Some(tn), _) => match network_names.iter().position(|n| *n == tn.value) {
+                (Some(tn), _) => match cx.networks.get(tn.value.as_str()).copied() {
                     Some(n) => Target::Push {
                         network: NetworkId(n),
                         return_state: a.return_state.as_ref().and_then(|r| state_index(r)),
@@ -162,7 +172,7 @@ impl Lowering {
             };
             let event =
                 a.on.as_ref()
-                    .and_then(|on| self.events.iter().position(|e| e.name == on.value))
+                    .and_then(|on| cx.events.get(on.value.as_str()).copied())
                     .map(EventId);
             let payload = event.and_then(|e| self.events[e.0].payload.clone());
             let label = format!(
@@ -170,7 +180,7 @@ impl Lowering {
                 a.from.value,
                 match target {
                     Target::State(t) => net.states[t.0].name.value.clone(),
-                    Target::Push { network, .. } => format!("push {}", network_names[network.0]),
+                    Target::Push { network, .. } => format!("push {}", cx.machine.networks[network.0].name.value),
                 },
                 a.on.as_ref()
                     .map(|on| format!(" on `{}`", on.value))
@@ -257,121 +267,11 @@ impl Lowering {
     }
 }
 
-/// A state's `retry`, `timeout_seconds` and `circuit_breaker` (validation refused bad values;
-/// what is left unreadable here is left out).
-fn resilience(s: &ast::State) -> Resilience {
-    use crate::validate::resilience::{map_get, map_number, number};
-    let retry = s.retry.as_ref().and_then(|r| {
-        let attempts = u32::try_from(map_number(&r.value, "attempts")? as i64).ok()?;
-        let get = |key| map_get(&r.value, key);
-        Some(RetryPolicy {
-            attempts,
-            delay: map_number(&r.value, "delay_seconds").unwrap_or(0.1),
-            max_delay: map_number(&r.value, "max_delay_seconds").unwrap_or(60.0),
-            exponential: !matches!(get("backoff"), Some(ast::Value::String(b)) if b == "fixed"),
-            jitter: !matches!(get("jitter"), Some(ast::Value::Bool(false))),
-        })
-    });
-    let breaker = s.circuit_breaker.as_ref().and_then(|b| {
-        let failures = u32::try_from(map_number(&b.value, "failures")? as i64).ok()?;
-        Some((failures, map_number(&b.value, "reset_seconds").unwrap_or(30.0)))
-    });
-    let rate_limit = s.rate_limit.as_ref().and_then(|r| {
-        let per_second = map_number(&r.value, "per_second")?;
-        let burst = map_number(&r.value, "burst").unwrap_or(per_second.ceil().max(1.0));
-        Some((per_second, u32::try_from(burst as i64).ok()?))
-    });
-    Resilience {
-        retry,
-        timeout: s.timeout_seconds.as_ref().and_then(|t| number(&t.value)),
-        breaker,
-        rate_limit,
-    }
-}
-
 fn mode(m: Option<ast::DataMode>) -> DataMode {
     match m {
         None | Some(ast::DataMode::Copy) => DataMode::Copy,
         Some(ast::DataMode::Direct) => DataMode::Direct,
         Some(ast::DataMode::Reference) => DataMode::Reference,
-    }
-}
-
-/// A resource and the settings of its config that fit the catalog (validation reported the rest).
-fn resource(r: &ast::Resource) -> Resource {
-    use crate::resources::{SettingType, settings};
-    let config = r.config.as_ref().map(|c| &c.value);
-    let mut out = Vec::new();
-    for setting in settings(r.kind.value) {
-        let Some(value) = config.and_then(|c| c.get(setting.name)).map(|v| &v.value) else {
-            continue;
-        };
-        let value = match (setting.ty, value) {
-            (SettingType::Str, ast::Value::String(s)) => SettingValue::Str(s.clone()),
-            (SettingType::Count | SettingType::Positive, ast::Value::Int(i)) => match u64::try_from(*i) {
-                Ok(i) => SettingValue::Int(i),
-                Err(_) => continue,
-            },
-            (SettingType::Number, ast::Value::Int(i)) => match u64::try_from(*i) {
-                Ok(i) => SettingValue::Int(i),
-                Err(_) => continue,
-            },
-            (SettingType::Number, ast::Value::Float(f)) if f.is_finite() && *f >= 0.0 => SettingValue::Float(*f),
-            (SettingType::Bool, ast::Value::Bool(b)) => SettingValue::Bool(*b),
-            (SettingType::StrMap, ast::Value::Map(entries)) => SettingValue::Map(
-                entries
-                    .iter()
-                    .filter_map(|(k, v)| match &v.value {
-                        ast::Value::String(s) => Some((k.value.clone(), s.clone())),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            _ => continue,
-        };
-        // One spelling of the time limit reaches the generator: milliseconds.
-        if setting.name == "timeout" {
-            let ms = match value {
-                SettingValue::Int(s) => s.saturating_mul(1000),
-                SettingValue::Float(s) => (s * 1000.0).round() as u64,
-                _ => continue,
-            };
-            out.push(("timeout_ms".to_owned(), SettingValue::Int(ms)));
-            continue;
-        }
-        out.push((setting.name.to_owned(), value));
-    }
-    // The settings of the resource itself that validation accepted.
-    let own = |value: &Option<crate::span::Spanned<ast::Value>>, key: &str| {
-        let own = crate::resources::own(key)?;
-        own.not_for(r.kind.value).is_none().then_some(())?;
-        own.fits(&value.as_ref()?.value)
-    };
-    let ms = |seconds: f64| ((seconds * 1000.0).round() as u64).max(1);
-    if let Some(n) = own(&r.connection_pool_size, "connection_pool_size") {
-        out.push(("pool_size".to_owned(), SettingValue::Int(n as u64)));
-    }
-    if let Some(seconds) = own(&r.timeout_seconds, "timeout_seconds") {
-        let key = match r.kind.value {
-            ast::ResourceKind::Sqlite => "busy_timeout_ms",
-            _ => "timeout_ms",
-        };
-        out.push((key.to_owned(), SettingValue::Int(ms(seconds))));
-    }
-    let retry = own(&r.retry_attempts, "retry_attempts")
-        .filter(|n| *n >= 1.0)
-        .map(|n| Retry {
-            attempts: n as u32,
-            delay_ms: own(&r.retry_delay_seconds, "retry_delay_seconds").map_or(1000, ms),
-        });
-    Resource {
-        name: r.name.value.clone(),
-        ident: fn_ident(&r.name),
-        kind: r.kind.value,
-        description: doc(&r.description),
-        settings: out,
-        retry,
-        health_check_interval_ms: own(&r.health_check_interval, "health_check_interval").map(ms),
     }
 }
 
@@ -452,9 +352,12 @@ mod tests {
 
     fn lowered(yaml: &str) -> Machine {
         let source = Source::new("m.yaml", yaml);
-        let (machine, diagnostics) = crate::check(&source);
+        let (machine, diagnostics) = crate::syntax::yaml::parse(&source);
         assert!(!diagnostics.has_errors(), "{}", diagnostics.render(&source));
-        lower(&machine.expect("a machine"))
+        match crate::analyze(&machine.expect("a machine"), Some(&source)) {
+            Ok(analyzed) => analyzed.ir,
+            Err(d) => panic!("{}", d.render(&source)),
+        }
     }
 
     #[test]
@@ -509,6 +412,23 @@ mod tests {
         assert_eq!(ends, ["Done", "OtherDone"]);
         assert_eq!(m.push_depth, 2);
         assert!(m.has_push_arcs());
+    }
+
+    #[test]
+    fn a_step_limit_that_does_not_fit_is_refused_not_clamped() {
+        let source = Source::new(
+            "m.yaml",
+            "name: M\nmax_transitions: 4294967296\nstates: [{ name: a, is_start: true, is_end: true }]\n",
+        );
+        let (machine, diagnostics) = crate::syntax::yaml::parse(&source);
+        assert!(diagnostics.is_empty());
+        let refused = crate::analyze(&machine.expect("a machine"), Some(&source)).expect_err("too large");
+        let messages: Vec<&str> = refused.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["`max_transitions` must be at most 4294967295"]);
+        assert_eq!(
+            lowered(&source.text.replace("4294967296", "4294967295")).max_transitions,
+            u32::MAX
+        );
     }
 
     #[test]

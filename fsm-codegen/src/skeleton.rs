@@ -19,10 +19,12 @@ use proc_macro2::TokenStream;
 const MAX_ROUNDS: usize = 16;
 
 /// The generated code of `machine` with its broken parts removed, or nothing when it cannot be
-/// repaired. `generate` turns a valid machine into code (the caller's options, e.g. the runtime
-/// path, apply).
-pub fn skeleton(machine: &Machine, generate: impl Fn(&Machine) -> TokenStream) -> TokenStream {
-    repair(machine).map_or_else(TokenStream::new, |m| generate(&m))
+/// repaired. The repaired machine goes through the one pipeline ([`crate::generate`]) with the
+/// caller's `options` (e.g. the runtime path).
+pub fn skeleton(machine: &Machine, options: &crate::codegen::Options) -> TokenStream {
+    repair(machine)
+        .and_then(|m| crate::generate(&m, None, options).ok())
+        .map_or_else(TokenStream::new, |g| g.tokens)
 }
 
 /// A valid machine obtained from `machine` by taking out or fixing what validation reports, if
@@ -32,8 +34,7 @@ pub fn repair(machine: &Machine) -> Option<Machine> {
     for _ in 0..MAX_ROUNDS {
         let diagnostics = crate::validate::validate(&m);
         if !diagnostics.has_errors() {
-            // The generator needs a state in every network.
-            return m.networks.iter().all(|n| !n.states.is_empty()).then_some(m);
+            return Some(m);
         }
         if !fix_round(&mut m, &diagnostics) {
             return None;

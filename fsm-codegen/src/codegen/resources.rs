@@ -5,8 +5,7 @@
 //! what it was before resources existed.
 
 use super::rust::{doc_attrs, ident};
-use crate::ir::{Machine, Resource, ResourceKind, Retry, SettingValue};
-use crate::resources::{SettingType, settings};
+use crate::ir::{Connection, Machine, Resource, ResourceKind, Retry, SettingValue};
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
@@ -229,36 +228,14 @@ fn handle_type(kind: ResourceKind) -> Ident {
 /// The runtime configuration value of a resource: its kind's constructor with the required
 /// settings, then one builder call per optional setting given.
 fn config(r: &Resource, res: &TokenStream) -> TokenStream {
-    let text = |key: &str| match r.setting(key) {
-        Some(SettingValue::Str(s)) => s.clone(),
-        _ => String::new(), // validation reported it; the runtime refuses an empty value
-    };
-    let (constructor, consumed): (TokenStream, &[&str]) = match r.kind {
-        ResourceKind::Sqlite => {
-            let path = text("path");
-            (quote!(#res::SqliteConfig::new(#path)), &["path"])
-        }
-        ResourceKind::Postgres => match r.setting("url_env") {
-            Some(_) => {
-                let var = text("url_env");
-                (quote!(#res::PostgresConfig::url_env(#var)), &["url", "url_env"])
-            }
-            None => {
-                let url = text("url");
-                (quote!(#res::PostgresConfig::url(#url)), &["url", "url_env"])
-            }
-        },
-        ResourceKind::File => {
-            let dir = text("dir");
-            (quote!(#res::FilesConfig::new(#dir)), &["dir"])
-        }
-        ResourceKind::Http => {
-            let base = text("base_url");
-            (quote!(#res::HttpConfig::new(#base)), &["base_url"])
-        }
-        ResourceKind::Llm => {
-            let (base, model) = (text("base_url"), text("model"));
-            (quote!(#res::LlmConfig::new(#base, #model)), &["base_url", "model"])
+    let (constructor, consumed): (TokenStream, &[&str]) = match &r.connection {
+        Connection::Sqlite { path } => (quote!(#res::SqliteConfig::new(#path)), &["path"]),
+        Connection::PostgresUrl { url } => (quote!(#res::PostgresConfig::url(#url)), &["url", "url_env"]),
+        Connection::PostgresUrlEnv { var } => (quote!(#res::PostgresConfig::url_env(#var)), &["url", "url_env"]),
+        Connection::File { dir } => (quote!(#res::FilesConfig::new(#dir)), &["dir"]),
+        Connection::Http { base_url } => (quote!(#res::HttpConfig::new(#base_url)), &["base_url"]),
+        Connection::Llm { base_url, model } => {
+            (quote!(#res::LlmConfig::new(#base_url, #model)), &["base_url", "model"])
         }
     };
     let calls = r
@@ -267,19 +244,14 @@ fn config(r: &Resource, res: &TokenStream) -> TokenStream {
         .filter(|(key, _)| !consumed.contains(&key.as_str()))
         .map(|(key, value)| {
             let method = ident(key);
-            let ty = settings(r.kind).iter().find(|s| s.name == key).map(|s| s.ty);
             match value {
-                SettingValue::Map(entries) if key == "headers" => {
+                // `headers` is the only mapping setting: one builder call per header.
+                SettingValue::Map(entries) => {
                     let calls = entries.iter().map(|(k, v)| quote!(.header(#k, #v)));
                     quote!(#(#calls)*)
                 }
-                SettingValue::Map(_) => quote!(),
                 SettingValue::Str(s) => quote!(.#method(#s)),
                 SettingValue::Bool(b) => quote!(.#method(#b)),
-                SettingValue::Int(i) if ty == Some(SettingType::Number) => {
-                    let f = Literal::f64_unsuffixed(*i as f64);
-                    quote!(.#method(#f))
-                }
                 SettingValue::Int(i) => {
                     let i = Literal::u64_unsuffixed(*i);
                     quote!(.#method(#i))

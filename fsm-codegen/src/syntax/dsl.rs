@@ -43,38 +43,28 @@ use crate::ast::{
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
+use crate::syntax::keys::{self, Place};
 use proc_macro2::{Delimiter, Ident, Spacing, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser as _};
 use syn::{LitStr, Token};
 
-/// Keys accepted in the machine body (`key: value;`).
-pub const MACHINE_KEYS: &[&str] = &[
-    "version",
-    "data",
-    "data_mode",
-    "store",
-    "main_network",
-    "max_transitions",
-    "deny_warnings",
-    "metadata",
-];
+/// Keys accepted in the machine body (`key: value;`): the [`Dsl::Setting`](keys::Dsl::Setting)s
+/// of the machine in the table of keys.
+pub fn machine_keys() -> Vec<&'static str> {
+    keys::dsl_settings(Place::Machine)
+}
+
 /// Keys accepted in a state block (`state s { key: value; }`).
-pub const STATE_KEYS: &[&str] = &[
-    "validate",
-    "transform",
-    "on_error",
-    "data_mode",
-    "retry",
-    "timeout_seconds",
-    "circuit_breaker",
-    "rate_limit",
-    "resources",
-    "metadata",
-];
+pub fn state_keys() -> Vec<&'static str> {
+    keys::dsl_settings(Place::State)
+}
+
 /// Clauses of an arc (`a -> b on E if g priority 1 do f using r;`).
-pub const ARC_CLAUSES: &[&str] = &["on", "if", "priority", "do", "using"];
+pub fn arc_clauses() -> Vec<&'static str> {
+    keys::dsl_clauses(Place::Arc)
+}
 
 /// The `proc_macro2` span of every token the parser read, indexed by the offsets used in the
 /// AST's [`Span`]s.
@@ -171,11 +161,43 @@ pub fn parse(tokens: TokenStream) -> DslParse {
             None
         }
     };
+    if let Some(machine) = &machine
+        && p.errors.is_empty()
+    {
+        empty(machine, &mut p.diags);
+    }
     DslParse {
         machine,
         spans: TokenSpans { spans: p.spans },
         diagnostics: p.diags,
         syntax_errors: p.errors,
+    }
+}
+
+/// A machine without states, or a network without states: the generator needs a state to start
+/// in. Reported only when the grammar was followed (a broken state is its own error).
+fn empty(machine: &Machine, diags: &mut Diagnostics) {
+    if machine.networks.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                "the machine has no states",
+                machine.name.span,
+                "no network, no state",
+            )
+            .with_help("add states (`start state a;`, `end state b;`) and arcs (`a -> b;`)"),
+        );
+    }
+    for network in machine.networks.iter().filter(|n| n.states.is_empty()) {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                format!("network `{}` has no states", network.name.value),
+                network.name.span,
+                "no state to start in",
+            )
+            .with_help("add its states (`start state a;`, `end state b;`) and arcs (`a -> b;`)"),
+        );
     }
 }
 
@@ -452,8 +474,9 @@ impl Parser {
         let key_span = self.one(key.span());
         input.parse::<Token![:]>()?;
         let key = key.to_string();
-        if !MACHINE_KEYS.contains(&key.as_str()) {
-            self.unknown_key(&key, key_span, MACHINE_KEYS, "machine");
+        let known = machine_keys();
+        if !known.contains(&key.as_str()) {
+            self.unknown_key(&key, key_span, &known, "machine");
             Self::recover(input, Stop::Semi);
             return Ok(());
         }
@@ -462,14 +485,20 @@ impl Parser {
             return Ok(());
         }
         match key.as_str() {
-            "version" => machine.version = self.scalar_text(input, "version")?,
-            "data" => machine.data = self.rust_type(input)?,
-            "data_mode" => machine.data_mode = self.data_mode(input)?,
-            "store" => machine.store = Some(self.store(input)?),
-            "main_network" => machine.main_network = Some(self.name(input)?),
-            "max_transitions" => machine.max_transitions = self.unsigned(input, "max_transitions")?,
-            "deny_warnings" => machine.deny_warnings = self.boolean(input, "deny_warnings")?,
-            _ => machine.metadata = Some(self.value(input)?),
+            keys::VERSION => machine.version = self.scalar_text(input, keys::VERSION)?,
+            keys::DATA => machine.data = self.rust_type(input)?,
+            keys::DATA_MODE => machine.data_mode = self.data_mode(input)?,
+            keys::STORE => machine.store = Some(self.store(input)?),
+            keys::MAIN_NETWORK => machine.main_network = Some(self.name(input)?),
+            keys::MAX_TRANSITIONS => machine.max_transitions = self.positive(input, keys::MAX_TRANSITIONS)?,
+            keys::DENY_WARNINGS => machine.deny_warnings = self.boolean(input, keys::DENY_WARNINGS)?,
+            keys::METADATA => machine.metadata = Some(self.value(input)?),
+            // A setting of the table this parser does not read (the table test catches it).
+            _ => {
+                self.unknown_key(&key, key_span, &known, "machine");
+                Self::recover(input, Stop::Semi);
+                return Ok(());
+            }
         }
         self.semi(input)
     }
@@ -606,8 +635,9 @@ impl Parser {
         let key_span = self.one(key.span());
         input.parse::<Token![:]>()?;
         let key = key.to_string();
-        if !STATE_KEYS.contains(&key.as_str()) {
-            self.unknown_key(&key, key_span, STATE_KEYS, "state");
+        let known = state_keys();
+        if !known.contains(&key.as_str()) {
+            self.unknown_key(&key, key_span, &known, "state");
             Self::recover(input, Stop::Semi);
             return Ok(());
         }
@@ -616,16 +646,22 @@ impl Parser {
             return Ok(());
         }
         match key.as_str() {
-            "validate" => state.validate = self.functions(input)?,
-            "transform" => state.transform = self.functions(input)?,
-            "on_error" => state.on_error = Some(self.name(input)?),
-            "data_mode" => state.data_mode = self.data_mode(input)?,
-            "retry" => state.retry = Some(self.value(input)?),
-            "timeout_seconds" => state.timeout_seconds = Some(self.value(input)?),
-            "circuit_breaker" => state.circuit_breaker = Some(self.value(input)?),
-            "rate_limit" => state.rate_limit = Some(self.value(input)?),
-            "resources" => state.resources = self.names(input)?,
-            _ => state.metadata = Some(self.value(input)?),
+            keys::VALIDATE => state.validate = self.functions(input)?,
+            keys::TRANSFORM => state.transform = self.functions(input)?,
+            keys::ON_ERROR => state.on_error = Some(self.name(input)?),
+            keys::DATA_MODE => state.data_mode = self.data_mode(input)?,
+            keys::RETRY => state.retry = Some(self.value(input)?),
+            keys::TIMEOUT_SECONDS => state.timeout_seconds = Some(self.value(input)?),
+            keys::CIRCUIT_BREAKER => state.circuit_breaker = Some(self.value(input)?),
+            keys::RATE_LIMIT => state.rate_limit = Some(self.value(input)?),
+            keys::RESOURCES => state.resources = self.names(input)?,
+            keys::METADATA => state.metadata = Some(self.value(input)?),
+            // A setting of the table this parser does not read (the table test catches it).
+            _ => {
+                self.unknown_key(&key, key_span, &known, "state");
+                Self::recover(input, Stop::Semi);
+                return Ok(());
+            }
         }
         self.semi(input)
     }
@@ -673,17 +709,20 @@ impl Parser {
                 )
             })?;
             let span = self.one(word.span());
+            let span_of_word = word.span();
             let word = word.to_string();
-            if !ARC_CLAUSES.contains(&word.as_str()) {
+            let clauses = arc_clauses();
+            let clause = keys::dsl_clause(Place::Arc, &word);
+            if clause.is_none() {
                 let mut d = Diagnostic::error(
                     codes::UNKNOWN_KEY,
                     format!("unknown arc clause `{word}`"),
                     span,
                     "not a clause of an arc",
                 );
-                d = d.with_help(match did_you_mean(&word, ARC_CLAUSES.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? An arc takes: {}", ARC_CLAUSES.join(", ")),
-                    None => format!("an arc takes: {}", ARC_CLAUSES.join(", ")),
+                d = d.with_help(match did_you_mean(&word, clauses.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? An arc takes: {}", clauses.join(", ")),
+                    None => format!("an arc takes: {}", clauses.join(", ")),
                 });
                 self.diags.push(d);
                 Self::recover(input, Stop::Semi);
@@ -695,12 +734,19 @@ impl Parser {
                 arc.span = Span::new(arc.from.span.start, self.here());
                 return Ok(arc);
             }
-            match word.as_str() {
-                "on" => arc.on = Some(self.name(input)?),
-                "if" => arc.condition = self.function(input)?,
-                "priority" => arc.priority = self.integer(input, "priority")?,
-                "do" => arc.transform = self.functions(input)?,
-                _ => arc.resources = self.names(input)?,
+            match clause {
+                Some(keys::ON) => arc.on = Some(self.name(input)?),
+                Some(keys::CONDITION) => arc.condition = self.function(input)?,
+                Some(keys::PRIORITY) => arc.priority = self.integer(input, keys::PRIORITY)?,
+                Some(keys::TRANSFORM) => arc.transform = self.functions(input)?,
+                Some(keys::RESOURCES) => arc.resources = self.names(input)?,
+                // A clause of the table this parser does not read (the table test catches it).
+                _ => {
+                    return Err(syn::Error::new(
+                        span_of_word,
+                        format!("the arc clause `{word}` is not supported by this parser"),
+                    ));
+                }
             }
         }
         let semi: Token![;] = input.parse()?;
@@ -781,8 +827,8 @@ impl Parser {
                 .map_err(|e| syn::Error::new(e.span(), "expected `infallible` or `atomic` after `:`"))?;
             let flag = Some(Spanned::new(true, self.one(word.span())));
             match word.to_string().as_str() {
-                "infallible" => infallible = flag,
-                "atomic" => atomic = flag,
+                keys::INFALLIBLE => infallible = flag,
+                keys::ATOMIC => atomic = flag,
                 _ => {
                     return Err(syn::Error::new(
                         word.span(),
@@ -813,15 +859,15 @@ impl Parser {
         })?;
         let kind_span = self.one(kind_ident.span());
         let kind_text = kind_ident.to_string();
-        const KINDS: &[&str] = &["sqlite", "postgres", "file", "http", "llm"];
-        let kind = match kind_text.as_str() {
-            "sqlite" => ResourceKind::Sqlite,
-            "postgres" => ResourceKind::Postgres,
-            "file" => ResourceKind::File,
-            "http" => ResourceKind::Http,
-            "llm" => ResourceKind::Llm,
-            _ => {
-                self.invalid_value(&kind_text, kind_span, "resource kind", KINDS);
+        let kind = match keys::word(keys::RESOURCE_KINDS, &kind_text) {
+            Some(kind) => kind,
+            None => {
+                self.invalid_value(
+                    &kind_text,
+                    kind_span,
+                    "resource kind",
+                    &keys::words(keys::RESOURCE_KINDS),
+                );
                 ResourceKind::File
             }
         };
@@ -1146,14 +1192,10 @@ impl Parser {
         let ident = Ident::parse_any(input)
             .map_err(|e| syn::Error::new(e.span(), "expected a data mode: copy, direct or reference"))?;
         let span = self.one(ident.span());
-        let mode = match ident.to_string().as_str() {
-            "copy" => DataMode::Copy,
-            "direct" => DataMode::Direct,
-            "reference" => DataMode::Reference,
-            other => {
-                self.invalid_value(other, span, "data mode", &["copy", "direct", "reference"]);
-                return Ok(None);
-            }
+        let word = ident.to_string();
+        let Some(mode) = keys::word(keys::DATA_MODES, &word) else {
+            self.invalid_value(&word, span, "data mode", &keys::words(keys::DATA_MODES));
+            return Ok(None);
         };
         Ok(Some(Spanned::new(mode, span)))
     }
@@ -1179,10 +1221,9 @@ impl Parser {
     fn boolean(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<bool>>> {
         let tt: TokenTree = input.parse()?;
         let span = self.one(tt.span());
-        match tt.to_string().as_str() {
-            "true" => Ok(Some(Spanned::new(true, span))),
-            "false" => Ok(Some(Spanned::new(false, span))),
-            _ => {
+        match keys::boolean(&tt.to_string()) {
+            Some(b) => Ok(Some(Spanned::new(b, span))),
+            None => {
                 self.wrong_type(key, span, "`true` or `false`");
                 Ok(None)
             }
@@ -1232,22 +1273,15 @@ impl Parser {
         }
     }
 
-    fn unsigned(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<u64>>> {
-        Ok(match self.integer(input, key)? {
-            None => None,
-            Some(v) => match u64::try_from(v.value) {
-                Ok(u) => Some(Spanned::new(u, v.span)),
-                Err(_) => {
-                    self.diags.push(Diagnostic::error(
-                        codes::INVALID_VALUE,
-                        format!("`{key}` must not be negative"),
-                        v.span,
-                        "negative",
-                    ));
-                    None
-                }
-            },
-        })
+    /// A positive integer, read as the YAML front end reads it ([`keys::positive`]).
+    fn positive(&mut self, input: ParseStream<'_>, key: &str) -> Result<Option<Spanned<u64>>> {
+        Ok(self.integer(input, key)?.and_then(|v| match keys::positive(v) {
+            Ok(u) => Some(u),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }))
     }
 
     /// A free-form value: `{ key: value, .. }`, `[value, ..]`, a literal, `true`/`false`, `null`,

@@ -9,7 +9,6 @@
 //!
 //! The format itself is described in `docs/format.md`.
 
-mod keys;
 mod mapper;
 mod scalar;
 mod tree;

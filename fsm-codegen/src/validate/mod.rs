@@ -50,14 +50,19 @@ pub fn validate_in(machine: &Machine, source: &Source) -> Diagnostics {
 }
 
 fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
+    checked(machine, source).1
+}
+
+/// Every check, and the typed values they read.
+fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>, Diagnostics, Typed) {
     let cx = Context::new(machine, source);
     let mut diags = Diagnostics::new();
     names::check(&cx, &mut diags);
     let unresolved = refs::check(&cx, &mut diags);
-    resources::check(&cx, &mut diags);
+    let resources = resources::check(&cx, &mut diags);
     store::check(&cx, &mut diags);
-    resilience::check(&cx, &mut diags);
-    structure::check(&cx, &mut diags);
+    let resilience = resilience::check(&cx, &mut diags);
+    let max_transitions = structure::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);
     arcs::check(&cx, &mut diags);
     functions::check(&cx, &mut diags);
@@ -66,7 +71,58 @@ fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
         diags.deny_warnings();
     }
     diags.sort();
-    diags
+    let typed = Typed {
+        resources,
+        resilience,
+        max_transitions,
+    };
+    (cx, diags, typed)
+}
+
+/// The one way past validation (serde_derive's `Ctxt::check`): a machine without errors, with
+/// its names resolved and its settings read into typed values, or every diagnostic. Only
+/// [`crate::lower`] consumes a [`Valid`], so the IR exists only for machines that passed.
+pub(crate) fn gate<'m>(
+    machine: &'m Machine,
+    source: Option<&'m Source>,
+) -> Result<(Valid<'m>, Diagnostics), Diagnostics> {
+    let (cx, mut diags, typed) = checked(machine, source);
+    if !diags.has_errors() {
+        structure::empty(&cx, &mut diags);
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok((
+        Valid {
+            cx,
+            typed,
+            _sealed: Sealed,
+        },
+        diags,
+    ))
+}
+
+/// A machine that passed every check. Built only by [`gate`].
+pub(crate) struct Valid<'m> {
+    /// The machine and its name lookups.
+    pub cx: Context<'m>,
+    /// What the checks read, typed.
+    pub typed: Typed,
+    _sealed: Sealed,
+}
+
+/// Keeps [`Valid`] from being built outside this module.
+struct Sealed;
+
+/// The values validation read and checked, so that lowering never parses the YAML values again.
+pub(crate) struct Typed {
+    /// Per resource (declaration order), the IR resource with its settings.
+    pub resources: Vec<crate::ir::Resource>,
+    /// Per network, per state: its `retry`, `timeout_seconds`, `circuit_breaker`, `rate_limit`.
+    pub resilience: Vec<Vec<crate::ir::Resilience>>,
+    /// The step limit of a run (`max_transitions`, or the default).
+    pub max_transitions: u32,
 }
 
 /// The machine with name lookups built once. Maps are only looked up, never iterated, so output
@@ -82,6 +138,8 @@ pub(crate) struct Context<'m> {
     pub events: HashMap<&'m str, usize>,
     /// Resource name -> index.
     pub resources: HashMap<&'m str, usize>,
+    /// Declared function (`functions:`) name -> index of its first declaration.
+    pub functions: HashMap<&'m str, usize>,
 }
 
 impl<'m> Context<'m> {
@@ -104,6 +162,7 @@ impl<'m> Context<'m> {
             networks: index(machine.networks.iter().map(|n| n.name.value.as_str())),
             events: index(machine.events.iter().map(|e| e.name.value.as_str())),
             resources: index(machine.resources.iter().map(|r| r.name.value.as_str())),
+            functions: index(machine.functions.iter().map(|f| f.name.value.as_str())),
         }
     }
 

@@ -4,10 +4,19 @@
 use super::Context;
 use crate::ast::{State, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::ir::{Resilience, RetryPolicy};
 use crate::span::Spanned;
+use crate::syntax::keys;
+
+/// Seconds before the second run when `retry` gives no `delay_seconds`.
+const DEFAULT_DELAY: f64 = 0.1;
+/// Longest wait between runs when `retry` gives no `max_delay_seconds`.
+const DEFAULT_MAX_DELAY: f64 = 60.0;
+/// Seconds a breaker stays open when `circuit_breaker` gives no `reset_seconds`.
+const DEFAULT_RESET: f64 = 30.0;
 
 /// A number (integer or float), if `value` is one.
-pub(crate) fn number(value: &Value) -> Option<f64> {
+fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Int(i) => Some(*i as f64),
         Value::Float(f) if f.is_finite() => Some(*f),
@@ -16,7 +25,7 @@ pub(crate) fn number(value: &Value) -> Option<f64> {
 }
 
 /// The value under `key` of a mapping.
-pub(crate) fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
     match value {
         Value::Map(entries) => entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| &v.value),
         _ => None,
@@ -24,8 +33,16 @@ pub(crate) fn map_get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 /// The number under `key` of a mapping.
-pub(crate) fn map_number(value: &Value, key: &str) -> Option<f64> {
+fn map_number(value: &Value, key: &str) -> Option<f64> {
     map_get(value, key).and_then(number)
+}
+
+/// The integer under `key` of a mapping, if it fits a `u32`.
+fn map_u32(value: &Value, key: &str) -> Option<u32> {
+    match map_get(value, key) {
+        Some(Value::Int(i)) => u32::try_from(*i).ok(),
+        _ => None,
+    }
 }
 
 /// One key of a setting: its name, whether it is required, and the check of its value (`Err`:
@@ -41,36 +58,36 @@ fn seconds(v: &Value, max: f64) -> bool {
 }
 
 const RETRY: &[(&str, bool, Check)] = &[
-    ("attempts", true, |v| {
+    (keys::ATTEMPTS, true, |v| {
         count(1, 100)(v)
             .then_some(())
             .ok_or("an integer from 1 to 100 (the first run included)")
     }),
-    ("delay_seconds", false, |v| {
+    (keys::DELAY_SECONDS, false, |v| {
         (number(v).is_some_and(|s| (0.0..=3600.0).contains(&s)))
             .then_some(())
             .ok_or("a number of seconds from 0 to 3600")
     }),
-    ("max_delay_seconds", false, |v| {
+    (keys::MAX_DELAY_SECONDS, false, |v| {
         seconds(v, 3600.0)
             .then_some(())
             .ok_or("a number of seconds above 0, at most 3600")
     }),
-    ("backoff", false, |v| {
+    (keys::BACKOFF, false, |v| {
         matches!(v, Value::String(s) if s == "exponential" || s == "fixed")
             .then_some(())
             .ok_or("`exponential` or `fixed`")
     }),
-    ("jitter", false, |v| {
+    (keys::JITTER, false, |v| {
         matches!(v, Value::Bool(_)).then_some(()).ok_or("`true` or `false`")
     }),
 ];
 
 const BREAKER: &[(&str, bool, Check)] = &[
-    ("failures", true, |v| {
+    (keys::FAILURES, true, |v| {
         count(1, 1000)(v).then_some(()).ok_or("an integer from 1 to 1000")
     }),
-    ("reset_seconds", false, |v| {
+    (keys::RESET_SECONDS, false, |v| {
         seconds(v, 86400.0)
             .then_some(())
             .ok_or("a number of seconds above 0, at most 86400")
@@ -78,49 +95,73 @@ const BREAKER: &[(&str, bool, Check)] = &[
 ];
 
 const RATE_LIMIT: &[(&str, bool, Check)] = &[
-    ("per_second", true, |v| {
+    (keys::PER_SECOND, true, |v| {
         number(v)
             .is_some_and(|r| r > 0.0 && r <= 1e6)
             .then_some(())
             .ok_or("a number of runs a second above 0, at most 1000000")
     }),
-    ("burst", false, |v| {
+    (keys::BURST, false, |v| {
         count(1, 1_000_000)(v)
             .then_some(())
             .ok_or("an integer from 1 to 1000000")
     }),
 ];
 
-pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
-    for (_, network) in cx.networks() {
-        for state in &network.states {
-            check_state(state, diags);
-        }
-    }
+/// Checks every state's settings and returns them typed, per network and state (what is wrong is
+/// reported and left out; the gate then stops at the error).
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<Vec<Resilience>> {
+    cx.networks()
+        .map(|(_, network)| network.states.iter().map(|s| check_state(s, diags)).collect())
+        .collect()
 }
 
-fn check_state(state: &State, diags: &mut Diagnostics) {
-    if let Some(retry) = &state.retry {
-        mapping(retry, "retry", RETRY, diags);
+fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
+    fn valid<'s>(
+        node: &'s Option<Spanned<Value>>,
+        what: &str,
+        keys: &[(&str, bool, Check)],
+        diags: &mut Diagnostics,
+    ) -> Option<&'s Value> {
+        let node = node.as_ref()?;
+        mapping(node, what, keys, diags).then_some(&node.value)
     }
-    if let Some(breaker) = &state.circuit_breaker {
-        mapping(breaker, "circuit_breaker", BREAKER, diags);
-    }
-    if let Some(limit) = &state.rate_limit {
-        mapping(limit, "rate_limit", RATE_LIMIT, diags);
-    }
-    if let Some(timeout) = &state.timeout_seconds
-        && !seconds(&timeout.value, 86400.0)
-    {
-        diags.push(
-            Diagnostic::error(
-                codes::RESILIENCE,
-                "`timeout_seconds` must be a number of seconds above 0, at most 86400",
-                timeout.span,
-                "not a timeout",
-            )
-            .with_help("e.g. `timeout_seconds: 2.5`"),
-        );
+    let retry = valid(&state.retry, "retry", RETRY, diags).and_then(|r| {
+        Some(RetryPolicy {
+            attempts: map_u32(r, keys::ATTEMPTS)?,
+            delay: map_number(r, keys::DELAY_SECONDS).unwrap_or(DEFAULT_DELAY),
+            max_delay: map_number(r, keys::MAX_DELAY_SECONDS).unwrap_or(DEFAULT_MAX_DELAY),
+            exponential: !matches!(map_get(r, keys::BACKOFF), Some(Value::String(b)) if b == "fixed"),
+            jitter: !matches!(map_get(r, keys::JITTER), Some(Value::Bool(false))),
+        })
+    });
+    let breaker = valid(&state.circuit_breaker, "circuit_breaker", BREAKER, diags).and_then(|b| {
+        Some((
+            map_u32(b, keys::FAILURES)?,
+            map_number(b, keys::RESET_SECONDS).unwrap_or(DEFAULT_RESET),
+        ))
+    });
+    let rate_limit = valid(&state.rate_limit, "rate_limit", RATE_LIMIT, diags).and_then(|r| {
+        let per_second = map_number(r, keys::PER_SECOND)?;
+        // At most 1e6 runs a second: the default burst fits a `u32`.
+        let burst = map_u32(r, keys::BURST).unwrap_or(per_second.ceil().max(1.0) as u32);
+        Some((per_second, burst))
+    });
+    let mut timeout = None;
+    if let Some(t) = &state.timeout_seconds {
+        if seconds(&t.value, 86400.0) {
+            timeout = number(&t.value);
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESILIENCE,
+                    "`timeout_seconds` must be a number of seconds above 0, at most 86400",
+                    t.span,
+                    "not a timeout",
+                )
+                .with_help("e.g. `timeout_seconds: 2.5`"),
+            );
+        }
     }
     let has_functions = !state.validate.is_empty() || !state.transform.is_empty();
     if !has_functions {
@@ -143,9 +184,17 @@ fn check_state(state: &State, diags: &mut Diagnostics) {
             }
         }
     }
+    Resilience {
+        retry,
+        timeout,
+        breaker,
+        rate_limit,
+    }
 }
 
-fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diags: &mut Diagnostics) {
+/// Checks a mapping against its keys; returns whether it is valid.
+fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diags: &mut Diagnostics) -> bool {
+    let before = diags.len();
     let Value::Map(entries) = &node.value else {
         let example = match what {
             "retry" => "`retry: { attempts: 3, delay_seconds: 0.2 }`",
@@ -161,7 +210,7 @@ fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diag
             )
             .with_help(format!("e.g. {example}")),
         );
-        return;
+        return false;
     };
     for (key, value) in entries {
         match keys.iter().find(|(k, _, _)| *k == key.value) {
@@ -207,6 +256,25 @@ fn mapping(node: &Spanned<Value>, what: &str, keys: &[(&str, bool, Check)], diag
                 )
                 .with_help(format!("add `{name}:`")),
             );
+        }
+    }
+    diags.len() == before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::keys::Place;
+
+    #[test]
+    fn the_keys_are_those_of_the_table() {
+        for (place, checked) in [
+            (Place::Retry, RETRY),
+            (Place::CircuitBreaker, BREAKER),
+            (Place::RateLimit, RATE_LIMIT),
+        ] {
+            let names: Vec<&str> = checked.iter().map(|(k, _, _)| *k).collect();
+            assert_eq!(names, keys::names(place).collect::<Vec<_>>(), "{place:?}");
         }
     }
 }

@@ -7,12 +7,119 @@
 use super::Context;
 use crate::ast::{Resource, ResourceKind, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use crate::ir::{self, Connection, SettingValue};
 use crate::resources::{OWN, SettingType, at_most_one_of, one_of, settings};
 
-pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
-    for resource in &cx.machine.resources {
-        config(resource, diags);
-        own_settings(resource, diags);
+/// Checks every resource and returns them typed, in declaration order (a resource with errors is
+/// returned too; the gate then stops at the error).
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<ir::Resource> {
+    cx.machine
+        .resources
+        .iter()
+        .map(|resource| {
+            config(resource, diags);
+            own_settings(resource, diags);
+            typed(resource)
+        })
+        .collect()
+}
+
+/// A resource and the settings of its config that fit the catalog (what does not fit was
+/// reported): the values the generated `open()` passes to the runtime, typed.
+fn typed(r: &Resource) -> ir::Resource {
+    let config = match r.config.as_ref().map(|c| &c.value) {
+        Some(Value::Map(entries)) => entries.as_slice(),
+        _ => &[],
+    };
+    let get = |key: &str| config.iter().find(|(k, _)| k.value == key).map(|(_, v)| &v.value);
+    let mut out = Vec::new();
+    for setting in settings(r.kind.value) {
+        let Some(value) = get(setting.name) else { continue };
+        let value = match (setting.ty, value) {
+            (SettingType::Str, Value::String(s)) => SettingValue::Str(s.clone()),
+            (SettingType::Count | SettingType::Positive, Value::Int(i)) => match u64::try_from(*i) {
+                Ok(i) => SettingValue::Int(i),
+                Err(_) => continue,
+            },
+            // A number of the runtime's builders is an `f64`, even when written `2`.
+            (SettingType::Number, Value::Int(i)) if *i >= 0 => SettingValue::Float(*i as f64),
+            (SettingType::Number, Value::Float(f)) if f.is_finite() && *f >= 0.0 => SettingValue::Float(*f),
+            (SettingType::Bool, Value::Bool(b)) => SettingValue::Bool(*b),
+            (SettingType::StrMap, Value::Map(entries)) => SettingValue::Map(
+                entries
+                    .iter()
+                    .filter_map(|(k, v)| match &v.value {
+                        Value::String(s) => Some((k.value.clone(), s.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        // One spelling of the time limit reaches the generator: milliseconds.
+        if setting.name == "timeout" {
+            if let SettingValue::Float(s) = value {
+                out.push(("timeout_ms".to_owned(), SettingValue::Int((s * 1000.0).round() as u64)));
+            }
+            continue;
+        }
+        out.push((setting.name.to_owned(), value));
+    }
+    // The settings of the resource itself that validation accepted.
+    let own = |value: &Option<crate::span::Spanned<Value>>, key: &str| {
+        let own = crate::resources::own(key)?;
+        own.not_for(r.kind.value).is_none().then_some(())?;
+        own.fits(&value.as_ref()?.value)
+    };
+    let ms = |seconds: f64| ((seconds * 1000.0).round() as u64).max(1);
+    if let Some(n) = own(&r.connection_pool_size, "connection_pool_size") {
+        out.push(("pool_size".to_owned(), SettingValue::Int(n as u64)));
+    }
+    if let Some(seconds) = own(&r.timeout_seconds, "timeout_seconds") {
+        let key = match r.kind.value {
+            ResourceKind::Sqlite => "busy_timeout_ms",
+            _ => "timeout_ms",
+        };
+        out.push((key.to_owned(), SettingValue::Int(ms(seconds))));
+    }
+    let retry = own(&r.retry_attempts, "retry_attempts")
+        .filter(|n| *n >= 1.0)
+        .map(|n| ir::Retry {
+            attempts: n as u32,
+            delay_ms: own(&r.retry_delay_seconds, "retry_delay_seconds").map_or(1000, ms),
+        });
+    let text = |key: &str| match get(key) {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let connection = match r.kind.value {
+        ResourceKind::Sqlite => Connection::Sqlite { path: text("path") },
+        ResourceKind::Postgres => match get("url_env") {
+            Some(_) => Connection::PostgresUrlEnv { var: text("url_env") },
+            None => Connection::PostgresUrl { url: text("url") },
+        },
+        ResourceKind::File => Connection::File { dir: text("dir") },
+        ResourceKind::Http => Connection::Http {
+            base_url: text("base_url"),
+        },
+        ResourceKind::Llm => Connection::Llm {
+            base_url: text("base_url"),
+            model: text("model"),
+        },
+    };
+    ir::Resource {
+        name: r.name.value.clone(),
+        ident: crate::naming::fn_ident(&r.name),
+        kind: r.kind.value,
+        description: r
+            .description
+            .as_ref()
+            .map(|d| d.value.trim().to_owned())
+            .filter(|d| !d.is_empty()),
+        connection,
+        settings: out,
+        retry,
+        health_check_interval_ms: own(&r.health_check_interval, "health_check_interval").map(ms),
     }
 }
 

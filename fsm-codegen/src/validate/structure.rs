@@ -6,8 +6,24 @@ use super::Context;
 use crate::ast::{Network, State};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 
-pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
+/// Checks the structure; returns the step limit of a run (`max_transitions`, or the default).
+pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> u32 {
     let machine = cx.machine;
+    let mut max_transitions = crate::lower::DEFAULT_MAX_TRANSITIONS;
+    if let Some(max) = &machine.max_transitions {
+        match u32::try_from(max.value) {
+            Ok(max) => max_transitions = max,
+            Err(_) => diags.push(
+                Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    format!("`max_transitions` must be at most {}", u32::MAX),
+                    max.span,
+                    "too large",
+                )
+                .with_help("a run that needs more steps is better split, or run by `handle` one event at a time"),
+            ),
+        }
+    }
     if machine.main_network.is_none() && machine.networks.len() > 1 {
         let names: Vec<String> = machine.networks.iter().map(|n| format!("`{}`", n.name.value)).collect();
         diags.push(
@@ -24,6 +40,36 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
         start_states(cx, network, diags);
         arcs(network, diags);
         outgoing(cx, net, network, diags);
+    }
+    max_transitions
+}
+
+/// A machine without networks or with a network without states: the front ends report them where
+/// they were written (an empty list, a broken or missing `states:`), so this check runs only at
+/// the gate, for a machine built otherwise; it is never a second diagnostic for one mistake.
+pub(super) fn empty(cx: &Context<'_>, diags: &mut Diagnostics) {
+    let machine = cx.machine;
+    if machine.networks.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                "the machine has no states",
+                machine.name.span,
+                "no network, no state",
+            )
+            .with_help("add `states:` and `arcs:` for one network, or `networks:` for several"),
+        );
+    }
+    for network in machine.networks.iter().filter(|n| n.states.is_empty()) {
+        diags.push(
+            Diagnostic::error(
+                codes::NO_START_STATE,
+                format!("{} has no states", network_label(cx, network)),
+                network.name.span,
+                "no state to start in",
+            )
+            .with_help("add its states, one of them with `is_start: true` and one with `is_end: true`"),
+        );
     }
 }
 
@@ -46,9 +92,13 @@ fn network_label(cx: &Context<'_>, network: &Network) -> String {
 }
 
 fn start_states(cx: &Context<'_>, network: &Network, diags: &mut Diagnostics) {
+    if network.states.is_empty() {
+        // The front ends report empty lists of states; see [`empty`].
+        return;
+    }
     let starts: Vec<&State> = network.states.iter().filter(|s| is_start(s)).collect();
     match starts.as_slice() {
-        [] if !network.states.is_empty() => diags.push(
+        [] => diags.push(
             Diagnostic::error(
                 codes::NO_START_STATE,
                 format!("{} has no start state", network_label(cx, network)),
@@ -83,7 +133,6 @@ fn start_states(cx: &Context<'_>, network: &Network, diags: &mut Diagnostics) {
                 );
             }
         }
-        [] => {}
     }
 }
 

@@ -1,14 +1,12 @@
 //! Nodes -> AST: walks the node tree with the format's rules, reporting every problem of a mapping
 //! (duplicate, unknown, refused and missing keys, wrong types) and keeping going.
 
-use super::keys::{known, refused};
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
-use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Store, Value,
-};
+use crate::ast::{Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, State, Store, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
+use crate::syntax::keys::{self, Place, refused};
 
 /// What a node is, for "expected X, found Y" messages.
 fn describe(node: &Node) -> String {
@@ -68,13 +66,8 @@ impl Mapper<'_> {
     }
 
     /// Checks the keys of a mapping describing `what` and returns the known ones.
-    fn fields<'n>(
-        &mut self,
-        node: &'n Node,
-        what: &str,
-        known: &[&str],
-        refused: &[(&str, &str)],
-    ) -> Option<Fields<'n>> {
+    fn fields<'n>(&mut self, node: &'n Node, what: &str, place: Place, refused: &[(&str, &str)]) -> Option<Fields<'n>> {
+        let known = keys::names(place);
         self.foreign_tag(node);
         let Kind::Map(entries) = &node.kind else {
             self.wrong_type(node, &format!("a mapping ({what})"), None);
@@ -108,7 +101,7 @@ impl Mapper<'_> {
                 continue;
             }
             seen.push((key_text, key.span));
-            if known.contains(&key_text) {
+            if known.clone().any(|k| k == key_text) {
                 fields.entries.push((key_text, value));
             } else if let Some((_, instead)) = refused.iter().find(|(k, _)| *k == key_text) {
                 self.error(
@@ -121,9 +114,12 @@ impl Mapper<'_> {
                     .with_help(*instead),
                 );
             } else {
-                let help = match did_you_mean(key_text, known.iter().copied()) {
+                let help = match did_you_mean(key_text, known.clone()) {
                     Some(better) => format!("did you mean `{better}`?"),
-                    None => format!("the keys of {what} are: {}", known.join(", ")),
+                    None => format!(
+                        "the keys of {what} are: {}",
+                        known.clone().collect::<Vec<_>>().join(", ")
+                    ),
                 };
                 self.error(
                     Diagnostic::error(
@@ -253,20 +249,12 @@ impl Mapper<'_> {
         None
     }
 
-    fn unsigned(&mut self, node: &Node) -> Option<Spanned<u64>> {
-        let i = self.integer(node)?;
-        match u64::try_from(i.value) {
-            Ok(u) if u > 0 => Some(Spanned::new(u, i.span)),
-            _ => {
-                self.error(
-                    Diagnostic::error(
-                        codes::INVALID_VALUE,
-                        "expected a positive integer",
-                        i.span,
-                        "not positive",
-                    )
-                    .with_help("give a number of 1 or more"),
-                );
+    /// A positive integer ([`keys::positive`], shared with the DSL).
+    fn positive(&mut self, node: &Node) -> Option<Spanned<u64>> {
+        match keys::positive(self.integer(node)?) {
+            Ok(u) => Some(u),
+            Err(d) => {
+                self.error(d);
                 None
             }
         }
@@ -308,15 +296,7 @@ impl Mapper<'_> {
             );
             return None;
         }
-        self.choice(
-            node,
-            "data mode",
-            &[
-                ("copy", DataMode::Copy),
-                ("direct", DataMode::Direct),
-                ("reference", DataMode::Reference),
-            ],
-        )
+        self.choice(node, "data mode", keys::DATA_MODES)
     }
 
     fn list<'n>(&mut self, node: &'n Node, what: &str) -> &'n [Node] {
@@ -422,10 +402,10 @@ impl Mapper<'_> {
             );
             return None;
         }
-        let fields = self.fields(node, WHAT, known::FUNCTION, refused::FUNCTION)?;
-        match (fields.get("rust"), fields.get("builtin")) {
+        let fields = self.fields(node, WHAT, Place::Function, refused::FUNCTION)?;
+        match (fields.get(keys::RUST), fields.get(keys::BUILTIN)) {
             (Some(code), None) => {
-                if let Some(params) = fields.get("params") {
+                if let Some(params) = fields.get(keys::PARAMS) {
                     self.error(
                         Diagnostic::error(
                             codes::UNKNOWN_KEY,
@@ -443,7 +423,7 @@ impl Mapper<'_> {
             }
             (None, Some(name)) => {
                 let name = self.string(name)?;
-                let params = fields.get("params").map(|p| self.value(p));
+                let params = fields.get(keys::PARAMS).map(|p| self.value(p));
                 Some(FunctionRef::Builtin {
                     name,
                     params,
@@ -490,60 +470,64 @@ impl Mapper<'_> {
             );
             return None;
         }
-        let fields = self.fields(root, "the machine", known::MACHINE, refused::MACHINE)?;
+        let fields = self.fields(root, "the machine", Place::Machine, refused::MACHINE)?;
         let name = self
-            .required(&fields, root, "name", "the machine")
+            .required(&fields, root, keys::NAME, "the machine")
             .and_then(|n| self.string(n))
             .unwrap_or_else(|| Spanned::new(String::new(), self.head(root)));
         let mut machine = Machine {
             name,
-            version: fields.get("version").and_then(|n| self.text(n)),
-            description: fields.get("description").and_then(|n| self.string(n)),
-            data: fields.get("data").and_then(|n| self.code(n)),
-            data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
-            store: fields.get("store").and_then(|n| self.store(n)),
-            main_network: fields.get("main_network").and_then(|n| self.string(n)),
+            version: fields.get(keys::VERSION).and_then(|n| self.text(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
+            data: fields.get(keys::DATA).and_then(|n| self.code(n)),
+            data_mode: fields.get(keys::DATA_MODE).and_then(|n| self.data_mode(n)),
+            store: fields.get(keys::STORE).and_then(|n| self.store(n)),
+            main_network: fields.get(keys::MAIN_NETWORK).and_then(|n| self.string(n)),
             networks: Vec::new(),
             events: Vec::new(),
             resources: Vec::new(),
             functions: Vec::new(),
-            max_transitions: fields.get("max_transitions").and_then(|n| self.unsigned(n)),
-            deny_warnings: fields.get("deny_warnings").and_then(|n| self.boolean(n)),
-            metadata: fields.get("metadata").map(|n| self.value(n)),
+            max_transitions: fields.get(keys::MAX_TRANSITIONS).and_then(|n| self.positive(n)),
+            deny_warnings: fields.get(keys::DENY_WARNINGS).and_then(|n| self.boolean(n)),
+            metadata: fields.get(keys::METADATA).map(|n| self.value(n)),
             implicit_network: false,
             span: root.span,
         };
-        if let Some(events) = fields.get("events") {
+        if let Some(events) = fields.get(keys::EVENTS) {
             machine.events = self
                 .list(events, "events")
                 .iter()
                 .filter_map(|e| self.event(e))
                 .collect();
         }
-        if let Some(resources) = fields.get("resources") {
+        if let Some(resources) = fields.get(keys::RESOURCES) {
             machine.resources = self
                 .list(resources, "resources")
                 .iter()
                 .filter_map(|r| self.resource(r))
                 .collect();
         }
-        if let Some(functions) = fields.get("functions") {
+        if let Some(functions) = fields.get(keys::FUNCTIONS) {
             machine.functions = self
                 .list(functions, "functions")
                 .iter()
                 .filter_map(|f| self.function_decl(f))
                 .collect();
         }
-        let top_states = fields.get("states");
-        let top_arcs = fields.get("arcs");
-        match fields.get("networks") {
+        let top_states = fields.get(keys::STATES);
+        let top_arcs = fields.get(keys::ARCS);
+        match fields.get(keys::NETWORKS) {
             Some(networks) => {
-                machine.networks = self
-                    .list(networks, "networks")
-                    .iter()
-                    .filter_map(|n| self.network(n))
-                    .collect();
-                for (key, node) in [("states", top_states), ("arcs", top_arcs)] {
+                let list = self.list(networks, "networks");
+                if list.is_empty() && matches!(networks.kind, Kind::Seq(_)) {
+                    self.empty(
+                        networks,
+                        "the machine has no networks",
+                        "add a network: `- { name: main, states: [...], arcs: [...] }`",
+                    );
+                }
+                machine.networks = list.iter().filter_map(|n| self.network(n)).collect();
+                for (key, node) in [(keys::STATES, top_states), (keys::ARCS, top_arcs)] {
                     let Some(node) = node else { continue };
                     let key_span = key_span(root, key).unwrap_or(node.span);
                     self.error(
@@ -553,14 +537,17 @@ impl Mapper<'_> {
                             key_span,
                             "outside any network",
                         )
-                        .with_label(key_span_or(root, "networks", networks.span), "networks declared here")
+                        .with_label(
+                            key_span_or(root, keys::NETWORKS, networks.span),
+                            "networks declared here",
+                        )
                         .with_help(format!("move these {key} into one of the `networks`")),
                     );
                 }
             }
             None => match top_states {
                 Some(states) => {
-                    let name_span = key_span(root, "states").unwrap_or(states.span);
+                    let name_span = key_span(root, keys::STATES).unwrap_or(states.span);
                     machine.implicit_network = true;
                     machine.networks.push(Network {
                         name: Spanned::new("main".to_owned(), name_span),
@@ -585,18 +572,18 @@ impl Mapper<'_> {
     }
 
     fn network(&mut self, node: &Node) -> Option<Network> {
-        let fields = self.fields(node, "a network", known::NETWORK, refused::NETWORK)?;
+        let fields = self.fields(node, "a network", Place::Network, refused::NETWORK)?;
         let name = self
-            .required(&fields, node, "name", "a network")
+            .required(&fields, node, keys::NAME, "a network")
             .and_then(|n| self.string(n));
         let states = self
-            .required(&fields, node, "states", "a network")
+            .required(&fields, node, keys::STATES, "a network")
             .map(|s| self.states(s))
             .unwrap_or_default();
-        let arcs = fields.get("arcs").map(|a| self.arcs(a)).unwrap_or_default();
+        let arcs = fields.get(keys::ARCS).map(|a| self.arcs(a)).unwrap_or_default();
         Some(Network {
             name: name?,
-            description: fields.get("description").and_then(|n| self.string(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             states,
             arcs,
             span: node.span,
@@ -604,7 +591,21 @@ impl Mapper<'_> {
     }
 
     fn states(&mut self, node: &Node) -> Vec<State> {
-        self.list(node, "states").iter().filter_map(|s| self.state(s)).collect()
+        let list = self.list(node, "states");
+        if list.is_empty() && matches!(node.kind, Kind::Seq(_)) {
+            self.empty(
+                node,
+                "a network needs at least one state",
+                "add its states, one of them with `is_start: true` and one with `is_end: true`",
+            );
+        }
+        list.iter().filter_map(|s| self.state(s)).collect()
+    }
+
+    /// An empty list of states or networks: the generator needs a state to start in (the gate
+    /// refuses it too, for an AST built by hand).
+    fn empty(&mut self, node: &Node, message: &str, help: &str) {
+        self.error(Diagnostic::error(codes::NO_START_STATE, message, node.span, "empty list").with_help(help));
     }
 
     fn arcs(&mut self, node: &Node) -> Vec<Arc> {
@@ -612,64 +613,64 @@ impl Mapper<'_> {
     }
 
     fn state(&mut self, node: &Node) -> Option<State> {
-        let fields = self.fields(node, "a state", known::STATE, refused::STATE)?;
+        let fields = self.fields(node, "a state", Place::State, refused::STATE)?;
         let name = self
-            .required(&fields, node, "name", "a state")
+            .required(&fields, node, keys::NAME, "a state")
             .and_then(|n| self.string(n));
         let state = State {
             name: name?,
-            description: fields.get("description").and_then(|n| self.string(n)),
-            is_start: fields.get("is_start").and_then(|n| self.boolean(n)),
-            is_end: fields.get("is_end").and_then(|n| self.boolean(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
+            is_start: fields.get(keys::IS_START).and_then(|n| self.boolean(n)),
+            is_end: fields.get(keys::IS_END).and_then(|n| self.boolean(n)),
             validate: fields
-                .get("validate")
+                .get(keys::VALIDATE)
                 .map(|n| self.function_refs(n))
                 .unwrap_or_default(),
             transform: fields
-                .get("transform")
+                .get(keys::TRANSFORM)
                 .map(|n| self.function_refs(n))
                 .unwrap_or_default(),
-            on_error: fields.get("on_error").map(|n| self.reference(n)),
-            data_mode: fields.get("data_mode").and_then(|n| self.data_mode(n)),
-            retry: fields.get("retry").map(|n| self.value(n)),
-            timeout_seconds: fields.get("timeout_seconds").map(|n| self.value(n)),
-            circuit_breaker: fields.get("circuit_breaker").map(|n| self.value(n)),
-            rate_limit: fields.get("rate_limit").map(|n| self.value(n)),
+            on_error: fields.get(keys::ON_ERROR).map(|n| self.reference(n)),
+            data_mode: fields.get(keys::DATA_MODE).and_then(|n| self.data_mode(n)),
+            retry: fields.get(keys::RETRY).map(|n| self.value(n)),
+            timeout_seconds: fields.get(keys::TIMEOUT_SECONDS).map(|n| self.value(n)),
+            circuit_breaker: fields.get(keys::CIRCUIT_BREAKER).map(|n| self.value(n)),
+            rate_limit: fields.get(keys::RATE_LIMIT).map(|n| self.value(n)),
             resources: fields
-                .get("resources")
+                .get(keys::RESOURCES)
                 .map(|n| self.string_list(n, "resource names"))
                 .unwrap_or_default(),
-            metadata: fields.get("metadata").map(|n| self.value(n)),
+            metadata: fields.get(keys::METADATA).map(|n| self.value(n)),
             span: node.span,
         };
         Some(state)
     }
 
     fn arc(&mut self, node: &Node) -> Option<Arc> {
-        let fields = self.fields(node, "an arc", known::ARC, refused::ARC)?;
+        let fields = self.fields(node, "an arc", Place::Arc, refused::ARC)?;
         let from = self
-            .required(&fields, node, "from", "an arc")
+            .required(&fields, node, keys::FROM, "an arc")
             .and_then(|n| self.string(n));
         let arc = Arc {
             from: from?,
-            to: fields.get("to").map(|n| self.reference(n)),
-            description: fields.get("description").and_then(|n| self.string(n)),
-            on: fields.get("on").map(|n| self.reference(n)),
-            condition: fields.get("condition").map(|n| {
+            to: fields.get(keys::TO).map(|n| self.reference(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
+            on: fields.get(keys::ON).map(|n| self.reference(n)),
+            condition: fields.get(keys::CONDITION).map(|n| {
                 // A broken condition is still a condition: keep a placeholder so that the arc
                 // does not also look unconditional (and shadow the arcs after it).
                 self.function_ref(n)
                     .unwrap_or_else(|| FunctionRef::Named(Spanned::new(String::new(), n.span)))
             }),
             transform: fields
-                .get("transform")
+                .get(keys::TRANSFORM)
                 .map(|n| self.function_refs(n))
                 .unwrap_or_default(),
-            priority: fields.get("priority").and_then(|n| self.integer(n)),
-            target_network: fields.get("target_network").map(|n| self.reference(n)),
-            return_state: fields.get("return_state").map(|n| self.reference(n)),
+            priority: fields.get(keys::PRIORITY).and_then(|n| self.integer(n)),
+            target_network: fields.get(keys::TARGET_NETWORK).map(|n| self.reference(n)),
+            return_state: fields.get(keys::RETURN_STATE).map(|n| self.reference(n)),
             resources: fields
-                .get("resources")
+                .get(keys::RESOURCES)
                 .map(|n| self.string_list(n, "resource names"))
                 .unwrap_or_default(),
             span: node.span,
@@ -688,14 +689,14 @@ impl Mapper<'_> {
                 span: node.span,
             });
         }
-        let fields = self.fields(node, "an event", known::EVENT, &[])?;
+        let fields = self.fields(node, "an event", Place::Event, &[])?;
         let name = self
-            .required(&fields, node, "name", "an event")
+            .required(&fields, node, keys::NAME, "an event")
             .and_then(|n| self.string(n));
         Some(Event {
             name: name?,
-            payload: fields.get("payload").and_then(|n| self.code(n)),
-            description: fields.get("description").and_then(|n| self.string(n)),
+            payload: fields.get(keys::PAYLOAD).and_then(|n| self.code(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             span: node.span,
         })
     }
@@ -704,28 +705,28 @@ impl Mapper<'_> {
         let fields = self.fields(
             node,
             "a function declaration",
-            known::FUNCTION_DECL,
+            Place::FunctionDecl,
             refused::FUNCTION_DECL,
         )?;
         let name = self
-            .required(&fields, node, "name", "a function declaration")
+            .required(&fields, node, keys::NAME, "a function declaration")
             .and_then(|n| self.string(n));
         Some(FunctionDecl {
             name: name?,
-            description: fields.get("description").and_then(|n| self.string(n)),
-            infallible: fields.get("infallible").and_then(|n| self.boolean(n)),
-            atomic: fields.get("atomic").and_then(|n| self.boolean(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
+            infallible: fields.get(keys::INFALLIBLE).and_then(|n| self.boolean(n)),
+            atomic: fields.get(keys::ATOMIC).and_then(|n| self.boolean(n)),
             span: node.span,
         })
     }
 
     fn store(&mut self, node: &Node) -> Option<Store> {
-        let fields = self.fields(node, "the store", known::STORE, &[])?;
+        let fields = self.fields(node, "the store", Place::Store, &[])?;
         let resource = self
-            .required(&fields, node, "resource", "the store")
+            .required(&fields, node, keys::RESOURCE, "the store")
             .and_then(|n| self.string(n));
         let table = self
-            .required(&fields, node, "table", "the store")
+            .required(&fields, node, keys::TABLE, "the store")
             .and_then(|n| self.string(n));
         Some(Store {
             resource: resource?,
@@ -735,24 +736,14 @@ impl Mapper<'_> {
     }
 
     fn resource(&mut self, node: &Node) -> Option<Resource> {
-        let fields = self.fields(node, "a resource", known::RESOURCE, refused::RESOURCE)?;
+        let fields = self.fields(node, "a resource", Place::Resource, refused::RESOURCE)?;
         let name = self
-            .required(&fields, node, "name", "a resource")
+            .required(&fields, node, keys::NAME, "a resource")
             .and_then(|n| self.string(n));
-        let kind = self.required(&fields, node, "kind", "a resource").and_then(|n| {
-            self.choice(
-                n,
-                "resource kind",
-                &[
-                    ("sqlite", ResourceKind::Sqlite),
-                    ("postgres", ResourceKind::Postgres),
-                    ("file", ResourceKind::File),
-                    ("http", ResourceKind::Http),
-                    ("llm", ResourceKind::Llm),
-                ],
-            )
-        });
-        let config = fields.get("config").map(|n| self.value(n));
+        let kind = self
+            .required(&fields, node, keys::KIND, "a resource")
+            .and_then(|n| self.choice(n, "resource kind", keys::RESOURCE_KINDS));
+        let config = fields.get(keys::CONFIG).map(|n| self.value(n));
         if let Some(config) = &config
             && !matches!(config.value, Value::Map(_))
         {
@@ -767,7 +758,7 @@ impl Mapper<'_> {
             name: name?,
             kind: kind?,
             config,
-            description: fields.get("description").and_then(|n| self.string(n)),
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             connection_pool_size: None,
             timeout_seconds: None,
             retry_attempts: None,
