@@ -186,3 +186,170 @@ fn expand_and_graph_print_the_same_bytes_in_two_processes_with_different_environ
     }
     assert!(differ.is_empty(), "output differs between processes: {differ:#?}");
 }
+
+/// A file of the test's own under the system's temp directory.
+fn scratch(name: &str, content: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("fsm-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, content).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// 3,000 nested brackets or operators in inline Rust, or 1,200 nested generics in `data`,
+/// overflowed the stack: `check`, `expand` and `graph` aborted with no message (exit 134).
+#[test]
+fn deep_inline_rust_is_reported_not_a_crash() {
+    let machine = |condition: &str, data: &str| {
+        format!(
+            "name: M\ndata: \"{data}\"\nstates:\n  - {{name: a, is_start: true}}\n  - {{name: b, is_end: true}}\n\
+             arcs:\n  - {{from: a, to: b, condition: {{rust: \"{condition}\"}}}}\n"
+        )
+    };
+    let cases = [
+        (
+            "parens",
+            machine(&format!("{}x{}", "(".repeat(3000), ")".repeat(3000)), "crate::R"),
+        ),
+        ("nots", machine(&format!("{}x", "!".repeat(3000)), "crate::R")),
+        (
+            "generics",
+            machine(
+                "true",
+                &format!("crate::R{}u8{}", "<Vec".repeat(1200), ">".repeat(1200)),
+            ),
+        ),
+    ];
+    for (name, text) in cases {
+        let file = scratch(&format!("deep-{name}.yaml"), text.as_bytes());
+        let output = fsm(&["check", "--format", "json", &file]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
+        let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let codes: Vec<&str> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["code"].as_str())
+            .collect();
+        assert_eq!(codes, ["fsm::too_deep"], "{name}");
+        for command in ["expand", "graph"] {
+            let output = fsm(&[command, &file]);
+            assert_eq!(output.status.code(), Some(1), "{command} {name}");
+            assert!(
+                stderr(&output).contains("fsm::too_deep"),
+                "{command} {name}: {}",
+                stderr(&output)
+            );
+        }
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// miette panicked (exit 101) rendering an error past column ~65,530.
+#[test]
+fn an_error_far_along_a_line_is_reported_not_a_panic() {
+    let text = format!(
+        "{{name: M, states: [{{name: a, is_start: true, is_end: true}}],{} bad: 1}}\n",
+        " ".repeat(70_000)
+    );
+    let file = scratch("long-line.yaml", text.as_bytes());
+    let output = fsm(&["check", &file]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let out = stdout(&output);
+    let column = text.find("bad").unwrap() + 1;
+    assert!(
+        out.starts_with(&format!(
+            "error[fsm::unknown_key]: unknown key `bad` in the machine\n  --> {file}:1:{column}\n"
+        )),
+        "{}",
+        &out[..out.len().min(500)]
+    );
+    assert!(out.contains(" bad: 1}\n"), "the line is shown clipped");
+    assert!(
+        out.len() < 2_000,
+        "the 70,000 blanks are not printed: {} bytes",
+        out.len()
+    );
+    assert!(out.ends_with("checked 1 file: 1 error, 0 warnings\n"));
+    let _ = std::fs::remove_file(file);
+}
+
+/// 20,000 diagnostics took seconds to render, each report locating itself in the whole text:
+/// the human report shows the first 100 and says how many more there are.
+#[test]
+fn a_report_of_many_diagnostics_is_capped() {
+    let mut text = String::from("name: M\nstates:\n  - {name: a, is_start: true}\n  - {name: b, is_end: true}\n");
+    for i in 0..300 {
+        text.push_str(&format!("  - {{name: s{i}, is_end: true, colour: red}}\n"));
+    }
+    text.push_str("arcs:\n  - {from: a, to: b}\n");
+    let file = scratch("many.yaml", text.as_bytes());
+    let json = fsm(&["check", "--format", "json", &file]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let all = all.as_array().unwrap();
+    let unknown = all.iter().filter(|d| d["code"] == "fsm::unknown_key").count();
+    assert_eq!(unknown, 300, "JSON lists every one");
+    let output = fsm(&["check", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    let rendered = out.lines().filter(|l| l.starts_with("fsm::")).count();
+    assert_eq!(rendered, 100);
+    let more = all.len() - 100;
+    assert!(
+        out.contains(&format!(
+            "{file}: ... and {more} more (the first 100 are shown; `fsm check --format json` lists every one)\n"
+        )),
+        "{}",
+        &out[out.len().saturating_sub(600)..]
+    );
+    let errors = all.iter().filter(|d| d["severity"] == "error").count();
+    assert!(out.ends_with(&format!(
+        "checked 1 file: {errors} errors, {} warnings\n",
+        all.len() - errors
+    )));
+    let _ = std::fs::remove_file(file);
+}
+
+/// Did-you-mean compared a 1 MB unknown name with every state (minutes): names over 64 bytes
+/// get the list of states instead of a suggestion.
+#[test]
+fn a_long_unknown_name_gets_no_did_you_mean() {
+    let state = "a".repeat(100);
+    let text = format!(
+        "name: M\nstates:\n  - {{name: s, is_start: true}}\n  - {{name: {state}, is_end: true}}\narcs:\n  - {{from: s, to: {state}x}}\n"
+    );
+    let file = scratch("long-name.yaml", text.as_bytes());
+    let output = fsm(&["check", "--format", "json", &file]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let unknown: Vec<&serde_json::Value> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "fsm::unknown_state")
+        .collect();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0]["help"], format!("the states declared are `s`, `{state}`"));
+    let _ = std::fs::remove_file(file);
+}
+
+/// A file that is not UTF-8 was an I/O error ("stream did not contain valid UTF-8", exit 2)
+/// with no position: it is `fsm::not_utf8` at the first bad byte.
+#[test]
+fn a_file_that_is_not_utf8_gets_a_diagnostic_with_the_byte() {
+    let text = b"name: M\nstates:\n  - {name: caf\xe9, is_start: true, is_end: true}\n";
+    let file = scratch("latin1.yaml", text);
+    let output = fsm(&["check", "--format", "json", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let d = &json[0];
+    assert_eq!(d["code"], "fsm::not_utf8");
+    assert_eq!(d["message"], "the file is not UTF-8 text: byte 30 (line 3) is 0xe9");
+    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(3), Some(15)));
+    assert_eq!(d["span"]["start"], 30);
+    let output = fsm(&["expand", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("fsm::not_utf8"), "{}", stderr(&output));
+    let _ = std::fs::remove_file(file);
+}

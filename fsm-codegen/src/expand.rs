@@ -17,9 +17,9 @@
 //! warning: a hidden `#[deprecated(note = "<the warning>")]` constant, used once at the token the
 //! warning is about (see [`warning`]). `#![deny(warnings)]` turns them into errors, as expected.
 
-use crate::ast;
 use crate::diagnostics::{Diagnostics, Severity, codes};
 use crate::syntax::dsl::{self, Locate, TokenSpans};
+use crate::{Source, ast};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use std::path::{Component, Path, PathBuf};

@@ -188,7 +188,10 @@ pub fn decode(name: impl Into<String>, bytes: &[u8]) -> Result<Source, (Source, 
                 "not UTF-8",
             )
             .with_help("save the file as UTF-8 (machine files are UTF-8 YAML)");
-            Err((Source::new(name, String::from_utf8_lossy(bytes).into_owned()), diagnostic))
+            Err((
+                Source::new(name, String::from_utf8_lossy(bytes).into_owned()),
+                diagnostic,
+            ))
         }
     }
 }

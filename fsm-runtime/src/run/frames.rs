@@ -55,6 +55,12 @@ impl<P: Copy, const N: usize> ReturnStack<P, N> {
     pub fn len(&self) -> usize {
         self.len
     }
+
+    /// Whether no frame is on the stack.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl<P: Copy, const N: usize> Default for ReturnStack<P, N> {

@@ -3,13 +3,19 @@
 use super::{Frames, MachineDef, Next, Phase, Run, stuck};
 use crate::core::{HandleError, RunError, Status};
 
+/// What `handle` answers: where the run waits or ended, or why the event was not taken.
+pub type Handled<M, F, R> = Result<
+    Status<<M as MachineDef<F, R>>::Pos, <M as MachineDef<F, R>>::End>,
+    HandleError<<M as MachineDef<F, R>>::Pos, <M as MachineDef<F, R>>::Event>,
+>;
+
 impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Handles an event: takes the first arc of the current state for this event whose condition
     /// holds (by priority, then declaration order), runs its transforms and the target's
     /// functions, then any eventless arcs that follow, until the run waits for the next event or
     /// ends. An event no arc accepts is handed back in `HandleError::Rejected`, the run unchanged.
     #[inline]
-    pub fn handle(&mut self, event: M::Event) -> Result<Status<M::Pos, M::End>, HandleError<M::Pos, M::Event>> {
+    pub fn handle(&mut self, event: M::Event) -> Handled<M, F, R> {
         match self.live {
             Some(from) => self.dispatch(from, event, false),
             None => self.handle_slow(event),
@@ -20,7 +26,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// tracing observes, a run `step` moved, a finished or failed run.
     #[cold]
     #[inline(never)]
-    fn handle_slow(&mut self, event: M::Event) -> Result<Status<M::Pos, M::End>, HandleError<M::Pos, M::Event>> {
+    fn handle_slow(&mut self, event: M::Event) -> Handled<M, F, R> {
         match &self.phase {
             Phase::Failed(e) => return Err(HandleError::Failed(e.clone())),
             Phase::Finished(_) => return Err(HandleError::Rejected { state: self.pos, event }),
@@ -43,12 +49,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// The arc for `event` from `from`, the current state, and what follows it.
     #[inline(always)]
-    fn dispatch(
-        &mut self,
-        from: M::Pos,
-        event: M::Event,
-        observe: bool,
-    ) -> Result<Status<M::Pos, M::End>, HandleError<M::Pos, M::Event>> {
+    fn dispatch(&mut self, from: M::Pos, event: M::Event, observe: bool) -> Handled<M, F, R> {
         let result = match M::dispatch(self, from, &event) {
             // The common case of a hand-written `match`: the target waits for the next event
             // whatever its functions do, so the new status is known.

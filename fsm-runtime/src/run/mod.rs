@@ -26,6 +26,7 @@ use crate::core::{
 use crate::private::StoreSlot;
 
 pub use frames::{Frames, NoFrames, ReturnStack};
+pub use handle::Handled;
 
 /// What the functions of a state or an arc come to: `Err` holds the name of the function that
 /// failed, with its error.
@@ -306,8 +307,8 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     fn finish_observed(mut self) -> RunResult<M::End, M::Data> {
         self.catch_up();
         let ran = match &self.phase {
-            Phase::Start => self.begin().and_then(|()| self.to_end()),
-            Phase::Running => self.to_end(),
+            Phase::Start => self.begin().and_then(|()| self.run_to_end()),
+            Phase::Running => self.run_to_end(),
             Phase::Finished(_) => Ok(()),
             Phase::Failed(e) => Err((**e).clone()),
         };
@@ -414,7 +415,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for an event
     /// (`Ok`, the phase still `Running`).
-    fn to_end(&mut self) -> Result<(), RunError> {
+    fn run_to_end(&mut self) -> Result<(), RunError> {
         loop {
             if let Status::Finished(_) = self.settle() {
                 return Ok(());

@@ -123,7 +123,7 @@ fn counter(limit: u32, fail_at: Option<u32>, options: RunOptions) -> Run<Counter
         fail_at,
         ..Rec::default()
     };
-    Run::new(Fns::default(), rec, options)
+    Run::new(Fns, rec, options)
 }
 
 const ALL_THE_WAY: [&str; 7] = ["start", "count", "count", "count", "sub_in", "sub_out", "done"];

@@ -212,13 +212,13 @@ impl Gen<'_> {
         quote!(#(#items)*)
     }
 
-    /// A condition: `bool`. `payload`: the name of the payload binding in scope, if any.
+    /// A condition: `bool`. `payload`: the name of the payload binding in scope (a reference), if any.
     pub(super) fn condition(&self, c: &Call, payload: Option<&TokenStream>) -> TokenStream {
         match c {
             Call::Named(f) => {
                 let func = &self.m.functions[f.0];
                 let name = ident(&func.ident);
-                let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, &#p));
+                let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, #p));
                 let t = &self.fns;
                 quote!(#t::#name(&__run.fns, &__run.data #p))
             }
@@ -226,7 +226,7 @@ impl Gen<'_> {
                 let name = format_ident!("__inline_{}", i.0);
                 let p = payload
                     .filter(|_| self.m.inlines[i.0].payload.is_some())
-                    .map(|p| quote!(, &#p));
+                    .map(|p| quote!(, #p));
                 quote!(Self::#name(&__run.data #p))
             }
             Call::Builtin { name, params } => {

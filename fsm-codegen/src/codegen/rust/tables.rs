@@ -102,9 +102,11 @@ impl Gen<'_> {
         // What `handle` asks: only event-driven machines need the answers.
         let event_driven = m.is_event_driven();
         let waits = set(&|r, s| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_some()));
-        let settles =
-            set(&|r, s| !s.is_end && !has_eventless(r, s) && !(s.on_error.is_some() && s.functions().next().is_some()))
-                .filter(|_| event_driven);
+        let settles = set(&|r, s| {
+            let may_divert = s.on_error.is_some() && s.functions().next().is_some();
+            !(s.is_end || has_eventless(r, s) || may_divert)
+        })
+        .filter(|_| event_driven);
         let bare = set(&|_, s| s.functions().next().is_none()).filter(|_| event_driven);
 
         // pick: the eventless arcs of each state, in order.
@@ -192,6 +194,7 @@ impl Gen<'_> {
             .collect();
         let inline_impl = (!inlines.is_empty()).then(|| {
             quote! {
+                #[allow(clippy::ptr_arg, clippy::unused_unit)]
                 impl #def {
                     #(#inlines)*
                 }
