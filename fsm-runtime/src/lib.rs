@@ -35,7 +35,7 @@ pub mod __private {
     pub use crate::resilience::{CircuitBreaker, Guards, RateLimiter, RetryPolicy, deadline, guarded};
     /// Resource handles and configurations.
     pub use crate::resources;
-    pub use crate::run::{CallResult, Choice, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run};
+    pub use crate::run::{CallResult, Choice, Cx, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run};
     /// Record stores.
     pub use crate::store;
     pub use crate::store::{RecordStore, STORE_FUNCTION, StoreError, StoredMachine};

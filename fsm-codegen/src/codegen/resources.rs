@@ -79,14 +79,14 @@ impl Held {
     /// Builds the context of a function of `state` inside the run (`self` is the run).
     pub(super) fn ctx_new(&self, rt: &impl quote::ToTokens, machine: &str, network: &str, state: &str) -> TokenStream {
         match &self.ty {
-            None => quote!(#rt::Context::new(#machine, #network, #state, __run.error.as_ref())),
+            None => quote!(#rt::Context::new(#machine, #network, #state, __cx.error.as_ref())),
             Some(ty) => quote! {
                 #rt::Context::with_resources(
                     #machine,
                     #network,
                     #state,
-                    __run.error.as_ref(),
-                    <R as ::core::borrow::Borrow<#ty>>::borrow(&__run.res),
+                    __cx.error.as_ref(),
+                    <R as ::core::borrow::Borrow<#ty>>::borrow(&__cx.res),
                 )
             },
         }

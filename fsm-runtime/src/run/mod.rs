@@ -60,8 +60,8 @@ pub type Choice<P> = Result<Option<Next<P>>, (&'static str, FnError)>;
 ///
 /// `F` is the implementation of the machine's functions trait, `R` what holds its resources (`()`
 /// for a machine without resources). Generated code implements it on a type of its own
-/// (`<Machine>Def`); user code does not need to. The state functions reach the record, the
-/// functions and the resources through the public hidden fields of [`Run`].
+/// (`<Machine>Def`); user code does not need to. The tables reach the record, the functions and
+/// the resources through a [`Cx`].
 pub trait MachineDef<F, R>: Sized + 'static {
     /// A position of the machine: its state enum, or its `Position` enum when it has several
     /// networks.
@@ -116,22 +116,22 @@ pub trait MachineDef<F, R>: Sized + 'static {
 
     /// Runs the functions of state `to`, in its data mode, under its resilience settings.
     #[inline(always)]
-    fn enter(run: &mut Run<Self, F, R>, to: Self::Pos) -> CallResult {
-        let _ = (run, to);
+    fn enter(cx: &mut Cx<Self::Data, F, R>, to: Self::Pos) -> CallResult {
+        let _ = (cx, to);
         Ok(())
     }
     /// The first available eventless arc of `from` (by priority, then declaration order), its
     /// transforms run.
     #[inline(always)]
-    fn pick(run: &mut Run<Self, F, R>, from: Self::Pos) -> Choice<Self::Pos> {
-        let _ = (run, from);
+    fn pick(cx: &mut Cx<Self::Data, F, R>, from: Self::Pos) -> Choice<Self::Pos> {
+        let _ = (cx, from);
         Ok(None)
     }
     /// The first arc of `from` for `event` whose condition holds, its transforms run;
     /// `Ok(None)` when no arc accepts the event.
     #[inline(always)]
-    fn dispatch(run: &mut Run<Self, F, R>, from: Self::Pos, event: &Self::Event) -> Choice<Self::Pos> {
-        let _ = (run, from, event);
+    fn dispatch(cx: &mut Cx<Self::Data, F, R>, from: Self::Pos, event: &Self::Event) -> Choice<Self::Pos> {
+        let _ = (cx, from, event);
         Ok(None)
     }
 }
@@ -149,27 +149,30 @@ pub enum Phase<E> {
     Failed(Box<RunError>),
 }
 
+/// What a machine's tables reach while a run is in a state: its functions, its resources, the
+/// record, the last error followed through an `on_error` arc (for the functions' context), and
+/// the record's store (for `reference` states). For generated code.
+#[doc(hidden)]
+pub struct Cx<D, F, R = ()> {
+    /// The machine's functions.
+    pub fns: F,
+    /// The machine's resources.
+    pub res: R,
+    /// The record.
+    pub data: D,
+    /// The last error followed through an `on_error` arc.
+    pub error: Option<StateError>,
+    /// The record's store, for `reference` states of a stored run.
+    pub store: Option<StoreSlot<D>>,
+}
+
 /// A run of a generated machine: the record, where it is, the path taken.
 ///
 /// Get one from the machine's `start` (or `into_run`); `step` takes one transition, `finish` runs
 /// to an end state, `handle` feeds an event to an event-driven machine. Generated code names it
 /// `<Machine>Run<F>`.
 pub struct Run<M: MachineDef<F, R>, F, R = ()> {
-    /// The machine's functions. For generated code.
-    #[doc(hidden)]
-    pub fns: F,
-    /// The machine's resources. For generated code.
-    #[doc(hidden)]
-    pub res: R,
-    /// The record. For generated code; users read it with [`Run::data`].
-    #[doc(hidden)]
-    pub data: M::Data,
-    /// The last error followed through an `on_error` arc. For generated code (the context).
-    #[doc(hidden)]
-    pub error: Option<StateError>,
-    /// The record's store, for `reference` states of a stored run. For generated code.
-    #[doc(hidden)]
-    pub store: Option<StoreSlot<M::Data>>,
+    cx: Cx<M::Data, F, R>,
     pos: M::Pos,
     /// `Some(pos)` while `handle` may take its fast path: the run is under way, nothing observes
     /// it, and no other method moved it since. The fast path moves into a state without functions
@@ -202,11 +205,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     #[inline]
     pub fn with_resources(fns: F, res: R, data: M::Data, options: RunOptions) -> Self {
         Run {
-            fns,
-            res,
-            data,
-            error: None,
-            store: None,
+            cx: Cx {
+                fns,
+                res,
+                data,
+                error: None,
+                store: None,
+            },
             pos: M::START,
             live: None,
             phase: Phase::Start,
@@ -220,11 +225,28 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         }
     }
 
+    /// Runs `data` from the start state to an end state, as `Run::with_resources(..).finish()`
+    /// does, without building the run when nothing observes it.
+    #[inline(always)]
+    pub fn complete(fns: F, res: R, data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
+        if options.history || crate::private::tracing_enabled() {
+            return Self::with_resources(fns, res, data, options).finish_observed();
+        }
+        let cx = Cx {
+            fns,
+            res,
+            data,
+            error: None,
+            store: None,
+        };
+        lean::<M, F, R>(cx, options.max_transitions)
+    }
+
     /// The same run, its record kept in `slot`'s store: each `reference` state saves it back.
     #[doc(hidden)]
     #[inline]
     pub fn stored_in(mut self, slot: StoreSlot<M::Data>) -> Self {
-        self.store = Some(slot);
+        self.cx.store = Some(slot);
         self
     }
 
@@ -244,12 +266,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// The record.
     pub fn data(&self) -> &M::Data {
-        &self.data
+        &self.cx.data
     }
 
     /// The record, ending the run.
     pub fn into_data(self) -> M::Data {
-        self.data
+        self.cx.data
     }
 
     /// The states entered so far, with timings (empty unless [`RunOptions::history`]).
@@ -264,13 +286,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// The last error the run followed through an `on_error` arc.
     pub fn last_error(&self) -> Option<&StateError> {
-        self.error.as_ref()
+        self.cx.error.as_ref()
     }
 
     /// The key of the record in its store and the version last loaded or saved; `None` for a run
     /// without a store.
     pub fn stored(&self) -> Option<(&str, u64)> {
-        self.store.as_ref().map(|s| (s.key(), s.version()))
+        self.cx.store.as_ref().map(|s| (s.key(), s.version()))
     }
 
     /// Takes one transition: enters the start state (first call), or takes the first available
@@ -297,7 +319,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
         if matches!(self.phase, Phase::Start) && !self.observe {
-            return self.lean();
+            return lean::<M, F, R>(self.cx, self.options.max_transitions);
         }
         self.finish_observed()
     }
@@ -315,8 +337,8 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         match (ran, &self.phase) {
             (Ok(()), Phase::Finished(end)) => Ok(Outcome {
                 end: *end,
-                data: self.data,
-                error: self.error,
+                data: self.cx.data,
+                error: self.cx.error,
                 transitions: self.transitions,
                 history: self.history,
             }),
@@ -325,92 +347,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                     network: M::network(self.pos),
                     state: self.pos.name(),
                 },
-                data: self.data,
+                data: self.cx.data,
             }),
-            (Err(error), _) => Err(crate::core::Failure { error, data: self.data }),
+            (Err(error), _) => Err(crate::core::Failure { error, data: self.cx.data }),
         }
-    }
-
-    /// `finish` from the start, for a run nothing observes: one loop that enters a state, stops
-    /// at an end state, or picks the next arc and counts it. The same moves, errors and counts as
-    /// the general path (`begin`, then `to_end`), without its bookkeeping.
-    #[inline(always)]
-    fn lean(mut self) -> RunResult<M::End, M::Data> {
-        let max = self.options.max_transitions;
-        let mut to = M::START;
-        let error = loop {
-            self.pos = to;
-            let failed = match M::enter(&mut self, to) {
-                Ok(()) => {
-                    if M::is_end(to) {
-                        if let Some(ret) = self.pop_frame() {
-                            if self.transitions >= max {
-                                break limit(max, to);
-                            }
-                            self.transitions = self.transitions.wrapping_add(1);
-                            to = ret;
-                            continue;
-                        }
-                        match M::end_of(to) {
-                            Some(end) => {
-                                return Ok(Outcome {
-                                    end,
-                                    data: self.data,
-                                    error: self.error,
-                                    transitions: self.transitions,
-                                    history: self.history,
-                                });
-                            }
-                            None => break stuck::<M, F, R>(to),
-                        }
-                    }
-                    match M::pick(&mut self, to) {
-                        Ok(Some(next)) => {
-                            if self.transitions >= max {
-                                break limit(max, to);
-                            }
-                            self.transitions = self.transitions.wrapping_add(1);
-                            match next {
-                                Next::To(p) => to = p,
-                                Next::Push { start, ret } => {
-                                    if !self.frames.push(ret) {
-                                        break limit(max, to);
-                                    }
-                                    to = start;
-                                }
-                            }
-                            continue;
-                        }
-                        Ok(None) => break stuck::<M, F, R>(to),
-                        Err(failed) => failed,
-                    }
-                }
-                Err(failed) => failed,
-            };
-            let failure = state_error::<M, F, R>(to, failed);
-            let Some(next) = M::on_error(to) else {
-                break RunError::Function(failure);
-            };
-            self.error = Some(failure);
-            if self.transitions >= max {
-                break limit(max, to);
-            }
-            self.transitions = self.transitions.wrapping_add(1);
-            to = next;
-        };
-        Err(crate::core::Failure { error, data: self.data })
-    }
-
-    /// The return state of the innermost push frame that has one, dropping the frames on the way
-    /// (push arcs without a return state).
-    #[inline]
-    fn pop_frame(&mut self) -> Option<M::Pos> {
-        while let Some(frame) = self.frames.pop() {
-            if frame.is_some() {
-                return frame;
-            }
-        }
-        None
     }
 
     /// Moves until an end state (`Ok`, the phase `Finished`) or a state that waits for an event
@@ -485,7 +425,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Leaves a pushed network that reached an end state: continues at the return state of the
     /// innermost push arc that has one.
     fn pop(&mut self) -> Result<(), RunError> {
-        match self.pop_frame() {
+        match pop_frame::<M, F, R>(&mut self.frames) {
             Some(ret) => {
                 self.count()?;
                 self.arrive(ret)
@@ -507,7 +447,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Tries the eventless arcs of the current state; takes the first available one.
     fn eventless(&mut self) -> Result<bool, RunError> {
         let from = self.pos;
-        match M::pick(self, from) {
+        match M::pick(&mut self.cx, from) {
             Ok(Some(next)) => self.take(next, false).map(|()| true),
             Ok(None) => Ok(false),
             Err(failed) => self.arc_failed(from, failed).map(|()| true),
@@ -543,7 +483,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             let result = if self.observe {
                 self.observed(to)
             } else {
-                M::enter(self, to)
+                M::enter(&mut self.cx, to)
             };
             let Err(failed) = result else {
                 return Ok(());
@@ -551,7 +491,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             let failure = state_error::<M, F, R>(to, failed);
             match M::on_error(to) {
                 Some(next) => {
-                    self.error = Some(failure);
+                    self.cx.error = Some(failure);
                     self.count()?;
                     to = next;
                 }
@@ -567,7 +507,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         let failure = state_error::<M, F, R>(from, failed);
         match M::on_error(from) {
             Some(next) => {
-                self.error = Some(failure);
+                self.cx.error = Some(failure);
                 self.count()?;
                 self.arrive(next)
             }
@@ -579,10 +519,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     fn observed(&mut self, to: M::Pos) -> CallResult {
         let _span = crate::private::transition_span(M::NAME, M::network(to), to.name());
         if !self.options.history {
-            return M::enter(self, to);
+            return M::enter(&mut self.cx, to);
         }
         let begin = Instant::now();
-        let result = M::enter(self, to);
+        let result = M::enter(&mut self.cx, to);
         let at = self
             .started
             .map_or(Duration::ZERO, |s| begin.saturating_duration_since(s));
@@ -594,6 +534,88 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         });
         result
     }
+}
+
+/// `finish` from the start, for a run nothing observes: one loop that enters a state, stops at an
+/// end state, or picks the next arc and counts it. The same moves, errors and counts as the
+/// general path (`begin`, then `run_to_end`), with its position, count and frames in locals.
+#[inline(always)]
+fn lean<M: MachineDef<F, R>, F, R>(mut cx: Cx<M::Data, F, R>, max: u32) -> RunResult<M::End, M::Data> {
+    let mut transitions: u32 = 0;
+    let mut frames = M::Frames::default();
+    let mut to = M::START;
+    let error = loop {
+        let failed = match M::enter(&mut cx, to) {
+            Ok(()) => {
+                if M::is_end(to) {
+                    if let Some(ret) = pop_frame::<M, F, R>(&mut frames) {
+                        if transitions >= max {
+                            break limit(max, to);
+                        }
+                        transitions = transitions.wrapping_add(1);
+                        to = ret;
+                        continue;
+                    }
+                    match M::end_of(to) {
+                        Some(end) => {
+                            return Ok(Outcome {
+                                end,
+                                data: cx.data,
+                                error: cx.error,
+                                transitions,
+                                history: Vec::new(),
+                            });
+                        }
+                        None => break stuck::<M, F, R>(to),
+                    }
+                }
+                match M::pick(&mut cx, to) {
+                    Ok(Some(next)) => {
+                        if transitions >= max {
+                            break limit(max, to);
+                        }
+                        transitions = transitions.wrapping_add(1);
+                        match next {
+                            Next::To(p) => to = p,
+                            Next::Push { start, ret } => {
+                                if !frames.push(ret) {
+                                    break limit(max, to);
+                                }
+                                to = start;
+                            }
+                        }
+                        continue;
+                    }
+                    Ok(None) => break stuck::<M, F, R>(to),
+                    Err(failed) => failed,
+                }
+            }
+            Err(failed) => failed,
+        };
+        let failure = state_error::<M, F, R>(to, failed);
+        let Some(next) = M::on_error(to) else {
+            break RunError::Function(failure);
+        };
+        cx.error = Some(failure);
+        if transitions >= max {
+            break limit(max, to);
+        }
+        transitions = transitions.wrapping_add(1);
+        to = next;
+    };
+    Err(crate::core::Failure { error, data: cx.data })
+}
+
+/// The return state of the innermost push frame that has one, dropping the frames on the way
+/// (push arcs without a return state).
+#[inline]
+fn pop_frame<M: MachineDef<F, R>, F, R>(frames: &mut M::Frames) -> Option<M::Pos> {
+    while let Some(frame) = frames.pop() {
+        if frame.is_some() {
+            return frame;
+        }
+    }
+    None
 }
 
 fn state_error<M: MachineDef<F, R>, F, R>(at: M::Pos, (function, error): (&'static str, FnError)) -> StateError {

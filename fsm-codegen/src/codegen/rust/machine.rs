@@ -53,6 +53,12 @@ impl Gen<'_> {
         let (res_field, res_param, res_init, res_accessor) =
             (&held.machine_field, &held.new_param, &held.init, &held.accessor);
         let (res_borrowed_arg, res_borrowed, res_owned) = (&held.borrowed_arg, &held.borrowed_value, &held.owned_value);
+        let def = &self.def;
+        let res_borrowed_or_unit = if held.ty.is_some() {
+            quote!(&self.resources,)
+        } else {
+            quote!((),)
+        };
         let run_new = if held.ty.is_some() {
             quote!(#rt::Run::with_resources)
         } else {
@@ -139,7 +145,7 @@ impl Gen<'_> {
                     &self,
                     data: #data,
                 ) -> #rt::RunResult<#end, #data> {
-                    self.start(data).finish()
+                    #rt::Run::<#def, _, _>::complete(&self.fns, #res_borrowed_or_unit data, self.options)
                 }
             }
         };

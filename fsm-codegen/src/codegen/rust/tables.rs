@@ -201,7 +201,7 @@ impl Gen<'_> {
             }
         });
 
-        let res = quote!(__fsm::Run<Self, F, #res_arg>);
+        let res = quote!(__fsm::Cx<#data, F, #res_arg>);
         let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
             let name = format_ident!("{}", name);
             body.map(|body| {
@@ -220,17 +220,17 @@ impl Gen<'_> {
             on("bare", quote!((pos: #pos) -> bool), bare),
             on(
                 "enter",
-                quote!((__run: &mut #res, to: #pos) -> __fsm::CallResult),
+                quote!((__cx: &mut #res, to: #pos) -> __fsm::CallResult),
                 enter,
             ),
             on(
                 "pick",
-                quote!((__run: &mut #res, from: #pos) -> __fsm::Choice<#pos>),
+                quote!((__cx: &mut #res, from: #pos) -> __fsm::Choice<#pos>),
                 pick,
             ),
             on(
                 "dispatch",
-                quote!((__run: &mut #res, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
+                quote!((__cx: &mut #res, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
                 dispatch,
             ),
         ]
