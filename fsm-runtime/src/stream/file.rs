@@ -407,6 +407,27 @@ impl InputFile {
         self.offset = offset;
         Ok(())
     }
+
+    /// The buffered bytes not consumed yet, reading more when there are none; empty at the end.
+    /// With [`InputFile::consume`], this is how a source reads lines in bounded memory.
+    #[cfg_attr(not(feature = "jsonl"), allow(dead_code))]
+    pub(crate) fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        loop {
+            match self.reader.fill_buf() {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.reader.fill_buf()
+    }
+
+    /// Marks `n` bytes returned by [`InputFile::fill_buf`] as read.
+    #[cfg_attr(not(feature = "jsonl"), allow(dead_code))]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.reader.consume(n);
+        self.offset += n as u64;
+    }
 }
 
 impl Read for InputFile {

@@ -199,7 +199,8 @@ impl<'a, M: Machine> Pipeline<'a, M> {
     }
 
     fn in_flight_chunks_or_default(&self) -> usize {
-        self.in_flight.unwrap_or(2 * self.workers + 2)
+        self.in_flight
+            .unwrap_or_else(|| self.workers.saturating_mul(2).saturating_add(2))
     }
 
     /// The most records that exist at once inside the pipeline (read but not yet written), whatever
