@@ -261,3 +261,32 @@ fn a_long_line_is_read_past_in_bounded_memory() {
     assert_eq!(source.next_raw(&mut buf).unwrap(), None);
     assert_eq!(source.position().unwrap().offset, 22 + line_bytes + 1 + 22);
 }
+
+#[test]
+fn extreme_worker_counts_and_chunk_sizes_run_instead_of_aborting() {
+    use fsm_runtime::stream::{IterSource, VecSink};
+    // A worker count or chunk size straight from a user's configuration: the pipeline allocates
+    // and starts only what the run can use (at most 4096 chunks in flight, one worker per chunk).
+    for (workers, chunk_size, in_flight) in [
+        (usize::MAX, usize::MAX, None),
+        (200_000, 2_000_000_000, None),
+        (3, 1, Some(usize::MAX)),
+    ] {
+        let out = VecSink::new();
+        let mut pipeline = Pipeline::new(Classify::default())
+            .route("output", out.clone())
+            .dead_letter_state("error")
+            .drop_state("skip")
+            .workers(workers)
+            .chunk_size(chunk_size);
+        if let Some(n) = in_flight {
+            pipeline = pipeline.in_flight_chunks(n);
+        }
+        let summary = pipeline
+            .run(IterSource::new((1..=20u64).map(|id| Rec::new(id, 1))))
+            .unwrap();
+        assert_eq!(summary.read, 20, "{workers} workers, chunks of {chunk_size}");
+        let ids: Vec<u64> = out.take().iter().map(|r| r.id).collect();
+        assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+    }
+}
