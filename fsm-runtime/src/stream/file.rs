@@ -409,16 +409,10 @@ impl InputFile {
     }
 
     /// The buffered bytes not consumed yet, reading more when there are none; empty at the end.
-    /// With [`InputFile::consume`], this is how a source reads lines in bounded memory.
+    /// With [`InputFile::consume`], this is how a source reads lines in bounded memory. As
+    /// [`BufRead::fill_buf`], it may fail with [`io::ErrorKind::Interrupted`]: try again then.
     #[cfg_attr(not(feature = "jsonl"), allow(dead_code))]
     pub(crate) fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        loop {
-            match self.reader.fill_buf() {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
         self.reader.fill_buf()
     }
 

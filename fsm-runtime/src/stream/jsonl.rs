@@ -82,7 +82,7 @@ enum Line {
 /// `max` bytes: then it is read past in the input's buffer, never held whole. Line ends are `\n`,
 /// `\r\n` and a lone `\r`; a byte-order mark at the very start is skipped.
 fn read_line(input: &mut InputFile, buf: &mut Vec<u8>, max: usize) -> io::Result<Line> {
-    if input.offset() == 0 && input.fill_buf()?.starts_with(BOM) {
+    if input.offset() == 0 && fill_buf(input)?.starts_with(BOM) {
         input.consume(BOM.len());
     }
     let start = buf.len();
@@ -90,7 +90,11 @@ fn read_line(input: &mut InputFile, buf: &mut Vec<u8>, max: usize) -> io::Result
     let mut len = 0u64;
     let mut any = false;
     loop {
-        let available = input.fill_buf()?;
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if available.is_empty() {
             // The end of the input: a last line without a line end, or no line at all.
             if !any {
@@ -114,7 +118,7 @@ fn read_line(input: &mut InputFile, buf: &mut Vec<u8>, max: usize) -> io::Result
             None => input.consume(take),
             Some(b) => {
                 input.consume(take + 1);
-                if b == b'\r' && input.fill_buf()?.first() == Some(&b'\n') {
+                if b == b'\r' && fill_buf(input)?.first() == Some(&b'\n') {
                     input.consume(1);
                 }
                 break;
@@ -122,6 +126,18 @@ fn read_line(input: &mut InputFile, buf: &mut Vec<u8>, max: usize) -> io::Result
         }
     }
     Ok(if len > max { Line::TooLarge(len) } else { Line::Kept })
+}
+
+/// [`InputFile::fill_buf`], trying again when interrupted (off the hot path: it reads twice).
+fn fill_buf(input: &mut InputFile) -> io::Result<&[u8]> {
+    loop {
+        match input.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    input.fill_buf()
 }
 
 impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
