@@ -230,9 +230,12 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 /// (`[7, 70, "c"]`), by position. Only the first byte is looked at, so it costs nothing; text that
 /// is no JSON value at all is left to serde_json's more precise error.
 fn not_an_object(bytes: &[u8]) -> Result<(), String> {
-    let text = bytes.trim_ascii();
+    let text = bytes.trim_ascii_start();
+    if text.first() == Some(&b'{') {
+        return Ok(());
+    }
+    let text = text.trim_ascii_end();
     let what = match text.first() {
-        Some(b'{') => return Ok(()),
         Some(b'[') => "an array",
         Some(b'"') => "a string",
         Some(b'-' | b'0'..=b'9') => "a number",
