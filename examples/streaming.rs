@@ -21,7 +21,15 @@ use std::time::Duration;
 use clap::Parser;
 use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
-use fsm_runtime::stream::{InputFile, JsonlSink, JsonlSource, OutputFile, Pipeline, Source, progress};
+use fsm_runtime::stream::{
+    DEFAULT_MAX_RECORD_BYTES, InputFile, JsonlSink, JsonlSource, OutputFile, Pipeline, Source, progress,
+};
+
+/// Upper bounds of the options: beyond them a run cannot start its threads or allocate its chunks,
+/// so they are refused up front with a usage error instead.
+const MAX_WORKERS: i64 = 256;
+const MAX_CHUNK_SIZE: i64 = 1_000_000;
+const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 #[derive(Parser, Debug)]
 #[command(about = "Seed 001's StreamingProcessor over a JSON Lines stream")]
@@ -41,17 +49,26 @@ struct Args {
     /// Dead-letter file: invalid records, undecodable lines, failed runs.
     #[arg(long, default_value = "target/streaming/errors.jsonl")]
     errors: PathBuf,
-    /// Worker threads running the machine.
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
-    /// Records per chunk.
-    #[arg(long, default_value_t = 1000)]
-    chunk_size: usize,
+    /// Worker threads running the machine (1 to 256).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS))]
+    workers: u16,
+    /// Records per chunk (1 to 1,000,000). Memory holds at most (2 × workers + 2) chunks.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=MAX_CHUNK_SIZE))]
+    chunk_size: u32,
+    /// The longest input line read as a record, in bytes (1 KiB to 1 GiB; default 16 MiB). A
+    /// longer line is skipped without being held in memory and dead-lettered as `too_large`.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAX_RECORD_BYTES as u64,
+        value_parser = clap::value_parser!(u64).range(1024..=MAX_RECORD_BYTES)
+    )]
+    max_record_bytes: u64,
     /// Checkpoint file: resume an interrupted run from it.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
-    /// Records between checkpoints.
-    #[arg(long, default_value_t = 100_000)]
+    /// Records between checkpoints (at least 1).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: u64,
     /// Write records as chunks finish instead of in input order.
     #[arg(long)]
@@ -92,6 +109,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         (None, None) => return Err("give --input FILE or --generate N (see --help)".into()),
     };
+    // Within usize: the option's range is at most 1 GiB.
+    let source = source.max_record_bytes(usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX));
     let source_name = source.name();
 
     let mut output = OutputFile::create(&args.output).map_err(|e| format!("--output: {e}"))?;
@@ -110,8 +129,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .route("output", JsonlSink::to_output(output))
         .dead_letter_state("error")
         .dead_letter(JsonlSink::to_output(errors))
-        .workers(args.workers)
-        .chunk_size(args.chunk_size);
+        .workers(usize::from(args.workers))
+        .chunk_size(args.chunk_size as usize);
     if args.unordered {
         pipeline = pipeline.unordered();
     }

@@ -349,7 +349,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 },
                 data: self.cx.data,
             }),
-            (Err(error), _) => Err(crate::core::Failure { error, data: self.cx.data }),
+            (Err(error), _) => Err(crate::core::Failure {
+                error,
+                data: self.cx.data,
+            }),
         }
     }
 

@@ -655,6 +655,21 @@ impl InputFile {
         self.offset = offset;
         Ok(())
     }
+
+    /// The buffered bytes not consumed yet, reading more when there are none; empty at the end.
+    /// With [`InputFile::consume`], this is how a source reads lines in bounded memory. As
+    /// [`BufRead::fill_buf`], it may fail with [`io::ErrorKind::Interrupted`]: try again then.
+    #[cfg_attr(not(feature = "jsonl"), allow(dead_code))]
+    pub(crate) fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.reader.fill_buf()
+    }
+
+    /// Marks `n` bytes returned by [`InputFile::fill_buf`] as read.
+    #[cfg_attr(not(feature = "jsonl"), allow(dead_code))]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.reader.consume(n);
+        self.offset += n as u64;
+    }
 }
 
 impl Read for InputFile {

@@ -78,7 +78,7 @@ pub use self::async_io::{TokioSink, tokio_channel};
 pub use self::csv_io::{CsvSink, CsvSource};
 pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
 #[cfg(feature = "jsonl")]
-pub use self::jsonl::{JsonlSink, JsonlSource};
+pub use self::jsonl::{DEFAULT_MAX_RECORD_BYTES, JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
 pub use self::pipeline::Pipeline;
 
@@ -105,6 +105,30 @@ pub enum Item<T> {
     },
     /// A line that could not be decoded; it goes to the dead-letter sink.
     Malformed(Malformed),
+    /// A line longer than the source's maximum record size, skipped unread; it goes to the
+    /// dead-letter sink (reason `too_large`).
+    TooLarge(TooLarge),
+}
+
+/// A line a source skipped because it is longer than its maximum record size: it was read past
+/// in bounded memory, never held whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    /// 1-based line in the source.
+    pub line: u64,
+    /// The line's length in bytes (without its line end).
+    pub bytes: u64,
+    /// The source's maximum record size in bytes.
+    pub limit: u64,
+}
+
+/// What [`Source::next_raw`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Raw {
+    /// A record's bytes were appended to the buffer; this is its 1-based line.
+    Record(u64),
+    /// A line too long to read; nothing was appended.
+    TooLarge(TooLarge),
 }
 
 /// A line of input that could not be decoded into a record.
@@ -162,9 +186,10 @@ pub trait Source: Send {
         None
     }
 
-    /// Appends the bytes of the next record, undecoded, to `buf` and returns its line; `Ok(None)`
-    /// at the end. Only called when [`Source::decoder`] is `Some`.
-    fn next_raw(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<u64>> {
+    /// Appends the bytes of the next record, undecoded, to `buf` and returns its line
+    /// ([`Raw::Record`]), or reports a line too long to read ([`Raw::TooLarge`], nothing appended);
+    /// `Ok(None)` at the end. Only called when [`Source::decoder`] is `Some`.
+    fn next_raw(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Raw>> {
         let _ = buf;
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

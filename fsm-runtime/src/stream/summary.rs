@@ -22,17 +22,21 @@ pub enum DeadLetterReason {
     Unrouted,
     /// The sink of the record's end state rejected it (e.g. it could not be encoded).
     Rejected,
+    /// The input line is longer than the source's maximum record size; it was skipped without
+    /// being held in memory (neither `record` nor `raw` is set).
+    TooLarge,
 }
 
 impl DeadLetterReason {
     /// Every reason, in a stable order.
-    pub const ALL: [DeadLetterReason; 6] = [
+    pub const ALL: [DeadLetterReason; 7] = [
         DeadLetterReason::Malformed,
         DeadLetterReason::ErrorState,
         DeadLetterReason::Failed,
         DeadLetterReason::Panicked,
         DeadLetterReason::Unrouted,
         DeadLetterReason::Rejected,
+        DeadLetterReason::TooLarge,
     ];
 
     /// The reason as written in dead-letter records.
@@ -44,6 +48,7 @@ impl DeadLetterReason {
             DeadLetterReason::Panicked => "panicked",
             DeadLetterReason::Unrouted => "unrouted",
             DeadLetterReason::Rejected => "rejected",
+            DeadLetterReason::TooLarge => "too_large",
         }
     }
 

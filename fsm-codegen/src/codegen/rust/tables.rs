@@ -218,11 +218,7 @@ impl Gen<'_> {
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
             on("bare", quote!((pos: #pos) -> bool), bare),
-            on(
-                "enter",
-                quote!((__cx: &mut #res, to: #pos) -> __fsm::CallResult),
-                enter,
-            ),
+            on("enter", quote!((__cx: &mut #res, to: #pos) -> __fsm::CallResult), enter),
             on(
                 "pick",
                 quote!((__cx: &mut #res, from: #pos) -> __fsm::Choice<#pos>),

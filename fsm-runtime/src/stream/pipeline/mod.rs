@@ -21,6 +21,9 @@ mod write;
 
 const DEAD_LETTER_KEY: &str = "*dead-letter*";
 const DEFAULT_KEY: &str = "*default*";
+/// The most chunks in flight, whatever `in_flight_chunks` or `workers` ask: each is a channel slot
+/// allocated up front, and more workers than chunks would have nothing to do.
+const MAX_IN_FLIGHT_CHUNKS: usize = 4096;
 
 type BoxSink<'a, T> = Box<dyn Sink<T> + 'a>;
 type ProgressFn<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
@@ -122,14 +125,15 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         self
     }
 
-    /// Worker threads running the machine (at least 1).
+    /// Worker threads running the machine (at least 1, at most one per chunk in flight). If the
+    /// system cannot start them all, the run goes on with those it started.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
         self
     }
 
-    /// Chunks that may exist at once between the reader and the writer (at least 1); with the chunk
-    /// size this bounds memory, see [`Pipeline::max_in_flight_records`].
+    /// Chunks that may exist at once between the reader and the writer (1 to 4096); with the
+    /// chunk size this bounds memory, see [`Pipeline::max_in_flight_records`].
     pub fn in_flight_chunks(mut self, n: usize) -> Self {
         self.in_flight = Some(n.max(1));
         self
@@ -199,7 +203,9 @@ impl<'a, M: Machine> Pipeline<'a, M> {
     }
 
     fn in_flight_chunks_or_default(&self) -> usize {
-        self.in_flight.unwrap_or(2 * self.workers + 2)
+        self.in_flight
+            .unwrap_or_else(|| self.workers.saturating_mul(2).saturating_add(2))
+            .min(MAX_IN_FLIGHT_CHUNKS)
     }
 
     /// The most records that exist at once inside the pipeline (read but not yet written), whatever
@@ -284,24 +290,39 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         let chunk_rx = Mutex::new(chunk_rx);
         let (done_tx, done_rx) = sync_channel::<ChunkOut<M::End, M::Data>>(in_flight);
 
-        let (read_result, write_result, worker_panicked) = thread::scope(|s| {
-            let read = &read;
-            let reader = s.spawn(move || read_loop(source, chunk_size, permit_rx, chunk_tx, read));
+        let scoped = thread::scope(|s| {
             let machine = &machine;
             let chunk_rx = &chunk_rx;
             let encoders = &encoders[..];
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    let done_tx = done_tx.clone();
-                    s.spawn(move || work_loop(machine, encoders, chunk_rx, done_tx))
-                })
-                .collect();
+            // Workers first: if the system refuses threads, run with those it gave (more workers
+            // than chunks in flight would idle anyway), and refuse to start without any.
+            let mut handles = Vec::new();
+            for i in 0..workers.min(in_flight) {
+                let done_tx = done_tx.clone();
+                match thread::Builder::new()
+                    .name(format!("fsm-worker-{i}"))
+                    .spawn_scoped(s, move || work_loop(machine, encoders, chunk_rx, done_tx))
+                {
+                    Ok(h) => handles.push(h),
+                    Err(e) if handles.is_empty() => {
+                        return Err(StreamError::Config(format!("cannot start a worker thread: {e}")));
+                    }
+                    Err(_) => break,
+                }
+            }
             drop(done_tx);
+            let read = &read;
+            // On failure the closure, and the chunk sender in it, is dropped: the workers stop.
+            let reader = thread::Builder::new()
+                .name("fsm-reader".to_string())
+                .spawn_scoped(s, move || read_loop(source, chunk_size, permit_rx, chunk_tx, read))
+                .map_err(|e| StreamError::Config(format!("cannot start the reader thread: {e}")))?;
             let write_result = writer.write_loop(done_rx, permit_tx, ordered);
             let read_result = reader.join();
             let worker_panicked = handles.into_iter().map(|h| h.join()).any(|r| r.is_err());
-            (read_result, write_result, worker_panicked)
+            Ok((read_result, write_result, worker_panicked))
         });
+        let (read_result, write_result, worker_panicked) = scoped?;
 
         let read_this_run = read.load(Ordering::Relaxed);
         match read_result {

@@ -5,17 +5,29 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::super::{Decoder, Item, Position, Source, StreamError};
+use super::super::{Decoder, Item, Position, Raw, Source, StreamError, TooLarge};
+
+/// At most this many records, and bytes, are allocated ahead for a chunk: a huge chunk size grows
+/// its buffers as records arrive instead of reserving memory that may not exist.
+const PREALLOCATE_RECORDS: usize = 1 << 16;
+const PREALLOCATE_BYTES: usize = 16 << 20;
 
 pub(super) enum Batch<D> {
     /// Decoded by the source.
     Items(Vec<Item<D>>),
-    /// Undecoded records, back to back in `bytes`, decoded by the workers: (start, end, line).
+    /// Undecoded records, back to back in `bytes`, decoded by the workers.
     Raw {
         bytes: Vec<u8>,
-        records: Vec<(usize, usize, u64)>,
+        records: Vec<RawRecord>,
         decode: Decoder<D>,
     },
+}
+
+pub(super) enum RawRecord {
+    /// `bytes[start..end]` of the batch, from line `line`.
+    Bytes { start: usize, end: usize, line: u64 },
+    /// A line the source skipped as too long.
+    TooLarge(TooLarge),
 }
 
 impl<D> Batch<D> {
@@ -75,7 +87,7 @@ pub(super) fn read_loop<S: Source>(
 }
 
 fn read_items<S: Source>(source: &mut S, chunk_size: usize) -> io::Result<(Batch<S::Item>, bool)> {
-    let mut items = Vec::with_capacity(chunk_size);
+    let mut items = Vec::with_capacity(chunk_size.min(PREALLOCATE_RECORDS));
     while items.len() < chunk_size {
         match source.next_item()? {
             Some(item) => items.push(item),
@@ -90,13 +102,22 @@ fn read_raw<S: Source>(
     chunk_size: usize,
     decode: Decoder<S::Item>,
 ) -> io::Result<(Batch<S::Item>, bool)> {
-    let mut bytes = Vec::with_capacity(chunk_size * 128);
-    let mut records = Vec::with_capacity(chunk_size);
+    let mut bytes = Vec::with_capacity(chunk_size.saturating_mul(128).min(PREALLOCATE_BYTES));
+    let mut records = Vec::with_capacity(chunk_size.min(PREALLOCATE_RECORDS));
     let mut at_end = false;
     while records.len() < chunk_size {
         let start = bytes.len();
         match source.next_raw(&mut bytes)? {
-            Some(line) => records.push((start, bytes.len(), line)),
+            Some(Raw::Record(line)) => records.push(RawRecord::Bytes {
+                start,
+                end: bytes.len(),
+                line,
+            }),
+            Some(Raw::TooLarge(t)) => {
+                // Nothing of the line is kept, whatever the source appended.
+                bytes.truncate(start);
+                records.push(RawRecord::TooLarge(t));
+            }
             None => {
                 at_end = true;
                 break;

@@ -5,8 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
-use super::super::{Encoder, Item, Malformed, Position};
-use super::read::{Batch, ChunkIn};
+use super::super::{Encoder, Item, Malformed, Position, TooLarge};
+use super::read::{Batch, ChunkIn, RawRecord};
 use crate::core::{Machine, RunError, StateError};
 
 pub(super) enum Done<E, D> {
@@ -39,6 +39,7 @@ pub(super) enum Done<E, D> {
         line: u64,
     },
     Malformed(Malformed),
+    TooLarge(TooLarge),
 }
 
 pub(super) struct ChunkOut<E, D> {
@@ -80,13 +81,21 @@ pub(super) fn work_loop<M: Machine>(
                 for item in items {
                     let done = match item {
                         Item::Malformed(m) => Done::Malformed(m),
+                        Item::TooLarge(t) => Done::TooLarge(t),
                         Item::Record { data, line } => process(machine, encoders, data, line, &mut out.bytes),
                     };
                     out.items.push(done);
                 }
             }
             Batch::Raw { bytes, records, decode } => {
-                for (start, end, line) in records {
+                for record in records {
+                    let (start, end, line) = match record {
+                        RawRecord::Bytes { start, end, line } => (start, end, line),
+                        RawRecord::TooLarge(t) => {
+                            out.items.push(Done::TooLarge(t));
+                            continue;
+                        }
+                    };
                     let raw = &bytes[start..end];
                     let done = match catch_unwind(|| decode(raw)) {
                         Ok(Ok(data)) => process(machine, encoders, data, line, &mut out.bytes),

@@ -229,6 +229,13 @@ impl<E: EndState, D> Writer<'_, E, D> {
             Done::Malformed(m) => {
                 self.dead_letter(DeadLetterReason::Malformed, m.error, m.line, None, None, Some(m.raw))
             }
+            Done::TooLarge(t) => {
+                let message = format!(
+                    "the line is {} bytes, more than the maximum record size of {} bytes: skipped unread",
+                    t.bytes, t.limit
+                );
+                self.dead_letter(DeadLetterReason::TooLarge, message, t.line, None, None, None)
+            }
         }
     }
 
