@@ -429,6 +429,9 @@ fn inputs_cut_short_or_empty_are_errors_at_the_call_site_at_worst() {
         ("M { }", true),
         ("machine M {} extra", true),
         ("machine M { network n { start state a; end state b; a -> } }", true),
+        // A type cut short: syn says "unexpected end of input" at the call site; the error is
+        // moved to the type's last token (found by `edited_valid_invocations`).
+        ("machine M { data: super::; start state a; end state b; a -> b; }", true),
     ] {
         let verdict = front_end(text);
         assert!(!verdict.errors.is_empty(), "no error for `{text}`");

@@ -1178,7 +1178,14 @@ impl Parser {
                 Ok(Some(Spanned::new(tokens_text(&ty.to_token_stream(), true), span)))
             }
             Err(e) => {
-                let at = self.one(e.span());
+                // A type cut short (`super::`) fails at the end of its tokens, which syn places
+                // at the call site: point at its last token instead.
+                let last = tokens.clone().into_iter().last().map(|t| t.span());
+                let span = match last {
+                    Some(last) if e.to_string().starts_with("unexpected end of input") => last,
+                    _ => e.span(),
+                };
+                let at = self.one(span);
                 self.diags.push(
                     Diagnostic::error(codes::INVALID_TYPE, format!("not a Rust type: {e}"), at, "here")
                         .with_help("write a type path such as `crate::Order`, `u64` or `Vec<String>`"),
