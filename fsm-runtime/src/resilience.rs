@@ -238,7 +238,10 @@ fn outcome_unknown(error: &FnError) -> bool {
     let mut cause = std::error::Error::source(error);
     while let Some(e) = cause {
         if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Unknown { .. }))
-            || matches!(e.downcast_ref::<ResourceError>(), Some(ResourceError::OutcomeUnknown(_)))
+            || matches!(
+                e.downcast_ref::<ResourceError>(),
+                Some(ResourceError::OutcomeUnknown(_))
+            )
         {
             return true;
         }
@@ -290,7 +293,15 @@ mod tests {
         let lost = || ResourceError::OutcomeUnknown(Box::new(ResourceError::Env { var: "X".into() }));
         let failures: [fn(ResourceError) -> FnError; 3] = [
             FnError::from,
-            |e| FnError::with_source("saving", StoreError::Unknown { key: "k".into(), source: Box::new(e) }),
+            |e| {
+                FnError::with_source(
+                    "saving",
+                    StoreError::Unknown {
+                        key: "k".into(),
+                        source: Box::new(e),
+                    },
+                )
+            },
             |e| FnError::with_source("outer", FnError::from(e)),
         ];
         for (i, fail) in failures.into_iter().enumerate() {

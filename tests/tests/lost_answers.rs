@@ -89,10 +89,17 @@ impl Proxy {
         let (scheme, rest) = direct.split_once("://").expect("a postgres:// URL");
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (user, host) = authority.rsplit_once('@').expect("a URL with a user (user@host)");
-        let upstream = if host.contains(':') { host.to_owned() } else { format!("{host}:5432") };
+        let upstream = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:5432")
+        };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let sep = if path.contains('?') { '&' } else { '?' };
-        let url = format!("{scheme}://{user}@{}/{path}{sep}sslmode=disable", listener.local_addr().unwrap());
+        let url = format!(
+            "{scheme}://{user}@{}/{path}{sep}sslmode=disable",
+            listener.local_addr().unwrap()
+        );
         let proxy = Proxy {
             url,
             trap: Arc::default(),
@@ -124,8 +131,8 @@ impl Proxy {
                     killer: killer.clone(),
                 };
                 let other = session.try_clone();
-                std::thread::spawn(move || session.to_server());
-                std::thread::spawn(move || other.to_client());
+                std::thread::spawn(move || session.pass_requests());
+                std::thread::spawn(move || other.pass_answers());
             }
         });
         proxy
@@ -192,9 +199,11 @@ impl Session {
         let _ = self.server.shutdown(Shutdown::Both);
     }
 
-    fn to_server(mut self) {
+    fn pass_requests(mut self) {
         // The startup message has no type byte.
-        let Ok(startup) = read_message(&mut self.client, false) else { return };
+        let Ok(startup) = read_message(&mut self.client, false) else {
+            return;
+        };
         if self.server.write_all(&startup).is_err() {
             return;
         }
@@ -209,14 +218,15 @@ impl Session {
         }
     }
 
-    fn to_client(mut self) {
+    fn pass_answers(mut self) {
         while let Ok(message) = read_message(&mut self.server, true) {
             let body = &message[5..];
             if message[0] == b'K' {
                 let pid = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                 self.pid.store(pid, Ordering::SeqCst);
             }
-            if message[0] == b'C' && self.take(|t| matches!(t, Trap::AfterCommit(tag) if body.starts_with(tag.as_bytes())))
+            if message[0] == b'C'
+                && self.take(|t| matches!(t, Trap::AfterCommit(tag) if body.starts_with(tag.as_bytes())))
             {
                 // The implicit transaction commits at `Sync`; `ReadyForQuery` follows the commit.
                 while let Ok(next) = read_message(&mut self.server, true) {
@@ -238,7 +248,12 @@ fn read_message(from: &mut TcpStream, typed: bool) -> std::io::Result<Vec<u8>> {
     let head = if typed { 5 } else { 4 };
     let mut message = vec![0; head];
     from.read_exact(&mut message)?;
-    let len = u32::from_be_bytes([message[head - 4], message[head - 3], message[head - 2], message[head - 1]]);
+    let len = u32::from_be_bytes([
+        message[head - 4],
+        message[head - 3],
+        message[head - 2],
+        message[head - 1],
+    ]);
     let body = (len as usize)
         .checked_sub(4)
         .ok_or_else(|| std::io::Error::other("bad length"))?;
@@ -282,7 +297,9 @@ fn stored(store: &PostgresStore<Tally>, key: &str) -> (u32, u64) {
 
 #[test]
 fn a_save_or_insert_committed_before_its_answer_was_lost_succeeds() {
-    let Some((proxy, store, direct, table)) = setup("store") else { return };
+    let Some((proxy, store, direct, table)) = setup("store") else {
+        return;
+    };
     store.insert("k", &Tally { n: 1 }).unwrap();
 
     // The UPDATE committed, the session died before the answer: the save landed, so it is `Ok`.
@@ -313,8 +330,14 @@ fn a_save_or_insert_committed_before_its_answer_was_lost_succeeds() {
     proxy.refuse.store(1, Ordering::SeqCst);
     let unknown = store.save("k", &Tally { n: 4 }, 3).unwrap_err();
     assert_eq!(proxy.fired(), 4);
-    assert!(matches!(&unknown, StoreError::Unknown { key, .. } if key == "k"), "{unknown:?}");
-    assert!(unknown.to_string().contains("may or may not have been applied"), "{unknown}");
+    assert!(
+        matches!(&unknown, StoreError::Unknown { key, .. } if key == "k"),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown.to_string().contains("may or may not have been applied"),
+        "{unknown}"
+    );
     assert_eq!(stored(&store, "k"), (4, 4));
 
     direct.batch_execute(&format!("DROP TABLE {table}")).unwrap();
@@ -322,13 +345,18 @@ fn a_save_or_insert_committed_before_its_answer_was_lost_succeeds() {
 
 #[test]
 fn a_stored_run_applies_its_state_once_when_its_session_is_terminated() {
-    let Some((proxy, store, direct, table)) = setup("run") else { return };
+    let Some((proxy, store, direct, table)) = setup("run") else {
+        return;
+    };
 
     // The save of `bumped` committed and its answer was lost: the run goes on, once.
     store.insert("committed", &Tally::default()).unwrap();
     proxy.arm(Trap::AfterCommit("UPDATE"));
     let fns = Bump::default();
-    let out = Bumper::new(&fns).run_stored(store.clone(), "committed").unwrap().unwrap();
+    let out = Bumper::new(&fns)
+        .run_stored(store.clone(), "committed")
+        .unwrap()
+        .unwrap();
     assert_eq!(proxy.fired(), 1);
     assert_eq!(out.end, BumperEnd::Done, "{:?}", out.error);
     assert_eq!((out.data.n, fns.calls.load(Ordering::SeqCst)), (1, 1));
@@ -356,8 +384,14 @@ fn a_stored_run_applies_its_state_once_when_its_session_is_terminated() {
     assert_eq!(out.end, BumperEnd::Failed);
     assert_eq!(fns.calls.load(Ordering::SeqCst), 1);
     let error = out.error.unwrap();
-    assert_eq!((error.state, error.function), ("bumped", fsm_runtime::store::STORE_FUNCTION));
-    assert!(error.to_string().contains("may or may not have been applied"), "{error}");
+    assert_eq!(
+        (error.state, error.function),
+        ("bumped", fsm_runtime::store::STORE_FUNCTION)
+    );
+    assert!(
+        error.to_string().contains("may or may not have been applied"),
+        "{error}"
+    );
     assert_eq!(stored(&store, "unknown"), (1, 2));
 
     direct.batch_execute(&format!("DROP TABLE {table}")).unwrap();
@@ -390,9 +424,17 @@ fn a_write_through_the_handle_whose_answer_was_lost_is_not_retried() {
         .unwrap_err();
     assert_eq!(proxy.fired(), 1);
     assert_eq!(failed.attempts, 1);
-    assert!(matches!(failed.error, ResourceError::OutcomeUnknown(_)), "{:?}", failed.error);
+    assert!(
+        matches!(failed.error, ResourceError::OutcomeUnknown(_)),
+        "{:?}",
+        failed.error
+    );
     assert!(!failed.error.is_transient());
-    assert!(failed.error.to_string().contains("may or may not have been applied"), "{}", failed.error);
+    assert!(
+        failed.error.to_string().contains("may or may not have been applied"),
+        "{}",
+        failed.error
+    );
     assert_eq!(rows(), 1);
 
     // The handle opens its connection again: the next write goes through.

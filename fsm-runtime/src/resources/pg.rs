@@ -121,7 +121,9 @@ impl Postgres {
     fn write<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, ResourceError> {
         self.attempt(f).map_err(|failed| match failed {
             Attempt::NotSent(e) => e,
-            Attempt::Sent(e) if outcome_unknown(&e) => ResourceError::OutcomeUnknown(Box::new(ResourceError::Postgres(e))),
+            Attempt::Sent(e) if outcome_unknown(&e) => {
+                ResourceError::OutcomeUnknown(Box::new(ResourceError::Postgres(e)))
+            }
             Attempt::Sent(e) => ResourceError::Postgres(e),
         })
     }
@@ -135,7 +137,10 @@ impl Postgres {
     /// Runs `f`, which only reads, with a connection of the pool; when the connection turns out to
     /// be lost, opens it again and runs `f` once more (a read changes nothing: running it twice is
     /// safe).
-    pub(crate) fn read<T>(&self, mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, ResourceError> {
+    pub(crate) fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, ResourceError> {
         let mut lease = self.lease()?;
         let client = lease.client()?;
         let reconnect = |client: &mut Client| -> Result<(), ResourceError> {

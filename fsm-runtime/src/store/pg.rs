@@ -72,7 +72,10 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Postg
 
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError> {
         let json = encode(key, data)?;
-        match self.db.attempt(|client| client.execute(&self.sql.insert, &[&key, &json])) {
+        match self
+            .db
+            .attempt(|client| client.execute(&self.sql.insert, &[&key, &json]))
+        {
             Ok(changed) => inserted(key, changed),
             Err(failed) => self.after_failed_write(key, &json, 0, failed),
         }
@@ -90,10 +93,12 @@ impl<D> PostgresStore<D> {
             PgAttempt::Sent(e) if !pg_outcome_unknown(&e) => return Err(backend(ResourceError::Postgres(e))),
             PgAttempt::Sent(e) => ResourceError::Postgres(e),
         };
-        let found = self.db.read(|client| match client.query(&self.read_back, &[&key])?.first() {
-            Some(row) => Ok(Some((row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?))),
-            None => Ok(None),
-        });
+        let found = self
+            .db
+            .read(|client| match client.query(&self.read_back, &[&key])?.first() {
+                Some(row) => Ok(Some((row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?))),
+                None => Ok(None),
+            });
         let unknown = |why: String| StoreError::Unknown {
             key: key.to_owned(),
             source: format!("{error}; {why}").into(),
