@@ -2,9 +2,9 @@
 //! can be tested and benchmarked without a compiler (the macro crate is a shim that reads
 //! `CARGO_MANIFEST_DIR` and calls these two functions).
 //!
-//! * [`dsl`]: `fsm! { machine Order { .. } }` -> parse ([`crate::syntax::dsl`]) -> validate ->
+//! * [`dsl()`]: `fsm! { machine Order { .. } }` -> parse ([`crate::syntax::dsl`]) -> validate ->
 //!   lower -> generate. Mistakes become `syn::Error`s at the exact token, all of them combined.
-//! * [`file`]: `fsm_file!("machines/order.yaml")` -> resolve the path under the crate root ->
+//! * [`file()`]: `fsm_file!("machines/order.yaml")` -> resolve the path under the crate root ->
 //!   read -> the YAML front end -> the same pipeline. Mistakes become one `compile_error!` holding
 //!   the rendered report (file, line, column, snippet of the YAML), at the path literal. The
 //!   expansion ends with `const _: &[u8] = include_bytes!("<absolute path>");`, so cargo rebuilds
@@ -238,7 +238,7 @@ pub fn generate(machine: &ast::Machine) -> TokenStream {
 
 /// A warning that rustc shows on stable: a `#[deprecated]` constant whose note is the warning,
 /// used once at `span`. rustc prints "use of deprecated constant `fsm_unreachable_state`:
-/// <message>" pointing at `span`.
+/// `<message>`" pointing at `span`.
 pub fn warning(code: &str, message: &str, span: Span, index: usize) -> TokenStream {
     let suffix = code.strip_prefix("fsm::").unwrap_or(code);
     let name = if suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

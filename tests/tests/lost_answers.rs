@@ -131,8 +131,8 @@ impl Proxy {
                     killer: killer.clone(),
                 };
                 let other = session.try_clone();
-                std::thread::spawn(move || session.forward_to_server());
-                std::thread::spawn(move || other.forward_to_client());
+                std::thread::spawn(move || session.pass_requests());
+                std::thread::spawn(move || other.pass_answers());
             }
         });
         proxy
@@ -199,7 +199,7 @@ impl Session {
         let _ = self.server.shutdown(Shutdown::Both);
     }
 
-    fn forward_to_server(mut self) {
+    fn pass_requests(mut self) {
         // The startup message has no type byte.
         let Ok(startup) = read_message(&mut self.client, false) else {
             return;
@@ -218,7 +218,7 @@ impl Session {
         }
     }
 
-    fn forward_to_client(mut self) {
+    fn pass_answers(mut self) {
         while let Ok(message) = read_message(&mut self.server, true) {
             let body = &message[5..];
             if message[0] == b'K' {
