@@ -18,6 +18,7 @@
 //! family already reported, so one mistake gives one diagnostic.
 
 mod arcs;
+mod env_refs;
 mod functions;
 mod graph;
 mod names;
@@ -55,6 +56,7 @@ fn run(machine: &Machine, source: Option<&Source>) -> Diagnostics {
     names::check(&cx, &mut diags);
     let unresolved = refs::check(&cx, &mut diags);
     resources::check(&cx, &mut diags);
+    env_refs::check(&cx, &mut diags);
     store::check(&cx, &mut diags);
     resilience::check(&cx, &mut diags);
     structure::check(&cx, &mut diags);
