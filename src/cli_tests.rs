@@ -134,21 +134,39 @@ fn deep_inline_rust_is_reported_not_a_crash() {
         )
     };
     let cases = [
-        ("parens", machine(&format!("{}x{}", "(".repeat(3000), ")".repeat(3000)), "crate::R")),
+        (
+            "parens",
+            machine(&format!("{}x{}", "(".repeat(3000), ")".repeat(3000)), "crate::R"),
+        ),
         ("nots", machine(&format!("{}x", "!".repeat(3000)), "crate::R")),
-        ("generics", machine("true", &format!("crate::R{}u8{}", "<Vec".repeat(1200), ">".repeat(1200)))),
+        (
+            "generics",
+            machine(
+                "true",
+                &format!("crate::R{}u8{}", "<Vec".repeat(1200), ">".repeat(1200)),
+            ),
+        ),
     ];
     for (name, text) in cases {
         let file = scratch(&format!("deep-{name}.yaml"), text.as_bytes());
         let output = fsm(&["check", "--format", "json", &file]);
         assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
         let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-        let codes: Vec<&str> = json.as_array().unwrap().iter().filter_map(|d| d["code"].as_str()).collect();
+        let codes: Vec<&str> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["code"].as_str())
+            .collect();
         assert_eq!(codes, ["fsm::too_deep"], "{name}");
         for command in ["expand", "graph"] {
             let output = fsm(&[command, &file]);
             assert_eq!(output.status.code(), Some(1), "{command} {name}");
-            assert!(stderr(&output).contains("fsm::too_deep"), "{command} {name}: {}", stderr(&output));
+            assert!(
+                stderr(&output).contains("fsm::too_deep"),
+                "{command} {name}: {}",
+                stderr(&output)
+            );
         }
         let _ = std::fs::remove_file(file);
     }
@@ -167,12 +185,18 @@ fn an_error_far_along_a_line_is_reported_not_a_panic() {
     let out = stdout(&output);
     let column = text.find("bad").unwrap() + 1;
     assert!(
-        out.starts_with(&format!("error[fsm::unknown_key]: unknown key `bad` in the machine\n  --> {file}:1:{column}\n")),
+        out.starts_with(&format!(
+            "error[fsm::unknown_key]: unknown key `bad` in the machine\n  --> {file}:1:{column}\n"
+        )),
         "{}",
         &out[..out.len().min(500)]
     );
     assert!(out.contains(" bad: 1}\n"), "the line is shown clipped");
-    assert!(out.len() < 2_000, "the 70,000 blanks are not printed: {} bytes", out.len());
+    assert!(
+        out.len() < 2_000,
+        "the 70,000 blanks are not printed: {} bytes",
+        out.len()
+    );
     assert!(out.ends_with("checked 1 file: 1 error, 0 warnings\n"));
     let _ = std::fs::remove_file(file);
 }
@@ -206,7 +230,10 @@ fn a_report_of_many_diagnostics_is_capped() {
         &out[out.len().saturating_sub(600)..]
     );
     let errors = all.iter().filter(|d| d["severity"] == "error").count();
-    assert!(out.ends_with(&format!("checked 1 file: {errors} errors, {} warnings\n", all.len() - errors)));
+    assert!(out.ends_with(&format!(
+        "checked 1 file: {errors} errors, {} warnings\n",
+        all.len() - errors
+    )));
     let _ = std::fs::remove_file(file);
 }
 

@@ -364,7 +364,12 @@ mod limit_tests {
         |k| (vec!["true"; k].join(" && "), "crate::R".into()),
         |k| (format!("{}true{}", "{".repeat(k), "}".repeat(k)), "crate::R".into()),
         |k| (format!("{}0{}", "-(".repeat(k), ")".repeat(k)), "crate::R".into()),
-        |k| ("true".into(), format!("crate::R{}u8{}", "<Vec".repeat(k), ">".repeat(k))),
+        |k| {
+            (
+                "true".into(),
+                format!("crate::R{}u8{}", "<Vec".repeat(k), ">".repeat(k)),
+            )
+        },
     ];
 
     /// The limit keeps the whole pipeline (parse, validate, lower, generate, format) within a
@@ -373,13 +378,19 @@ mod limit_tests {
     fn the_deepest_accepted_code_compiles_on_a_test_thread() {
         for shape in SHAPES {
             let deepest = (1..1000)
-                .take_while(|&k| super::too_deep_text(&shape(k).0).is_none() && super::too_deep_text(&shape(k).1).is_none())
+                .take_while(|&k| {
+                    super::too_deep_text(&shape(k).0).is_none() && super::too_deep_text(&shape(k).1).is_none()
+                })
                 .last()
                 .unwrap_or(0);
             assert!(deepest >= 20, "{:?} accepted only {deepest} levels", shape(1));
             let (condition, data) = shape(deepest);
             let result = compile(&Source::new("m.yaml", machine(&condition, &data)));
-            let found: Vec<_> = result.as_ref().err().map(|d| d.iter().map(|d| d.code).collect()).unwrap_or_default();
+            let found: Vec<_> = result
+                .as_ref()
+                .err()
+                .map(|d| d.iter().map(|d| d.code).collect())
+                .unwrap_or_default();
             assert!(!found.contains(&codes::TOO_DEEP), "{condition} {data}: {found:?}");
             let (condition, data) = shape(deepest + 1);
             let Err(diagnostics) = compile(&Source::new("m.yaml", machine(&condition, &data))) else {

@@ -406,7 +406,9 @@ impl miette::SourceCode for SharedText {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        self.0.as_ref().read_span(span, context_lines_before, context_lines_after)
+        self.0
+            .as_ref()
+            .read_span(span, context_lines_before, context_lines_after)
     }
 }
 
@@ -418,7 +420,12 @@ struct LineIndex {
 impl LineIndex {
     fn new(text: &str) -> Self {
         let starts = std::iter::once(0)
-            .chain(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1))
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
             .collect();
         LineIndex { starts }
     }
@@ -427,7 +434,11 @@ impl LineIndex {
     fn line(&self, text: &str, offset: usize) -> std::ops::Range<usize> {
         let i = self.starts.partition_point(|&s| s <= offset).saturating_sub(1);
         let start = self.starts.get(i).copied().unwrap_or(0).min(text.len());
-        let end = self.starts.get(i + 1).map_or(text.len(), |&n| n.saturating_sub(1)).max(start);
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(text.len(), |&n| n.saturating_sub(1))
+            .max(start);
         start..end
     }
 
@@ -519,10 +530,16 @@ fn plain_report(d: &Diagnostic, source: &Source, lines: &LineIndex) -> String {
             continue;
         };
         // Characters of the line before the label, in it (on this line) and the window.
-        let before: Vec<(usize, char)> = line_text.char_indices().take_while(|(i, _)| range.start + i < start).collect();
+        let before: Vec<(usize, char)> = line_text
+            .char_indices()
+            .take_while(|(i, _)| range.start + i < start)
+            .collect();
         let from = before.len().saturating_sub(CLIP);
         let skip_start = before.get(from).map_or(0, |(i, _)| *i);
-        let shown: String = line_text[skip_start.min(line_text.len())..].chars().take(2 * CLIP).collect();
+        let shown: String = line_text[skip_start.min(line_text.len())..]
+            .chars()
+            .take(2 * CLIP)
+            .collect();
         let clipped_left = from > 0;
         let clipped_right = line_text[skip_start.min(line_text.len())..].chars().count() > 2 * CLIP;
         let gutter = " ".repeat(number.to_string().len());
@@ -650,12 +667,22 @@ mod tests {
         let source = Source::new("m.yaml", text);
         let mut diagnostics = Diagnostics::new();
         for i in 0..250u32 {
-            diagnostics.push(Diagnostic::error(codes::UNKNOWN_KEY, format!("unknown {i}"), Span::new(2 * i, 2 * i + 1), "here"));
+            diagnostics.push(Diagnostic::error(
+                codes::UNKNOWN_KEY,
+                format!("unknown {i}"),
+                Span::new(2 * i, 2 * i + 1),
+                "here",
+            ));
         }
         let report = diagnostics.render(&source);
         assert_eq!(report.matches("fsm::unknown_key").count(), MAX_REPORTED);
-        assert!(report.contains("unknown 99\n") && !report.contains("unknown 100\n"), "{report}");
-        assert!(report.ends_with("... and 150 more (the first 100 are shown; `fsm check --format json` lists every one)\n"));
+        assert!(
+            report.contains("unknown 99\n") && !report.contains("unknown 100\n"),
+            "{report}"
+        );
+        assert!(
+            report.ends_with("... and 150 more (the first 100 are shown; `fsm check --format json` lists every one)\n")
+        );
         assert_eq!(thousands(19_000), "19,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
@@ -676,16 +703,37 @@ mod tests {
         let source = Source::new("m.yaml", text);
         let mut diagnostics = Diagnostics::new();
         diagnostics.push(
-            Diagnostic::error(codes::UNKNOWN_KEY, "unknown key `bad`", Span::new(at, at + 3), "unknown key")
-                .with_label(Span::new(8, 14), "in here")
-                .with_label(Span::new(0, 4), "and here")
-                .with_help("remove it"),
+            Diagnostic::error(
+                codes::UNKNOWN_KEY,
+                "unknown key `bad`",
+                Span::new(at, at + 3),
+                "unknown key",
+            )
+            .with_label(Span::new(8, 14), "in here")
+            .with_label(Span::new(0, 4), "and here")
+            .with_help("remove it"),
         );
         let report = diagnostics.render(&source);
-        assert!(report.starts_with("error[fsm::unknown_key]: unknown key `bad`\n  --> m.yaml:2:"), "{report}");
+        assert!(
+            report.starts_with("error[fsm::unknown_key]: unknown key `bad`\n  --> m.yaml:2:"),
+            "{report}"
+        );
         // 60 characters before the label, the label and what follows (up to 120 in all).
-        assert!(report.contains(&format!(" 2 | …{}, bad: 1}}\n   | {}^^^ unknown key\n", " ".repeat(58), " ".repeat(61))), "{report}");
-        assert!(report.contains(&format!(" 2 | states: [{{name: a}}]{}…\n   | ------ in here\n", " ".repeat(101))), "{report}");
+        assert!(
+            report.contains(&format!(
+                " 2 | …{}, bad: 1}}\n   | {}^^^ unknown key\n",
+                " ".repeat(58),
+                " ".repeat(61)
+            )),
+            "{report}"
+        );
+        assert!(
+            report.contains(&format!(
+                " 2 | states: [{{name: a}}]{}…\n   | ------ in here\n",
+                " ".repeat(101)
+            )),
+            "{report}"
+        );
         assert!(report.contains(" 1 | name: M\n   | ---- and here\n"), "{report}");
         assert!(report.ends_with("  help: remove it\n"), "{report}");
         assert!(report.len() < 1_000, "the line is clipped: {} bytes", report.len());

@@ -158,7 +158,8 @@ impl Source {
 /// ```
 /// let (source, diagnostic) = fsm_codegen::span::decode("m.yaml", b"name: M\xff\n").unwrap_err();
 /// assert_eq!(diagnostic.code, fsm_codegen::codes::NOT_UTF8);
-/// assert_eq!(diagnostic.span(), fsm_codegen::Span::new(7, 8));
+/// // The bad byte became U+FFFD (3 bytes) in the decoded text, at the same offset.
+/// assert_eq!(diagnostic.span(), fsm_codegen::Span::new(7, 10));
 /// assert!(source.text.starts_with("name: M"));
 /// ```
 ///
@@ -188,7 +189,10 @@ pub fn decode(name: impl Into<String>, bytes: &[u8]) -> Result<Source, (Source, 
                 "not UTF-8",
             )
             .with_help("save the file as UTF-8 (machine files are UTF-8 YAML)");
-            Err((Source::new(name, String::from_utf8_lossy(bytes).into_owned()), diagnostic))
+            Err((
+                Source::new(name, String::from_utf8_lossy(bytes).into_owned()),
+                diagnostic,
+            ))
         }
     }
 }

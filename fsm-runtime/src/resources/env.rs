@@ -77,10 +77,15 @@ mod tests {
     fn substitutes_and_refuses() {
         // cargo sets CARGO_PKG_NAME for the tests it runs.
         assert_eq!(
-            expand_env("base_url", "https://${CARGO_PKG_NAME}.example/v1").ok().as_deref(),
+            expand_env("base_url", "https://${CARGO_PKG_NAME}.example/v1")
+                .ok()
+                .as_deref(),
             Some(concat!("https://", env!("CARGO_PKG_NAME"), ".example/v1"))
         );
-        assert!(matches!(expand_env("base_url", "plain $x"), Ok(Cow::Borrowed("plain $x"))));
+        assert!(matches!(
+            expand_env("base_url", "plain $x"),
+            Ok(Cow::Borrowed("plain $x"))
+        ));
         assert_eq!(expand_env("base_url", "$${X}").ok().as_deref(), Some("${X}"));
         let unset = expand_env("base_url", "${FSM_ENV_TEST_UNSET}/v1").unwrap_err();
         assert!(matches!(&unset, ResourceError::Env { var } if var == "FSM_ENV_TEST_UNSET"));
