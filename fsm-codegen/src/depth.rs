@@ -399,4 +399,17 @@ mod limit_tests {
             assert!(diagnostics.iter().any(|d| d.code == codes::TOO_DEEP), "{diagnostics:?}");
         }
     }
+
+    /// `fsm_file!` (and build.rs, through the same check) aborted on deep inline Rust.
+    #[test]
+    fn fsm_file_reports_deep_rust_as_a_compile_error() {
+        let dir = std::env::temp_dir().join(format!("fsm-depth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let condition = format!("{}x{}", "(".repeat(3000), ")".repeat(3000));
+        std::fs::write(dir.join("deep.yaml"), machine(&condition, "crate::R")).expect("write");
+        let out = crate::expand::file(quote::quote!("deep.yaml"), Some(&dir)).to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("fsm::too_deep"), "{out}");
+    }
 }

@@ -158,7 +158,8 @@ impl Source {
 /// ```
 /// let (source, diagnostic) = fsm_codegen::span::decode("m.yaml", b"name: M\xff\n").unwrap_err();
 /// assert_eq!(diagnostic.code, fsm_codegen::codes::NOT_UTF8);
-/// assert_eq!(diagnostic.span(), fsm_codegen::Span::new(7, 8));
+/// // The bad byte became U+FFFD (3 bytes) in the decoded text, at the same offset.
+/// assert_eq!(diagnostic.span(), fsm_codegen::Span::new(7, 10));
 /// assert!(source.text.starts_with("name: M"));
 /// ```
 ///

@@ -18,6 +18,7 @@
 //! family already reported, so one mistake gives one diagnostic.
 
 mod arcs;
+mod env_refs;
 mod functions;
 mod graph;
 mod names;
@@ -60,6 +61,7 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     names::check(&cx, &mut diags);
     let unresolved = refs::check(&cx, &mut diags);
     let resources = resources::check(&cx, &mut diags);
+    env_refs::check(&cx, &mut diags);
     store::check(&cx, &mut diags);
     let resilience = resilience::check(&cx, &mut diags);
     let max_transitions = structure::check(&cx, &mut diags);

@@ -45,13 +45,17 @@ impl Resource for Files {
                 reason: "is empty".into(),
             });
         }
+        let dir = match config.dir.to_str() {
+            Some(text) => std::path::PathBuf::from(super::expand_env("dir", text)?.as_ref()),
+            None => config.dir.clone(),
+        };
         if config.create {
-            std::fs::create_dir_all(&config.dir).map_err(|source| ResourceError::Io {
-                path: config.dir.clone(),
+            std::fs::create_dir_all(&dir).map_err(|source| ResourceError::Io {
+                path: dir.clone(),
                 source,
             })?;
         }
-        Files::open(&config.dir)
+        Files::open(&dir)
     }
 }
 

@@ -58,13 +58,22 @@ impl Resource for Http {
     type Config = HttpConfig;
 
     fn from_config(config: &HttpConfig) -> Result<Self, ResourceError> {
-        let base = config.base_url.trim_end_matches('/');
+        let base_url = super::expand_env("base_url", &config.base_url)?;
+        let base = base_url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ResourceError::Config {
                 key: "base_url",
-                reason: format!("`{}` is not an http:// or https:// URL", config.base_url),
+                reason: format!("`{base_url}` is not an http:// or https:// URL"),
             });
         }
+        let mut headers = config.headers.clone();
+        for (_, value) in &mut headers {
+            *value = super::expand_env("headers", value)?.into_owned();
+        }
+        let health_path = match &config.health_path {
+            Some(path) => Some(super::expand_env("health_path", path)?.into_owned()),
+            None => None,
+        };
         let timeout = config.timeout_ms.map(Duration::from_millis);
         let agent = Agent::new_with_config(
             Agent::config_builder()
@@ -75,8 +84,8 @@ impl Resource for Http {
         let http = Http {
             agent,
             base_url: base.into(),
-            headers: config.headers.clone().into(),
-            health_path: config.health_path.as_deref().map(Into::into),
+            headers: headers.into(),
+            health_path: health_path.map(Into::into),
             timeout,
         };
         if http.health_path.is_some() {

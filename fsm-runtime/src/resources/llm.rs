@@ -80,13 +80,19 @@ impl Resource for Llm {
         };
         let llm = Llm {
             endpoint: http.url("chat/completions").into(),
-            health_url: config.health_path.as_deref().map(|p| http.url(p).into()),
+            health_url: match &config.health_path {
+                Some(path) => Some(http.url(&super::expand_env("health_path", path)?).into()),
+                None => None,
+            },
             http,
-            model: config.model.as_str().into(),
+            model: super::expand_env("model", &config.model)?.as_ref().into(),
             authorization,
             max_tokens: config.max_tokens,
             temperature: config.temperature,
-            system: config.system.as_deref().map(Into::into),
+            system: match &config.system {
+                Some(system) => Some(super::expand_env("system", system)?.as_ref().into()),
+                None => None,
+            },
         };
         if llm.health_url.is_some() {
             llm.health()?;

@@ -37,6 +37,7 @@
 //!
 //! [`Context::resources`]: crate::Context::resources
 
+mod env;
 mod files;
 mod health;
 #[cfg(feature = "http")]
@@ -49,6 +50,7 @@ mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use self::env::expand_env;
 pub use self::files::Files;
 pub use self::health::{Health, HealthError, ResourceSet, Watched};
 #[cfg(feature = "http")]
@@ -520,7 +522,7 @@ impl Secret {
     /// The value: itself, or the variable's.
     pub fn resolve(&self) -> Result<String, ResourceError> {
         match self {
-            Secret::Value(v) => Ok(v.clone()),
+            Secret::Value(v) => expand_env("url", v).map(std::borrow::Cow::into_owned),
             Secret::Env(var) => std::env::var(var).map_err(|_| ResourceError::Env { var: var.clone() }),
         }
     }

@@ -40,7 +40,7 @@ impl Resource for Sqlite {
                 reason: "is empty (use `:memory:` for a database in memory)".into(),
             });
         }
-        let db = Sqlite::open(&config.path)?;
+        let db = Sqlite::open(&super::expand_env("path", &config.path)?)?;
         if let Some(ms) = config.busy_timeout_ms {
             db.with(|conn| conn.busy_timeout(Duration::from_millis(ms)))?;
         }

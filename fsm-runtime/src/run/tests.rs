@@ -93,7 +93,7 @@ impl MachineDef<Fns, ()> for Counter {
     fn on_error(pos: P) -> Option<P> {
         (pos == P::Count).then_some(P::Failed)
     }
-    fn enter(run: &mut Run<Self, Fns, ()>, to: P) -> CallResult {
+    fn enter(run: &mut Cx<Rec, Fns>, to: P) -> CallResult {
         run.data.entered.push(to.name());
         if to == P::Count {
             if Some(run.data.n + 1) == run.data.fail_at {
@@ -103,7 +103,7 @@ impl MachineDef<Fns, ()> for Counter {
         }
         Ok(())
     }
-    fn pick(run: &mut Run<Self, Fns, ()>, from: P) -> Choice<P> {
+    fn pick(run: &mut Cx<Rec, Fns>, from: P) -> Choice<P> {
         Ok(match from {
             P::Start => Some(Next::To(P::Count)),
             P::Count if run.data.n < run.data.limit => Some(Next::To(P::Count)),
@@ -328,13 +328,13 @@ impl MachineDef<(), ()> for Door {
     fn bare(pos: D) -> bool {
         pos != D::Locked
     }
-    fn enter(run: &mut Run<Self, (), ()>, to: D) -> CallResult {
+    fn enter(run: &mut Cx<Vec<u32>, ()>, to: D) -> CallResult {
         if to == D::Locked {
             run.data.push(0);
         }
         Ok(())
     }
-    fn dispatch(run: &mut Run<Self, (), ()>, from: D, event: &Ev) -> Choice<D> {
+    fn dispatch(run: &mut Cx<Vec<u32>, ()>, from: D, event: &Ev) -> Choice<D> {
         let _ = run;
         Ok(match (from, event) {
             (D::Closed, Ev::Open) => Some(Next::To(D::Open)),
