@@ -113,14 +113,7 @@ fn front_end(text: &str) -> Verdict {
         assert!(!errors.is_empty(), "errors found but none expanded for:\n{text}");
     }
     let verdict = Verdict { errors };
-    // Known defect, left to the validator's owners: a machine without any state (`machine M { }`,
-    // or `states: []` in YAML) passes validation, and only the generator's `compile_error!` at
-    // the call site reports it.
-    let stateless = parsed
-        .machine
-        .as_ref()
-        .is_some_and(|m| m.networks.iter().all(|n| n.states.is_empty()));
-    if whole && !stateless && !verdict.errors.is_empty() {
+    if whole && !verdict.errors.is_empty() {
         assert!(
             verdict.inside() > 0,
             "no error points inside:\n{text}\n{:?}",

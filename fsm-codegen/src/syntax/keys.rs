@@ -5,7 +5,7 @@
 //! JSON Schema (derived from the [`ast`](crate::ast) types) has the same keys in each place.
 //!
 //! Also here: the keys of the reference framework (dataknobs-fsm) that the YAML format refuses
-//! with a hint ([`refused`]), so that they are never accepted and ignored; and the words of the
+//! with a hint (`refused`), so that they are never accepted and ignored; and the words of the
 //! fixed vocabularies (data modes, resource kinds) both front ends read.
 
 use crate::ast::{DataMode, ResourceKind};
