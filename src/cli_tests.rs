@@ -353,3 +353,21 @@ fn a_file_that_is_not_utf8_gets_a_diagnostic_with_the_byte() {
     assert!(stderr(&output).contains("fsm::not_utf8"), "{}", stderr(&output));
     let _ = std::fs::remove_file(file);
 }
+
+/// An 80,000-digit number in inline Rust took seconds per 20,000 digits to parse (quadratic in
+/// syn): numbers over 100 characters are refused before parsing.
+#[test]
+fn a_huge_number_in_inline_rust_is_refused() {
+    let text = format!(
+        "name: M\nstates:\n  - {{name: a, is_start: true}}\n  - {{name: b, is_end: true}}\narcs:\n  - {{from: a, to: b, condition: {{rust: \"x > {}\"}}}}\n",
+        "9".repeat(80_000)
+    );
+    let file = scratch("huge-number.yaml", text.as_bytes());
+    let output = fsm(&["check", "--format", "json", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json[0]["code"], "fsm::rust_syntax");
+    assert_eq!(json[0]["message"], "a number literal longer than 100 characters");
+    assert_eq!(json[0]["span"]["start"].as_u64(), text.find("99").map(|i| i as u64));
+    let _ = std::fs::remove_file(file);
+}

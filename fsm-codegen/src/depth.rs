@@ -278,6 +278,67 @@ pub fn too_deep_tokens(tokens: &TokenStream) -> Option<proc_macro2::Span> {
     None
 }
 
+/// The longest number literal accepted, in bytes: syn reads a number literal in time quadratic
+/// in its length (80,000 digits took 11 s), and no Rust number needs more.
+pub const MAX_NUMBER_LEN: usize = 100;
+
+/// The byte offset of the first number literal longer than [`MAX_NUMBER_LEN`] in `text` (Rust
+/// source), if any. Digits inside strings and comments are not numbers; the scan is rough but
+/// errs only towards numbers (a word that starts with a digit).
+pub fn long_number_text(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'"' {
+            i = skip_string(bytes, i + 1) + 1;
+        } else if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+                i += 1;
+            }
+            if b.is_ascii_digit() && i - start > MAX_NUMBER_LEN {
+                return Some(start);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The span of the first number literal token longer than [`MAX_NUMBER_LEN`] in `tokens`.
+pub fn long_number_tokens(tokens: &TokenStream) -> Option<proc_macro2::Span> {
+    let mut stack: Vec<proc_macro2::token_stream::IntoIter> = vec![tokens.clone().into_iter()];
+    while let Some(iter) = stack.last_mut() {
+        match iter.next() {
+            None => {
+                stack.pop();
+            }
+            Some(TokenTree::Group(g)) => stack.push(g.stream().into_iter()),
+            Some(TokenTree::Literal(l)) => {
+                let text = l.to_string();
+                if text.starts_with(|c: char| c.is_ascii_digit()) && text.len() > MAX_NUMBER_LEN {
+                    return Some(l.span());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// The `fsm::rust_syntax` diagnostic of a number literal over [`MAX_NUMBER_LEN`] bytes.
+pub fn long_number_diagnostic(span: crate::Span) -> crate::Diagnostic {
+    crate::Diagnostic::error(
+        crate::codes::RUST_SYNTAX,
+        format!("a number literal longer than {MAX_NUMBER_LEN} characters"),
+        span,
+        "this number",
+    )
+    .with_help("no Rust number needs that many digits; read a long value from the record or a file instead")
+}
+
 /// The `fsm::too_deep` diagnostic of `fsm!` tokens that nest too deeply, at `span`.
 pub fn too_deep_tokens_diagnostic(span: crate::Span) -> crate::Diagnostic {
     crate::Diagnostic::error(
@@ -327,6 +388,19 @@ mod tests {
         assert_eq!(too_deep_text(&flat), None);
         let list = format!("[{}]", vec!["1"; 3000].join(", "));
         assert_eq!(too_deep_text(&list), None);
+    }
+
+    #[test]
+    fn long_numbers_are_found() {
+        let long = "9".repeat(MAX_NUMBER_LEN + 1);
+        assert_eq!(long_number_text(&format!("x > {long}")), Some(4));
+        assert_eq!(long_number_text(&format!("x > {}", &long[1..])), None);
+        assert_eq!(long_number_text(&format!("s == \"{long}\" // x")), None);
+        assert_eq!(long_number_text(&format!("{} > 0", "a".repeat(500))), None);
+        let tokens: TokenStream = format!("a -> b if rust!(x > {long});").parse().expect("tokens");
+        assert!(long_number_tokens(&tokens).is_some());
+        let tokens: TokenStream = format!("a -> b if rust!(x > {});", &long[1..]).parse().expect("tokens");
+        assert!(long_number_tokens(&tokens).is_none());
     }
 
     #[test]

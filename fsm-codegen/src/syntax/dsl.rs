@@ -143,9 +143,14 @@ impl DslParse {
 /// Parses the tokens of an `fsm!` invocation.
 pub fn parse(tokens: TokenStream) -> DslParse {
     let mut p = Parser::default();
-    if let Some(at) = crate::depth::too_deep_tokens(&tokens) {
+    let deep = crate::depth::too_deep_tokens(&tokens).map(|at| (at, true));
+    if let Some((at, deep)) = deep.or_else(|| crate::depth::long_number_tokens(&tokens).map(|at| (at, false))) {
         let span = p.one(at);
-        p.diags.push(crate::depth::too_deep_tokens_diagnostic(span));
+        p.diags.push(if deep {
+            crate::depth::too_deep_tokens_diagnostic(span)
+        } else {
+            crate::depth::long_number_diagnostic(span)
+        });
         return DslParse {
             machine: None,
             spans: TokenSpans { spans: p.spans },
@@ -1760,6 +1765,12 @@ mod tests {
             format!("machine M {{ data: {}u8{}; }}", "Vec<".repeat(1200), ">".repeat(1200)),
             format!("machine M {{ metadata: {}1{}; }}", "[".repeat(3000), "]".repeat(3000)),
         ];
+        // An 80,000-digit literal took syn 11 s to read (quadratic).
+        let long: TokenStream = format!("machine M {{ max_transitions: {}; }}", "9".repeat(80_000))
+            .parse()
+            .expect("tokens");
+        let found: Vec<_> = parse(long).diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(found, [codes::RUST_SYNTAX]);
         for text in cases {
             let tokens: TokenStream = text.parse().expect("tokens");
             let parsed = parse(tokens.clone());

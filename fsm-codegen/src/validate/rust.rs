@@ -91,8 +91,14 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
 }
 
 /// Reports `fsm::too_deep` (and returns true) when `code` nests too deeply for syn to parse it
-/// without risking the stack; the label points at the place the limit is crossed.
+/// without risking the stack, the label at the place the limit is crossed; or `fsm::rust_syntax`
+/// when it holds a number literal too long for syn to read in reasonable time.
 fn too_deep(source: Option<&Source>, code: &Spanned<String>, what: &str, diags: &mut Diagnostics) -> bool {
+    if let Some(offset) = crate::depth::long_number_text(&code.value) {
+        let span = source_offset(source, code, offset).map_or(code.span, |start| Span::new(start, start + 1));
+        diags.push(crate::depth::long_number_diagnostic(span));
+        return true;
+    }
     let Some(offset) = crate::depth::too_deep_text(&code.value) else {
         return false;
     };
