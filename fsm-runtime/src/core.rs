@@ -110,8 +110,9 @@ pub struct Outcome<E, D> {
     pub end: E,
     /// The record.
     pub data: D,
-    /// The last error followed through an `on_error` arc, if any.
-    pub error: Option<StateError>,
+    /// The last error followed through an `on_error` arc, if any (boxed: an outcome stays the
+    /// size of its record plus a few words).
+    pub error: Option<Box<StateError>>,
     /// Transitions taken.
     pub transitions: u32,
     /// The path taken, with timings, when [`RunOptions::history`] is on (empty otherwise).

@@ -79,13 +79,13 @@ impl Held {
     /// Builds the context of a function of `state` inside the run (`self` is the run).
     pub(super) fn ctx_new(&self, rt: &impl quote::ToTokens, machine: &str, network: &str, state: &str) -> TokenStream {
         match &self.ty {
-            None => quote!(#rt::Context::new(#machine, #network, #state, __cx.error.as_ref())),
+            None => quote!(#rt::Context::new(#machine, #network, #state, __cx.error.as_deref())),
             Some(ty) => quote! {
                 #rt::Context::with_resources(
                     #machine,
                     #network,
                     #state,
-                    __cx.error.as_ref(),
+                    __cx.error.as_deref(),
                     <R as ::core::borrow::Borrow<#ty>>::borrow(&__cx.res),
                 )
             },

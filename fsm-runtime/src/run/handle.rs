@@ -50,7 +50,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// The arc for `event` from `from`, the current state, and what follows it.
     #[inline(always)]
     fn dispatch(&mut self, from: M::Pos, event: M::Event, observe: bool) -> Handled<M, F, R> {
-        let result = match M::dispatch(&mut self.cx, from, &event) {
+        let result = match M::dispatch(&mut self.cx, &mut self.data, from, &event) {
             // The common case of a hand-written `match`: the target waits for the next event
             // whatever its functions do, so the new status is known.
             Ok(Some(Next::To(to))) if M::settles(to) => {

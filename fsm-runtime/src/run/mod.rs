@@ -1,9 +1,9 @@
 //! The run loop every generated machine shares.
 //!
 //! A generated machine says only what is particular to it: its state, end and event enums, its
-//! functions trait, and one implementation of [`MachineDef`] made of `match` tables (enter a
-//! state, pick the eventless arc of a state, dispatch an event, the `on_error` arc and the end
-//! state of a position). Everything the same for every machine lives here, written once: the
+//! functions trait, and one implementation of [`MachineDef`] made of `match` tables (visit a
+//! state: run its functions and pick its eventless arc, as one `match`; dispatch an event; the
+//! `on_error` arc and the end state of a position). Everything the same for every machine lives here, written once: the
 //! position and the push-arc frames, step counting and the step limit, history with timings,
 //! tracing spans, `on_error` arcs with the error kept for the context, [`Run::step`],
 //! [`Run::finish`], [`Run::handle`] and its fast path.
@@ -114,24 +114,35 @@ pub trait MachineDef<F, R>: Sized + 'static {
         false
     }
 
-    /// Runs the functions of state `to`, in its data mode, under its resilience settings.
+    /// What a run does in state `at`, as one `match` on it. With `ENTER`: runs the state's
+    /// functions, in its data mode, under its resilience settings (entering the state). With
+    /// `PICK`: takes the first available eventless arc of the state (by priority, then
+    /// declaration order), its transforms run, and answers where it leads; `Ok(None)` when no
+    /// eventless arc is available (an end state has none). A failure of either is the state's,
+    /// answered as `Err` with the function's name.
+    ///
+    /// The run loop asks for both at once when it goes through a state (one dispatch on the
+    /// position, not two), and for one of them when it is observed or stepped; the constants make
+    /// each an instance of its own, with the other part compiled out.
     #[inline(always)]
-    fn enter(cx: &mut Cx<Self::Data, F, R>, to: Self::Pos) -> CallResult {
-        let _ = (cx, to);
-        Ok(())
-    }
-    /// The first available eventless arc of `from` (by priority, then declaration order), its
-    /// transforms run.
-    #[inline(always)]
-    fn pick(cx: &mut Cx<Self::Data, F, R>, from: Self::Pos) -> Choice<Self::Pos> {
-        let _ = (cx, from);
+    fn visit<const ENTER: bool, const PICK: bool>(
+        cx: &mut Cx<Self::Data, F, R>,
+        data: &mut Self::Data,
+        at: Self::Pos,
+    ) -> Choice<Self::Pos> {
+        let _ = (cx, data, at);
         Ok(None)
     }
     /// The first arc of `from` for `event` whose condition holds, its transforms run;
     /// `Ok(None)` when no arc accepts the event.
     #[inline(always)]
-    fn dispatch(cx: &mut Cx<Self::Data, F, R>, from: Self::Pos, event: &Self::Event) -> Choice<Self::Pos> {
-        let _ = (cx, from, event);
+    fn dispatch(
+        cx: &mut Cx<Self::Data, F, R>,
+        data: &mut Self::Data,
+        from: Self::Pos,
+        event: &Self::Event,
+    ) -> Choice<Self::Pos> {
+        let _ = (cx, data, from, event);
         Ok(None)
     }
 }
@@ -149,21 +160,36 @@ pub enum Phase<E> {
     Failed(Box<RunError>),
 }
 
-/// What a machine's tables reach while a run is in a state: its functions, its resources, the
-/// record, the last error followed through an `on_error` arc (for the functions' context), and
-/// the record's store (for `reference` states). For generated code.
+/// What a machine's tables reach, besides the record, while a run is in a state: its functions,
+/// its resources, the last error followed through an `on_error` arc (for the functions' context),
+/// and the record's store (for `reference` states). For generated code. The record is passed
+/// beside it, so that a run nothing observes keeps it where its caller put it (no move into a
+/// context and out again).
 #[doc(hidden)]
 pub struct Cx<D, F, R = ()> {
     /// The machine's functions.
     pub fns: F,
     /// The machine's resources.
     pub res: R,
-    /// The record.
-    pub data: D,
     /// The last error followed through an `on_error` arc.
-    pub error: Option<StateError>,
+    pub error: Option<Box<StateError>>,
     /// The record's store, for `reference` states of a stored run.
     pub store: Option<StoreSlot<D>>,
+}
+
+impl<D, F, R> Cx<D, F, R> {
+    /// The last error, ending the context. A store is dropped only where there is one: the
+    /// common case, no store, costs a test, not a call.
+    #[inline(always)]
+    fn into_error(self) -> Option<Box<StateError>> {
+        let Cx { error, store, .. } = self;
+        if store.is_some() {
+            drop(store);
+        } else {
+            std::mem::forget(store);
+        }
+        error
+    }
 }
 
 /// A run of a generated machine: the record, where it is, the path taken.
@@ -173,6 +199,7 @@ pub struct Cx<D, F, R = ()> {
 /// `<Machine>Run<F>`.
 pub struct Run<M: MachineDef<F, R>, F, R = ()> {
     cx: Cx<M::Data, F, R>,
+    data: M::Data,
     pos: M::Pos,
     /// `Some(pos)` while `handle` may take its fast path: the run is under way, nothing observes
     /// it, and no other method moved it since. The fast path moves into a state without functions
@@ -208,10 +235,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             cx: Cx {
                 fns,
                 res,
-                data,
                 error: None,
                 store: None,
             },
+            data,
             pos: M::START,
             live: None,
             phase: Phase::Start,
@@ -228,18 +255,26 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Runs `data` from the start state to an end state, as `Run::with_resources(..).finish()`
     /// does, without building the run when nothing observes it.
     #[inline(always)]
-    pub fn complete(fns: F, res: R, data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
+    pub fn complete(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
         if options.history || crate::private::tracing_enabled() {
             return Self::with_resources(fns, res, data, options).finish_observed();
         }
-        let cx = Cx {
+        let mut cx = Cx {
             fns,
             res,
-            data,
             error: None,
             store: None,
         };
-        lean::<M, F, R>(cx, options.max_transitions)
+        match lean::<M, F, R>(&mut cx, &mut data, options.max_transitions) {
+            Ok((end, transitions)) => Ok(Outcome {
+                end,
+                data,
+                error: cx.into_error(),
+                transitions,
+                history: Vec::new(),
+            }),
+            Err(error) => Err(crate::core::Failure { error, data }),
+        }
     }
 
     /// The same run, its record kept in `slot`'s store: each `reference` state saves it back.
@@ -266,12 +301,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// The record.
     pub fn data(&self) -> &M::Data {
-        &self.cx.data
+        &self.data
     }
 
     /// The record, ending the run.
     pub fn into_data(self) -> M::Data {
-        self.cx.data
+        self.data
     }
 
     /// The states entered so far, with timings (empty unless [`RunOptions::history`]).
@@ -286,7 +321,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// The last error the run followed through an `on_error` arc.
     pub fn last_error(&self) -> Option<&StateError> {
-        self.cx.error.as_ref()
+        self.cx.error.as_deref()
     }
 
     /// The key of the record in its store and the version last loaded or saved; `None` for a run
@@ -319,7 +354,22 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
         if matches!(self.phase, Phase::Start) && !self.observe {
-            return lean::<M, F, R>(self.cx, self.options.max_transitions);
+            let Run {
+                mut cx,
+                mut data,
+                options,
+                ..
+            } = self;
+            return match lean::<M, F, R>(&mut cx, &mut data, options.max_transitions) {
+                Ok((end, transitions)) => Ok(Outcome {
+                    end,
+                    data,
+                    error: cx.into_error(),
+                    transitions,
+                    history: Vec::new(),
+                }),
+                Err(error) => Err(crate::core::Failure { error, data }),
+            };
         }
         self.finish_observed()
     }
@@ -337,7 +387,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         match (ran, &self.phase) {
             (Ok(()), Phase::Finished(end)) => Ok(Outcome {
                 end: *end,
-                data: self.cx.data,
+                data: self.data,
                 error: self.cx.error,
                 transitions: self.transitions,
                 history: self.history,
@@ -347,12 +397,9 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                     network: M::network(self.pos),
                     state: self.pos.name(),
                 },
-                data: self.cx.data,
+                data: self.data,
             }),
-            (Err(error), _) => Err(crate::core::Failure {
-                error,
-                data: self.cx.data,
-            }),
+            (Err(error), _) => Err(crate::core::Failure { error, data: self.data }),
         }
     }
 
@@ -450,7 +497,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Tries the eventless arcs of the current state; takes the first available one.
     fn eventless(&mut self) -> Result<bool, RunError> {
         let from = self.pos;
-        match M::pick(&mut self.cx, from) {
+        match M::visit::<false, true>(&mut self.cx, &mut self.data, from) {
             Ok(Some(next)) => self.take(next, false).map(|()| true),
             Ok(None) => Ok(false),
             Err(failed) => self.arc_failed(from, failed).map(|()| true),
@@ -486,7 +533,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             let result = if self.observe {
                 self.observed(to)
             } else {
-                M::enter(&mut self.cx, to)
+                M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop)
             };
             let Err(failed) = result else {
                 return Ok(());
@@ -494,7 +541,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             let failure = state_error::<M, F, R>(to, failed);
             match M::on_error(to) {
                 Some(next) => {
-                    self.cx.error = Some(failure);
+                    self.cx.error = Some(Box::new(failure));
                     self.count()?;
                     to = next;
                 }
@@ -510,7 +557,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         let failure = state_error::<M, F, R>(from, failed);
         match M::on_error(from) {
             Some(next) => {
-                self.cx.error = Some(failure);
+                self.cx.error = Some(Box::new(failure));
                 self.count()?;
                 self.arrive(next)
             }
@@ -522,10 +569,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     fn observed(&mut self, to: M::Pos) -> CallResult {
         let _span = crate::private::transition_span(M::NAME, M::network(to), to.name());
         if !self.options.history {
-            return M::enter(&mut self.cx, to);
+            return M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop);
         }
         let begin = Instant::now();
-        let result = M::enter(&mut self.cx, to);
+        let result = M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop);
         let at = self
             .started
             .map_or(Duration::ZERO, |s| begin.saturating_duration_since(s));
@@ -542,71 +589,66 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 /// `finish` from the start, for a run nothing observes: one loop that enters a state, stops at an
 /// end state, or picks the next arc and counts it. The same moves, errors and counts as the
 /// general path (`begin`, then `run_to_end`), with its position, count and frames in locals.
+/// It works on the record where the caller holds it, and answers the end state and the count:
+/// the caller moves the record once, into the outcome.
 #[inline(always)]
-fn lean<M: MachineDef<F, R>, F, R>(mut cx: Cx<M::Data, F, R>, max: u32) -> RunResult<M::End, M::Data> {
+fn lean<M: MachineDef<F, R>, F, R>(
+    cx: &mut Cx<M::Data, F, R>,
+    data: &mut M::Data,
+    max: u32,
+) -> Result<(M::End, u32), RunError> {
     let mut transitions: u32 = 0;
     let mut frames = M::Frames::default();
     let mut to = M::START;
-    let error = loop {
-        let failed = match M::enter(&mut cx, to) {
-            Ok(()) => {
-                if M::is_end(to) {
-                    if let Some(ret) = pop_frame::<M, F, R>(&mut frames) {
-                        if transitions >= max {
-                            break limit(max, to);
+    loop {
+        let failed = match M::visit::<true, true>(cx, data, to) {
+            Ok(Some(next)) => {
+                if transitions >= max {
+                    return Err(limit(max, to));
+                }
+                transitions = transitions.wrapping_add(1);
+                match next {
+                    Next::To(p) => to = p,
+                    Next::Push { start, ret } => {
+                        if !frames.push(ret) {
+                            return Err(limit(max, to));
                         }
-                        transitions = transitions.wrapping_add(1);
-                        to = ret;
-                        continue;
-                    }
-                    match M::end_of(to) {
-                        Some(end) => {
-                            return Ok(Outcome {
-                                end,
-                                data: cx.data,
-                                error: cx.error,
-                                transitions,
-                                history: Vec::new(),
-                            });
-                        }
-                        None => break stuck::<M, F, R>(to),
+                        to = start;
                     }
                 }
-                match M::pick(&mut cx, to) {
-                    Ok(Some(next)) => {
-                        if transitions >= max {
-                            break limit(max, to);
-                        }
-                        transitions = transitions.wrapping_add(1);
-                        match next {
-                            Next::To(p) => to = p,
-                            Next::Push { start, ret } => {
-                                if !frames.push(ret) {
-                                    break limit(max, to);
-                                }
-                                to = start;
-                            }
-                        }
-                        continue;
-                    }
-                    Ok(None) => break stuck::<M, F, R>(to),
-                    Err(failed) => failed,
+                continue;
+            }
+            // No eventless arc: an end state (of a pushed network, or of the run), or stuck.
+            Ok(None) => {
+                if !M::is_end(to) {
+                    return Err(stuck::<M, F, R>(to));
                 }
+                if let Some(ret) = pop_frame::<M, F, R>(&mut frames) {
+                    if transitions >= max {
+                        return Err(limit(max, to));
+                    }
+                    transitions = transitions.wrapping_add(1);
+                    to = ret;
+                    continue;
+                }
+                return match M::end_of(to) {
+                    Some(end) => Ok((end, transitions)),
+                    None => Err(stuck::<M, F, R>(to)),
+                };
             }
             Err(failed) => failed,
         };
         let failure = state_error::<M, F, R>(to, failed);
         let Some(next) = M::on_error(to) else {
-            break RunError::Function(failure);
+            return Err(RunError::Function(failure));
         };
-        cx.error = Some(failure);
+        cx.error = Some(Box::new(failure));
         if transitions >= max {
-            break limit(max, to);
+            return Err(limit(max, to));
         }
         transitions = transitions.wrapping_add(1);
         to = next;
-    };
-    Err(crate::core::Failure { error, data: cx.data })
+    }
 }
 
 /// The return state of the innermost push frame that has one, dropping the frames on the way

@@ -93,20 +93,22 @@ impl MachineDef<Fns, ()> for Counter {
     fn on_error(pos: P) -> Option<P> {
         (pos == P::Count).then_some(P::Failed)
     }
-    fn enter(run: &mut Cx<Rec, Fns>, to: P) -> CallResult {
-        run.data.entered.push(to.name());
-        if to == P::Count {
-            if Some(run.data.n + 1) == run.data.fail_at {
-                return Err(("add_one", FnError::new("too many")));
+    fn visit<const ENTER: bool, const PICK: bool>(_: &mut Cx<Rec, Fns>, data: &mut Rec, at: P) -> Choice<P> {
+        if ENTER {
+            data.entered.push(at.name());
+            if at == P::Count {
+                if Some(data.n + 1) == data.fail_at {
+                    return Err(("add_one", FnError::new("too many")));
+                }
+                data.n += 1;
             }
-            run.data.n += 1;
         }
-        Ok(())
-    }
-    fn pick(run: &mut Cx<Rec, Fns>, from: P) -> Choice<P> {
-        Ok(match from {
+        if !PICK {
+            return Ok(None);
+        }
+        Ok(match at {
             P::Start => Some(Next::To(P::Count)),
-            P::Count if run.data.n < run.data.limit => Some(Next::To(P::Count)),
+            P::Count if data.n < data.limit => Some(Next::To(P::Count)),
             P::Count => Some(Next::Push {
                 start: P::SubIn,
                 ret: Some(P::Done),
@@ -328,14 +330,13 @@ impl MachineDef<(), ()> for Door {
     fn bare(pos: D) -> bool {
         pos != D::Locked
     }
-    fn enter(run: &mut Cx<Vec<u32>, ()>, to: D) -> CallResult {
-        if to == D::Locked {
-            run.data.push(0);
+    fn visit<const ENTER: bool, const PICK: bool>(_: &mut Cx<Vec<u32>, ()>, data: &mut Vec<u32>, at: D) -> Choice<D> {
+        if ENTER && at == D::Locked {
+            data.push(0);
         }
-        Ok(())
+        Ok(None)
     }
-    fn dispatch(run: &mut Cx<Vec<u32>, ()>, from: D, event: &Ev) -> Choice<D> {
-        let _ = run;
+    fn dispatch(_: &mut Cx<Vec<u32>, ()>, _: &mut Vec<u32>, from: D, event: &Ev) -> Choice<D> {
         Ok(match (from, event) {
             (D::Closed, Ev::Open) => Some(Next::To(D::Open)),
             (D::Open, Ev::Close) => Some(Next::To(D::Closed)),

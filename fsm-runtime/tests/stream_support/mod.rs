@@ -79,12 +79,12 @@ impl Machine for Classify {
             v if v < 0 => outcome(
                 End::Error,
                 data,
-                Some(StateError {
+                Some(Box::new(StateError {
                     network: "main",
                     state: "validate",
                     function: "validate",
                     error: FnError::new("negative value"),
-                }),
+                })),
             ),
             13 => Err(Failure {
                 error: RunError::Function(StateError {

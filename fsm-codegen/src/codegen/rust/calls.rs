@@ -65,36 +65,36 @@ impl Gen<'_> {
                 let saved = if infallible {
                     quote!(#rt::None)
                 } else {
-                    quote!(#rt::store_snapshot(&__cx.store, &__cx.data))
+                    quote!(#rt::store_snapshot(&__cx.store, &*__d))
                 };
                 quote!({
                     let __saved = #saved;
                     let __result = (|| -> #rt::CallResult {
-                        let __data = &mut __cx.data;
+                        let __data = &mut *__d;
                         #ctx
                         #(#steps)*
                         #rt::Ok(())
                     })();
-                    #rt::store_settle(&mut __cx.store, &mut __cx.data, __saved, __result)
+                    #rt::store_settle(&mut __cx.store, __d, __saved, __result)
                 })
             }
             // The functions work in place; the record as it entered waits in `__saved` and comes
             // back only if one of them fails (cheaper than working on a copy and moving it back).
             DataMode::Copy => quote!({
-                let __saved = ::core::clone::Clone::clone(&__cx.data);
+                let __saved = ::core::clone::Clone::clone(&*__d);
                 let __result = (|| -> #rt::CallResult {
-                    let __data = &mut __cx.data;
+                    let __data = &mut *__d;
                     #ctx
                     #(#steps)*
                     #rt::Ok(())
                 })();
                 if __result.is_err() {
-                    __cx.data = __saved;
+                    *__d = __saved;
                 }
                 __result
             }),
             DataMode::Direct => quote!({
-                let __data = &mut __cx.data;
+                let __data = &mut *__d;
                 #ctx
                 #(#steps)*
                 #rt::Ok(())
@@ -220,20 +220,20 @@ impl Gen<'_> {
                 let name = ident(&func.ident);
                 let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, #p));
                 let t = &self.fns;
-                quote!(#t::#name(&__cx.fns, &__cx.data #p))
+                quote!(#t::#name(&__cx.fns, &*__d #p))
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);
                 let p = payload
                     .filter(|_| self.m.inlines[i.0].payload.is_some())
                     .map(|p| quote!(, #p));
-                quote!(Self::#name(&__cx.data #p))
+                quote!(Self::#name(&*__d #p))
             }
             Call::Builtin { name, params } => {
                 let rt = &self.rt;
                 let f = ident(&crate::naming::fn_ident(name));
                 let params = self.builtin_params(params);
-                quote!(#rt::builtins::#f(&__cx.data, &#params))
+                quote!(#rt::builtins::#f(&*__d, &#params))
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The `MachineDef` implementation: the tables the runtime's run loop asks (enter a state, pick
-//! the eventless arc, dispatch an event, the error arc and the end state of a position).
+//! The `MachineDef` implementation: the tables the runtime's run loop asks (visit a state: run
+//! its functions and pick its eventless arc; dispatch an event; the error arc and the end state
+//! of a position).
 
 use super::{Gen, doc_attrs, ident};
 use crate::ir::{self, Call, Role, StateRef, Target};
@@ -8,8 +9,8 @@ use quote::{format_ident, quote};
 
 impl Gen<'_> {
     /// The machine's tables for the runtime's run loop: a `<Machine>Def` type implementing
-    /// `MachineDef` with one `match` per question the loop asks (enter a state, pick the
-    /// eventless arc, dispatch an event, the error arc and the end state of a position), and the
+    /// `MachineDef` with one `match` per question the loop asks (visit a state, dispatch an
+    /// event, the error arc and the end state of a position), and the
     /// `<Machine>Run` alias of the runtime's `Run` for this machine.
     pub(super) fn tables(&self) -> TokenStream {
         let rt = &self.rt;
@@ -55,21 +56,15 @@ impl Gen<'_> {
                 Some(quote!(::core::matches!(pos, #(#hits)|*)))
             }
         };
-        // enter: the functions of each state that has some, in its data mode.
-        let enter_arms: Vec<TokenStream> = all
-            .iter()
-            .filter_map(|(r, s)| {
-                let calls: Vec<&Call> = s.functions().collect();
-                if calls.is_empty() {
-                    return None;
-                }
-                let p = self.pos(*r);
-                let body = self.transaction(*r, s.data_mode, &calls, None, s.resilience.timeout);
-                let body = self.guarded(&s.resilience, body);
-                Some(quote!(#p => #body,))
-            })
-            .collect();
-        let enter = table(enter_arms, quote!(#rt::Ok(())), quote!(to));
+        // visit, entering: the functions of each state that has some, in its data mode.
+        let enter_of = |r: StateRef, s: &ir::State| -> Option<TokenStream> {
+            let calls: Vec<&Call> = s.functions().collect();
+            if calls.is_empty() {
+                return None;
+            }
+            let body = self.transaction(r, s.data_mode, &calls, None, s.resilience.timeout);
+            Some(self.guarded(&s.resilience, body))
+        };
 
         let on_error_arms: Vec<TokenStream> = all
             .iter()
@@ -109,11 +104,14 @@ impl Gen<'_> {
         .filter(|_| event_driven);
         let bare = set(&|_, s| s.functions().next().is_none()).filter(|_| event_driven);
 
-        // pick: the eventless arcs of each state, in order.
-        let mut pick_arms = Vec::new();
+        // visit, picking: the eventless arcs of each state, in order (an end state has none). One
+        // arm per state that enters or picks anything; `ENTER` and `PICK` are the runtime's
+        // constants, so each instance keeps only its part.
+        let mut visit_arms = Vec::new();
         for (r, s) in &all {
             let net = net_of(*r);
             let mut tries = Vec::new();
+            let mut unconditional = false;
             for a in &s.arcs {
                 let arc = &net.arcs[a.0];
                 if arc.event.is_some() {
@@ -127,16 +125,24 @@ impl Gen<'_> {
                     }
                     None => {
                         tries.push(take);
+                        unconditional = true;
                         break;
                     }
                 }
             }
-            if !tries.is_empty() {
+            let enter = enter_of(*r, s).map(|body| quote!(if ENTER { #body?; }));
+            // A lone arc without a condition is a block already: `if PICK { return ...; }`.
+            let pick = match (tries.as_slice(), unconditional) {
+                ([], _) => None,
+                ([take], true) => Some(quote!(if PICK #take)),
+                _ => Some(quote!(if PICK { #(#tries)* })),
+            };
+            if enter.is_some() || pick.is_some() {
                 let p = self.pos(*r);
-                pick_arms.push(quote!(#p => { #(#tries)* }));
+                visit_arms.push(quote!(#p => { #enter #pick }));
             }
         }
-        let pick = (!pick_arms.is_empty()).then(|| self.choice_table(pick_arms, total, quote!(from)));
+        let visit = (!visit_arms.is_empty()).then(|| self.choice_table(visit_arms, total, quote!(at)));
 
         // dispatch: the arcs of each state for each event.
         let ev = &self.event;
@@ -218,15 +224,14 @@ impl Gen<'_> {
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
             on("bare", quote!((pos: #pos) -> bool), bare),
-            on("enter", quote!((__cx: &mut #res, to: #pos) -> __fsm::CallResult), enter),
             on(
-                "pick",
-                quote!((__cx: &mut #res, from: #pos) -> __fsm::Choice<#pos>),
-                pick,
+                "visit",
+                quote!(<const ENTER: bool, const PICK: bool>(__cx: &mut #res, __d: &mut #data, at: #pos) -> __fsm::Choice<#pos>),
+                visit,
             ),
             on(
                 "dispatch",
-                quote!((__cx: &mut #res, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
+                quote!((__cx: &mut #res, __d: &mut #data, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
                 dispatch,
             ),
         ]
@@ -294,7 +299,13 @@ impl Gen<'_> {
         let rt = &self.rt;
         let default = (arms.len() < total).then(|| quote!(_ => {}));
         quote!({
-            #[allow(clippy::needless_return, clippy::single_match, unreachable_code, unreachable_patterns)]
+            #[allow(
+                clippy::needless_return,
+                clippy::single_match,
+                clippy::collapsible_match,
+                unreachable_code,
+                unreachable_patterns
+            )]
             match #on {
                 #(#arms)*
                 #default

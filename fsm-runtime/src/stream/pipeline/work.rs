@@ -24,7 +24,7 @@ pub(super) enum Done<E, D> {
         /// Index of the end state in `E::ALL` (and in the routing table).
         route: usize,
         data: D,
-        error: Option<StateError>,
+        error: Option<Box<StateError>>,
         line: u64,
         /// Why the sink's encoder refused the record, if it did.
         rejected: Option<String>,
