@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The test runner, checked first: a machine without it gets it installed before anything runs.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== cargo-nextest is missing: installing it (cargo install cargo-nextest --locked)"
+  cargo install cargo-nextest --locked
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -3,9 +3,10 @@
 //! OpenAI-compatible `Llm`), and a PostgreSQL server when one is given.
 //!
 //! PostgreSQL: the tests connect to the URL in `FSM_TEST_POSTGRES_URL` and skip (saying so) when
-//! it is unset. CI sets `postgres://postgres@127.0.0.1:5432/test`; elsewhere, start a server and
-//! run e.g. `FSM_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p
-//! fsm-runtime --test resources` (any database the user may create tables in).
+//! it is unset, or fail when it is unset under `CI=true`. CI sets
+//! `postgres://postgres@127.0.0.1:5432/test`; elsewhere, start a server and run e.g.
+//! `FSM_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p fsm-runtime
+//! --test resources` (any database the user may create tables in).
 
 use fsm_runtime::resources::{
     Files, FilesConfig, Health, HealthError, Http, HttpConfig, Llm, LlmConfig, Message, OpenError, Postgres,
@@ -354,6 +355,10 @@ fn llm_needs_its_api_key_variable() {
 fn postgres_url() -> Option<String> {
     let url = std::env::var("FSM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
     if url.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but FSM_TEST_POSTGRES_URL is not set: the PostgreSQL tests cannot be skipped in CI"
+        );
         println!("skipped: set FSM_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run");
     }
     url
