@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use fsm_examples::processor::StreamingProcessorEnd;
 use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
 use fsm_runtime::stream::{
@@ -126,8 +127,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let machine = streaming_machine();
     let mut pipeline = Pipeline::new(&machine)
-        .route("output", JsonlSink::to_output(output))
-        .dead_letter_state("error")
+        // Routes name the generated end enum: a misspelt end state is a compile error.
+        .route(StreamingProcessorEnd::Output, JsonlSink::to_output(output))
+        .dead_letter_state(StreamingProcessorEnd::Error)
         .dead_letter(JsonlSink::to_output(errors))
         .workers(usize::from(args.workers))
         .chunk_size(args.chunk_size as usize);

@@ -83,6 +83,39 @@ pub trait EndState: StateName {
     const ALL: &'static [Self];
 }
 
+/// What names an end state of a machine whose end enum is `E` where a pipeline routes records:
+/// the enum itself (checked by rustc: another machine's end state does not compile), or the
+/// state's name as text (`&str`, `String`: checked against `E::ALL` when the pipeline starts,
+/// for names that come from configuration).
+pub trait EndStateRef<E> {
+    /// The end state's name, as written in the machine definition.
+    fn end_name(&self) -> Cow<'_, str>;
+}
+
+impl<E: EndState> EndStateRef<E> for E {
+    fn end_name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.name())
+    }
+}
+
+impl<E> EndStateRef<E> for &str {
+    fn end_name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<E> EndStateRef<E> for String {
+    fn end_name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<E> EndStateRef<E> for &String {
+    fn end_name(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
 /// A failure inside a state, as recorded when a run follows the state's `on_error` arc.
 #[derive(Clone, Debug)]
 pub struct StateError {

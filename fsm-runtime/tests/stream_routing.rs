@@ -171,3 +171,48 @@ fn a_rejected_record_is_dead_lettered() {
     assert_eq!(summary.written.get("output"), Some(&2));
     assert!(summary.is_balanced());
 }
+
+#[test]
+fn routes_named_by_the_end_enum_route_as_their_names_do() {
+    // The same routing as by name, written with the machine's end enum (a typo would not
+    // compile), mixed with a name read from configuration.
+    let by_enum = (VecSink::new(), VecSink::new(), VecSink::new());
+    let from_config = String::from("skip");
+    let summary = Pipeline::new(Classify::default())
+        .route(stream_support::End::Output, by_enum.0.clone())
+        .route(&from_config, by_enum.1.clone())
+        .dead_letter_state(stream_support::End::Error)
+        .dead_letter(by_enum.2.clone())
+        .run(IterSource::new(input()))
+        .unwrap();
+    let by_name = (VecSink::new(), VecSink::new(), VecSink::new());
+    let named = Pipeline::new(Classify::default())
+        .route("output", by_name.0.clone())
+        .route("skip", by_name.1.clone())
+        .dead_letter_state("error")
+        .dead_letter(by_name.2.clone())
+        .run(IterSource::new(input()))
+        .unwrap();
+    let ids = |s: &VecSink<Rec>| s.take().iter().map(|r| r.id).collect::<Vec<_>>();
+    // (`take` empties a sink: each is read once.)
+    let outputs = (ids(&by_enum.0), ids(&by_name.0));
+    assert_eq!(outputs.0, vec![0, 5, 7]);
+    assert_eq!(outputs.0, outputs.1);
+    assert_eq!(ids(&by_enum.1), vec![3, 6]);
+    assert_eq!(ids(&by_name.1), vec![3, 6]);
+    let dead = |s: &VecSink<fsm_runtime::stream::DeadLetter<Rec>>| {
+        s.take().iter().map(|d| (d.line, d.reason)).collect::<Vec<_>>()
+    };
+    assert_eq!(dead(&by_enum.2), dead(&by_name.2));
+    assert_eq!(summary.written, named.written);
+    assert_eq!(summary.written.get("output"), Some(&3));
+    // The drop route takes the enum too.
+    let kept = VecSink::new();
+    let dropped = Pipeline::new(Classify::default())
+        .route(stream_support::End::Output, kept.clone())
+        .drop_state(stream_support::End::Skip)
+        .dead_letter_state(stream_support::End::Error)
+        .run(IterSource::new(input()))
+        .unwrap();
+    assert_eq!(dropped.dropped, 2);
+}

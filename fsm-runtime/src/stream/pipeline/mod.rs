@@ -12,7 +12,7 @@ use self::read::{ChunkIn, read_loop};
 use self::work::{ChunkOut, EncoderEntry, work_loop};
 use self::write::Writer;
 use super::{DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
-use crate::core::{EndState, Machine};
+use crate::core::{EndState, EndStateRef, Machine};
 use crate::resources::{HealthError, ResourceSet};
 
 mod read;
@@ -86,23 +86,33 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         }
     }
 
-    /// Records ending in end state `state` (its YAML name) go to `sink`.
-    pub fn route(mut self, state: &str, sink: impl Sink<M::Data> + 'a) -> Self {
-        self.routes.push((state.to_string(), RouteSpec::Sink(self.sinks.len())));
-        self.sinks.push((state.to_string(), Box::new(sink)));
+    /// Records ending in end state `state` go to `sink`. `state` is the machine's end enum
+    /// (`route(OrderEnd::Done, sink)`: a typo is a compile error), or its YAML name as text
+    /// (`route("done", sink)`, for names read from configuration: an unknown name is a
+    /// `StreamError::Config` before anything is read).
+    pub fn route(mut self, state: impl EndStateRef<M::End>, sink: impl Sink<M::Data> + 'a) -> Self {
+        let state = state.end_name().into_owned();
+        self.routes.push((state.clone(), RouteSpec::Sink(self.sinks.len())));
+        self.sinks.push((state, Box::new(sink)));
         self
     }
 
-    /// Records ending in end state `state` go to the dead-letter sink (reason `error_state`, with
-    /// the error that led there if the run followed an `on_error` arc).
-    pub fn dead_letter_state(mut self, state: &str) -> Self {
-        self.routes.push((state.to_string(), RouteSpec::DeadLetter));
+    /// Records ending in end state `state` (the end enum or its name, as for [`route`]) go to
+    /// the dead-letter sink (reason `error_state`, with the error that led there if the run
+    /// followed an `on_error` arc).
+    ///
+    /// [`route`]: Pipeline::route
+    pub fn dead_letter_state(mut self, state: impl EndStateRef<M::End>) -> Self {
+        self.routes.push((state.end_name().into_owned(), RouteSpec::DeadLetter));
         self
     }
 
-    /// Records ending in end state `state` are counted as dropped and written nowhere.
-    pub fn drop_state(mut self, state: &str) -> Self {
-        self.routes.push((state.to_string(), RouteSpec::Drop));
+    /// Records ending in end state `state` (the end enum or its name, as for [`route`]) are
+    /// counted as dropped and written nowhere.
+    ///
+    /// [`route`]: Pipeline::route
+    pub fn drop_state(mut self, state: impl EndStateRef<M::End>) -> Self {
+        self.routes.push((state.end_name().into_owned(), RouteSpec::Drop));
         self
     }
 
