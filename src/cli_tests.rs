@@ -112,6 +112,43 @@ fn schema_is_the_committed_one() {
     );
 }
 
+#[test]
+fn schema_writes_where_it_is_told_through_links_and_devices() {
+    use std::os::unix::fs::FileTypeExt;
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fsm.schema.json")).unwrap();
+    // A regular file, replaced whole.
+    let file = scratch("schema.json", b"old content");
+    let output = fsm(&["schema", "--output", &file]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    assert!(std::fs::read_to_string(&file).unwrap() == committed);
+    // A symlink: followed, its target written, the link kept.
+    let target = scratch("schema-target.json", b"old");
+    let link = format!("{target}.link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let output = fsm(&["schema", "-o", &link]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&target).unwrap() == committed);
+    // A device, written in place (and not replaced).
+    let output = fsm(&["schema", "-o", "/dev/null"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    // A directory that does not exist: exit 2, naming the file.
+    let missing = std::env::temp_dir().join(format!("fsm-cli-{}-no-such-dir/schema.json", std::process::id()));
+    let output = fsm(&["schema", "-o", &missing.to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&*missing.to_string_lossy()),
+        "{}",
+        stderr(&output)
+    );
+    for f in [&file, &target, &link] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 /// Every machine the repository ships: the test fixtures, the valid corpus and the examples'.
 fn all_machines() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

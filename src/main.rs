@@ -3,7 +3,7 @@
 //! ```text
 //! fsm check machines/*.yaml            # every problem of every file, exit 1 if any is an error
 //! fsm check --format json order.yaml   # for editors and CI
-//! fsm schema > fsm.schema.json         # JSON Schema of the YAML format
+//! fsm schema -o fsm.schema.json        # JSON Schema of the YAML format (to stdout without -o)
 //! fsm graph order.yaml --format dot     # the machine as a diagram (mermaid, the default, or dot)
 //! fsm expand order.yaml                # the Rust code generated for the machine
 //! ```
@@ -29,11 +29,19 @@ enum Command {
     /// Check machine files and report every problem found in them.
     Check(CheckArgs),
     /// Print the JSON Schema of the YAML format (for editors: `# yaml-language-server: $schema=...`).
-    Schema,
+    Schema(SchemaArgs),
     /// Print the machine as a diagram: Mermaid (`stateDiagram-v2`) or Graphviz DOT.
     Graph(GraphArgs),
     /// Print the Rust code generated for a machine (what build.rs writes and the macros expand to).
     Expand(ExpandArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SchemaArgs {
+    /// Write the schema to FILE instead of standard output (a symlink is followed, a device or
+    /// FIFO written in place; a regular file is replaced whole, never left half-written).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,7 +99,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Schema => print(&fsm_codegen::schema::schema_json()),
+        Command::Schema(args) => match &args.output {
+            None => print(&fsm_codegen::schema::schema_json()),
+            Some(path) => write_file(path, &fsm_codegen::schema::schema_json()),
+        },
         Command::Graph(args) => graph(&args),
         Command::Expand(args) => expand(&args),
     }
@@ -153,6 +164,23 @@ fn print(text: &str) -> ExitCode {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(EXIT_UNREADABLE),
+    }
+}
+
+/// Writes `text` to `path` through the runtime's output file: a regular file is written beside
+/// and renamed over (a failed write leaves the old file), a symlink followed, a device or FIFO
+/// written in place. Errors name the file; exit code 2.
+fn write_file(path: &std::path::Path, text: &str) -> ExitCode {
+    let written = fsm_runtime::stream::OutputFile::create(path).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.finish()
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::from(EXIT_UNREADABLE)
+        }
     }
 }
 
