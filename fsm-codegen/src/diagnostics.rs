@@ -8,6 +8,7 @@
 //! form of `fsm check --format json`.
 
 use crate::span::{Source, Span};
+use crate::syntax::keys;
 use std::fmt;
 
 /// Stable diagnostic codes. Never rename one: editors and CI scripts match on them.
@@ -262,6 +263,36 @@ impl Diagnostics {
     /// Sorts by position (then code), so output does not depend on the order checks ran in.
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| (a.span(), a.code).cmp(&(b.span(), b.code)));
+    }
+
+    /// Sorts, after dropping what only follows from a key that was not understood: a misspelt
+    /// `is_start` (`is_strat`) or `is_end` leaves its network without a start or end state, and
+    /// a misspelt function key (`transfrom: enrich`) leaves the function it named unused. The
+    /// unknown key is the cause and is reported, with its did-you-mean; the consequences would
+    /// only send the reader to the wrong place. What the front ends and the checks found, merged,
+    /// goes through here.
+    pub fn settle(&mut self) {
+        let meant: Vec<String> = self
+            .items
+            .iter()
+            .filter(|d| d.code == codes::UNKNOWN_KEY)
+            .filter_map(|d| {
+                let help = d.help.as_deref()?;
+                let rest = help.strip_prefix("did you mean `")?;
+                Some(rest.split('`').next()?.to_owned())
+            })
+            .collect();
+        let meant = |key: &str| meant.iter().any(|m| m == key);
+        // The keys that name functions: a function named under a misspelt one is not unused.
+        let functions_unread = [keys::TRANSFORM, keys::VALIDATE, keys::CONDITION]
+            .iter()
+            .any(|k| meant(k));
+        self.items.retain(|d| {
+            !((d.code == codes::NO_START_STATE && meant(keys::IS_START))
+                || (d.code == codes::NO_END_STATE && meant(keys::IS_END))
+                || (d.code == codes::UNUSED_FUNCTION && functions_unread))
+        });
+        self.sort();
     }
 
     /// Consumes the sink.

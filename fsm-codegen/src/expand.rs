@@ -116,7 +116,7 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
         diagnostics.extend(more);
         code = generated;
     }
-    diagnostics.sort();
+    diagnostics.settle();
     let mut out = TokenStream::new();
     let mut errors = Diagnostics::new();
     for d in diagnostics.iter() {

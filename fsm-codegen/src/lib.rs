@@ -47,7 +47,7 @@ pub fn check(source: &Source) -> (Option<ast::Machine>, Diagnostics) {
     if let Some(machine) = &machine {
         diagnostics.extend(validate::validate_in(machine, source));
     }
-    diagnostics.sort();
+    diagnostics.settle();
     (machine, diagnostics)
 }
 
@@ -151,13 +151,13 @@ pub fn compile(source: &Source) -> Result<Compiled, Diagnostics> {
 pub fn compile_with(source: &Source, options: &codegen::Options) -> Result<Compiled, Diagnostics> {
     let (machine, mut diagnostics) = syntax::yaml::parse(source);
     let Some(machine) = machine else {
-        diagnostics.sort();
+        diagnostics.settle();
         return Err(diagnostics);
     };
     match generate(&machine, Some(source), options) {
         Ok(generated) if !diagnostics.has_errors() => {
             diagnostics.extend(generated.warnings);
-            diagnostics.sort();
+            diagnostics.settle();
             Ok(Compiled {
                 code: emit::format(&generated.tokens),
                 tokens: generated.tokens,
@@ -167,12 +167,12 @@ pub fn compile_with(source: &Source, options: &codegen::Options) -> Result<Compi
         }
         Ok(generated) => {
             diagnostics.extend(generated.warnings);
-            diagnostics.sort();
+            diagnostics.settle();
             Err(diagnostics)
         }
         Err(more) => {
             diagnostics.extend(more);
-            diagnostics.sort();
+            diagnostics.settle();
             Err(diagnostics)
         }
     }
