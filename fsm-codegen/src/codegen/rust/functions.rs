@@ -7,7 +7,7 @@ use quote::quote;
 
 impl Gen<'_> {
     pub(super) fn method_sig(&self, f: &ir::Function) -> TokenStream {
-        let rt = &self.rt_path;
+        let rt = &self.rt_pub;
         let data = &self.data;
         let name = ident(&f.ident);
         let payload = f.payload.as_deref().map(|p| {
@@ -93,7 +93,7 @@ impl Gen<'_> {
             quote!(#kind #name(#payload);)
         });
         let data = &self.data;
-        let ctx_type = self.held.ctx_type(rt);
+        let ctx_type = self.held.ctx_type(&self.rt_pub);
         let unit = if self.m.functions.is_empty() {
             quote! {
                 /// The machine names no function: `()` implements the trait.

@@ -181,6 +181,10 @@ struct Gen<'a> {
     /// The runtime's private module as an absolute path (`::fsm_runtime::__private`): what the
     /// items outside that block use.
     rt_path: TokenStream,
+    /// The runtime's crate root (`::fsm_runtime`, or `::fsm::runtime`): the public names a user
+    /// writes (`Context`, `FnError`), used in the signatures of the functions trait, which
+    /// rustc's missing-method errors and editors copy into user code.
+    rt_pub: TokenStream,
     multi: bool,
     name: String,
     machine: Ident,
@@ -213,6 +217,7 @@ impl<'a> Gen<'a> {
             m,
             rt: Ident::new("__fsm", Span::call_site()),
             rt_path: quote!(#runtime::__private),
+            rt_pub: quote!(#runtime),
             multi,
             name: m.name.clone(),
             machine: ident(base),
