@@ -84,6 +84,39 @@ impl Sqlite {
 
     /// Runs `f` with the connection (for transactions, prepared statements, anything rusqlite
     /// does). Other users of the handle wait until it returns.
+    ///
+    /// Migrations before the first run, for example: a schema version in `PRAGMA user_version`,
+    /// each migration applied once, in order, in one transaction with its version bump (run it
+    /// again, and nothing changes).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), fsm_runtime::resources::ResourceError> {
+    /// use fsm_runtime::resources::Sqlite;
+    /// const MIGRATIONS: &[&str] = &[
+    ///     "CREATE TABLE carts (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)",
+    ///     "ALTER TABLE carts ADD COLUMN paid_at TEXT",
+    /// ];
+    /// fn migrate(db: &Sqlite) -> Result<(), fsm_runtime::resources::ResourceError> {
+    ///     db.with(|conn| {
+    ///         let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    ///         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+    ///             let tx = conn.transaction()?;
+    ///             tx.execute_batch(sql)?;
+    ///             tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    ///             tx.commit()?;
+    ///         }
+    ///         Ok(())
+    ///     })
+    /// }
+    /// let db = Sqlite::open(":memory:")?;
+    /// migrate(&db)?;
+    /// migrate(&db)?;
+    /// db.execute("INSERT INTO carts (total, paid_at) VALUES (?1, ?2)", (12, "today"))?;
+    /// let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    /// assert_eq!(version, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, ResourceError> {
         // A panic in another user's closure poisons the mutex but leaves the connection usable.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
