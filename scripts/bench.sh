@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the machine-speed benchmarks (examples/benches/machines.rs, criterion) and prints each
+# Runs the machine-speed benchmarks (benches/benches/machines.rs, criterion) and prints each
 # implementation's time per element and its ratio to the baseline measured in the same run:
 #   cd_player/*            vs cd_player/handwritten   (per event)
 #   processor/*            vs processor/plain         (per record)
@@ -20,7 +20,7 @@ if [[ "${1:-}" == "--report" ]]; then
 else
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
-    cargo bench -p fsm-examples --bench machines -- "$@" 2>&1 | tee "$log"
+    cargo bench -p fsm-benches --bench machines -- "$@" 2>&1 | tee "$log"
     echo
     grep -A8 'paired:' "$log" | grep -E 'paired:|ns/elem' || true
 fi

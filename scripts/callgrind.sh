@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per element of each machine-speed contender (examples/benches/machines.rs), counted
+# Instructions per element of each machine-speed contender (benches/benches/machines.rs), counted
 # by valgrind's callgrind: repeatable whatever else the machine is doing, unlike wall-clock time.
 # Prints instructions per event (CD player) or per record (processor), and the ratio to the
 # baseline counted in the same script run (hand-written match; plain function; direct mode).
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is needed" >&2; exit 1; }
 rounds=${1:-20}
-cargo bench -p fsm-examples --bench machines --no-run 2>/dev/null
+cargo bench -p fsm-benches --bench machines --no-run 2>/dev/null
 bin=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/machines-* | grep -v '\.d$' | head -1)
 count() {
     local out

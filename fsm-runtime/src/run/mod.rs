@@ -10,7 +10,7 @@
 //!
 //! [`Run`] is generic over the machine, so monomorphisation inlines each machine's tables into the
 //! loop: a run of a generated machine costs what a hand-written `match` costs (see the CD player
-//! benchmark in `examples/benches/`).
+//! benchmark in `benches/benches/`).
 
 mod frames;
 mod handle;

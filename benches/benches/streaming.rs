@@ -9,7 +9,7 @@
 //!   (its default) vs the same machine in `direct` mode: what the snapshots of copy mode cost when
 //!   records are read, processed and written. Goal: copy costs under 10% over direct.
 //!
-//! Criterion also benchmarks each side (`cargo bench -p fsm-examples --bench streaming`).
+//! Criterion also benchmarks each side (`cargo bench -p fsm-benches --bench streaming`).
 //! Sizes: `FSM_BENCH_RECORDS` (default 200000).
 
 use std::hint::black_box;

@@ -4,12 +4,12 @@
 //! The transform ignores the handle: the figure is the price of carrying it, which should be
 //! nothing.
 //!
-//! `cargo bench -p fsm-examples --bench resources` prints the paired wall-clock ratio (the two
+//! `cargo bench -p fsm-benches --bench resources` prints the paired wall-clock ratio (the two
 //! take turns, each keeps its fastest round, as in `machines.rs`). For instructions, counted by
 //! callgrind whatever the load:
 //!
 //! ```text
-//! cargo bench -p fsm-examples --bench resources --no-run
+//! cargo bench -p fsm-benches --bench resources --no-run
 //! for c in without with; do FSM_BENCH_COUNT=$c valgrind --tool=callgrind \
 //!     --toggle-collect='*measured*' --callgrind-out-file=/dev/null target/release/deps/resources-<hash>; done
 //! ```
