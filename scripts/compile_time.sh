@@ -13,7 +13,7 @@ runs=${1:-5}
 work=$(mktemp -d)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT; echo "work: $work" >&2
 
-cargo build -q --bin fsm
+cargo build -q -p fsm-cli
 fsm_bin="${CARGO_TARGET_DIR:-target}/debug/fsm"
 [ -x "$fsm_bin" ] || fsm_bin="$root/target/debug/fsm"
 

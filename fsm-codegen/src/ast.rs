@@ -11,11 +11,13 @@
 //! named `main` (see [`Machine::implicit_network`]).
 
 use crate::span::{Span, Spanned};
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 
 /// A state machine: one or more networks of states joined by arcs.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields, title = "fsm machine", transform = crate::schema::machine_shorthands)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields, title = "fsm machine", transform = crate::schema::machine_shorthands))]
 pub struct Machine {
     /// Name of the machine; becomes the prefix of every generated type (`OrderState`, `OrderFns`).
     pub name: Spanned<String>,
@@ -36,17 +38,17 @@ pub struct Machine {
     /// The network a run starts in. May be omitted when there is exactly one network.
     pub main_network: Option<Spanned<String>>,
     /// The networks. Omitted: give `states` and `arcs` at the top level for a single network.
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub networks: Vec<Network>,
     /// Events that drive the machine (`on:` of an arc), each with an optional payload type.
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub events: Vec<Event>,
     /// Resources (databases, files, HTTP, LLM endpoints) that state functions receive typed handles to.
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub resources: Vec<Resource>,
     /// Declarations of named functions: their documentation, and which cannot fail. A function
     /// need not be declared to be used.
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub functions: Vec<FunctionDecl>,
     /// Maximum number of transitions of one run before it stops with an error (default 1000).
     pub max_transitions: Option<Spanned<u64>>,
@@ -55,16 +57,17 @@ pub struct Machine {
     /// Free-form metadata, ignored by the compiler.
     pub metadata: Option<Spanned<Value>>,
     /// True when the machine gave `states`/`arcs` at the top level instead of `networks`.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub implicit_network: bool,
     /// The whole machine (the document's top-level mapping, or the macro input).
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// How state functions see the record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-#[schemars(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename_all = "snake_case"))]
 pub enum DataMode {
     /// Each state's functions work on a copy, committed only when all of them succeed.
     Copy,
@@ -86,8 +89,9 @@ impl DataMode {
 }
 
 /// A network: a graph of states with exactly one start state.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Network {
     /// Name, unique in the machine.
     pub name: Spanned<String>,
@@ -96,16 +100,17 @@ pub struct Network {
     /// The states, in declaration order.
     pub states: Vec<State>,
     /// The arcs between states of this network, in declaration order.
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub arcs: Vec<Arc>,
     /// The whole network node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// A state.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct State {
     /// Name, unique in its network; becomes a variant of the state enum.
     pub name: Spanned<String>,
@@ -116,10 +121,10 @@ pub struct State {
     /// A run ends when it reaches an end state; end states have no outgoing arcs.
     pub is_end: Option<Spanned<bool>>,
     /// Checks run on entering the state, before its transforms; a failing check fails the state.
-    #[schemars(default, with = "OneOrMany<FunctionRef>")]
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub validate: Vec<FunctionRef>,
     /// Functions that change the record on entering the state, in order.
-    #[schemars(default, with = "OneOrMany<FunctionRef>")]
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub transform: Vec<FunctionRef>,
     /// State to go to when a check or transform of this state fails; the error is available there.
     pub on_error: Option<Spanned<String>>,
@@ -128,35 +133,36 @@ pub struct State {
     /// Run the state's functions again when they fail, before `on_error`:
     /// `{ attempts: 3, delay_seconds: 0.2, max_delay_seconds: 10, backoff: exponential, jitter: true }`
     /// (`attempts` counts the first run; `backoff` is `exponential` or `fixed`).
-    #[schemars(with = "Option<RetrySchema>")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RetrySchema>"))]
     pub retry: Option<Spanned<Value>>,
     /// The state's functions fail when together they take longer than this many seconds (measured
     /// when they return: a function is not interrupted), so their changes are rolled back.
-    #[schemars(with = "Option<f64>")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>"))]
     pub timeout_seconds: Option<Spanned<Value>>,
     /// Stop calling the state's functions after `failures` failures in a row, for `reset_seconds`
     /// (the state then fails at once); one breaker per state, shared by every run in the process:
     /// `{ failures: 5, reset_seconds: 30 }`.
-    #[schemars(with = "Option<CircuitBreakerSchema>")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<CircuitBreakerSchema>"))]
     pub circuit_breaker: Option<Spanned<Value>>,
     /// At most `per_second` runs of the state's functions a second, in bursts of at most `burst`
     /// (default: `per_second` rounded up); a run waits for its turn. One limiter per state, shared
     /// by every run in the process: `{ per_second: 10, burst: 20 }`.
-    #[schemars(with = "Option<RateLimitSchema>")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RateLimitSchema>"))]
     pub rate_limit: Option<Spanned<Value>>,
     /// Resources this state's functions use (names of the machine's `resources`).
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub resources: Vec<Spanned<String>>,
     /// Free-form metadata, ignored by the compiler.
     pub metadata: Option<Spanned<Value>>,
     /// The whole state node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// The schema of a state's `retry` (read as a [`Value`] and checked by validation).
+#[cfg(feature = "schema")]
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "Retry")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields, rename = "Retry"))]
 #[allow(dead_code)]
 pub struct RetrySchema {
     /// Runs in all, the first included (1 to 100).
@@ -172,8 +178,9 @@ pub struct RetrySchema {
 }
 
 /// The schema of a state's `circuit_breaker` (read as a [`Value`] and checked by validation).
+#[cfg(feature = "schema")]
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "CircuitBreaker")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields, rename = "CircuitBreaker"))]
 #[allow(dead_code)]
 pub struct CircuitBreakerSchema {
     /// Failures in a row that open the breaker (1 to 1000).
@@ -183,8 +190,9 @@ pub struct CircuitBreakerSchema {
 }
 
 /// The schema of a state's `rate_limit` (read as a [`Value`] and checked by validation).
+#[cfg(feature = "schema")]
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "RateLimit")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields, rename = "RateLimit"))]
 #[allow(dead_code)]
 pub struct RateLimitSchema {
     /// Runs a second on average (above 0, at most 1,000,000).
@@ -194,8 +202,9 @@ pub struct RateLimitSchema {
 }
 
 /// An arc from one state to another, or a push into another network.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Arc {
     /// Source state.
     pub from: Spanned<String>,
@@ -208,7 +217,7 @@ pub struct Arc {
     /// Guard: the arc is available only when it returns true.
     pub condition: Option<FunctionRef>,
     /// Functions run while traversing the arc, before entering the target.
-    #[schemars(default, with = "OneOrMany<FunctionRef>")]
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub transform: Vec<FunctionRef>,
     /// Among available arcs of a state the highest priority wins; ties go to declaration order.
     pub priority: Option<Spanned<i64>>,
@@ -218,16 +227,17 @@ pub struct Arc {
     /// pushed network ends.
     pub return_state: Option<Spanned<String>>,
     /// Resources this arc's functions use.
-    #[schemars(default)]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub resources: Vec<Spanned<String>>,
     /// The whole arc node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// An event that can drive the machine.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Event {
     /// Name; becomes a variant of the event enum.
     pub name: Spanned<String>,
@@ -236,13 +246,14 @@ pub struct Event {
     /// Documentation; becomes the doc comment of the variant.
     pub description: Option<Spanned<String>>,
     /// The whole event node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// The declaration of a named function (a method of the generated trait).
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct FunctionDecl {
     /// The function's name, as states and arcs use it.
     pub name: Spanned<String>,
@@ -258,26 +269,28 @@ pub struct FunctionDecl {
     /// not for conditions.
     pub atomic: Option<Spanned<bool>>,
     /// The whole declaration node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// The record store of a `reference` machine: `{ resource: db, table: orders }`.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Store {
     /// A `sqlite` or `postgres` resource of the machine.
     pub resource: Spanned<String>,
     /// The table that holds the records (created if missing): letters, digits and `_`.
     pub table: Spanned<String>,
     /// The whole `store` node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
 /// A resource the machine's functions use.
-#[derive(Clone, Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Resource {
     /// Name, referenced by states and arcs.
     pub name: Spanned<String>,
@@ -289,26 +302,26 @@ pub struct Resource {
     pub description: Option<Spanned<String>>,
     /// Connections a postgres resource keeps open (default 1), so how many workers query at
     /// once. Postgres only.
-    #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u32>", range(min = 1, max = 1000)))]
     pub connection_pool_size: Option<Spanned<Value>>,
     /// Time limit in seconds: the busy timeout of sqlite; connecting, each statement and waiting
     /// for a pooled connection of postgres; a whole request of http and llm. Not for file.
-    #[schemars(with = "Option<f64>", range(min = 0.001, max = 86400))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>", range(min = 0.001, max = 86400)))]
     pub timeout_seconds: Option<Spanned<Value>>,
     /// How many times opening the resource is tried again when it fails with a transient error
     /// (a server not up yet, a locked database, a directory not created yet). Default 0.
-    #[schemars(with = "Option<u32>", range(max = 100))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u32>", range(max = 100)))]
     pub retry_attempts: Option<Spanned<Value>>,
     /// Seconds before the first retry; each further retry waits twice as long (at most a minute),
     /// plus jitter. Default 1. Needs `retry_attempts`.
-    #[schemars(with = "Option<f64>", range(min = 0.001, max = 3600))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>", range(min = 0.001, max = 3600)))]
     pub retry_delay_seconds: Option<Spanned<Value>>,
     /// Seconds between health checks of the resource during a long run (the streaming
     /// runtime's `Pipeline::watch_health`).
-    #[schemars(with = "Option<f64>", range(min = 0.001, max = 86400))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<f64>", range(min = 0.001, max = 86400)))]
     pub health_check_interval: Option<Spanned<Value>>,
     /// The whole resource node.
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
 
@@ -339,8 +352,9 @@ impl Resource {
 }
 
 /// Kinds of resources.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-#[schemars(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename_all = "snake_case"))]
 pub enum ResourceKind {
     /// An embedded SQLite database (the default database).
     Sqlite,
@@ -402,6 +416,7 @@ impl FunctionRef {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for FunctionRef {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "FunctionRef".into()
@@ -431,8 +446,9 @@ impl JsonSchema for FunctionRef {
 }
 
 /// Schema helper: one item or a list of them.
+#[cfg(feature = "schema")]
 #[derive(JsonSchema)]
-#[schemars(untagged)]
+#[cfg_attr(feature = "schema", schemars(untagged))]
 #[allow(dead_code)]
 enum OneOrMany<T> {
     One(T),
@@ -485,6 +501,7 @@ impl Value {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Value {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Value".into()

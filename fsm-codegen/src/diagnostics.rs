@@ -9,6 +9,7 @@
 
 use crate::span::{Source, Span};
 use crate::syntax::keys;
+#[cfg(feature = "fancy")]
 use std::fmt;
 
 /// Stable diagnostic codes. Never rename one: editors and CI scripts match on them.
@@ -300,13 +301,32 @@ impl Diagnostics {
         self.items
     }
 
-    /// The miette graphical report of every diagnostic, unicode without colour, as one string.
-    /// At most [`MAX_REPORTED`] are rendered; a last line says how many more there are.
+    /// The report of every diagnostic as one string: miette's graphical report, unicode without
+    /// colour, with the `fancy` feature (on by default); without it, the same plain form rustc
+    /// uses (`error[code]: message`, `--> file:line:column`, the line, a caret under the span,
+    /// `help:`). At most [`MAX_REPORTED`] are rendered; a last line says how many more there are.
     pub fn render(&self, source: &Source) -> String {
-        self.render_with(source, miette::GraphicalTheme::unicode_nocolor(), 100)
+        #[cfg(feature = "fancy")]
+        {
+            self.render_with(source, miette::GraphicalTheme::unicode_nocolor(), 100)
+        }
+        #[cfg(not(feature = "fancy"))]
+        {
+            let lines = LineIndex::new(&source.text);
+            let shown = self.items.len().min(MAX_REPORTED);
+            let mut out: String = self.items[..shown]
+                .iter()
+                .map(|d| plain_report(d, source, &lines))
+                .collect();
+            if self.items.len() > shown {
+                out.push_str(&more_line(self.items.len() - shown));
+            }
+            out
+        }
     }
 
     /// The report with a given theme (the CLI uses colour on terminals) and width.
+    #[cfg(feature = "fancy")]
     pub fn render_with(&self, source: &Source, theme: miette::GraphicalTheme, width: usize) -> String {
         let (reports, more) = self.render_each(source, theme, width);
         let mut out = reports.concat();
@@ -320,6 +340,7 @@ impl Diagnostics {
     /// left out. A diagnostic on a very long line (minified YAML, a long string) is rendered in a
     /// plain form with the line clipped around it, rather than by miette (which panics past
     /// column 65,535 and would print the whole line).
+    #[cfg(feature = "fancy")]
     pub fn render_each(&self, source: &Source, theme: miette::GraphicalTheme, width: usize) -> (Vec<String>, usize) {
         let handler = miette::GraphicalReportHandler::new_themed(theme)
             .with_width(width)
@@ -401,6 +422,7 @@ impl<'a> IntoIterator for &'a Diagnostics {
 pub const MAX_REPORTED: usize = 100;
 
 /// Lines longer than this (in bytes) are not given to miette: the report shows a clipped window.
+#[cfg(feature = "fancy")]
 const LONG_LINE: usize = 400;
 
 /// Characters of a long line shown on each side of a label.
@@ -428,8 +450,10 @@ fn thousands(n: usize) -> String {
 }
 
 /// The source text shared between the reports of one file.
+#[cfg(feature = "fancy")]
 struct SharedText(std::sync::Arc<str>);
 
+#[cfg(feature = "fancy")]
 impl miette::SourceCode for SharedText {
     fn read_span<'a>(
         &'a self,
@@ -479,6 +503,7 @@ impl LineIndex {
     }
 
     /// Whether the span starts or ends on a line too long for the graphical report.
+    #[cfg(feature = "fancy")]
     fn is_long(&self, text: &str, span: Span) -> bool {
         [span.start, span.end]
             .iter()
@@ -597,25 +622,30 @@ fn plain_report(d: &Diagnostic, source: &Source, lines: &LineIndex) -> String {
 }
 
 /// Adapter from a [`Diagnostic`] to miette's trait, with its source attached.
+#[cfg(feature = "fancy")]
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
     source: miette::NamedSource<SharedText>,
 }
 
+#[cfg(feature = "fancy")]
 impl fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.diagnostic, f)
     }
 }
 
+#[cfg(feature = "fancy")]
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.diagnostic.message)
     }
 }
 
+#[cfg(feature = "fancy")]
 impl std::error::Error for Report<'_> {}
 
+#[cfg(feature = "fancy")]
 impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         Some(Box::new(self.diagnostic.code))
@@ -723,6 +753,26 @@ mod tests {
         assert_eq!(items, Some(250));
         assert_eq!(json[249]["line"], 250);
         assert_eq!(json[249]["column"], 1);
+    }
+
+    /// Without `fancy` (a proc-macro user with `default-features = false`) every report takes
+    /// rustc's form, with the code, the place, the line, a caret under the span and the help.
+    #[test]
+    #[cfg(not(feature = "fancy"))]
+    fn without_fancy_reports_take_rustcs_plain_form() {
+        let source = Source::new(
+            "m.yaml",
+            "name: M\nstates:\n  - { name: a, is_start: true }\narcs:\n  - { from: a, to: bb }\n",
+        );
+        let (_, diagnostics) = crate::check(&source);
+        let report = diagnostics.render(&source);
+        assert!(
+            report.contains(
+                "error[fsm::unknown_state]: unknown state `bb`\n  --> m.yaml:5:20\n   |\n 5 |   - { from: a, to: bb }\n   |                    ^^ no such state\n  help: "
+            ),
+            "{report}"
+        );
+        assert!(!report.contains('╭'), "{report}");
     }
 
     /// miette panicked ("Formatting argument out of range") on a label past column 65,535; a

@@ -21,6 +21,7 @@ pub mod ir;
 mod lower;
 pub mod naming;
 pub mod resources;
+#[cfg(feature = "schema")]
 pub mod schema;
 pub mod skeleton;
 pub mod span;

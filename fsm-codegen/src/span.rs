@@ -52,6 +52,7 @@ impl fmt::Debug for Span {
     }
 }
 
+#[cfg(feature = "fancy")]
 impl From<Span> for miette::SourceSpan {
     fn from(s: Span) -> Self {
         miette::SourceSpan::new((s.start as usize).into(), s.len() as usize)
@@ -104,6 +105,7 @@ impl<T: fmt::Debug> fmt::Debug for Spanned<T> {
 }
 
 /// The JSON Schema of a `Spanned<T>` is the schema of `T`: spans are not part of the format.
+#[cfg(feature = "schema")]
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
     fn inline_schema() -> bool {
         T::inline_schema()

@@ -281,7 +281,7 @@ fn read_valid_invocations() -> Vec<(String, String)> {
     let mut found = Vec::new();
     for file in [
         "examples/inline_dsl.rs",
-        "examples/benches/resources.rs",
+        "benches/benches/resources.rs",
         "tests/benches/stores.rs",
         "README.md",
         "docs/dsl.md",

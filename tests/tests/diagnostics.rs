@@ -129,6 +129,6 @@ fn committed_schema_is_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap();
     assert!(
         committed == fsm_codegen::schema::schema_json(),
-        "fsm.schema.json is stale: run `cargo run -- schema > fsm.schema.json`"
+        "fsm.schema.json is stale: run `cargo run -p fsm-cli -- schema > fsm.schema.json`"
     );
 }

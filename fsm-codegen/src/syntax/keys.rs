@@ -541,6 +541,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// The `properties` of the schema object of `place`.
+    #[cfg(feature = "schema")]
     fn schema_keys(schema: &serde_json::Value, place: Place) -> BTreeSet<String> {
         let def = |name: &str| &schema["$defs"][name];
         let props = |v: &serde_json::Value| -> Vec<String> {
@@ -572,6 +573,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "schema")]
     fn the_schema_has_the_keys_of_the_table() {
         let schema = crate::schema::schema();
         for &place in PLACES {

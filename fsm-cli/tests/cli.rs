@@ -1,12 +1,16 @@
-//! Tests of the `fsm` command-line tool, run against the built binary.
+//! Tests of the `fsm` command-line tool (package `fsm-cli`), run against the built binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The repository root: the paths these tests give the tool (`tests/machines/...`,
+/// `examples/machines/...`, `fsm.schema.json`) are relative to it, as a user's would be.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
 fn fsm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fsm"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
@@ -88,7 +92,7 @@ fn json_format_gives_code_severity_position_and_span() {
     assert_eq!(d["message"], "unknown state `pai`");
     assert_eq!(d["file"], file.as_str());
     assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(9), Some(22)));
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file)).unwrap();
+    let text = std::fs::read_to_string(Path::new(ROOT).join(&file)).unwrap();
     let (start, end) = (d["span"]["start"].as_u64().unwrap(), d["span"]["end"].as_u64().unwrap());
     assert_eq!(&text[start as usize..end as usize], "pai");
     assert_eq!(d["help"], "did you mean `paid`?");
@@ -105,17 +109,17 @@ fn json_format_of_a_clean_file_is_an_empty_list() {
 fn schema_is_the_committed_one() {
     let output = fsm(&["schema"]);
     assert_eq!(output.status.code(), Some(0));
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fsm.schema.json")).unwrap();
+    let committed = std::fs::read_to_string(Path::new(ROOT).join("fsm.schema.json")).unwrap();
     assert!(
         stdout(&output) == committed,
-        "fsm.schema.json is stale: run `cargo run -- schema > fsm.schema.json`"
+        "fsm.schema.json is stale: run `cargo run -p fsm-cli -- schema > fsm.schema.json`"
     );
 }
 
 #[test]
 fn schema_writes_where_it_is_told_through_links_and_devices() {
     use std::os::unix::fs::FileTypeExt;
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fsm.schema.json")).unwrap();
+    let committed = std::fs::read_to_string(Path::new(ROOT).join("fsm.schema.json")).unwrap();
     // A regular file, replaced whole.
     let file = scratch("schema.json", b"old content");
     let output = fsm(&["schema", "--output", &file]);
@@ -151,7 +155,7 @@ fn schema_writes_where_it_is_told_through_links_and_devices() {
 
 /// Every machine the repository ships: the test fixtures, the valid corpus and the examples'.
 fn all_machines() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(ROOT);
     let mut files = Vec::new();
     for dir in ["tests/fixtures", "tests/machines/valid", "examples/machines"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
@@ -189,7 +193,7 @@ fn expand_and_graph_print_the_same_bytes_in_two_processes_with_different_environ
                 command.env(format!("FSM_PADDING_{i}"), i.to_string());
             }
         } else {
-            command.current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("HOME");
+            command.current_dir(ROOT).env_remove("HOME");
         }
         let output = command.output().unwrap();
         assert_eq!(
