@@ -37,7 +37,11 @@ pub fn dsl(tokens: TokenStream, locate: Locate<'_>) -> TokenStream {
         out.extend(crate::skeleton::skeleton(&machine, &options()));
         return out;
     }
-    let (diagnostics, code) = compile_ast(&machine);
+    // A problem with the record type (not found, not `Clone` in copy mode) is reported at the
+    // `data:` value's tokens.
+    let mut at_data = options();
+    at_data.data_span = machine.data.as_ref().map(|d| parsed.spans.resolve(d.span));
+    let (diagnostics, code) = compile_in(&machine, None, &at_data);
     let mut out = TokenStream::new();
     if let Some(e) = dsl::to_syn_error([], &diagnostics, &parsed.spans, locate) {
         out.extend(e.into_compile_error());
@@ -112,7 +116,10 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
     if let Some(machine) = &machine
         && !diagnostics.has_errors()
     {
-        let (more, generated) = compile_in(machine, Some(&source));
+        // Problems with the record type are reported at the path literal.
+        let mut at_lit = options();
+        at_lit.data_span = Some(at);
+        let (more, generated) = compile_in(machine, Some(&source), &at_lit);
         diagnostics.extend(more);
         code = generated;
     }
@@ -206,13 +213,17 @@ pub fn resolve_path(path: &str, manifest_dir: Option<&Path>) -> Result<PathBuf, 
 /// Validates a parsed machine and, if it has no errors, generates its code. Returns every
 /// diagnostic (errors and warnings) and the code (`None` on errors).
 pub fn compile_ast(machine: &ast::Machine) -> (Diagnostics, Option<TokenStream>) {
-    compile_in(machine, None)
+    compile_in(machine, None, &options())
 }
 
 /// [`compile_ast`] through the one pipeline ([`crate::generate`]), with the source text when
 /// there is one.
-fn compile_in(machine: &ast::Machine, source: Option<&Source>) -> (Diagnostics, Option<TokenStream>) {
-    match crate::generate(machine, source, &options()) {
+fn compile_in(
+    machine: &ast::Machine,
+    source: Option<&Source>,
+    options: &crate::codegen::Options,
+) -> (Diagnostics, Option<TokenStream>) {
+    match crate::generate(machine, source, options) {
         Ok(generated) => (generated.warnings, Some(generated.tokens)),
         Err(diagnostics) => (diagnostics, None),
     }

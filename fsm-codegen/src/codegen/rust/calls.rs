@@ -65,6 +65,7 @@ impl Gen<'_> {
                 let saved = if infallible {
                     quote!(#rt::None)
                 } else {
+                    self.note_clone(DataMode::Reference, state);
                     quote!(#rt::store_snapshot(&__cx.store, &*__d))
                 };
                 quote!({
@@ -80,7 +81,9 @@ impl Gen<'_> {
             }
             // The functions work in place; the record as it entered waits in `__saved` and comes
             // back only if one of them fails (cheaper than working on a copy and moving it back).
-            DataMode::Copy => quote!({
+            DataMode::Copy => {
+                self.note_clone(DataMode::Copy, state);
+                quote!({
                 let __saved = ::core::clone::Clone::clone(&*__d);
                 let __result = (|| -> #rt::CallResult {
                     let __data = &mut *__d;
@@ -92,7 +95,8 @@ impl Gen<'_> {
                     *__d = __saved;
                 }
                 __result
-            }),
+                })
+            }
             DataMode::Direct => quote!({
                 let __data = &mut *__d;
                 #ctx

@@ -9,7 +9,7 @@ mod functions;
 mod machine;
 mod tables;
 
-use crate::ir::{Machine, NetworkId, StateId, StateRef};
+use crate::ir::{self, Machine, NetworkId, StateId, StateRef};
 use crate::naming::{is_keyword, is_valid_ident};
 use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::quote;
@@ -23,6 +23,10 @@ pub struct Options {
     pub runtime: TokenStream,
     /// Put the Mermaid diagram in the machine type's documentation.
     pub diagram_in_docs: bool,
+    /// Where rustc reports a problem with the record type (`data:`): not found, or missing a
+    /// trait its data mode needs. The macros set it to the `data:` value's tokens (`fsm!`) or the
+    /// path literal (`fsm_file!`); `None` (build.rs) leaves the generated file's own positions.
+    pub data_span: Option<Span>,
 }
 
 impl Default for Options {
@@ -30,6 +34,7 @@ impl Default for Options {
         Options {
             runtime: quote!(::fsm_runtime),
             diagram_in_docs: true,
+            data_span: None,
         }
     }
 }
@@ -57,7 +62,7 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     // The IR comes from the gate (`analyze`), which refuses a machine without networks or a
     // network without states.
     let g = Gen::new(machine, options);
-    let mut out = TokenStream::new();
+    let mut out = g.data_alias();
     for n in 0..machine.networks.len() {
         out.extend(g.state_enum(NetworkId(n)));
     }
@@ -71,9 +76,31 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     out.extend(super::resources::resources_struct(machine, &g.rt_path, &g.machine));
     out.extend(g.fns_trait());
     out.extend(g.machine_type());
-    out.extend(g.tables());
-    out.extend(g.builtin_statics());
-    allow_unused(out)
+    let tables = g.tables();
+    // The requirements the tables put on the record type, checked first and named in terms of
+    // the definition: rustc reports them before the uses in generated code.
+    let mut checked = g.data_requirements();
+    checked.extend(out);
+    checked.extend(tables);
+    checked.extend(g.builtin_statics());
+    allow_unused(checked)
+}
+
+/// `tokens` with every token (groups included) at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 /// Marks every generated item `#[allow(dead_code)]`: a binary that includes a machine and uses
@@ -195,7 +222,13 @@ struct Gen<'a> {
     run: Ident,
     /// `<Machine>Def`: the type of the machine's tables.
     def: Ident,
+    /// The record type as the generated items name it: the alias `<Machine>Data`, so that a
+    /// misspelt `data:` is one error (at the alias), not one per use; `()` without `data:`.
     data: TokenStream,
+    /// The record type as written in `data:` (`()` without one), at [`Options::data_span`].
+    data_ty: TokenStream,
+    /// The first state whose functions run on a snapshot of the record (`Clone`), and its mode.
+    clones_data: std::cell::RefCell<Option<(ir::DataMode, String)>>,
     options: &'a Options,
     /// Parameters of built-in calls, emitted as statics after the items.
     builtin_statics: std::cell::RefCell<Vec<(Ident, String)>>,
@@ -231,12 +264,94 @@ impl<'a> Gen<'a> {
             fns: ident(&format!("{base}Fns")),
             run: ident(&format!("{base}Run")),
             def: ident(&format!("{base}Def")),
-            data: m.data.as_deref().map_or_else(|| quote!(()), parse_type),
+            data: if m.data.is_some() {
+                let alias = ident(&format!("{base}Data"));
+                quote!(#alias)
+            } else {
+                quote!(())
+            },
+            data_ty: {
+                let ty = m.data.as_deref().map_or_else(|| quote!(()), parse_type);
+                options.data_span.map_or(ty.clone(), |at| respan(ty, at))
+            },
+            clones_data: std::cell::RefCell::new(None),
             options,
             builtin_statics: std::cell::RefCell::new(Vec::new()),
             positions: Self::positions(m),
             types: std::cell::RefCell::default(),
             held: super::resources::Held::new(m),
+        }
+    }
+
+    /// `pub type <Machine>Data = <data:>;`, the one place the record type is written.
+    fn data_alias(&self) -> TokenStream {
+        let (alias, ty) = (&self.data, &self.data_ty);
+        let Some(data) = &self.m.data else {
+            // No record: the items say `()`.
+            return TokenStream::new();
+        };
+        let doc = format!(
+            " The record type of machine `{}`: `{data}` (`data:` in its definition).",
+            self.name
+        );
+        quote! {
+            #[doc = #doc]
+            pub type #alias = #ty;
+        }
+    }
+
+    /// An assertion per trait the tables need of the record type beyond what every machine
+    /// needs, with `#[diagnostic::on_unimplemented]`, so that the first error names the machine,
+    /// the key of the definition that asks for it and the fixes (rather than
+    /// `Clone::clone(&*__d)` deep in generated code). Called after the tables are generated.
+    fn data_requirements(&self) -> TokenStream {
+        let Some((mode, state)) = self.clones_data.borrow().clone() else {
+            return TokenStream::new();
+        };
+        let name = &self.name;
+        let (message, label, note) = match mode {
+            ir::DataMode::Reference => (
+                format!(
+                    "machine `{name}` has `data_mode: reference`: its record type `{{Self}}` must implement `Clone`"
+                ),
+                format!(
+                    "`data:` of machine `{name}`: state `{state}` keeps a copy of the record to roll back to when it runs without a store"
+                ),
+                "derive or implement `Clone` for it, or declare the state's functions `infallible`".to_owned(),
+            ),
+            _ => (
+                format!("machine `{name}` has `data_mode: copy`: its record type `{{Self}}` must implement `Clone`"),
+                format!(
+                    "`data:` of machine `{name}`: state `{state}` copies the record before its functions run, to roll back to if one fails"
+                ),
+                "derive or implement `Clone` for it; or set `data_mode: direct` (a failed state then leaves the record as its functions left it); or declare the state's functions `infallible` or `atomic`".to_owned(),
+            ),
+        };
+        let check = ident(&format!("{}RecordIsClone", self.m.ident));
+        let alias = &self.data;
+        // Resolved where the items are, reported at the `data:` value.
+        let at = self
+            .options
+            .data_span
+            .map_or_else(Span::call_site, |at| Span::call_site().located_at(at));
+        let alias = respan(quote!(#alias), at);
+        let call = quote::quote_spanned!(at=> __check::<#alias>());
+        quote! {
+            const _: () = {
+                #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+                trait #check {}
+                impl<T: ::core::clone::Clone> #check for T {}
+                const fn __check<T: #check>() {}
+                #call
+            };
+        }
+    }
+
+    /// Notes that state `state` runs its functions on a snapshot of the record in `mode`.
+    fn note_clone(&self, mode: ir::DataMode, state: &str) {
+        let mut first = self.clones_data.borrow_mut();
+        if first.is_none() {
+            *first = Some((mode, state.to_owned()));
         }
     }
 
