@@ -102,10 +102,18 @@ impl Gen<'_> {
         } else {
             quote!()
         };
+        // Handing the machine a type that does not implement the trait says so in the machine's
+        // terms (rustc's missing-method error then lists what to write).
+        let message = format!("`{{Self}}` is not the functions of machine `{}`: it does not implement `{t}`", self.name);
+        let label = format!("the functions of machine `{}` go here", self.name);
+        let note = format!(
+            "write `impl {t} for {{Self}}` with one method per function the definition names (rustc lists the missing ones)"
+        );
         quote! {
             #doc
             // Method names are the machine's function names: `new` or `into_x` are legitimate there.
             #[allow(clippy::ptr_arg, clippy::new_ret_no_self, clippy::wrong_self_convention)]
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             pub trait #t {
                 #(#docs #sigs;)*
             }
