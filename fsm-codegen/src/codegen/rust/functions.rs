@@ -104,7 +104,10 @@ impl Gen<'_> {
         };
         // Handing the machine a type that does not implement the trait says so in the machine's
         // terms (rustc's missing-method error then lists what to write).
-        let message = format!("`{{Self}}` is not the functions of machine `{}`: it does not implement `{t}`", self.name);
+        let message = format!(
+            "`{{Self}}` is not the functions of machine `{}`: it does not implement `{t}`",
+            self.name
+        );
         let label = format!("the functions of machine `{}` go here", self.name);
         let note = format!(
             "write `impl {t} for {{Self}}` with one method per function the definition names (rustc lists the missing ones)"
