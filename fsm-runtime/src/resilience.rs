@@ -9,10 +9,10 @@
 
 use crate::FnError;
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The function name a timeout is reported under.
 pub const TIMEOUT_FUNCTION: &str = "<timeout>";
@@ -25,10 +25,7 @@ type CallResult = Result<(), (&'static str, FnError)>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     attempts: u32,
-    delay: Duration,
-    max_delay: Duration,
-    exponential: bool,
-    jitter: bool,
+    waits: Backoff,
 }
 
 impl RetryPolicy {
@@ -37,10 +34,12 @@ impl RetryPolicy {
     pub const fn new(attempts: u32, delay_nanos: u64, max_delay_nanos: u64, exponential: bool, jitter: bool) -> Self {
         RetryPolicy {
             attempts: if attempts == 0 { 1 } else { attempts },
-            delay: Duration::from_nanos(delay_nanos),
-            max_delay: Duration::from_nanos(max_delay_nanos),
-            exponential,
-            jitter,
+            waits: Backoff::new(
+                Duration::from_nanos(delay_nanos),
+                Duration::from_nanos(max_delay_nanos),
+                exponential,
+                jitter,
+            ),
         }
     }
 
@@ -51,25 +50,79 @@ impl RetryPolicy {
 
     /// The wait after run `n` (from 1) failed, jitter left out.
     pub fn wait(&self, n: u32) -> Duration {
+        self.waits.wait(n)
+    }
+}
+
+/// The waits between the attempts of an operation that failed: the one back-off and jitter behind
+/// a state's `retry` ([`RetryPolicy`]) and the opening of resources
+/// ([`resources::Retry`](crate::resources::Retry)).
+///
+/// The wait after attempt `n` (from 1) is `delay`, doubled `n - 1` times when `exponential`, at
+/// most `max_delay` (or `delay` when that is longer); with `jitter`, plus up to a quarter of it
+/// at random, so that many workers or processes that failed together do not try again in step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Backoff {
+    delay: Duration,
+    max_delay: Duration,
+    exponential: bool,
+    jitter: bool,
+}
+
+impl Backoff {
+    pub(crate) const fn new(delay: Duration, max_delay: Duration, exponential: bool, jitter: bool) -> Self {
+        Backoff {
+            delay,
+            max_delay,
+            exponential,
+            jitter,
+        }
+    }
+
+    /// The wait after the first failed attempt.
+    pub(crate) fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// The wait after attempt `n` (from 1) failed, jitter left out.
+    pub(crate) fn wait(&self, n: u32) -> Duration {
         let base = if self.exponential {
-            self.delay.saturating_mul(1u32 << (n.saturating_sub(1)).min(20))
+            // Saturating: a policy built by hand may hold any wait; it must never panic.
+            self.delay.saturating_mul(1u32 << n.saturating_sub(1).min(20))
         } else {
             self.delay
         };
         base.min(self.max_delay.max(self.delay))
     }
 
-    fn wait_with_jitter(&self, n: u32) -> Duration {
+    /// The wait after attempt `n` (from 1) failed, jitter included.
+    pub(crate) fn wait_with_jitter(&self, n: u32) -> Duration {
         let wait = self.wait(n);
-        if !self.jitter || wait.is_zero() {
-            return wait;
+        if self.jitter {
+            wait.saturating_add(jitter(wait, n))
+        } else {
+            wait
         }
-        // A different hash key per call: enough randomness to keep many workers out of step.
-        let spread = RandomState::new().hash_one((n, Instant::now())) % 1024;
-        // Saturating: a policy built by hand may hold any wait; it must never panic.
-        let extra = (wait / 4).checked_mul(spread as u32).map_or(wait / 4, |d| d / 1024);
-        wait.saturating_add(extra)
     }
+}
+
+/// Up to a quarter of `wait`, from a hash of the clocks, the attempt and the thread under hash
+/// keys that are random in each process (and new at each call): different between processes,
+/// threads and attempts, without a random number crate. Integer arithmetic on nanoseconds: no
+/// overflow and no float rounding, whatever the wait.
+fn jitter(wait: Duration, attempt: u32) -> Duration {
+    let mut hasher = RandomState::new().build_hasher();
+    attempt.hash(&mut hasher);
+    Instant::now().hash(&mut hasher);
+    SystemTime::now().hash(&mut hasher);
+    std::thread::current().id().hash(&mut hasher);
+    const STEPS: u128 = 1 << 16;
+    let spread = u128::from(hasher.finish()) % (STEPS + 1);
+    // At most u64::MAX seconds in nanoseconds (under 2^94) times 2^16: within a u128.
+    let nanos = wait.as_nanos() / 4 * spread / STEPS;
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    // The remainder is under 10^9: it fits.
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
 /// A state's `circuit_breaker`: opens after `failures` failed runs in a row; while open the state
@@ -217,7 +270,7 @@ pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallR
             (Err(_failed), Some(retry)) if n < attempts && !outcome_unknown(&_failed.1) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(function = _failed.0, error = %_failed.1, attempt = n, "state function failed; retrying");
-                std::thread::sleep(retry.wait_with_jitter(n));
+                std::thread::sleep(retry.waits.wait_with_jitter(n));
             }
             (Err((function, error)), _) if n > 1 => {
                 return Err((function, FnError::with_source(format!("failed {n} times"), error)));
@@ -343,7 +396,48 @@ mod tests {
             [100, 200, 350, 350]
         );
         let fixed = RetryPolicy::new(5, 100, 350, false, true);
-        assert!((1..=4).all(|n| (100..=125).contains(&fixed.wait_with_jitter(n).as_nanos())));
+        assert!((1..=4).all(|n| (100..=125).contains(&fixed.waits.wait_with_jitter(n).as_nanos())));
+        // A first delay above the cap is kept; `exponential: false` never doubles.
+        let slow = RetryPolicy::new(3, 500, 100, true, false);
+        assert_eq!(slow.wait(3), Duration::from_nanos(500));
+        assert_eq!(
+            RetryPolicy::new(3, 100, 1_000, false, false).wait(3),
+            Duration::from_nanos(100)
+        );
+        assert_eq!(
+            RetryPolicy::new(0, 1, 1, false, false).attempts(),
+            1,
+            "at least one run"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_under_a_quarter() {
+        let wait = Duration::from_millis(400);
+        for attempt in 0..200 {
+            assert!(jitter(wait, attempt) <= Duration::from_millis(100));
+        }
+        let without = Backoff::new(wait, wait, false, false);
+        assert!(
+            (1..=50).all(|n| without.wait_with_jitter(n) == wait),
+            "no jitter asked for, none added"
+        );
+        let with = Backoff::new(wait, wait, false, true);
+        assert!((1..=50).all(|n| (wait..=wait + wait / 4).contains(&with.wait_with_jitter(n))));
+        assert_eq!(jitter(Duration::ZERO, 1), Duration::ZERO);
+    }
+
+    #[test]
+    fn jitters_differ_between_attempts_and_threads() {
+        let wait = Duration::from_millis(400);
+        let distinct: std::collections::BTreeSet<Duration> = (0..20).map(|a| jitter(wait, a)).collect();
+        assert!(distinct.len() > 10, "{distinct:?}");
+        // The same attempt in other threads (as in other processes: the hash keys are random).
+        let threads: std::collections::BTreeSet<Duration> = (0..8)
+            .map(|_| std::thread::spawn(move || jitter(wait, 1)))
+            .filter_map(|t| t.join().ok())
+            .collect();
+        assert!(threads.len() > 4, "{threads:?}");
     }
 
     #[test]
@@ -408,7 +502,11 @@ mod tests {
     #[test]
     fn extreme_policies_do_not_panic() {
         let r = RetryPolicy::new(3, u64::MAX, u64::MAX, true, true);
-        assert!(r.wait_with_jitter(2) >= r.wait(2));
+        assert!(r.waits.wait_with_jitter(2) >= r.wait(2));
+        let most = Backoff::new(Duration::MAX, Duration::MAX, true, true);
+        assert_eq!(most.wait(u32::MAX), Duration::MAX);
+        assert_eq!(most.wait_with_jitter(u32::MAX), Duration::MAX, "saturates");
+        assert!(jitter(Duration::MAX, 7) <= Duration::MAX / 4);
         let limiter = RateLimiter::new(1e-300, 1);
         assert_eq!(limiter.try_take(), None, "the burst");
         assert_eq!(limiter.try_take(), Some(Duration::MAX));

@@ -408,8 +408,13 @@ fn postgres_runs_statements_through_its_pool_from_parallel_workers() {
 
 /// The URL with `application_name` set, to find the handle's connections on the server.
 fn with_application_name(url: &str, name: &str) -> String {
+    with_params(url, &format!("application_name={name}"))
+}
+
+/// The URL with `params` (`key=value&...`) added to its parameters (a later value wins).
+fn with_params(url: &str, params: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}application_name={name}")
+    format!("{url}{sep}{params}")
 }
 
 #[test]
@@ -521,6 +526,174 @@ fn postgres_reports_a_missing_variable_or_a_refused_connection() {
     assert!(matches!(e, ResourceError::Postgres(_)), "{e:?}");
     let e = Postgres::connect_pool("postgres://nobody@127.0.0.1/none", 0).unwrap_err();
     assert!(matches!(e, ResourceError::Config { key: "pool_size", .. }), "{e:?}");
+}
+
+// ---------------------------------------------------------------- PostgreSQL TLS
+
+/// Whether the handle's connection is encrypted, as the server sees it.
+fn uses_tls(pg: &Postgres) -> bool {
+    pg.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// The server's `ssl` setting, and the certificate file it sends when this process can read it.
+fn server_tls(plain: &Postgres) -> (bool, Option<String>) {
+    let row = plain
+        .query_one(
+            "SELECT current_setting('ssl') = 'on', current_setting('ssl_cert_file'), current_setting('data_directory')",
+            &[],
+        )
+        .unwrap();
+    let (on, file, data): (bool, String, String) = (row.get(0), row.get(1), row.get(2));
+    let path = std::path::Path::new(&data).join(file);
+    let readable = std::fs::read(&path).is_ok().then(|| path.display().to_string());
+    (on, readable)
+}
+
+#[test]
+fn postgres_sslmode_disable_and_prefer_connect_and_query() {
+    let Some(url) = postgres_url() else { return };
+    let plain = Postgres::connect(&with_params(&url, "sslmode=disable")).unwrap();
+    assert!(!uses_tls(&plain));
+    let (server_has_tls, _) = server_tls(&plain);
+    // `prefer`, asked for or the default: TLS exactly when the server offers it.
+    for url in [with_params(&url, "sslmode=prefer"), url.clone()] {
+        let pg = Postgres::connect_pool(&url, 2).unwrap();
+        let row = pg.query_one("SELECT $1::INT + 2", &[&40i32]).unwrap();
+        assert_eq!(row.get::<_, i32>(0), 42);
+        assert_eq!(uses_tls(&pg), server_has_tls, "{url}");
+    }
+}
+
+#[test]
+fn postgres_sslmode_require_against_a_server_without_tls_fails_naming_tls() {
+    // What a server with `ssl = off` does: answer the client's TLS request with `N`.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 8];
+        conn.read_exact(&mut request).unwrap();
+        conn.write_all(b"N").unwrap();
+        request
+    });
+    let started = Instant::now();
+    let e = Postgres::from_config(
+        &PostgresConfig::url(format!("postgres://postgres@127.0.0.1:{port}/test?sslmode=require")).timeout_ms(10_000),
+    )
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(matches!(e, ResourceError::Postgres(_)), "{e:?}");
+    assert!(e.to_string().contains("TLS"), "{e}");
+    assert!(
+        !e.is_transient(),
+        "a server without TLS does not get it by waiting: {e}"
+    );
+    // The SSLRequest: length 8, code 80877103.
+    assert_eq!(server.join().unwrap(), [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+}
+
+#[test]
+fn postgres_sslmode_require_and_verify_check_the_certificate_as_libpq() {
+    let Some(url) = postgres_url() else { return };
+    let plain = Postgres::connect(&with_params(&url, "sslmode=disable")).unwrap();
+    let (server_has_tls, cert_file) = server_tls(&plain);
+    if !server_has_tls {
+        let e = Postgres::connect(&with_params(&url, "sslmode=require")).unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        println!("skipped the TLS connections: the server has `ssl = off`");
+        return;
+    }
+    // `require` without a root file: encrypted, whatever certificate the server has.
+    let pg = Postgres::connect(&with_params(&url, "sslmode=require")).unwrap();
+    assert!(uses_tls(&pg));
+    // A connection the server closed is opened again, with TLS again.
+    let pid: i32 = pg.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    plain.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    pg.health().unwrap();
+    assert!(uses_tls(&pg));
+    let other: i32 = pg.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    assert_ne!(other, pid);
+    // With a root file, the certificate must be signed by it: a certificate of these tests is
+    // not the server's signer.
+    let unrelated = concat!(env!("CARGO_MANIFEST_DIR"), "/src/resources/pg/testdata/rsa-sha256.pem");
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let e = Postgres::connect(&with_params(&url, &format!("sslmode={mode}&sslrootcert={unrelated}"))).unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.contains("TLS") && message.contains("certificate"),
+            "{mode}: {message}"
+        );
+        assert!(!e.is_transient(), "{mode}: {message}");
+    }
+    // `verify-*` without a root file check against the Mozilla roots, which did not sign a test
+    // server's certificate.
+    let e = Postgres::connect(&with_params(&url, "sslmode=verify-ca")).unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let Some(cert_file) = cert_file else {
+        println!("skipped the server's own certificate as a root: its file cannot be read here");
+        return;
+    };
+    // The server's own certificate (self-signed, as Debian's `snakeoil`) as the root.
+    for mode in ["prefer", "require", "verify-ca"] {
+        let pg = Postgres::connect(&with_params(&url, &format!("sslmode={mode}&sslrootcert={cert_file}"))).unwrap();
+        assert!(uses_tls(&pg), "{mode}");
+    }
+    // `verify-full` also wants the host name in the certificate: `localhost` for a snakeoil one.
+    let (user, db, port): (String, String, i32) = {
+        let row = plain
+            .query_one(
+                "SELECT current_user::TEXT, current_database()::TEXT, inet_server_port()",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    };
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!(
+            "host={host} hostaddr=127.0.0.1 port={port} user={user} dbname={db} sslmode=verify-full sslrootcert='{cert_file}'"
+        );
+        match Postgres::connect(&url) {
+            Ok(pg) => {
+                assert!(uses_tls(&pg));
+                println!("verify-full: the server's certificate is for {host}");
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("not valid for name"), "{host}: {e}");
+                println!("verify-full: the server's certificate is not for {host}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn postgres_sslrootcert_that_cannot_be_read_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-ca.pem");
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/test?sslmode=verify-full&sslrootcert={}",
+        free_port(),
+        missing.display()
+    );
+    // Read before connecting: no server needed, and not retried (a setting, not the network).
+    let mut opened = OpenError::new();
+    assert!(
+        opened
+            .open::<Postgres>("db", &PostgresConfig::url(url), Retry::new(5, Duration::from_secs(10)))
+            .is_none()
+    );
+    let [failure] = opened.failures() else {
+        panic!("{opened:?}")
+    };
+    assert_eq!(failure.attempts, 1, "{failure}");
+    let message = failure.to_string();
+    assert!(
+        message.contains(&missing.display().to_string()) && message.contains("sslrootcert"),
+        "{message}"
+    );
+    let e = Postgres::connect("host=127.0.0.1 sslmode=allow").unwrap_err();
+    assert!(matches!(e, ResourceError::Config { key: "sslmode", .. }), "{e:?}");
 }
 
 // ---------------------------------------------------------------- retries

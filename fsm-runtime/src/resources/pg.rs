@@ -3,16 +3,26 @@
 use super::{Health, PostgresConfig, Resource, ResourceError};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls, Row};
+use postgres::{Client, Row};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+mod tls;
 
 /// A PostgreSQL database: a fixed pool of connections (`pool_size`, default 1), all opened with
 /// the handle so a wrong URL or password shows when the resources open, not at the first record.
 ///
 /// A call takes a connection from the pool for as long as it runs, waiting when all are in use;
 /// parallel workers therefore run up to `pool_size` statements at once. A connection the server
-/// closed is opened again before use. Connections are plain TCP or Unix sockets (`NoTls`).
+/// closed is opened again before use.
+///
+/// TLS is as libpq's `sslmode` in the URL says (`?sslmode=require`, or `sslmode=require` among
+/// `key=value` settings): `disable` (plain), `prefer` (the default: TLS when the server offers
+/// it), `require` (TLS or fail), `verify-ca` and `verify-full` (the certificate checked, and the
+/// host name with `verify-full`). `sslrootcert=PATH` names a PEM file of the roots to check the
+/// server's certificate against (a private CA, a self-signed server); `verify-*` without it
+/// check against the Mozilla roots. Under `prefer` and `require` a certificate is checked only
+/// when `sslrootcert` is given, as libpq does. rustls, no OpenSSL.
 ///
 /// With a time limit (`timeout_seconds`, [`PostgresConfig::timeout_ms`]), connecting, each
 /// statement (the server's `statement_timeout`, set for the handle's connections) and the wait
@@ -26,7 +36,7 @@ struct Pool {
     idle: Mutex<Vec<Client>>,
     returned: Condvar,
     /// To reconnect a connection the server closed; `None` for a handle over a given client.
-    connect: Option<Config>,
+    connect: Option<tls::Connect>,
     size: usize,
     /// The longest wait for a free connection.
     wait: Option<Duration>,
@@ -42,7 +52,8 @@ impl Resource for Postgres {
 }
 
 impl Postgres {
-    /// One connection to `url` (`postgres://user:password@host:5432/db`, or `host=... user=...`).
+    /// One connection to `url` (`postgres://user:password@host:5432/db?sslmode=require`, or
+    /// `host=... user=... sslmode=...`).
     pub fn connect(url: &str) -> Result<Self, ResourceError> {
         Postgres::connect_pool(url, 1)
     }
@@ -61,7 +72,8 @@ impl Postgres {
                 reason: "must be at least 1".into(),
             });
         }
-        let mut config: Config = url.parse()?;
+        let mut connect = tls::Connect::parse(url)?;
+        let config = connect.config_mut();
         if let Some(limit) = timeout {
             config.connect_timeout(limit);
             // For the server, 0 would mean no limit: at least 1 ms.
@@ -72,10 +84,8 @@ impl Postgres {
             };
             config.options(&options);
         }
-        let clients = (0..size)
-            .map(|_| config.connect(NoTls))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Postgres::pool(clients, Some(config), timeout))
+        let clients = (0..size).map(|_| connect.connect()).collect::<Result<Vec<_>, _>>()?;
+        Ok(Postgres::pool(clients, Some(connect), timeout))
     }
 
     /// A handle over a client you connected yourself (TLS, custom settings).
@@ -83,7 +93,7 @@ impl Postgres {
         Postgres::pool(vec![client], None, None)
     }
 
-    fn pool(clients: Vec<Client>, connect: Option<Config>, wait: Option<Duration>) -> Self {
+    fn pool(clients: Vec<Client>, connect: Option<tls::Connect>, wait: Option<Duration>) -> Self {
         Postgres {
             pool: Arc::new(Pool {
                 size: clients.len(),
@@ -110,9 +120,9 @@ impl Postgres {
         let mut lease = self.lease().map_err(Attempt::NotSent)?;
         let client = lease.client().map_err(Attempt::NotSent)?;
         if client.is_closed()
-            && let Some(config) = &self.pool.connect
+            && let Some(connect) = &self.pool.connect
         {
-            *client = config.connect(NoTls).map_err(|e| Attempt::NotSent(e.into()))?;
+            *client = connect.connect().map_err(|e| Attempt::NotSent(e.into()))?;
         }
         f(client).map_err(Attempt::Sent)
     }
@@ -144,8 +154,8 @@ impl Postgres {
         let mut lease = self.lease()?;
         let client = lease.client()?;
         let reconnect = |client: &mut Client| -> Result<(), ResourceError> {
-            if let Some(config) = &self.pool.connect {
-                *client = config.connect(NoTls)?;
+            if let Some(connect) = &self.pool.connect {
+                *client = connect.connect()?;
             }
             Ok(())
         };

@@ -4,9 +4,8 @@
 use super::ResourceError;
 #[cfg(feature = "tracing")]
 use super::Seconds;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::time::{Duration, Instant, SystemTime};
+use crate::resilience::Backoff;
+use std::time::Duration;
 
 /// How often, and how patiently, to try again an operation that failed with a
 /// [transient](ResourceError::is_transient) error: the `retry_attempts` and
@@ -15,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 ///
 /// Retry `n` (1, 2, ...) waits `delay × 2^(n-1)`, at most [`Retry::MAX_BACKOFF`] (or `delay`
 /// when that is longer), plus a jitter of up to a quarter of that, so that many processes
-/// started together do not retry in step. [`Retry::NONE`] tries once.
+/// started together do not retry in step: the same back-off and jitter as a state's `retry`
+/// ([`RetryPolicy`](crate::resilience::RetryPolicy)), written once. [`Retry::NONE`] tries once.
 ///
 /// ```
 /// use fsm_runtime::resources::{ResourceError, Retry};
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retry {
     retries: u32,
-    delay: Duration,
+    waits: Backoff,
 }
 
 /// The last error of an operation that [`Retry::run`] gave up on, and how many times it ran.
@@ -52,17 +52,17 @@ pub struct Exhausted {
 
 impl Retry {
     /// One attempt, no retry.
-    pub const NONE: Retry = Retry {
-        retries: 0,
-        delay: Duration::ZERO,
-    };
+    pub const NONE: Retry = Retry::new(0, Duration::ZERO);
 
     /// The longest wait between two attempts, unless the first delay is longer still.
     pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
     /// Up to `retries` more attempts after the first, the first of them after `delay`.
     pub const fn new(retries: u32, delay: Duration) -> Self {
-        Retry { retries, delay }
+        Retry {
+            retries,
+            waits: Backoff::new(delay, Self::MAX_BACKOFF, true, true),
+        }
     }
 
     /// How many attempts may follow the first.
@@ -72,14 +72,12 @@ impl Retry {
 
     /// The wait before the first retry.
     pub fn delay(&self) -> Duration {
-        self.delay
+        self.waits.delay()
     }
 
     /// The wait before retry `n` (from 1), jitter left out: `delay × 2^(n-1)`, capped.
     pub fn backoff(&self, n: u32) -> Duration {
-        let cap = Self::MAX_BACKOFF.max(self.delay);
-        let factor = 1u32 << n.saturating_sub(1).min(20);
-        self.delay.saturating_mul(factor).min(cap)
+        self.waits.wait(n)
     }
 
     /// Runs `attempt` until it succeeds, fails with an error that is not
@@ -92,8 +90,7 @@ impl Retry {
             match attempt() {
                 Ok(value) => return Ok(value),
                 Err(error) if attempts <= self.retries && error.is_transient() => {
-                    let wait = self.backoff(attempts);
-                    let wait = wait + jitter(wait, attempts);
+                    let wait = self.waits.wait_with_jitter(attempts);
                     #[cfg(feature = "tracing")]
                     tracing::warn!(attempt = attempts, error = %error, wait = %Seconds(wait), "fsm: retrying");
                     std::thread::sleep(wait);
@@ -108,18 +105,6 @@ impl Default for Retry {
     fn default() -> Self {
         Retry::NONE
     }
-}
-
-/// Up to a quarter of `wait`, from a hash of the clock, the attempt and the process's random hash
-/// keys: different between processes and between attempts, without a random number crate.
-fn jitter(wait: Duration, attempt: u32) -> Duration {
-    let mut hasher = RandomState::new().build_hasher();
-    attempt.hash(&mut hasher);
-    Instant::now().hash(&mut hasher);
-    SystemTime::now().hash(&mut hasher);
-    std::thread::current().id().hash(&mut hasher);
-    let unit = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
-    wait.mul_f64(0.25 * unit)
 }
 
 #[cfg(test)]
@@ -138,13 +123,17 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_under_a_quarter() {
-        let wait = Duration::from_millis(400);
-        for attempt in 0..200 {
-            assert!(jitter(wait, attempt) <= Duration::from_millis(100));
+    fn waits_take_a_jitter_of_at_most_a_quarter() {
+        let retry = Retry::new(10, Duration::from_millis(400));
+        let waits: Vec<Duration> = (1..=40).map(|n| retry.waits.wait_with_jitter(n.min(2))).collect();
+        for (i, wait) in waits.iter().enumerate() {
+            let base = retry.backoff(if i == 0 { 1 } else { 2 });
+            assert!((base..=base + base / 4).contains(wait), "{i}: {wait:?}");
         }
-        let distinct: std::collections::BTreeSet<Duration> = (0..20).map(|a| jitter(wait, a)).collect();
-        assert!(distinct.len() > 10, "{distinct:?}");
+        let distinct: std::collections::BTreeSet<&Duration> = waits.iter().collect();
+        assert!(distinct.len() > 20, "{distinct:?}");
+        assert_eq!(Retry::NONE.waits.wait_with_jitter(1), Duration::ZERO);
+        assert_eq!(Retry::NONE, Retry::new(0, Duration::ZERO));
     }
 
     #[test]
