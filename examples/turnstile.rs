@@ -66,7 +66,9 @@ fn main() {
                 // The end enum is exhaustive: a new end state in the YAML is a compile error here.
                 TurnstileEnd::OutOfService => println!("{name:>8} -> out of service"),
             },
-            Err(HandleError::Rejected { state, event }) => println!("{:>8} rejected in {state}", event.name()),
+            Err(HandleError::Rejected { state, event, reason }) => {
+                println!("{:>8} rejected in {state}: {reason}", event.name())
+            }
             Err(HandleError::Failed(e)) => println!("{name:>8} failed: {e}"),
         }
     }

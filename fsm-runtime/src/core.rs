@@ -304,26 +304,64 @@ impl<S, E> Status<S, E> {
 /// Why an event-driven machine did not accept an event.
 #[derive(Debug)]
 pub enum HandleError<S, Ev> {
-    /// No arc of the current state matches the event (or its conditions are all false), or the
-    /// run already finished or failed. The run is unchanged; the event is handed back.
+    /// The event was not taken: [`Reject`] says why. The run is unchanged and the event, with its
+    /// payload, is handed back, whatever the reason (also after the run finished or failed).
     Rejected {
         /// The state the run is in.
         state: S,
         /// The event, handed back.
         event: Ev,
+        /// Why it was not taken.
+        reason: Reject,
     },
     /// The event was accepted, but a function failed on the way (and the state declares no
     /// `on_error`), or the eventless arcs that followed looped past the step limit. The run is
-    /// stopped. Boxed, so that `handle`'s result stays small enough to return in registers.
+    /// stopped: later events are handed back with [`Reject::Failed`], and the run's `failure`
+    /// keeps this error. Boxed, so that `handle`'s result stays small enough to return in
+    /// registers.
     Failed(Box<RunError>),
+}
+
+/// Why an event was not taken (in [`HandleError::Rejected`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reject {
+    /// The state has no arc for this event.
+    NoArc,
+    /// The state has arcs for this event, and the condition of every one of them said no.
+    Guard,
+    /// The run has reached an end state: it takes no more events.
+    Finished,
+    /// The run stopped on an error earlier (the run's `failure` has it): it takes no more events.
+    Failed,
+}
+
+impl Reject {
+    /// What the reason says, in a few words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Reject::NoArc => "the state has no arc for it",
+            Reject::Guard => "the condition of every arc for it said no",
+            Reject::Finished => "the run has finished",
+            Reject::Failed => "the run has failed",
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
 }
 
 impl<S: StateName, Ev: EventName> fmt::Display for HandleError<S, Ev> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HandleError::Rejected { state, event } => {
-                write!(f, "event `{}` not accepted in state `{}`", event.name(), state.name())
-            }
+            HandleError::Rejected { state, event, reason } => write!(
+                f,
+                "event `{}` not accepted in state `{}`: {reason}",
+                event.name(),
+                state.name()
+            ),
             HandleError::Failed(e) => e.fmt(f),
         }
     }

@@ -158,20 +158,31 @@ pub use serde;
 /// in the generated code, they tripled the trait's tokens and the macro's expansion time.
 ///
 /// ```text
-/// forward_fns!(OrderFns, Order, Context<'_>; transform reserve(Sku); infallible note(); condition in_stock(););
+/// forward_fns!(OrderFns, Order, Context<'_>; [on_transition(from: OrderState, to: OrderState);]
+///     transform reserve(Sku); infallible note(); condition in_stock(););
 /// ```
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fsm_forward_fns {
-    ($fns:ident, $data:ty, $ctx:ty; $($kind:ident $name:ident($($payload:ty)?);)*) => {
+    ($fns:ident, $data:ty, $ctx:ty; [$($hook:ident($($arg:ident: $arg_ty:ty),*);)*] $($kind:ident $name:ident($($payload:ty)?);)*) => {
         impl<'a, T: $fns + ?::core::marker::Sized> $fns for &'a T {
+            $($crate::__fsm_forward_fns!(@hook $fns; $hook($($arg: $arg_ty),*));)*
             $($crate::__fsm_forward_fns!(@method ['a, T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::boxed::Box<T> {
+            $($crate::__fsm_forward_fns!(@hook $fns; $hook($($arg: $arg_ty),*));)*
             $($crate::__fsm_forward_fns!(@method [T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::sync::Arc<T> {
+            $($crate::__fsm_forward_fns!(@hook $fns; $hook($($arg: $arg_ty),*));)*
             $($crate::__fsm_forward_fns!(@method [T] $fns, $data, $ctx; $kind $name($($payload)?));)*
+        }
+    };
+    // A hook (a provided method): forwarded, so that `&T` runs what `T` overrides.
+    (@hook $fns:ident; $hook:ident($($arg:ident: $arg_ty:ty),*)) => {
+        #[inline(always)]
+        fn $hook(&self, $($arg: $arg_ty),*) {
+            $fns::$hook(&**self, $($arg),*)
         }
     };
     // An atomic transform's change captures what `Self` does (`use<Self>` in the trait).

@@ -5,7 +5,7 @@
 
 mod support;
 
-use fsm_runtime::{HandleError, Machine, RunError, RunOptions, StateName, Status};
+use fsm_runtime::{HandleError, Machine, Reject, RunError, RunOptions, StateName, Status};
 use support::machines::*;
 use support::{Cart, Doc, Fns, Player};
 
@@ -859,21 +859,30 @@ fn turnstile_handles_events_and_rejects_unknown_ones() {
     // `kick` is only accepted when locked.
     t.handle(E::Coin).unwrap();
     match t.handle(E::Kick) {
-        Err(HandleError::Rejected { state, event }) => {
-            assert_eq!((state, event), (S::Unlocked, E::Kick));
+        Err(HandleError::Rejected { state, event, reason }) => {
+            assert_eq!((state, event, reason), (S::Unlocked, E::Kick, Reject::NoArc));
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(t.state(), S::Unlocked, "a rejected event leaves the state unchanged");
     let err = t.handle(E::Kick).unwrap_err();
-    assert_eq!(err.to_string(), "event `kick` not accepted in state `unlocked`");
+    assert_eq!(
+        err.to_string(),
+        "event `kick` not accepted in state `unlocked`: the state has no arc for it"
+    );
     t.handle(E::Push).unwrap();
     assert_eq!(
         t.handle(E::Kick).unwrap(),
         Status::Finished(turnstile::TurnstileEnd::Broken)
     );
-    // Finished: every event is rejected.
-    assert!(matches!(t.handle(E::Coin), Err(HandleError::Rejected { .. })));
+    // Finished: every event is handed back.
+    assert!(matches!(
+        t.handle(E::Coin),
+        Err(HandleError::Rejected {
+            reason: Reject::Finished,
+            ..
+        })
+    ));
     assert_eq!(t.transitions(), 7);
 }
 
@@ -900,7 +909,7 @@ fn handle_gives_the_same_answers_on_its_fast_and_observed_paths() {
     };
     let summary = |r: &Result<Status<order::OrderState, order::OrderEnd>, HandleError<order::OrderState, E>>| match r {
         Ok(s) => format!("{s:?}"),
-        Err(HandleError::Rejected { state, event }) => format!("rejected {event:?} in {state:?}"),
+        Err(HandleError::Rejected { state, event, reason }) => format!("rejected {event:?} in {state:?}: {reason:?}"),
         Err(HandleError::Failed(e)) => format!("failed {e}"),
     };
     for declined in [false, true] {
@@ -1018,7 +1027,9 @@ fn the_fast_path_keeps_every_answer_of_the_run_in_step() {
             };
             let s = match run.handle(e) {
                 Ok(s) => format!("{s:?}"),
-                Err(HandleError::Rejected { state, event }) => format!("rejected {event:?} in {state:?}"),
+                Err(HandleError::Rejected { state, event, reason }) => {
+                    format!("rejected {event:?} in {state:?}: {reason:?}")
+                }
                 Err(HandleError::Failed(e)) => format!("failed {e}"),
             };
             seen.push(format!("{s}; {}", answers(&run)));
@@ -1087,6 +1098,7 @@ fn events_no_arc_uses_are_rejected() {
         Err(HandleError::Rejected {
             state: S::Shipped,
             event: E::Pay(3),
+            reason: Reject::Finished,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -1108,7 +1120,8 @@ fn event_payloads_reach_conditions_and_transforms() {
         Err(HandleError::Rejected {
             state,
             event: E::Seek(at),
-        }) => assert_eq!((state, at), (S::Playing, 1000)),
+            reason,
+        }) => assert_eq!((state, at, reason), (S::Playing, 1000, Reject::Guard)),
         other => panic!("{other:?}"),
     }
     assert_eq!(p.data().position, 120);
@@ -1222,4 +1235,65 @@ fn names_that_meet_the_prelude_work() {
     assert_eq!(run.data().log, ["clone", "run", "new"]);
     assert_eq!(run.handle(E::Ok).unwrap(), Status::Finished(AwkwardNamesEnd::None));
     assert_eq!(S::Some.name(), "some");
+}
+
+/// The hooks of the functions trait: no-ops by default, and what a type overrides runs, also
+/// when the machine borrows the functions (`start` runs through the `&T` impl).
+#[test]
+fn hooks_of_the_functions_trait_see_events_transitions_and_rejections() {
+    use std::cell::RefCell;
+    use turnstile::{Turnstile, TurnstileEvent as E, TurnstileFns, TurnstileState as S};
+    #[derive(Default)]
+    struct Logged(RefCell<Vec<String>>);
+    impl TurnstileFns for Logged {
+        fn on_transition(&self, from: S, to: S) {
+            self.0.borrow_mut().push(format!("{from} -> {to}"));
+        }
+        fn on_dispatch(&self, state: S, event: &E) {
+            self.0.borrow_mut().push(format!("{} in {state}", event.name()));
+        }
+        fn on_reject(&self, state: S, event: &E, reason: Reject) {
+            self.0
+                .borrow_mut()
+                .push(format!("{} rejected in {state}: {reason:?}", event.name()));
+        }
+    }
+    for history in [false, true] {
+        let machine = Turnstile::new(Logged::default()).with_options(RunOptions {
+            history,
+            ..RunOptions::default()
+        });
+        let mut run = machine.start(());
+        run.handle(E::Coin).unwrap();
+        let _ = run.handle(E::Kick);
+        run.handle(E::Push).unwrap();
+        run.handle(E::Kick).unwrap();
+        let _ = run.handle(E::Coin);
+        drop(run);
+        assert_eq!(
+            machine.fns().0.take(),
+            [
+                "coin in locked",
+                "locked -> unlocked",
+                "kick in unlocked",
+                "kick rejected in unlocked: NoArc",
+                "push in unlocked",
+                "unlocked -> locked",
+                "kick in locked",
+                "locked -> broken",
+                "coin rejected in broken: Finished",
+            ],
+            "history: {history}"
+        );
+    }
+}
+
+#[test]
+fn start_in_resumes_a_run_in_a_state_without_entering_it() {
+    use turnstile::{Turnstile, TurnstileEnd, TurnstileEvent as E, TurnstileState as S};
+    let machine = Turnstile::new(());
+    let mut run = machine.start_in((), S::Unlocked);
+    assert_eq!(run.state(), S::Unlocked);
+    assert_eq!(run.handle(E::Push).unwrap(), Status::Waiting(S::Locked));
+    assert_eq!(machine.start_in((), S::Broken).end(), Some(TurnstileEnd::Broken));
 }

@@ -153,6 +153,9 @@ fn invalid_type_name(name: &Spanned<String>, what: &str, ident: &str) -> Diagnos
 
 /// Named functions become trait methods, spelled exactly as written: each must already be a
 /// snake_case identifier. Reported once per name, at its first use.
+/// The provided methods of every functions trait: no function of a machine may take their names.
+pub(crate) const HOOKS: &[&str] = &["on_transition", "on_dispatch", "on_reject"];
+
 fn function_names(cx: &Context<'_>, diags: &mut Diagnostics) {
     let mut seen: HashMap<&str, ()> = HashMap::new();
     let named = super::functions_of(cx.machine).filter_map(|(_, f)| match f {
@@ -164,6 +167,22 @@ fn function_names(cx: &Context<'_>, diags: &mut Diagnostics) {
             continue;
         }
         let ident = fn_ident(&name.value);
+        if HOOKS.contains(&name.value.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::IDENT_COLLISION,
+                    format!("function name `{}` is a hook of the functions trait", name.value),
+                    name.span,
+                    "reserved for the hook",
+                )
+                .with_help(format!(
+                    "`{}` is a provided method of the generated trait (override it there to observe runs); \
+                     give this function another name",
+                    name.value
+                )),
+            );
+            continue;
+        }
         if is_valid_ident(&name.value) && ident == name.value {
             continue;
         }

@@ -1,7 +1,7 @@
 //! `handle`: feeding events to an event-driven machine, with a fast path for the common arc.
 
 use super::{Frames, MachineDef, Next, Phase, Run, stuck};
-use crate::core::{HandleError, RunError, Status};
+use crate::core::{HandleError, Reject, RunError, Status};
 
 /// What `handle` answers: where the run waits or ended, or why the event was not taken.
 pub type Handled<M, F, R> = Result<
@@ -13,7 +13,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Handles an event: takes the first arc of the current state for this event whose condition
     /// holds (by priority, then declaration order), runs its transforms and the target's
     /// functions, then any eventless arcs that follow, until the run waits for the next event or
-    /// ends. An event no arc accepts is handed back in `HandleError::Rejected`, the run unchanged.
+    /// ends. An event that is not taken is handed back in `HandleError::Rejected`, the run
+    /// unchanged, with the reason: no arc of the state is for it ([`Reject::NoArc`]), the
+    /// conditions of its arcs said no ([`Reject::Guard`]), or the run had finished or failed
+    /// before ([`Reject::Finished`], [`Reject::Failed`]).
     #[inline]
     pub fn handle(&mut self, event: M::Event) -> Handled<M, F, R> {
         match self.live {
@@ -28,12 +31,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     #[inline(never)]
     fn handle_slow(&mut self, event: M::Event) -> Handled<M, F, R> {
         match &self.phase {
-            Phase::Failed(e) => return Err(HandleError::Failed(e.clone())),
-            Phase::Finished(_) => return Err(HandleError::Rejected { state: self.pos, event }),
+            Phase::Failed(_) => return Err(self.reject(self.pos, event, Reject::Failed)),
+            Phase::Finished(_) => return Err(self.reject(self.pos, event, Reject::Finished)),
             Phase::Start => {
                 self.base = 0;
                 match self.begin().and_then(|()| self.rest()) {
-                    Ok(Status::Finished(_)) => return Err(HandleError::Rejected { state: self.pos, event }),
+                    Ok(Status::Finished(_)) => return Err(self.reject(self.pos, event, Reject::Finished)),
                     Ok(_) => {}
                     Err(e) => return Err(HandleError::Failed(Box::new(self.fail(e)))),
                 }
@@ -50,10 +53,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// The arc for `event` from `from`, the current state, and what follows it.
     #[inline(always)]
     fn dispatch(&mut self, from: M::Pos, event: M::Event, observe: bool) -> Handled<M, F, R> {
+        M::on_dispatch(&self.cx.fns, from, &event);
         let result = match M::dispatch(&mut self.cx, &mut self.data, from, &event) {
             // The common case of a hand-written `match`: the target waits for the next event
             // whatever its functions do, so the new status is known.
             Ok(Some(Next::To(to))) if M::settles(to) => {
+                M::on_transition(&self.cx.fns, from, to);
                 if M::bare(to) && !observe {
                     // Entering the state would only store its position: `live` leads.
                     self.transitions = self.transitions.wrapping_add(1);
@@ -68,18 +73,39 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                     Status::Waiting(to)
                 })
             }
+            // An internal transition in a state that waits whatever happens: it stays, waiting.
+            Ok(Some(Next::Stay)) if M::settles(from) => {
+                M::on_transition(&self.cx.fns, from, from);
+                self.transitions = self.transitions.wrapping_add(1);
+                return Ok(Status::Waiting(from));
+            }
             Ok(Some(next)) => {
                 self.pos = from;
                 self.base = self.transitions;
                 self.take(next, true).and_then(|()| self.rest())
             }
-            Ok(None) => return Err(HandleError::Rejected { state: from, event }),
+            Ok(None) => {
+                let reason = if M::accepts(from, &event) {
+                    Reject::Guard
+                } else {
+                    Reject::NoArc
+                };
+                return Err(self.reject(from, event, reason));
+            }
             Err(failed) => {
                 self.base = self.transitions;
                 self.arc_failed(from, failed).and_then(|()| self.rest())
             }
         };
         result.map_err(|e| HandleError::Failed(Box::new(self.fail(e))))
+    }
+
+    /// An event not taken, handed back: the `on_reject` hook, then the error.
+    #[cold]
+    #[inline(never)]
+    fn reject(&self, state: M::Pos, event: M::Event, reason: Reject) -> HandleError<M::Pos, M::Event> {
+        M::on_reject(&self.cx.fns, state, &event, reason);
+        HandleError::Rejected { state, event, reason }
     }
 
     /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so that

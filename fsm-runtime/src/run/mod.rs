@@ -21,7 +21,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::core::{
-    EndState, FnError, HistoryEntry, Outcome, RunError, RunOptions, RunResult, StateError, StateName, Status,
+    EndState, FnError, HistoryEntry, Outcome, Reject, RunError, RunOptions, RunResult, StateError, StateName, Status,
 };
 use crate::private::StoreSlot;
 
@@ -46,6 +46,9 @@ pub enum Next<P> {
         /// Where the run continues when the pushed network ends.
         ret: Option<P>,
     },
+    /// Nowhere: an internal transition, which runs its transforms and stays in the state without
+    /// leaving it or entering it again (no exit or entry functions, the position unchanged).
+    Stay,
 }
 
 /// The arc a machine's table chose: `Ok(Some(next))` when an arc was taken (its condition held and
@@ -144,6 +147,33 @@ pub trait MachineDef<F, R>: Sized + 'static {
     ) -> Choice<Self::Pos> {
         let _ = (cx, data, from, event);
         Ok(None)
+    }
+    /// Whether `from` has an arc for `event`, whatever its condition says: tells a guard that said
+    /// no ([`Reject::Guard`]) from an event the state has no arc for ([`Reject::NoArc`]). Asked
+    /// only when `dispatch` took no arc.
+    #[inline(always)]
+    fn accepts(from: Self::Pos, event: &Self::Event) -> bool {
+        let _ = (from, event);
+        false
+    }
+
+    /// Hook: the run takes a transition from `from` to `to` (also an internal one, `from == to`,
+    /// an `on_error` arc, a push into a network and the return from it). Called after the arc's
+    /// transforms ran, before the target's functions run. Generated machines forward it to the
+    /// functions trait's `on_transition`, a no-op unless the functions override it.
+    #[inline(always)]
+    fn on_transition(fns: &F, from: Self::Pos, to: Self::Pos) {
+        let _ = (fns, from, to);
+    }
+    /// Hook: an event arrives at a run in state `at`, before any arc is tried.
+    #[inline(always)]
+    fn on_dispatch(fns: &F, at: Self::Pos, event: &Self::Event) {
+        let _ = (fns, at, event);
+    }
+    /// Hook: an event was not taken, for `reason`; it is handed back to the caller after this.
+    #[inline(always)]
+    fn on_reject(fns: &F, at: Self::Pos, event: &Self::Event, reason: Reject) {
+        let _ = (fns, at, event, reason);
     }
 }
 
@@ -266,6 +296,33 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             store: None,
         };
         lean_run!(M, F, R, cx, data, options.max_transitions)
+    }
+
+    /// A run of `data` that is in state `at` already, as if it had entered it: nothing runs
+    /// until the next step or event, and `at`'s own functions do not run. For restoring a run from
+    /// where it was, and for tests. `at` is taken as a state of the main network's level: a run
+    /// started in a pushed network ends where that network ends.
+    #[inline]
+    pub fn start_in(fns: F, res: R, data: M::Data, options: RunOptions, at: M::Pos) -> Self {
+        let mut run = Self::with_resources(fns, res, data, options);
+        run.pos = at;
+        run.phase = match M::end_of(at) {
+            Some(end) => Phase::Finished(end),
+            None => Phase::Running,
+        };
+        if run.observe {
+            run.started = Some(Instant::now());
+        }
+        run
+    }
+
+    /// The error that stopped the run, once it failed: later steps and events report it (events
+    /// are handed back with [`Reject::Failed`]).
+    pub fn failure(&self) -> Option<&RunError> {
+        match &self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The same run, its record kept in `slot`'s store: each `reference` state saves it back.
@@ -460,6 +517,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         match pop_frame::<M, F, R>(&mut self.frames) {
             Some(ret) => {
                 self.count()?;
+                M::on_transition(&self.cx.fns, self.pos, ret);
                 self.arrive(ret)
             }
             None => Ok(()),
@@ -494,13 +552,22 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         } else {
             self.count()?;
         }
+        let from = self.pos;
         match next {
-            Next::To(to) => self.arrive(to),
+            Next::To(to) => {
+                M::on_transition(&self.cx.fns, from, to);
+                self.arrive(to)
+            }
             Next::Push { start, ret } => {
                 if !self.frames.push(ret) {
                     return Err(limit(self.options.max_transitions, self.pos));
                 }
+                M::on_transition(&self.cx.fns, from, start);
                 self.arrive(start)
+            }
+            Next::Stay => {
+                M::on_transition(&self.cx.fns, from, from);
+                Ok(())
             }
         }
     }
@@ -525,6 +592,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 Some(next) => {
                     self.cx.error = Some(Box::new(failure));
                     self.count()?;
+                    M::on_transition(&self.cx.fns, to, next);
                     to = next;
                 }
                 None => return Err(RunError::Function(failure)),
@@ -541,6 +609,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             Some(next) => {
                 self.cx.error = Some(Box::new(failure));
                 self.count()?;
+                M::on_transition(&self.cx.fns, from, next);
                 self.arrive(next)
             }
             None => Err(RunError::Function(failure)),
@@ -608,6 +677,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
                     return Err(limit(max, to));
                 }
                 transitions = transitions.wrapping_add(1);
+                let from = to;
                 match next {
                     Next::To(p) => to = p,
                     Next::Push { start, ret } => {
@@ -616,7 +686,14 @@ fn lean<M: MachineDef<F, R>, F, R>(
                         }
                         to = start;
                     }
+                    // An internal eventless arc (refused by the compiler): the state again, its
+                    // functions not run again; the step limit ends a loop of it.
+                    Next::Stay => {
+                        M::on_transition(&cx.fns, from, from);
+                        continue;
+                    }
                 }
+                M::on_transition(&cx.fns, from, to);
                 continue;
             }
             // No eventless arc: an end state (of a pushed network, or of the run), or stuck.
@@ -629,6 +706,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
                         return Err(limit(max, to));
                     }
                     transitions = transitions.wrapping_add(1);
+                    M::on_transition(&cx.fns, to, ret);
                     to = ret;
                     continue;
                 }
@@ -648,6 +726,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
             return Err(limit(max, to));
         }
         transitions = transitions.wrapping_add(1);
+        M::on_transition(&cx.fns, to, next);
         to = next;
     }
 }

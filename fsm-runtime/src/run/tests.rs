@@ -2,7 +2,7 @@
 //! through every generated machine.
 
 use super::*;
-use crate::core::{FnError, HandleError, RunError, RunOptions, StateName, Status};
+use crate::core::{FnError, HandleError, Reject, RunError, RunOptions, StateName, Status};
 
 /// Positions of a small two-network machine: `count` adds one until `limit` (a self-loop), then
 /// pushes network `sub` (`sub_in` -> `sub_out`) and returns to `done`; `count` fails when the
@@ -59,9 +59,10 @@ struct Rec {
     entered: Vec<&'static str>,
 }
 
-/// The functions' implementation (the hand-written tables call no trait).
+/// The functions' implementation (the hand-written tables call no trait): the transitions the
+/// `on_transition` hook saw.
 #[derive(Default)]
-struct Fns;
+struct Fns(std::rc::Rc<std::cell::RefCell<Vec<(&'static str, &'static str)>>>);
 
 enum Counter {}
 
@@ -92,6 +93,9 @@ impl MachineDef<Fns, ()> for Counter {
     }
     fn on_error(pos: P) -> Option<P> {
         (pos == P::Count).then_some(P::Failed)
+    }
+    fn on_transition(fns: &Fns, from: P, to: P) {
+        fns.0.borrow_mut().push((from.name(), to.name()));
     }
     fn visit<const ENTER: bool, const PICK: bool>(_: &mut Cx<Rec, Fns>, data: &mut Rec, at: P) -> Choice<P> {
         if ENTER {
@@ -125,10 +129,44 @@ fn counter(limit: u32, fail_at: Option<u32>, options: RunOptions) -> Run<Counter
         fail_at,
         ..Rec::default()
     };
-    Run::new(Fns, rec, options)
+    Run::new(Fns::default(), rec, options)
 }
 
 const ALL_THE_WAY: [&str; 7] = ["start", "count", "count", "count", "sub_in", "sub_out", "done"];
+
+#[test]
+fn on_transition_sees_each_move_the_same_on_every_path() {
+    let expected = [
+        ("start", "count"),
+        ("count", "count"),
+        ("count", "count"),
+        ("count", "sub_in"),
+        ("sub_in", "sub_out"),
+        ("sub_out", "done"),
+    ];
+    for history in [false, true] {
+        let options = RunOptions {
+            history,
+            ..RunOptions::default()
+        };
+        let run = counter(3, None, options);
+        let seen = run.cx.fns.0.clone();
+        run.finish().unwrap();
+        assert_eq!(*seen.borrow(), expected, "finish, history: {history}");
+        let mut run = counter(3, None, options);
+        let seen = run.cx.fns.0.clone();
+        while !matches!(run.step().unwrap(), Status::Finished(_)) {}
+        assert_eq!(*seen.borrow(), expected, "step, history: {history}");
+    }
+    // An `on_error` arc is a transition too.
+    let run = counter(3, Some(2), RunOptions::default());
+    let seen = run.cx.fns.0.clone();
+    run.finish().unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [("start", "count"), ("count", "count"), ("count", "failed")]
+    );
+}
 
 #[test]
 fn finish_runs_through_a_self_loop_and_a_pushed_network() {
@@ -258,7 +296,8 @@ fn an_error_is_reported_again_by_later_steps() {
 
 /// An event-driven machine: a door. `open` from `closed`, `close` from `open`; `lock(code)` from
 /// `closed` into `locked` when the code is non-zero (a state with a function that records the
-/// code), `smash` into `broken` (an end state).
+/// code), `smash` into `broken` (an end state); `knock` in `locked` is an internal transition
+/// (records 1, stays without entering again); `jam` in `open` fails (no `on_error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum D {
     Closed,
@@ -299,11 +338,23 @@ enum Ev {
     Close,
     Lock(u32),
     Smash,
+    Knock,
+    Jam,
+}
+
+/// The door's functions: they record what the hooks saw.
+#[derive(Debug, Default)]
+struct Log(std::cell::RefCell<Vec<String>>);
+
+impl Log {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
 }
 
 enum Door {}
 
-impl MachineDef<(), ()> for Door {
+impl MachineDef<Log, ()> for Door {
     type Pos = D;
     type End = DoorEnd;
     type Data = Vec<u32>;
@@ -330,26 +381,50 @@ impl MachineDef<(), ()> for Door {
     fn bare(pos: D) -> bool {
         pos != D::Locked
     }
-    fn visit<const ENTER: bool, const PICK: bool>(_: &mut Cx<Vec<u32>, ()>, data: &mut Vec<u32>, at: D) -> Choice<D> {
+    fn visit<const ENTER: bool, const PICK: bool>(_: &mut Cx<Vec<u32>, Log>, data: &mut Vec<u32>, at: D) -> Choice<D> {
         if ENTER && at == D::Locked {
             data.push(0);
         }
         Ok(None)
     }
-    fn dispatch(_: &mut Cx<Vec<u32>, ()>, _: &mut Vec<u32>, from: D, event: &Ev) -> Choice<D> {
+    fn dispatch(_: &mut Cx<Vec<u32>, Log>, data: &mut Vec<u32>, from: D, event: &Ev) -> Choice<D> {
         Ok(match (from, event) {
             (D::Closed, Ev::Open) => Some(Next::To(D::Open)),
             (D::Open, Ev::Close) => Some(Next::To(D::Closed)),
             (D::Closed, Ev::Lock(code)) if *code != 0 => Some(Next::To(D::Locked)),
             (D::Closed | D::Open | D::Locked, Ev::Smash) => Some(Next::To(D::Broken)),
+            (D::Locked, Ev::Knock) => {
+                data.push(1);
+                Some(Next::Stay)
+            }
+            (D::Open, Ev::Jam) => return Err(("jam", FnError::new("stuck"))),
             _ => None,
         })
     }
+    fn accepts(from: D, event: &Ev) -> bool {
+        matches!(
+            (from, event),
+            (D::Closed, Ev::Open | Ev::Lock(_) | Ev::Smash)
+                | (D::Open, Ev::Close | Ev::Smash | Ev::Jam)
+                | (D::Locked, Ev::Smash | Ev::Knock)
+        )
+    }
+    fn on_transition(fns: &Log, from: D, to: D) {
+        fns.0.borrow_mut().push(format!("{} -> {}", from.name(), to.name()));
+    }
+    fn on_dispatch(fns: &Log, at: D, event: &Ev) {
+        fns.0.borrow_mut().push(format!("{event:?} in {}", at.name()));
+    }
+    fn on_reject(fns: &Log, at: D, event: &Ev, reason: Reject) {
+        fns.0
+            .borrow_mut()
+            .push(format!("{event:?} rejected in {}: {reason:?}", at.name()));
+    }
 }
 
-fn door(history: bool) -> Run<Door, ()> {
+fn door(history: bool) -> Run<Door, Log> {
     Run::new(
-        (),
+        Log::default(),
         Vec::new(),
         RunOptions {
             history,
@@ -358,31 +433,40 @@ fn door(history: bool) -> Run<Door, ()> {
     )
 }
 
+fn rejected(result: Handled<Door, Log, ()>) -> (D, Ev, Reject) {
+    match result {
+        Err(HandleError::Rejected { state, event, reason }) => (state, event, reason),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
 #[test]
 fn handle_moves_counts_rejects_and_finishes_the_same_observed_or_not() {
     for history in [false, true] {
         let mut run = door(history);
         assert_eq!(run.handle(Ev::Open).unwrap(), Status::Waiting(D::Open));
         assert_eq!(run.state(), D::Open);
-        // Rejected: the event comes back, the run is unchanged.
-        match run.handle(Ev::Open) {
-            Err(HandleError::Rejected { state, event }) => assert_eq!((state, event), (D::Open, Ev::Open)),
-            other => panic!("expected a rejection, got {other:?}"),
-        }
+        // Rejected: the event comes back, the run is unchanged, and the reason says why.
+        assert_eq!(rejected(run.handle(Ev::Open)), (D::Open, Ev::Open, Reject::NoArc));
         assert_eq!(run.handle(Ev::Close).unwrap(), Status::Waiting(D::Closed));
-        // A false condition rejects too.
-        assert!(matches!(run.handle(Ev::Lock(0)), Err(HandleError::Rejected { .. })));
+        // A false condition: the state has an arc for the event, its guard said no.
+        assert_eq!(
+            rejected(run.handle(Ev::Lock(0))),
+            (D::Closed, Ev::Lock(0), Reject::Guard)
+        );
         assert_eq!(run.handle(Ev::Lock(7)).unwrap(), Status::Waiting(D::Locked));
         assert_eq!(run.data(), &[0]);
+        // An internal transition: its transform runs, the state is not entered again.
+        assert_eq!(run.handle(Ev::Knock).unwrap(), Status::Waiting(D::Locked));
+        assert_eq!(run.data(), &[0, 1]);
+        assert_eq!(run.state(), D::Locked);
         assert_eq!(run.handle(Ev::Smash).unwrap(), Status::Finished(DoorEnd::Broken));
         assert_eq!(run.end(), Some(DoorEnd::Broken));
-        assert_eq!(run.transitions(), 4);
-        // A finished run rejects everything.
-        assert!(matches!(
-            run.handle(Ev::Open),
-            Err(HandleError::Rejected { state: D::Broken, .. })
-        ));
-        // The observed run recorded each state entered, the start state included.
+        assert_eq!(run.transitions(), 5);
+        // A finished run hands every event back.
+        assert_eq!(rejected(run.handle(Ev::Open)), (D::Broken, Ev::Open, Reject::Finished));
+        // The observed run recorded each state entered, the start state included (not the
+        // internal transition: nothing was entered).
         let states: Vec<&str> = run.history().iter().map(|h| h.state).collect();
         if history {
             assert_eq!(states, ["closed", "open", "closed", "locked", "broken"]);
@@ -390,6 +474,73 @@ fn handle_moves_counts_rejects_and_finishes_the_same_observed_or_not() {
             assert!(states.is_empty());
         }
     }
+}
+
+#[test]
+fn hooks_see_every_event_transition_and_rejection_in_order() {
+    for history in [false, true] {
+        let mut run = door(history);
+        run.handle(Ev::Open).unwrap();
+        let _ = run.handle(Ev::Open);
+        run.handle(Ev::Close).unwrap();
+        let _ = run.handle(Ev::Lock(0));
+        run.handle(Ev::Lock(3)).unwrap();
+        run.handle(Ev::Knock).unwrap();
+        run.handle(Ev::Smash).unwrap();
+        let _ = run.handle(Ev::Close);
+        assert_eq!(
+            run.cx.fns.take(),
+            [
+                "Open in closed",
+                "closed -> open",
+                "Open in open",
+                "Open rejected in open: NoArc",
+                "Close in open",
+                "open -> closed",
+                "Lock(0) in closed",
+                "Lock(0) rejected in closed: Guard",
+                "Lock(3) in closed",
+                "closed -> locked",
+                "Knock in locked",
+                "locked -> locked",
+                "Smash in locked",
+                "locked -> broken",
+                "Close rejected in broken: Finished",
+            ],
+            "history: {history}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_run_hands_later_events_back_and_keeps_its_failure() {
+    for history in [false, true] {
+        let mut run = door(history);
+        run.handle(Ev::Open).unwrap();
+        match run.handle(Ev::Jam) {
+            Err(HandleError::Failed(e)) => assert!(matches!(*e, RunError::Function(ref f) if f.function == "jam")),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        assert!(matches!(run.failure(), Some(RunError::Function(_))));
+        // The next event comes back with its payload, not dropped.
+        assert_eq!(
+            rejected(run.handle(Ev::Lock(9))),
+            (D::Open, Ev::Lock(9), Reject::Failed)
+        );
+        assert!(matches!(run.step(), Err(RunError::Function(_))));
+    }
+}
+
+#[test]
+fn start_in_puts_a_run_in_a_state_without_running_its_functions() {
+    let mut run: Run<Door, Log> = Run::start_in(Log::default(), (), Vec::new(), RunOptions::default(), D::Locked);
+    assert_eq!(run.state(), D::Locked);
+    // `locked` records 0 when entered: it was not entered.
+    assert!(run.data().is_empty());
+    assert_eq!(run.handle(Ev::Knock).unwrap(), Status::Waiting(D::Locked));
+    assert_eq!(run.data(), &[1]);
+    let end: Run<Door, Log> = Run::start_in(Log::default(), (), Vec::new(), RunOptions::default(), D::Broken);
+    assert_eq!(end.end(), Some(DoorEnd::Broken));
 }
 
 #[test]

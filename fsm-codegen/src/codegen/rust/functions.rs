@@ -92,6 +92,33 @@ impl Gen<'_> {
             let payload = f.payload.as_deref().map(|p| self.payload_type(p));
             quote!(#kind #name(#payload);)
         });
+        // The hooks: provided methods that do nothing, so that a machine pays for them only
+        // when its functions override them (the run loop calls them through `MachineDef`).
+        let pos = &self.position;
+        let ev = &self.event;
+        let rt_pub = &self.rt_pub;
+        let event_hooks = self.m.is_event_driven().then(|| {
+            quote! {
+                /// Hook: an event arrives in `state`, before any arc is tried (a no-op unless overridden).
+                #[allow(unused_variables)]
+                fn on_dispatch(&self, state: #pos, event: &#ev) {}
+                /// Hook: `event` was not taken in `state`, for `reason` (a no-op unless overridden).
+                #[allow(unused_variables)]
+                fn on_reject(&self, state: #pos, event: &#ev, reason: #rt_pub::Reject) {}
+            }
+        });
+        let hooks = quote! {
+            /// Hook: a run goes from `from` to `to`, after the arc's transforms and before the
+            /// target's functions (a no-op unless overridden).
+            #[allow(unused_variables)]
+            fn on_transition(&self, from: #pos, to: #pos) {}
+            #event_hooks
+        };
+        let hook_forwards = if self.m.is_event_driven() {
+            quote!([on_transition(from: #pos, to: #pos); on_dispatch(state: #pos, event: &#ev); on_reject(state: #pos, event: &#ev, reason: #rt_pub::Reject);])
+        } else {
+            quote!([on_transition(from: #pos, to: #pos);])
+        };
         let data = &self.data;
         let ctx_type = self.held.ctx_type(&self.rt_pub);
         let unit = if self.m.functions.is_empty() {
@@ -119,9 +146,10 @@ impl Gen<'_> {
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             pub trait #t {
                 #(#docs #sigs;)*
+                #hooks
             }
 
-            #rt::forward_fns!(#t, #data, #ctx_type; #(#forwards)*);
+            #rt::forward_fns!(#t, #data, #ctx_type; #hook_forwards #(#forwards)*);
 
             #unit
         }

@@ -242,6 +242,11 @@ impl Gen<'_> {
                     #run_new(self.fns, #res_owned data, self.options)
                 }
 
+                /// A run of `data` in `state` already, its functions not run (for restores and tests).
+                pub fn start_in(&self, data: #data, state: #pos) -> #run<&F #res_borrowed_arg> {
+                    #rt::Run::start_in(&self.fns, #res_borrowed_or_unit data, self.options, state)
+                }
+
                 #res_accessor
 
                 #run_fn

@@ -152,6 +152,7 @@ impl Gen<'_> {
             quote!(::core::convert::Infallible)
         };
         let dispatch = self.dispatch_table(&all);
+        let accepts = self.accepts_table(&all);
 
         let frames = if m.has_push_arcs() {
             let depth = proc_macro2::Literal::usize_unsuffixed(m.push_depth.max(1));
@@ -233,6 +234,23 @@ impl Gen<'_> {
                 "dispatch",
                 quote!((__cx: &mut #res, __d: &mut #data, from: #pos, event: &#event_ty) -> __fsm::Choice<#pos>),
                 dispatch,
+            ),
+            on("accepts", quote!((from: #pos, event: &#event_ty) -> bool), accepts),
+            // The hooks of the functions trait: no-ops unless the functions override them.
+            on(
+                "on_transition",
+                quote!((fns: &F, from: #pos, to: #pos)),
+                Some(quote!(#t::on_transition(fns, from, to))),
+            ),
+            on(
+                "on_dispatch",
+                quote!((fns: &F, at: #pos, event: &#event_ty)),
+                m.is_event_driven().then(|| quote!(#t::on_dispatch(fns, at, event))),
+            ),
+            on(
+                "on_reject",
+                quote!((fns: &F, at: #pos, event: &#event_ty, reason: __fsm::Reject)),
+                m.is_event_driven().then(|| quote!(#t::on_reject(fns, at, event, reason))),
             ),
         ]
         .into_iter()
@@ -355,6 +373,45 @@ impl Gen<'_> {
             }
         }
         (!arms.is_empty()).then(|| self.choice_table(arms, all.len(), quote!(from)))
+    }
+
+    /// `accepts`' body: per state with event arcs, whether the event is one of theirs (the
+    /// conditions aside), so that a rejection says whether a guard said no.
+    pub(super) fn accepts_table(&self, all: &[(StateRef, &ir::State)]) -> Option<TokenStream> {
+        let m = self.m;
+        let ev = &self.event;
+        let mut arms = Vec::new();
+        for (r, s) in all {
+            let net = &m.networks[r.network.0];
+            let mut seen = Vec::new();
+            let mut pats = Vec::new();
+            for a in &s.arcs {
+                let Some(e) = net.arcs[a.0].event else { continue };
+                if seen.contains(&e) {
+                    continue;
+                }
+                seen.push(e);
+                let event = &m.events[e.0];
+                let v = ident(&event.ident);
+                pats.push(match event.payload {
+                    Some(_) => quote!(#ev::#v(_)),
+                    None => quote!(#ev::#v),
+                });
+            }
+            if !pats.is_empty() {
+                let p = self.pos(*r);
+                arms.push(quote!(#p => ::core::matches!(event, #(#pats)|*),));
+            }
+        }
+        (!arms.is_empty()).then(|| {
+            let default = (arms.len() < all.len()).then(|| quote!(_ => false,));
+            quote! {
+                match from {
+                    #(#arms)*
+                    #default
+                }
+            }
+        })
     }
 
     /// Taking `arc` from `from` (its condition already true): its transforms, in the source
