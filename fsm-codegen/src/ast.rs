@@ -102,6 +102,11 @@ pub struct Network {
     /// The arcs between states of this network, in declaration order.
     #[cfg_attr(feature = "schema", schemars(default))]
     pub arcs: Vec<Arc>,
+    /// Superstates: groups of states (a state joins one with `superstate:`) whose arcs every
+    /// state of the group has, after its own, and whose entry and exit actions run when a run
+    /// comes into or leaves the group.
+    #[cfg_attr(feature = "schema", schemars(default))]
+    pub superstates: Vec<Superstate>,
     /// The whole network node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
@@ -126,6 +131,16 @@ pub struct State {
     /// Functions that change the record on entering the state, in order.
     #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub transform: Vec<FunctionRef>,
+    /// Entry actions: functions run when a run enters the state, after its checks and transforms
+    /// (and after the entry actions of the superstates it comes into).
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
+    pub on_entry: Vec<FunctionRef>,
+    /// Exit actions: functions run when a run leaves the state by one of its arcs (not an
+    /// `internal` one, not a push arc, not `on_error`), before the arc's transforms.
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
+    pub on_exit: Vec<FunctionRef>,
+    /// The superstate the state belongs to (one of the network's `superstates`).
+    pub superstate: Option<Spanned<String>>,
     /// State to go to when a check or transform of this state fails; the error is available there.
     pub on_error: Option<Spanned<String>>,
     /// Overrides the machine's `data_mode` for this state.
@@ -206,7 +221,12 @@ pub struct RateLimitSchema {
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Arc {
-    /// Source state.
+    /// Source state; a list of states (`[a, b]`: the arc from each of them); a superstate (the
+    /// arc from each of its states, tried after their own arcs); or `_`, every state of the
+    /// network that is not an end state.
+    // The readers expand lists, `_` and superstates (`Machine::expand_arcs`): after them, `from`
+    // is one state and `origin` says how it was written.
+    #[cfg_attr(feature = "schema", schemars(with = "OneOrMany<String>"))]
     pub from: Spanned<String>,
     /// Target state, in the same network. Omitted on a push arc.
     pub to: Option<Spanned<String>>,
@@ -214,8 +234,10 @@ pub struct Arc {
     pub description: Option<Spanned<String>>,
     /// Event that triggers the arc. Omitted: the arc is taken as soon as its source state is done.
     pub on: Option<Spanned<String>>,
-    /// Guard: the arc is available only when it returns true.
-    pub condition: Option<FunctionRef>,
+    /// Guard: the arc is available only when it returns true; with a list, when every one of
+    /// them does (tried in order, stopping at the first that says no).
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
+    pub condition: Vec<FunctionRef>,
     /// Functions run while traversing the arc, before entering the target.
     #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub transform: Vec<FunctionRef>,
@@ -229,7 +251,71 @@ pub struct Arc {
     /// Resources this arc's functions use.
     #[cfg_attr(feature = "schema", schemars(default))]
     pub resources: Vec<Spanned<String>>,
+    /// An internal transition (an arc on an event, from a state to itself): its transforms run
+    /// and the run stays, without leaving the state or entering it again (no exit or entry
+    /// actions, the state's functions not run again). A self-arc without it leaves and enters.
+    pub internal: Option<Spanned<bool>>,
+    /// How `from` was written (one arc of a list, `_`, a superstate): set by the readers.
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub origin: Origin,
     /// The whole arc node.
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub span: Span,
+}
+
+/// How the source of an arc was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// One state.
+    #[default]
+    Written,
+    /// One state of a list (`from: [a, b]`).
+    List,
+    /// `_`: every state that is not an end state. Its copies keep their place in declaration
+    /// order, so an arc after it for the same event is tried after it.
+    Wildcard,
+    /// A superstate `name`, `depth` levels above the state (1: its own superstate): the copy is
+    /// tried after the arcs of the state itself and of the superstates below `name`.
+    Superstate {
+        /// The superstate, as written.
+        name: String,
+        /// How far up.
+        depth: u32,
+    },
+}
+
+impl Origin {
+    /// Where the arc's copies stand in the order a state tries its arcs: 0 for its own, then
+    /// each superstate level.
+    pub fn level(&self) -> u32 {
+        match self {
+            Origin::Superstate { depth, .. } => *depth,
+            _ => 0,
+        }
+    }
+}
+
+/// A superstate: a group of states of a network, with arcs of its own (`from: <superstate>`)
+/// that each of its states has after its own ("event bubbling"), and entry and exit actions.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Superstate {
+    /// Name, unique among the network's states and superstates.
+    pub name: Spanned<String>,
+    /// Documentation.
+    pub description: Option<Spanned<String>>,
+    /// The superstate this one is inside.
+    pub parent: Option<Spanned<String>>,
+    /// Functions run when a run comes into the superstate from outside it, before the entry
+    /// actions of what it enters inside.
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
+    pub on_entry: Vec<FunctionRef>,
+    /// Functions run when a run leaves the superstate for a state outside it, after the exit
+    /// actions of the state it leaves.
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
+    pub on_exit: Vec<FunctionRef>,
+    /// The whole superstate node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
 }
@@ -512,8 +598,86 @@ impl JsonSchema for Value {
 }
 
 impl Machine {
+    /// Expands the arcs whose source is `_` (every state of the network that is not an end state)
+    /// or a superstate (each of its states, directly or in a superstate inside it) into one arc
+    /// per source state, in place: the readers call it once a machine is read, so that every
+    /// later stage sees arcs from one state. A name that is neither a state nor a superstate is
+    /// left for validation to report. Superstates that form a cycle are followed only as far as
+    /// there are superstates.
+    pub fn expand_arcs(&mut self) {
+        for network in &mut self.networks {
+            let chains: Vec<Vec<&str>> = network
+                .states
+                .iter()
+                .map(|s| superstate_chain(network, s.superstate.as_ref().map(|n| n.value.as_str())))
+                .collect();
+            let is_state = |name: &str| network.states.iter().any(|s| s.name.value == name);
+            let is_superstate = |name: &str| network.superstates.iter().any(|s| s.name.value == name);
+            let mut arcs = Vec::with_capacity(network.arcs.len());
+            for arc in &network.arcs {
+                let from = arc.from.value.as_str();
+                if from == WILDCARD && arc.origin == Origin::Wildcard {
+                    for state in network
+                        .states
+                        .iter()
+                        .filter(|s| !s.is_end.as_ref().is_some_and(|e| e.value))
+                    {
+                        let mut copy = arc.clone();
+                        copy.from = Spanned::new(state.name.value.clone(), arc.from.span);
+                        arcs.push(copy);
+                    }
+                } else if !is_state(from) && is_superstate(from) {
+                    for (state, chain) in network.states.iter().zip(&chains) {
+                        if state.is_end.as_ref().is_some_and(|e| e.value) {
+                            continue;
+                        }
+                        if let Some(depth) = chain.iter().position(|s| *s == from) {
+                            let mut copy = arc.clone();
+                            copy.from = Spanned::new(state.name.value.clone(), arc.from.span);
+                            copy.origin = Origin::Superstate {
+                                name: from.to_owned(),
+                                depth: u32::try_from(depth + 1).unwrap_or(u32::MAX),
+                            };
+                            arcs.push(copy);
+                        }
+                    }
+                } else {
+                    arcs.push(arc.clone());
+                }
+            }
+            // An internal arc without `to` stays where it is.
+            for arc in &mut arcs {
+                if arc.internal.as_ref().is_some_and(|i| i.value) && arc.to.is_none() && arc.target_network.is_none() {
+                    arc.to = Some(arc.from.clone());
+                }
+            }
+            network.arcs = arcs;
+        }
+    }
+
     /// All states of all networks, with their network.
     pub fn states(&self) -> impl Iterator<Item = (&Network, &State)> {
         self.networks.iter().flat_map(|n| n.states.iter().map(move |s| (n, s)))
     }
+}
+
+/// The source of an arc from every state that is not an end state.
+pub const WILDCARD: &str = "_";
+
+/// The superstates around a state, innermost first, starting at `first` (the state's
+/// `superstate`): each one's `parent`, as far as names resolve and without going round a cycle.
+pub fn superstate_chain<'n>(network: &'n Network, first: Option<&'n str>) -> Vec<&'n str> {
+    let mut chain = Vec::new();
+    let mut next = first;
+    while let Some(name) = next {
+        if chain.contains(&name) || chain.len() > network.superstates.len() {
+            break;
+        }
+        let Some(sup) = network.superstates.iter().find(|s| s.name.value == name) else {
+            break;
+        };
+        chain.push(name);
+        next = sup.parent.as_ref().map(|p| p.value.as_str());
+    }
+    chain
 }

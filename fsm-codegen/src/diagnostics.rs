@@ -109,6 +109,8 @@ pub mod codes {
         TOO_DEEP = "fsm::too_deep";
         /// A machine file that is not UTF-8 text.
         NOT_UTF8 = "fsm::not_utf8";
+        /// Superstates whose `parent`s go round in a circle.
+        SUPERSTATE_CYCLE = "fsm::superstate_cycle";
     }
 }
 
@@ -264,6 +266,20 @@ impl Diagnostics {
     /// Sorts by position (then code), so output does not depend on the order checks ran in.
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| (a.span(), a.code).cmp(&(b.span(), b.code)));
+        // An arc written for several states (`from: [a, b]`, `_`, a superstate) is one node:
+        // what is wrong with it once is said once.
+        let mut kept: Vec<Diagnostic> = Vec::with_capacity(self.items.len());
+        for d in self.items.drain(..) {
+            let repeated = kept
+                .iter()
+                .rev()
+                .take_while(|k| k.span() == d.span())
+                .any(|k| k.code == d.code && k.message == d.message);
+            if !repeated {
+                kept.push(d);
+            }
+        }
+        self.items = kept;
     }
 
     /// Sorts, after dropping what only follows from a key that was not understood: a misspelt

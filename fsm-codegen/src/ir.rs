@@ -180,7 +180,7 @@ pub struct State {
     pub is_end: bool,
     /// Checks run on entering, before the transforms.
     pub validate: Vec<Call>,
-    /// Transforms run on entering, in order.
+    /// Transforms run on entering, in order, then its entry actions (`on_entry`).
     pub transform: Vec<Call>,
     /// Where a run goes when a function of this state (or of one of its arcs) fails.
     pub on_error: Option<StateId>,
@@ -213,9 +213,13 @@ pub struct Arc {
     pub target: Target,
     /// The event that triggers it; `None`: taken as soon as the source state is done.
     pub event: Option<EventId>,
-    /// Guard.
-    pub condition: Option<Call>,
-    /// Functions run while traversing, before entering the target.
+    /// Guards: the arc is available when every one of them holds (none: always).
+    pub condition: Vec<Call>,
+    /// An internal transition: the run stays in `from` without leaving or entering it.
+    pub internal: bool,
+    /// Functions run while traversing, before entering the target: the exit actions of the
+    /// source state and of the superstates the arc leaves, the arc's own transforms, then the
+    /// entry actions of the superstates it comes into (outermost first).
     pub transform: Vec<Call>,
     /// Priority (higher is tried first).
     pub priority: i64,

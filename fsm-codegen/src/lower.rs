@@ -131,11 +131,16 @@ impl Lowering<'_, '_> {
                 .iter()
                 .map(|f| self.call(f, Role::Transform, None, what("check")))
                 .collect();
-            let transform = s
+            let mut transform: Vec<Call> = s
                 .transform
                 .iter()
                 .map(|f| self.call(f, Role::Transform, None, what("transform")))
                 .collect();
+            transform.extend(
+                s.on_entry
+                    .iter()
+                    .map(|f| self.call(f, Role::Transform, None, what("entry action"))),
+            );
             states.push(State {
                 name: s.name.value.clone(),
                 ident: type_ident(&s.name),
@@ -153,6 +158,13 @@ impl Lowering<'_, '_> {
             });
         }
 
+        let chains: Vec<Vec<&str>> = net
+            .states
+            .iter()
+            .map(|s| ast::superstate_chain(net, s.superstate.as_ref().map(|n| n.value.as_str())))
+            .collect();
+        let superstate = |name: &str| net.superstates.iter().find(|s| s.name.value == name);
+        let mut levels = Vec::with_capacity(net.arcs.len());
         let mut arcs = Vec::with_capacity(net.arcs.len());
         for a in &net.arcs {
             let Some(from) = state_index(&a.from) else { continue };
@@ -188,31 +200,79 @@ impl Lowering<'_, '_> {
             );
             let condition = a
                 .condition
-                .as_ref()
-                .map(|c| self.call(c, Role::Condition, payload.clone(), format!("condition of {label}")));
-            let transform = a
-                .transform
                 .iter()
-                .map(|f| self.call(f, Role::Transform, payload.clone(), format!("transform of {label}")))
+                .map(|c| self.call(c, Role::Condition, payload.clone(), format!("condition of {label}")))
                 .collect();
+            let internal = a.internal.as_ref().is_some_and(|i| i.value);
+            // Leaving and coming in: the exit actions of the source and of the superstates the
+            // arc leaves (innermost first), then the arc's transforms, then the entry actions of
+            // the superstates it comes into (outermost first). A push arc is a call: it leaves
+            // nothing; an internal arc stays.
+            let (leaves, enters): (Vec<&ast::Superstate>, Vec<&ast::Superstate>) = match target {
+                Target::State(t) if !internal => {
+                    let source = &chains[from.0];
+                    let dest = &chains[t.0];
+                    (
+                        source
+                            .iter()
+                            .filter(|s| !dest.contains(s))
+                            .filter_map(|s| superstate(s))
+                            .collect(),
+                        dest.iter()
+                            .rev()
+                            .filter(|s| !source.contains(s))
+                            .filter_map(|s| superstate(s))
+                            .collect(),
+                    )
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            let mut transform = Vec::new();
+            if matches!(target, Target::State(_)) && !internal {
+                let source = &net.states[from.0];
+                for f in &source.on_exit {
+                    let usage = format!("exit action of state `{}`", source.name.value);
+                    transform.push(self.call(f, Role::Transform, None, usage));
+                }
+            }
+            for sup in &leaves {
+                for f in &sup.on_exit {
+                    let usage = format!("exit action of superstate `{}`", sup.name.value);
+                    transform.push(self.call(f, Role::Transform, None, usage));
+                }
+            }
+            for f in &a.transform {
+                transform.push(self.call(f, Role::Transform, payload.clone(), format!("transform of {label}")));
+            }
+            for sup in &enters {
+                for f in &sup.on_entry {
+                    let usage = format!("entry action of superstate `{}`", sup.name.value);
+                    transform.push(self.call(f, Role::Transform, None, usage));
+                }
+            }
             arcs.push(Arc {
                 from,
                 target,
                 event,
                 condition,
+                internal,
                 transform,
                 priority: a.priority.as_ref().map_or(0, |p| p.value),
                 description: doc(&a.description),
                 span: a.span,
             });
+            levels.push(a.origin.level());
         }
 
         for (i, arc) in arcs.iter().enumerate() {
             states[arc.from.0].arcs.push(ArcId(i));
         }
         for state in &mut states {
-            // Stable: equal priorities keep declaration order.
-            state.arcs.sort_by_key(|a| std::cmp::Reverse(arcs[a.0].priority));
+            // Stable: equal priorities keep declaration order; a superstate's arcs come after
+            // the state's own (and a nearer superstate's).
+            state
+                .arcs
+                .sort_by_key(|a| (levels[a.0], std::cmp::Reverse(arcs[a.0].priority)));
         }
 
         let start = states.iter().position(|s| s.is_start).map_or(StateId(0), StateId);

@@ -79,6 +79,14 @@ pub(crate) fn machine_shorthands(schema: &mut Schema) {
                 "items": { "$ref": "#/$defs/Arc" }
             }),
         );
+        properties.insert(
+            "superstates".to_owned(),
+            json!({
+                "description": "The superstates of a machine with a single network (instead of `networks`).",
+                "type": "array",
+                "items": { "$ref": "#/$defs/Superstate" }
+            }),
+        );
         if let Some(Value::Object(version)) = properties.get_mut("version") {
             // `version: 1.0` is read as the text "1.0".
             version.insert("type".to_owned(), json!(["string", "number"]));

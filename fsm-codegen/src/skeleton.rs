@@ -189,12 +189,18 @@ fn fix_state_part(s: &mut State, at: Span) -> bool {
         s.resources.remove(i);
         return true;
     }
-    remove_function(&mut s.validate, at) || remove_function(&mut s.transform, at)
+    if s.superstate.as_ref().is_some_and(|o| inside(o.span, at)) {
+        s.superstate = None;
+        return true;
+    }
+    remove_function(&mut s.validate, at)
+        || remove_function(&mut s.transform, at)
+        || remove_function(&mut s.on_entry, at)
+        || remove_function(&mut s.on_exit, at)
 }
 
 fn fix_arc_part(a: &mut Arc, at: Span) -> bool {
-    if a.condition.as_ref().is_some_and(|c| inside(c.span(), at)) {
-        a.condition = None;
+    if remove_function(&mut a.condition, at) {
         return true;
     }
     if let Some(i) = a.resources.iter().position(|r| inside(r.span, at)) {

@@ -147,8 +147,9 @@ fn arc_label(machine: &Machine, arc: &crate::ir::Arc) -> String {
     if let Some(e) = arc.event {
         parts.push(machine.events[e.0].name.clone());
     }
-    if let Some(c) = &arc.condition {
-        parts.push(format!("[{}]", call_label(machine, c)));
+    if !arc.condition.is_empty() {
+        let guards: Vec<String> = arc.condition.iter().map(|c| call_label(machine, c)).collect();
+        parts.push(format!("[{}]", guards.join(" && ")));
     }
     if arc.priority != 0 {
         parts.push(format!("(priority {})", arc.priority));

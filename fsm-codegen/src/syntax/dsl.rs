@@ -39,7 +39,8 @@
 //! panics, whatever the tokens.
 
 use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, ResourceKind, State, Store, Value,
+    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, ResourceKind, State, Store,
+    Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -159,13 +160,16 @@ pub fn parse(tokens: TokenStream) -> DslParse {
         };
     }
     let machine = (|input: ParseStream<'_>| p.document(input)).parse2(tokens);
-    let machine = match machine {
+    let mut machine = match machine {
         Ok(m) => m,
         Err(e) => {
             p.errors.push(e);
             None
         }
     };
+    if let Some(machine) = &mut machine {
+        machine.expand_arcs();
+    }
     if let Some(machine) = &machine
         && p.errors.is_empty()
     {
@@ -385,6 +389,7 @@ impl Parser {
             description: None,
             states: Vec::new(),
             arcs: Vec::new(),
+            superstates: Vec::new(),
             span: machine.name.span,
         };
         let mut first_implicit: Option<proc_macro2::Span> = None;
@@ -438,6 +443,7 @@ impl Parser {
                     description: docs,
                     states: Vec::new(),
                     arcs: Vec::new(),
+                    superstates: Vec::new(),
                     span: Span::default(),
                 };
                 self.network_body(&content, &mut network);
@@ -481,7 +487,7 @@ impl Parser {
         let key = key.to_string();
         let known = machine_keys();
         if !known.contains(&key.as_str()) {
-            self.unknown_key(&key, key_span, &known, "machine");
+            self.unknown_key(Place::Machine, &key, key_span, &known, "machine");
             Self::recover(input, Stop::Semi);
             return Ok(());
         }
@@ -500,7 +506,7 @@ impl Parser {
             keys::METADATA => machine.metadata = Some(self.value(input)?),
             // A setting of the table this parser does not read (the table test catches it).
             _ => {
-                self.unknown_key(&key, key_span, &known, "machine");
+                self.unknown_key(Place::Machine, &key, key_span, &known, "machine");
                 Self::recover(input, Stop::Semi);
                 return Ok(());
             }
@@ -529,9 +535,17 @@ impl Parser {
         network: &mut Network,
     ) -> Result<()> {
         let is_name = input.peek(LitStr) || input.fork().call(Ident::parse_any).is_ok();
-        if is_name && input.peek2(Token![->]) {
-            let arc = self.arc(input, description)?;
-            network.arcs.push(arc);
+        if (is_name || input.peek(syn::token::Bracket)) && input.peek2(Token![->]) {
+            let arcs = self.arc(input, description)?;
+            network.arcs.extend(arcs);
+            return Ok(());
+        }
+        let word = input.fork().call(Ident::parse_any).ok();
+        if word.as_ref().is_some_and(|w| w == "superstate") && !input.peek2(Token![:]) {
+            let kw = Ident::parse_any(input)?;
+            let start = self.mark(kw.span());
+            let superstate = self.superstate(input, start, description)?;
+            network.superstates.push(superstate);
             return Ok(());
         }
         let mut is_start = None;
@@ -589,6 +603,9 @@ impl Parser {
             is_end,
             validate: Vec::new(),
             transform: Vec::new(),
+            on_entry: Vec::new(),
+            on_exit: Vec::new(),
+            superstate: None,
             on_error: None,
             data_mode: None,
             retry: None,
@@ -642,7 +659,7 @@ impl Parser {
         let key = key.to_string();
         let known = state_keys();
         if !known.contains(&key.as_str()) {
-            self.unknown_key(&key, key_span, &known, "state");
+            self.unknown_key(Place::State, &key, key_span, &known, "state");
             Self::recover(input, Stop::Semi);
             return Ok(());
         }
@@ -653,6 +670,9 @@ impl Parser {
         match key.as_str() {
             keys::VALIDATE => state.validate = self.functions(input)?,
             keys::TRANSFORM => state.transform = self.functions(input)?,
+            keys::ON_ENTRY => state.on_entry = self.functions(input)?,
+            keys::ON_EXIT => state.on_exit = self.functions(input)?,
+            keys::SUPERSTATE => state.superstate = Some(self.name(input)?),
             keys::ON_ERROR => state.on_error = Some(self.name(input)?),
             keys::DATA_MODE => state.data_mode = self.data_mode(input)?,
             keys::RETRY => state.retry = Some(self.value(input)?),
@@ -663,7 +683,7 @@ impl Parser {
             keys::METADATA => state.metadata = Some(self.value(input)?),
             // A setting of the table this parser does not read (the table test catches it).
             _ => {
-                self.unknown_key(&key, key_span, &known, "state");
+                self.unknown_key(Place::State, &key, key_span, &known, "state");
                 Self::recover(input, Stop::Semi);
                 return Ok(());
             }
@@ -671,21 +691,117 @@ impl Parser {
         self.semi(input)
     }
 
-    fn arc(&mut self, input: ParseStream<'_>, description: Option<Spanned<String>>) -> Result<Arc> {
-        let from = self.name(input)?;
+    /// `superstate name;` or `superstate name { parent: p; on_entry: f; on_exit: g; }` (after
+    /// the keyword, which starts at `start`).
+    fn superstate(
+        &mut self,
+        input: ParseStream<'_>,
+        start: u32,
+        description: Option<Spanned<String>>,
+    ) -> Result<Superstate> {
+        let name = self.name(input)?;
+        let mut sup = Superstate {
+            name,
+            description,
+            parent: None,
+            on_entry: Vec::new(),
+            on_exit: Vec::new(),
+            span: Span::default(),
+        };
+        if input.peek(Token![;]) {
+            let semi: Token![;] = input.parse()?;
+            let end = self.one(semi.span);
+            sup.span = Span::new(start, end.end);
+            return Ok(sup);
+        }
+        let content;
+        let brace = syn::braced!(content in input);
+        let mut keys = Keys::default();
+        let known = keys::dsl_settings(Place::Superstate);
+        while !content.is_empty() {
+            let result = (|| -> Result<()> {
+                let key = Ident::parse_any(&content)
+                    .map_err(|e| syn::Error::new(e.span(), "expected a setting `key: value;`"))?;
+                let key_span = self.one(key.span());
+                content.parse::<Token![:]>()?;
+                let key = key.to_string();
+                if !known.contains(&key.as_str()) {
+                    self.unknown_key(Place::Superstate, &key, key_span, &known, "superstate");
+                    Self::recover(&content, Stop::Semi);
+                    return Ok(());
+                }
+                if !keys.check(self, &key, key_span) {
+                    Self::recover(&content, Stop::Semi);
+                    return Ok(());
+                }
+                match key.as_str() {
+                    keys::PARENT => sup.parent = Some(self.name(&content)?),
+                    keys::ON_ENTRY => sup.on_entry = self.functions(&content)?,
+                    keys::ON_EXIT => sup.on_exit = self.functions(&content)?,
+                    _ => {
+                        self.unknown_key(Place::Superstate, &key, key_span, &known, "superstate");
+                        Self::recover(&content, Stop::Semi);
+                        return Ok(());
+                    }
+                }
+                self.semi(&content)
+            })();
+            if let Err(e) = result {
+                self.errors.push(e);
+                Self::recover(&content, Stop::Semi);
+            }
+        }
+        let end = self.one(brace.span.close());
+        if input.peek(Token![;]) {
+            input.parse::<Token![;]>()?;
+        }
+        sup.span = Span::new(start, end.end);
+        Ok(sup)
+    }
+
+    /// An arc; one per source when the source is a list (`[a, b] -> c`).
+    fn arc(&mut self, input: ParseStream<'_>, description: Option<Spanned<String>>) -> Result<Vec<Arc>> {
+        let sources: Vec<(Spanned<String>, Origin)> = if input.peek(syn::token::Bracket) {
+            let names = self.names(input)?;
+            if names.is_empty() {
+                return Err(input.error("name at least one state in `[..] ->`"));
+            }
+            names.into_iter().map(|n| (n, Origin::List)).collect()
+        } else {
+            let from = self.name(input)?;
+            let origin = if from.value == WILDCARD {
+                Origin::Wildcard
+            } else {
+                Origin::Written
+            };
+            vec![(from, origin)]
+        };
+        let start = sources.first().map_or(self.here(), |(f, _)| f.span.start);
         input.parse::<Token![->]>()?;
         let mut arc = Arc {
-            from,
+            from: Spanned::new(String::new(), Span::default()),
             to: None,
             description,
             on: None,
-            condition: None,
+            condition: Vec::new(),
             transform: Vec::new(),
             priority: None,
             target_network: None,
             return_state: None,
             resources: Vec::new(),
+            internal: None,
+            origin: Origin::Written,
             span: Span::default(),
+        };
+        let each = |arc: Arc| -> Vec<Arc> {
+            sources
+                .iter()
+                .map(|(from, origin)| Arc {
+                    from: from.clone(),
+                    origin: origin.clone(),
+                    ..arc.clone()
+                })
+                .collect()
         };
         let is_push = input.fork().call(Ident::parse_any).is_ok_and(|i| i == "push")
             && (input.peek2(syn::Ident::peek_any) || input.peek2(LitStr));
@@ -716,6 +832,15 @@ impl Parser {
             let span = self.one(word.span());
             let span_of_word = word.span();
             let word = word.to_string();
+            if word == keys::INTERNAL {
+                if !keys.check(self, &word, span) {
+                    Self::recover(input, Stop::Semi);
+                    arc.span = Span::new(start, self.here());
+                    return Ok(each(arc));
+                }
+                arc.internal = Some(Spanned::new(true, span));
+                continue;
+            }
             let clauses = arc_clauses();
             let clause = keys::dsl_clause(Place::Arc, &word);
             if clause.is_none() {
@@ -725,23 +850,40 @@ impl Parser {
                     span,
                     "not a clause of an arc",
                 );
-                d = d.with_help(match did_you_mean(&word, clauses.iter().copied()) {
+                // An alias names the key (`guard` means `condition`): say the clause's word.
+                let meant = keys::meant(Place::Arc, &word, clauses.iter().copied()).map(|k| {
+                    keys::keys(Place::Arc)
+                        .iter()
+                        .find_map(|key| match key.dsl {
+                            keys::Dsl::Clause(w) if key.name == k => Some(w),
+                            _ => None,
+                        })
+                        .unwrap_or(k)
+                });
+                d = d.with_help(match meant {
                     Some(s) => format!("did you mean `{s}`? An arc takes: {}", clauses.join(", ")),
                     None => format!("an arc takes: {}", clauses.join(", ")),
                 });
                 self.diags.push(d);
                 Self::recover(input, Stop::Semi);
-                arc.span = Span::new(arc.from.span.start, self.here());
-                return Ok(arc);
+                arc.span = Span::new(start, self.here());
+                return Ok(each(arc));
             }
             if !keys.check(self, &word, span) {
                 Self::recover(input, Stop::Semi);
-                arc.span = Span::new(arc.from.span.start, self.here());
-                return Ok(arc);
+                arc.span = Span::new(start, self.here());
+                return Ok(each(arc));
             }
             match clause {
                 Some(keys::ON) => arc.on = Some(self.name(input)?),
-                Some(keys::CONDITION) => arc.condition = self.function(input)?,
+                Some(keys::CONDITION) => {
+                    // A condition that does not parse is still a condition (see the YAML reader).
+                    let at = self.here();
+                    arc.condition = self.functions(input)?;
+                    if arc.condition.is_empty() {
+                        arc.condition = vec![FunctionRef::Named(Spanned::new(String::new(), Span::new(at, at)))];
+                    }
+                }
                 Some(keys::PRIORITY) => arc.priority = self.integer(input, keys::PRIORITY)?,
                 Some(keys::TRANSFORM) => arc.transform = self.functions(input)?,
                 Some(keys::RESOURCES) => arc.resources = self.names(input)?,
@@ -756,8 +898,8 @@ impl Parser {
         }
         let semi: Token![;] = input.parse()?;
         let end = self.one(semi.span);
-        arc.span = Span::new(arc.from.span.start, end.end);
-        Ok(arc)
+        arc.span = Span::new(start, end.end);
+        Ok(each(arc))
     }
 
     // ---------------------------------------------------------------- events, resources
@@ -1401,14 +1543,14 @@ impl Parser {
 
     // ---------------------------------------------------------------- diagnostics
 
-    fn unknown_key(&mut self, key: &str, span: Span, known: &[&str], what: &str) {
+    fn unknown_key(&mut self, place: Place, key: &str, span: Span, known: &[&str], what: &str) {
         let mut d = Diagnostic::error(
             codes::UNKNOWN_KEY,
             format!("unknown key `{key}` in a {what}"),
             span,
             "unknown key",
         );
-        d = d.with_help(match did_you_mean(key, known.iter().copied()) {
+        d = d.with_help(match keys::meant(place, key, known.iter().copied()) {
             Some(s) => format!("did you mean `{s}`? A {what} takes: {}", known.join(", ")),
             None => format!("a {what} takes: {}", known.join(", ")),
         });

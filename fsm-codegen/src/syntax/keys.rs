@@ -61,6 +61,18 @@ keys! {
     TRANSFORM = "transform";
     /// Where a run goes when a function fails.
     ON_ERROR = "on_error";
+    /// Entry actions of a state or superstate.
+    ON_ENTRY = "on_entry";
+    /// Exit actions of a state or superstate.
+    ON_EXIT = "on_exit";
+    /// The superstate a state belongs to.
+    SUPERSTATE = "superstate";
+    /// The superstates of a network (or of a machine of one network).
+    SUPERSTATES = "superstates";
+    /// The superstate a superstate is inside.
+    PARENT = "parent";
+    /// An arc that stays in its state without leaving it.
+    INTERNAL = "internal";
     /// Run a state's functions again when they fail.
     RETRY = "retry";
     /// Time limit (of a state's functions; of a resource).
@@ -152,6 +164,8 @@ pub enum Place {
     FunctionDecl,
     /// A function reference written as a mapping (`{ rust: .. }`, `{ builtin: .., params: .. }`).
     Function,
+    /// A superstate.
+    Superstate,
     /// A state's `retry`.
     Retry,
     /// A state's `circuit_breaker`.
@@ -215,6 +229,7 @@ pub fn keys(place: Place) -> &'static [Key] {
         Place::Resource => RESOURCE_KEYS,
         Place::FunctionDecl => FUNCTION_DECL,
         Place::Function => FUNCTION,
+        Place::Superstate => SUPERSTATE_KEYS,
         Place::Retry => RETRY_KEYS,
         Place::CircuitBreaker => CIRCUIT_BREAKER_KEYS,
         Place::RateLimit => RATE_LIMIT_KEYS,
@@ -232,6 +247,7 @@ pub const PLACES: &[Place] = &[
     Place::Resource,
     Place::FunctionDecl,
     Place::Function,
+    Place::Superstate,
     Place::Retry,
     Place::CircuitBreaker,
     Place::RateLimit,
@@ -281,6 +297,7 @@ const MACHINE: &[Key] = &[
     grammar(NETWORKS, "`network name { .. }` blocks"),
     grammar(STATES, "states written in the machine block"),
     grammar(ARCS, "arcs written in the machine block"),
+    grammar(SUPERSTATES, "`superstate name { .. }` blocks in the machine block"),
     grammar(EVENTS, "an `events { .. }` block"),
     grammar(RESOURCES, "a `resources { .. }` block"),
     grammar(FUNCTIONS, "a `functions { .. }` block"),
@@ -294,6 +311,7 @@ const NETWORK: &[Key] = &[
     grammar(DESCRIPTION, DOC),
     grammar(STATES, "states written in the network block"),
     grammar(ARCS, "arcs written in the network block"),
+    grammar(SUPERSTATES, "`superstate name { .. }` blocks in the network block"),
 ];
 
 const STATE: &[Key] = &[
@@ -303,6 +321,9 @@ const STATE: &[Key] = &[
     grammar(IS_END, "`end state name`"),
     setting(VALIDATE),
     setting(TRANSFORM),
+    setting(ON_ENTRY),
+    setting(ON_EXIT),
+    setting(SUPERSTATE),
     setting(ON_ERROR),
     setting(DATA_MODE),
     setting(RETRY),
@@ -324,6 +345,18 @@ const ARC: &[Key] = &[
     grammar(TARGET_NETWORK, "`from -> push network`"),
     grammar(RETURN_STATE, "`from -> push network return state`"),
     clause(RESOURCES, "using"),
+    grammar(
+        INTERNAL,
+        "the word `internal` among the clauses (`a -> a on E internal do f;`)",
+    ),
+];
+
+const SUPERSTATE_KEYS: &[Key] = &[
+    grammar(NAME, "`superstate name { .. }`"),
+    grammar(DESCRIPTION, DOC),
+    setting(PARENT),
+    setting(ON_ENTRY),
+    setting(ON_EXIT),
 ];
 
 const EVENT: &[Key] = &[
@@ -426,6 +459,43 @@ pub fn boolean(word: &str) -> Option<bool> {
     }
 }
 
+/// Words users write for a key of `place` under another name (statecharts' `entry`, smlang's
+/// guards): the key they mean, which a did-you-mean by spelling would miss.
+const ALIASES: &[(Place, &str, &str)] = &[
+    (Place::State, "entry", ON_ENTRY),
+    (Place::State, "enter", ON_ENTRY),
+    (Place::State, "on_enter", ON_ENTRY),
+    (Place::State, "entry_action", ON_ENTRY),
+    (Place::State, "exit", ON_EXIT),
+    (Place::State, "leave", ON_EXIT),
+    (Place::State, "on_leave", ON_EXIT),
+    (Place::State, "exit_action", ON_EXIT),
+    (Place::State, "parent", SUPERSTATE),
+    (Place::Superstate, "entry", ON_ENTRY),
+    (Place::Superstate, "enter", ON_ENTRY),
+    (Place::Superstate, "on_enter", ON_ENTRY),
+    (Place::Superstate, "exit", ON_EXIT),
+    (Place::Superstate, "leave", ON_EXIT),
+    (Place::Superstate, "on_leave", ON_EXIT),
+    (Place::Superstate, "superstate", PARENT),
+    (Place::Arc, "guard", CONDITION),
+    (Place::Arc, "guards", CONDITION),
+    (Place::Arc, "conditions", CONDITION),
+    (Place::Arc, "event", ON),
+    (Place::Arc, "action", TRANSFORM),
+    (Place::Arc, "actions", TRANSFORM),
+];
+
+/// The key of `place` an unknown `key` most likely means: an alias ([`ALIASES`]), else the
+/// nearest spelling among `known`.
+pub fn meant<'k>(place: Place, key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+    ALIASES
+        .iter()
+        .find(|(p, alias, _)| *p == place && *alias == key)
+        .map(|(_, _, k)| *k)
+        .or_else(|| crate::diagnostics::did_you_mean(key, known))
+}
+
 /// Keys of the reference framework that this format refuses, with what to write instead.
 pub(crate) mod refused {
     pub const MACHINE: &[(&str, &str)] = &[
@@ -486,6 +556,7 @@ pub(crate) mod refused {
         ("type", "mark the state with `is_start: true` or `is_end: true`"),
         ("function", "write `transform:` (one function or a list)"),
     ];
+    pub const SUPERSTATE: &[(&str, &str)] = &[("states", "put `superstate: <name>` on each state of the superstate")];
     pub const ARC: &[(&str, &str)] = &[
         ("target", "write `to:` for the target state"),
         ("pre_test", "write `condition:`"),
@@ -559,6 +630,7 @@ mod tests {
             Place::Store => props(def("Store")),
             Place::Resource => props(def("Resource")),
             Place::FunctionDecl => props(def("FunctionDecl")),
+            Place::Superstate => props(def("Superstate")),
             Place::Function => def("FunctionRef")["oneOf"]
                 .as_array()
                 .into_iter()
@@ -618,6 +690,10 @@ mod tests {
                 "name: M\nstates:\n  - {name: a, transform: {builtin: b EXTRA}}\n",
                 &[BUILTIN, RUST],
             ),
+            Place::Superstate => (
+                "name: M\nstates: [{name: a}]\nsuperstates:\n  - {name: s EXTRA}\n",
+                &[NAME],
+            ),
             // Values that validation reads (see `validate::resilience`).
             Place::Retry | Place::CircuitBreaker | Place::RateLimit => return None,
         })
@@ -639,7 +715,8 @@ mod tests {
             (_, CIRCUIT_BREAKER) => "{failures: 2}",
             (_, RATE_LIMIT) => "{per_second: 2}",
             (_, CONFIG) | (_, METADATA) | (_, PARAMS) => "{a: b}",
-            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC) => "true",
+            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | INTERNAL) => "true",
+            (Place::Machine | Place::Network, SUPERSTATES) => "[{name: s}]",
             (_, MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS) => "2",
             (_, RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL) => "2",
             _ => "x",
@@ -684,6 +761,7 @@ mod tests {
             Place::Resource => {
                 "machine M { resources { db: sqlite { path: \"x\" EXTRA } } start state a; end state b; a -> b; }"
             }
+            Place::Superstate => "machine M { superstate s { EXTRA } start state a; end state b; a -> b; }",
             _ => return None,
         })
     }
@@ -702,6 +780,7 @@ mod tests {
             CIRCUIT_BREAKER => "{ failures: 2 }",
             RATE_LIMIT => "{ per_second: 2 }",
             ON_ERROR | MAIN_NETWORK | ON => "b",
+            SUPERSTATE | PARENT => "s",
             _ => "f",
         }
     }

@@ -29,7 +29,11 @@ pub fn parse(source: &Source) -> (Option<Machine>, Diagnostics) {
             text: &source.text,
             diags: &mut diags,
         }
-        .machine(&root),
+        .machine(&root)
+        .map(|mut m| {
+            m.expand_arcs();
+            m
+        }),
         None if !diags.has_errors() => {
             let end = u32::try_from(source.text.len()).unwrap_or(u32::MAX);
             diags.push(

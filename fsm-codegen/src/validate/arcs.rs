@@ -4,7 +4,7 @@
 //! of equal priority say two different things for the same situation (non-deterministic).
 
 use super::Context;
-use crate::ast::Arc;
+use crate::ast::{Arc, Origin};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes};
 use crate::span::Span;
 use std::collections::BTreeMap;
@@ -20,8 +20,8 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             }
         }
         for mut arcs in groups.into_values() {
-            // Stable: ties keep declaration order.
-            arcs.sort_by_key(|a| std::cmp::Reverse(priority(a)));
+            // Stable: ties keep declaration order; a superstate's arcs come after the state's own.
+            arcs.sort_by_key(|a| (a.origin.level(), std::cmp::Reverse(priority(a))));
             check_group(&arcs, diags);
         }
     }
@@ -51,17 +51,49 @@ fn describe(arc: &Arc) -> String {
         .as_ref()
         .map(|e| format!(" on `{}`", e.value))
         .unwrap_or_default();
-    format!("the arc from `{}`{event} {target}", arc.from.value)
+    let from = match &arc.origin {
+        Origin::Wildcard => crate::ast::WILDCARD,
+        Origin::Superstate { name, .. } => name.as_str(),
+        Origin::Written | Origin::List => arc.from.value.as_str(),
+    };
+    format!("the arc from `{from}`{event} {target}")
 }
 
 /// `arcs` share a source state and event and are in the order they are tried.
+///
+/// Arcs written for many states are the exceptions: a superstate's arc that a state's own arc
+/// (or a nearer superstate's) takes precedence over, and a wildcard arc that an arc written before
+/// it takes precedence over, are what they are for (the general rule, overridden), so nothing is
+/// said; an arc after a wildcard arc that always wins is a warning, said once for the wildcard.
 fn check_group(arcs: &[&Arc], diags: &mut Diagnostics) {
-    let Some(first) = arcs.iter().position(|a| a.condition.is_none()) else {
+    let Some(first) = arcs.iter().position(|a| a.condition.is_empty()) else {
         return;
     };
     let winner = arcs[first];
     for later in &arcs[first + 1..] {
-        if later.condition.is_none() && priority(later) == priority(winner) {
+        let overridden = later.origin.level() > winner.origin.level()
+            || (later.origin == Origin::Wildcard && winner.origin != Origin::Wildcard);
+        if overridden {
+            continue;
+        }
+        if winner.origin == Origin::Wildcard && later.origin != Origin::Wildcard {
+            diags.push(
+                Diagnostic::warning(
+                    codes::SHADOWED_ARC,
+                    format!("{} is never taken", describe(later)),
+                    target_span(later),
+                    "never taken",
+                )
+                .with_label(
+                    winner.from.span,
+                    "this wildcard arc has no condition and is tried first",
+                )
+                .with_help(
+                    "a wildcard arc (`from: _`) takes its event in every state, in declaration order; \
+                     write this arc before it, or give it a higher `priority`",
+                ),
+            );
+        } else if later.condition.is_empty() && priority(later) == priority(winner) {
             diags.push(
                 Diagnostic::error(
                     codes::NONDETERMINISTIC_ARCS,

@@ -28,6 +28,7 @@ mod resources;
 mod rust;
 mod store;
 mod structure;
+mod superstates;
 
 use crate::ast::{FunctionRef, Machine, Network};
 use crate::builtins::Role;
@@ -65,6 +66,7 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     store::check(&cx, &mut diags);
     let resilience = resilience::check(&cx, &mut diags);
     let max_transitions = structure::check(&cx, &mut diags);
+    superstates::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);
     arcs::check(&cx, &mut diags);
     functions::check(&cx, &mut diags);
@@ -198,17 +200,23 @@ pub(crate) fn suggest<'a>(name: &str, what: &str, candidates: impl Iterator<Item
 }
 
 /// Every function reference of the machine with the role it plays, in declaration order: per
-/// network, the states' `validate` and `transform`, then the arcs' `condition` and `transform`.
+/// network, the states' `validate`, `transform`, `on_entry` and `on_exit`, the superstates'
+/// `on_entry` and `on_exit`, then the arcs' `condition` and `transform`.
 pub(crate) fn functions_of(machine: &Machine) -> impl Iterator<Item = (Role, &FunctionRef)> {
     machine.networks.iter().flat_map(|n| {
         let states = n.states.iter().flat_map(|s| {
             let validate = s.validate.iter().map(|f| (Role::Validate, f));
-            validate.chain(s.transform.iter().map(|f| (Role::Transform, f)))
+            let actions = s.transform.iter().chain(&s.on_entry).chain(&s.on_exit);
+            validate.chain(actions.map(|f| (Role::Transform, f)))
         });
+        let superstates = n
+            .superstates
+            .iter()
+            .flat_map(|s| s.on_entry.iter().chain(&s.on_exit).map(|f| (Role::Transform, f)));
         let arcs = n.arcs.iter().flat_map(|a| {
             let condition = a.condition.iter().map(|f| (Role::Condition, f));
             condition.chain(a.transform.iter().map(|f| (Role::Transform, f)))
         });
-        states.chain(arcs)
+        states.chain(superstates).chain(arcs)
     })
 }

@@ -163,6 +163,29 @@ fn arcs(network: &Network, diags: &mut Diagnostics) {
             ),
             _ => {}
         }
+        if let Some(internal) = arc.internal.as_ref().filter(|i| i.value) {
+            let problem = if arc.on.is_none() {
+                Some((
+                    "an internal arc needs an event",
+                    "add `on:` naming the event; a state that stays on every step would loop",
+                ))
+            } else if arc.target_network.is_some() {
+                Some((
+                    "a push arc cannot be internal",
+                    "an internal arc stays in its state; remove `internal` or `target_network`",
+                ))
+            } else if arc.to.as_ref().is_some_and(|to| to.value != arc.from.value) {
+                Some((
+                    "an internal arc stays in its state",
+                    "give it no `to` (or `to` its own state), or remove `internal` to leave the state",
+                ))
+            } else {
+                None
+            };
+            if let Some((message, help)) = problem {
+                diags.push(Diagnostic::error(codes::INVALID_ARC, message, internal.span, "internal").with_help(help));
+            }
+        }
         if let (Some(back), None) = (&arc.return_state, &arc.target_network) {
             diags.push(
                 Diagnostic::error(

@@ -217,6 +217,12 @@ impl Gen<'_> {
     }
 
     /// A condition: `bool`. `payload`: the name of the payload binding in scope (a reference), if any.
+    /// Every guard of an arc, joined with `&&` (tried in order, stopping at the first false).
+    pub(super) fn conditions(&self, cs: &[Call], payload: Option<&TokenStream>) -> TokenStream {
+        let each = cs.iter().map(|c| self.condition(c, payload));
+        quote!(#(#each)&&*)
+    }
+
     pub(super) fn condition(&self, c: &Call, payload: Option<&TokenStream>) -> TokenStream {
         match c {
             Call::Named(f) => {

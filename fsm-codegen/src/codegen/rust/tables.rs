@@ -118,17 +118,13 @@ impl Gen<'_> {
                     continue;
                 }
                 let take = self.take_arc(*r, arc, None);
-                match &arc.condition {
-                    Some(c) => {
-                        let cond = self.condition(c, None);
-                        tries.push(quote!(if #cond #take));
-                    }
-                    None => {
-                        tries.push(take);
-                        unconditional = true;
-                        break;
-                    }
+                if arc.condition.is_empty() {
+                    tries.push(take);
+                    unconditional = true;
+                    break;
                 }
+                let cond = self.conditions(&arc.condition, None);
+                tries.push(quote!(if #cond #take));
             }
             let enter = enter_of(*r, s).map(|body| quote!(if ENTER { #body?; }));
             // A lone arc without a condition is a block already: `if PICK { return ...; }`.
@@ -348,15 +344,15 @@ impl Gen<'_> {
                 let event = &m.events[e.0];
                 let v = ident(&event.ident);
                 let uses_payload = event.payload.is_some()
-                    && (arc.condition.as_ref().is_some_and(|c| self.call_takes_payload(c))
+                    && (arc.condition.iter().any(|c| self.call_takes_payload(c))
                         || arc.transform.iter().any(|c| self.call_takes_payload(c)));
                 let pat = match (&event.payload, uses_payload) {
                     (Some(_), true) => quote!(#ev::#v(payload)),
                     (Some(_), false) => quote!(#ev::#v(_)),
                     (None, _) => quote!(#ev::#v),
                 };
-                let guard = arc.condition.as_ref().map(|c| {
-                    let cond = self.condition(c, Some(&payload_ident));
+                let guard = (!arc.condition.is_empty()).then(|| {
+                    let cond = self.conditions(&arc.condition, Some(&payload_ident));
                     quote!(if #cond)
                 });
                 let take = self.take_arc(*r, arc, Some(&payload_ident));
@@ -420,6 +416,7 @@ impl Gen<'_> {
         let rt = &self.rt;
         let n = from.network;
         let next = match arc.target {
+            Target::State(_) if arc.internal => quote!(#rt::Next::Stay),
             Target::State(s) => {
                 let p = self.pos(Self::sref(n, s));
                 quote!(#rt::Next::To(#p))

@@ -3,7 +3,10 @@
 
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
-use crate::ast::{Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Resource, State, Store, Value};
+use crate::ast::{
+    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, State, Store, Superstate,
+    Value, WILDCARD,
+};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
 use crate::syntax::keys::{self, Place, refused};
@@ -114,7 +117,7 @@ impl Mapper<'_> {
                     .with_help(*instead),
                 );
             } else {
-                let help = match did_you_mean(key_text, known.clone()) {
+                let help = match keys::meant(place, key_text, known.clone()) {
                     Some(better) => format!("did you mean `{better}`?"),
                     None => format!(
                         "the keys of {what} are: {}",
@@ -382,6 +385,11 @@ impl Mapper<'_> {
         span
     }
 
+    /// The function references under `key`, none when the key is absent.
+    fn function_refs_at(&mut self, fields: &Fields<'_>, key: &str) -> Vec<FunctionRef> {
+        fields.get(key).map(|n| self.function_refs(n)).unwrap_or_default()
+    }
+
     fn function_refs(&mut self, node: &Node) -> Vec<FunctionRef> {
         match &node.kind {
             Kind::Seq(items) => items.iter().filter_map(|i| self.function_ref(i)).collect(),
@@ -516,6 +524,7 @@ impl Mapper<'_> {
         }
         let top_states = fields.get(keys::STATES);
         let top_arcs = fields.get(keys::ARCS);
+        let top_superstates = fields.get(keys::SUPERSTATES);
         match fields.get(keys::NETWORKS) {
             Some(networks) => {
                 let list = self.list(networks, "networks");
@@ -527,7 +536,11 @@ impl Mapper<'_> {
                     );
                 }
                 machine.networks = list.iter().filter_map(|n| self.network(n)).collect();
-                for (key, node) in [(keys::STATES, top_states), (keys::ARCS, top_arcs)] {
+                for (key, node) in [
+                    (keys::STATES, top_states),
+                    (keys::ARCS, top_arcs),
+                    (keys::SUPERSTATES, top_superstates),
+                ] {
                     let Some(node) = node else { continue };
                     let key_span = key_span(root, key).unwrap_or(node.span);
                     self.error(
@@ -554,6 +567,7 @@ impl Mapper<'_> {
                         description: None,
                         states: self.states(states),
                         arcs: top_arcs.map(|a| self.arcs(a)).unwrap_or_default(),
+                        superstates: top_superstates.map(|a| self.superstates(a)).unwrap_or_default(),
                         span: root.span,
                     });
                 }
@@ -581,11 +595,16 @@ impl Mapper<'_> {
             .map(|s| self.states(s))
             .unwrap_or_default();
         let arcs = fields.get(keys::ARCS).map(|a| self.arcs(a)).unwrap_or_default();
+        let superstates = fields
+            .get(keys::SUPERSTATES)
+            .map(|a| self.superstates(a))
+            .unwrap_or_default();
         Some(Network {
             name: name?,
             description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             states,
             arcs,
+            superstates,
             span: node.span,
         })
     }
@@ -609,7 +628,29 @@ impl Mapper<'_> {
     }
 
     fn arcs(&mut self, node: &Node) -> Vec<Arc> {
-        self.list(node, "arcs").iter().filter_map(|a| self.arc(a)).collect()
+        self.list(node, "arcs").iter().flat_map(|a| self.arc(a)).collect()
+    }
+
+    fn superstates(&mut self, node: &Node) -> Vec<Superstate> {
+        self.list(node, "superstates")
+            .iter()
+            .filter_map(|s| self.superstate(s))
+            .collect()
+    }
+
+    fn superstate(&mut self, node: &Node) -> Option<Superstate> {
+        let fields = self.fields(node, "a superstate", Place::Superstate, refused::SUPERSTATE)?;
+        let name = self
+            .required(&fields, node, keys::NAME, "a superstate")
+            .and_then(|n| self.string(n));
+        Some(Superstate {
+            name: name?,
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
+            parent: fields.get(keys::PARENT).map(|n| self.reference(n)),
+            on_entry: self.function_refs_at(&fields, keys::ON_ENTRY),
+            on_exit: self.function_refs_at(&fields, keys::ON_EXIT),
+            span: node.span,
+        })
     }
 
     fn state(&mut self, node: &Node) -> Option<State> {
@@ -622,14 +663,11 @@ impl Mapper<'_> {
             description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             is_start: fields.get(keys::IS_START).and_then(|n| self.boolean(n)),
             is_end: fields.get(keys::IS_END).and_then(|n| self.boolean(n)),
-            validate: fields
-                .get(keys::VALIDATE)
-                .map(|n| self.function_refs(n))
-                .unwrap_or_default(),
-            transform: fields
-                .get(keys::TRANSFORM)
-                .map(|n| self.function_refs(n))
-                .unwrap_or_default(),
+            validate: self.function_refs_at(&fields, keys::VALIDATE),
+            transform: self.function_refs_at(&fields, keys::TRANSFORM),
+            on_entry: self.function_refs_at(&fields, keys::ON_ENTRY),
+            on_exit: self.function_refs_at(&fields, keys::ON_EXIT),
+            superstate: fields.get(keys::SUPERSTATE).map(|n| self.reference(n)),
             on_error: fields.get(keys::ON_ERROR).map(|n| self.reference(n)),
             data_mode: fields.get(keys::DATA_MODE).and_then(|n| self.data_mode(n)),
             retry: fields.get(keys::RETRY).map(|n| self.value(n)),
@@ -646,26 +684,57 @@ impl Mapper<'_> {
         Some(state)
     }
 
-    fn arc(&mut self, node: &Node) -> Option<Arc> {
-        let fields = self.fields(node, "an arc", Place::Arc, refused::ARC)?;
-        let from = self
+    /// An arc; one per source when `from` is a list.
+    fn arc(&mut self, node: &Node) -> Vec<Arc> {
+        let Some(fields) = self.fields(node, "an arc", Place::Arc, refused::ARC) else {
+            return Vec::new();
+        };
+        let sources = self
             .required(&fields, node, keys::FROM, "an arc")
-            .and_then(|n| self.string(n));
+            .map(|n| match &n.kind {
+                Kind::Seq(items) => {
+                    if items.is_empty() {
+                        self.wrong_type(
+                            n,
+                            "a state or a list of states",
+                            Some("name at least one state".to_owned()),
+                        );
+                    }
+                    let names: Vec<Spanned<String>> = items.iter().filter_map(|i| self.string(i)).collect();
+                    names.into_iter().map(|name| (name, Origin::List)).collect::<Vec<_>>()
+                }
+                _ => self
+                    .string(n)
+                    .map(|name| {
+                        let origin = if name.value == WILDCARD {
+                            Origin::Wildcard
+                        } else {
+                            Origin::Written
+                        };
+                        (name, origin)
+                    })
+                    .into_iter()
+                    .collect(),
+            });
         let arc = Arc {
-            from: from?,
+            from: Spanned::new(String::new(), node.span),
             to: fields.get(keys::TO).map(|n| self.reference(n)),
             description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             on: fields.get(keys::ON).map(|n| self.reference(n)),
-            condition: fields.get(keys::CONDITION).map(|n| {
-                // A broken condition is still a condition: keep a placeholder so that the arc
-                // does not also look unconditional (and shadow the arcs after it).
-                self.function_ref(n)
-                    .unwrap_or_else(|| FunctionRef::Named(Spanned::new(String::new(), n.span)))
-            }),
-            transform: fields
-                .get(keys::TRANSFORM)
-                .map(|n| self.function_refs(n))
+            condition: fields
+                .get(keys::CONDITION)
+                .map(|n| {
+                    // A broken condition is still a condition: keep a placeholder so that the arc
+                    // does not also look unconditional (and shadow the arcs after it).
+                    let conditions = self.function_refs(n);
+                    if conditions.is_empty() {
+                        vec![FunctionRef::Named(Spanned::new(String::new(), n.span))]
+                    } else {
+                        conditions
+                    }
+                })
                 .unwrap_or_default(),
+            transform: self.function_refs_at(&fields, keys::TRANSFORM),
             priority: fields.get(keys::PRIORITY).and_then(|n| self.integer(n)),
             target_network: fields.get(keys::TARGET_NETWORK).map(|n| self.reference(n)),
             return_state: fields.get(keys::RETURN_STATE).map(|n| self.reference(n)),
@@ -673,9 +742,19 @@ impl Mapper<'_> {
                 .get(keys::RESOURCES)
                 .map(|n| self.string_list(n, "resource names"))
                 .unwrap_or_default(),
+            internal: fields.get(keys::INTERNAL).and_then(|n| self.boolean(n)),
+            origin: Origin::Written,
             span: node.span,
         };
-        Some(arc)
+        sources
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(from, origin)| Arc {
+                from,
+                origin,
+                ..arc.clone()
+            })
+            .collect()
     }
 
     fn event(&mut self, node: &Node) -> Option<Event> {
