@@ -624,6 +624,7 @@ impl Machine {
                     {
                         let mut copy = arc.clone();
                         copy.from = Spanned::new(state.name.value.clone(), arc.from.span);
+                        stay_internal(&mut copy, from);
                         arcs.push(copy);
                     }
                 } else if !is_state(from) && is_superstate(from) {
@@ -638,6 +639,7 @@ impl Machine {
                                 name: from.to_owned(),
                                 depth: u32::try_from(depth + 1).unwrap_or(u32::MAX),
                             };
+                            stay_internal(&mut copy, from);
                             arcs.push(copy);
                         }
                     }
@@ -658,6 +660,15 @@ impl Machine {
     /// All states of all networks, with their network.
     pub fn states(&self) -> impl Iterator<Item = (&Network, &State)> {
         self.networks.iter().flat_map(|n| n.states.iter().map(move |s| (n, s)))
+    }
+}
+
+/// An internal arc written from a superstate or `_` to itself (`powered -> powered on x
+/// internal`, the form the DSL needs) stays in each state it was copied to.
+fn stay_internal(copy: &mut Arc, written_from: &str) {
+    let internal = copy.internal.as_ref().is_some_and(|i| i.value);
+    if let Some(to) = copy.to.as_mut().filter(|to| internal && to.value == written_from) {
+        to.value.clone_from(&copy.from.value);
     }
 }
 

@@ -164,9 +164,10 @@ impl Lowering<'_, '_> {
             .map(|s| ast::superstate_chain(net, s.superstate.as_ref().map(|n| n.value.as_str())))
             .collect();
         let superstate = |name: &str| net.superstates.iter().find(|s| s.name.value == name);
+        let taken = reachable_arcs(net);
         let mut levels = Vec::with_capacity(net.arcs.len());
         let mut arcs = Vec::with_capacity(net.arcs.len());
-        for a in &net.arcs {
+        for (a, _) in net.arcs.iter().zip(&taken).filter(|(_, taken)| **taken) {
             let Some(from) = state_index(&a.from) else { continue };
             let target = match (&a.target_network, &a.to) {
                 (Some(tn), _) => match cx.networks.get(tn.value.as_str()).copied() {
@@ -187,10 +188,21 @@ impl Lowering<'_, '_> {
                     .and_then(|on| cx.events.get(on.value.as_str()).copied())
                     .map(EventId);
             let payload = event.and_then(|e| self.events[e.0].payload.clone());
+            // The arc as written: a superstate's or a wildcard's arc is one arc, whichever
+            // state it was copied to.
+            let (written_from, written_to) = match &a.origin {
+                ast::Origin::Superstate { name, .. } => (name.as_str(), a.to.as_ref().map(|t| t.value.as_str())),
+                ast::Origin::Wildcard => (ast::WILDCARD, a.to.as_ref().map(|t| t.value.as_str())),
+                ast::Origin::Written | ast::Origin::List => (a.from.value.as_str(), None),
+            };
+            let internal = a.internal.as_ref().is_some_and(|i| i.value);
             let label = format!(
-                "arc `{} -> {}`{}",
-                a.from.value,
+                "{}arc `{} -> {}`{}",
+                if internal { "internal " } else { "" },
+                written_from,
                 match target {
+                    // An internal arc of a superstate stays in each of its states.
+                    Target::State(_) if internal && written_to.is_some() => written_from.to_owned(),
                     Target::State(t) => net.states[t.0].name.value.clone(),
                     Target::Push { network, .. } => format!("push {}", cx.machine.networks[network.0].name.value),
                 },
@@ -203,7 +215,6 @@ impl Lowering<'_, '_> {
                 .iter()
                 .map(|c| self.call(c, Role::Condition, payload.clone(), format!("condition of {label}")))
                 .collect();
-            let internal = a.internal.as_ref().is_some_and(|i| i.value);
             // Leaving and coming in: the exit actions of the source and of the superstates the
             // arc leaves (innermost first), then the arc's transforms, then the entry actions of
             // the superstates it comes into (outermost first). A push arc is a call: it leaves
@@ -306,7 +317,10 @@ impl Lowering<'_, '_> {
                         self.functions.len() - 1
                     }
                 };
-                self.functions[id].uses.push(usage);
+                // A superstate's exit action is used by every arc leaving it: say so once.
+                if !self.functions[id].uses.contains(&usage) {
+                    self.functions[id].uses.push(usage);
+                }
                 self.payload_uses[id].push(payload);
                 Call::Named(FunctionId(id))
             }
@@ -403,6 +417,36 @@ fn push_depth(ir: &Machine, net: NetworkId, path: &mut Vec<NetworkId>) -> usize 
         .unwrap_or(0);
     path.pop();
     depth
+}
+
+/// Which arcs of `net` can be taken, by index: in the order a state tries the arcs of an event
+/// (its own, then each superstate level; priority, highest first; declaration order), the arcs
+/// after the first without a condition never are. Validation says so where it is a mistake; here
+/// they are dropped, so the generated `match` has no unreachable arm.
+fn reachable_arcs(net: &ast::Network) -> Vec<bool> {
+    let mut groups: std::collections::BTreeMap<(&str, Option<&str>), Vec<usize>> = Default::default();
+    for (i, a) in net.arcs.iter().enumerate() {
+        groups
+            .entry((a.from.value.as_str(), a.on.as_ref().map(|e| e.value.as_str())))
+            .or_default()
+            .push(i);
+    }
+    let mut taken = vec![true; net.arcs.len()];
+    for mut group in groups.into_values() {
+        let arc = |i: &usize| &net.arcs[*i];
+        group.sort_by_key(|i| {
+            (
+                arc(i).origin.level(),
+                std::cmp::Reverse(arc(i).priority.as_ref().map_or(0, |p| p.value)),
+            )
+        });
+        if let Some(first) = group.iter().position(|i| arc(i).condition.is_empty()) {
+            for i in &group[first + 1..] {
+                taken[*i] = false;
+            }
+        }
+    }
+    taken
 }
 
 #[cfg(test)]

@@ -1297,3 +1297,177 @@ fn start_in_resumes_a_run_in_a_state_without_entering_it() {
     assert_eq!(run.handle(E::Push).unwrap(), Status::Waiting(S::Locked));
     assert_eq!(machine.start_in((), S::Broken).end(), Some(TurnstileEnd::Broken));
 }
+
+// ------------------------------------------------------------------ statecharts
+
+/// What the deck's actions logged since the last call (`seen` counts what was read before).
+fn drain(run: &statechart::DeckRun<&Fns>, seen: &mut usize) -> Vec<String> {
+    let log = &run.data().log;
+    let new = log[*seen..].to_vec();
+    *seen = log.len();
+    new
+}
+
+#[test]
+fn superstates_run_exit_actions_innermost_first_and_entry_actions_outermost_first() {
+    use statechart::{Deck, DeckEvent as E, DeckState as S};
+    let machine = Deck::new(Fns);
+    let mut deck = machine.start(Doc::new(0));
+    let mut seen = 0;
+    // Into `powered` (entry of the superstate), then into `stopped` (entry of the state).
+    assert_eq!(deck.handle(E::Power).unwrap(), Status::Waiting(S::Stopped));
+    assert_eq!(drain(&deck, &mut seen), ["power_on", "show_stopped"]);
+    // Into `active`, inside `powered`, which the deck does not leave.
+    deck.handle(E::Play).unwrap();
+    assert_eq!(drain(&deck, &mut seen), ["spin_up", "show_playing"]);
+    // Within `active`: only the state's own exit action.
+    deck.handle(E::Pause).unwrap();
+    assert_eq!(drain(&deck, &mut seen), ["hide_playing"]);
+    deck.handle(E::Play).unwrap();
+    assert_eq!(drain(&deck, &mut seen), ["show_playing"]);
+    // `power` is an arc of `powered`: `playing` has it, and leaves both superstates, innermost
+    // first; the exit actions run in the state left.
+    assert_eq!(deck.handle(E::Power).unwrap(), Status::Waiting(S::Off));
+    assert_eq!(
+        drain(&deck, &mut seen),
+        ["hide_playing", "spin_down", "power_off@playing"]
+    );
+}
+
+#[test]
+fn a_states_own_arc_wins_over_its_superstates() {
+    use statechart::{Deck, DeckEvent as E, DeckState as S};
+    let machine = Deck::new(Fns);
+    // `stop` from `playing`: the arc of `active`, no transform of its own.
+    let mut deck = machine.start_in(Doc::new(0), S::Playing);
+    let mut seen = 0;
+    deck.handle(E::Stop).unwrap();
+    assert_eq!(deck.state(), S::Stopped);
+    assert_eq!(drain(&deck, &mut seen), ["hide_playing", "spin_down", "show_stopped"]);
+    // `stop` from `paused`: its own arc, which rewinds, between the exit and the entry actions.
+    let mut deck = machine.start_in(Doc::new(0), S::Paused);
+    let mut seen = 0;
+    deck.handle(E::Stop).unwrap();
+    assert_eq!(drain(&deck, &mut seen), ["spin_down", "rewind", "show_stopped"]);
+    // `stopped` is in `powered` but not in `active`: `stop` is not one of its events.
+    match deck.handle(E::Stop) {
+        Err(HandleError::Rejected { state, reason, .. }) => assert_eq!((state, reason), (S::Stopped, Reject::NoArc)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn internal_arcs_stay_without_exit_or_entry_and_check_every_condition() {
+    use statechart::{Deck, DeckEvent as E, DeckState as S};
+    let machine = Deck::new(Fns);
+    let mut deck = machine.start_in(Doc::new(0), S::Playing);
+    let mut seen = 0;
+    for _ in 0..3 {
+        assert_eq!(deck.handle(E::Louder).unwrap(), Status::Waiting(S::Playing));
+    }
+    assert_eq!(
+        drain(&deck, &mut seen),
+        ["turn_up to 1", "turn_up to 2", "turn_up to 3"]
+    );
+    // The first condition says no: rejected as a guard, nothing ran.
+    match deck.handle(E::Louder) {
+        Err(HandleError::Rejected { state, reason, .. }) => assert_eq!((state, reason), (S::Playing, Reject::Guard)),
+        other => panic!("{other:?}"),
+    }
+    // The second says no.
+    let working = Doc {
+        valid: true,
+        ..Doc::new(0)
+    };
+    let mut deck = machine.start_in(working, S::Stopped);
+    let mut seen = 0;
+    match deck.handle(E::Louder) {
+        Err(HandleError::Rejected { reason, .. }) => assert_eq!(reason, Reject::Guard),
+        other => panic!("{other:?}"),
+    }
+    assert!(drain(&deck, &mut seen).is_empty());
+    // Outside `powered` there is no such arc.
+    let mut deck = machine.start(Doc::new(0));
+    match deck.handle(E::Louder) {
+        Err(HandleError::Rejected { reason, .. }) => assert_eq!(reason, Reject::NoArc),
+        other => panic!("{other:?}"),
+    }
+    // The run counts an internal transition as a step.
+    let mut deck = machine.start_in(Doc::new(0), S::Paused);
+    deck.handle(E::Louder).unwrap();
+    assert_eq!(deck.transitions(), 1);
+}
+
+#[test]
+fn a_wildcard_arc_leaves_every_state_and_a_source_list_is_each_source() {
+    use statechart::{Deck, DeckEnd, DeckEvent as E, DeckState as S};
+    let machine = Deck::new(Fns);
+    for (state, left) in [
+        (S::Off, vec![]),
+        (S::Stopped, vec!["power_off@stopped"]),
+        (S::Playing, vec!["hide_playing", "spin_down", "power_off@playing"]),
+        (S::Paused, vec!["spin_down", "power_off@paused"]),
+        (S::Broken, vec![]),
+    ] {
+        let mut deck = machine.start_in(Doc::new(0), state);
+        let mut seen = 0;
+        assert_eq!(
+            deck.handle(E::Fault).unwrap(),
+            Status::Waiting(S::Broken),
+            "from {state}"
+        );
+        let mut expected: Vec<String> = left.iter().map(|s| s.to_string()).collect();
+        expected.push("show_broken".into());
+        assert_eq!(drain(&deck, &mut seen), expected, "from {state}");
+    }
+    // `[off, broken] -> scrapped on scrap`: from both, and from no other.
+    for state in [S::Off, S::Broken] {
+        let mut deck = machine.start_in(Doc::new(0), state);
+        assert_eq!(deck.handle(E::Scrap).unwrap(), Status::Finished(DeckEnd::Scrapped));
+    }
+    let mut deck = machine.start_in(Doc::new(0), S::Stopped);
+    assert!(matches!(
+        deck.handle(E::Scrap),
+        Err(HandleError::Rejected {
+            reason: Reject::NoArc,
+            ..
+        })
+    ));
+    // The end state has no wildcard arc: the run is finished.
+    let mut deck = machine.start_in(Doc::new(0), S::Off);
+    deck.handle(E::Scrap).unwrap();
+    assert!(matches!(
+        deck.handle(E::Fault),
+        Err(HandleError::Rejected {
+            reason: Reject::Finished,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_failing_exit_action_stops_the_run_before_the_state_changes() {
+    use statechart::{Deck, DeckEvent as E, DeckState as S};
+    let machine = Deck::new(Fns);
+    let mut deck = machine.start_in(Doc::failing(0), S::Playing);
+    let mut seen = 0;
+    match deck.handle(E::Stop) {
+        Err(HandleError::Failed(error)) => {
+            let text = error.to_string();
+            assert!(
+                text.contains("spin_down") && text.contains("the motor is stuck"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The exit actions before the failing one ran; no entry action did.
+    assert_eq!(drain(&deck, &mut seen), ["hide_playing"]);
+    assert!(matches!(
+        deck.handle(E::Play),
+        Err(HandleError::Rejected {
+            reason: Reject::Failed,
+            ..
+        })
+    ));
+}

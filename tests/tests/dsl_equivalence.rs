@@ -140,3 +140,56 @@ fn a_mistake_gives_its_error_and_still_the_types() {
     assert!(out.contains("enum OrderState"), "{out}");
     assert!(out.contains("enum OrderEvent"), "{out}");
 }
+
+/// The statechart fixture (`fixtures/statechart.yaml`) with `fsm!`: superstates with entry and
+/// exit actions, state settings, an internal arc with a condition list, a wildcard and a list of
+/// sources.
+fn statechart_dsl() -> TokenStream {
+    quote! {
+        /// A CD deck that powers on, plays, breaks and is repaired.
+        machine Deck {
+            data: crate::support::Doc;
+            data_mode: direct;
+            events { power, play, pause, stop, louder, fault, repair, scrap }
+            superstate powered { on_entry: power_on; on_exit: power_off; }
+            superstate active { parent: powered; on_entry: spin_up; on_exit: spin_down; }
+            start state off;
+            state stopped { superstate: powered; on_entry: show_stopped; }
+            state playing { superstate: active; on_entry: show_playing; on_exit: hide_playing; }
+            state paused { superstate: active; }
+            state broken { on_entry: show_broken; }
+            end state scrapped;
+            off -> stopped on power;
+            powered -> off on power;
+            stopped -> playing on play;
+            paused -> playing on play;
+            playing -> paused on pause;
+            active -> stopped on stop;
+            paused -> stopped on stop do rewind;
+            powered -> powered on louder internal if [below_max, working] do turn_up;
+            _ -> broken on fault;
+            broken -> off on repair;
+            [off, broken] -> scrapped on scrap;
+        }
+    }
+}
+
+#[test]
+fn the_statechart_fixture_expands_to_identical_code_from_both_front_ends() {
+    let from_dsl = fsm_codegen::expand::dsl(statechart_dsl(), &|_| None).to_string();
+    assert!(!from_dsl.contains("compile_error"), "{from_dsl}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let from_yaml = fsm_codegen::expand::file(quote!("statechart.yaml"), Some(&dir)).to_string();
+    let code = from_yaml
+        .strip_suffix(&tracking_suffix(&from_yaml))
+        .unwrap_or(&from_yaml)
+        .trim_end();
+    if code != from_dsl {
+        let yaml_lines = lines(&code.parse().unwrap());
+        let dsl_lines = lines(&from_dsl.parse().unwrap());
+        for (i, (y, d)) in yaml_lines.lines().zip(dsl_lines.lines()).enumerate() {
+            assert_eq!(y, d, "first difference at item line {i}");
+        }
+        panic!("expansions differ in length");
+    }
+}

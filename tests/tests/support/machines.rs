@@ -34,6 +34,7 @@ fixture!(
     resilience,
     resilient_resources,
     resources,
+    statechart,
     step_limit,
     stored_order,
     turnstile,
@@ -203,6 +204,60 @@ impl cd_player::CdPlayerFns for Fns {
     }
     fn within_track(&self, data: &Player, payload: &u32) -> bool {
         *payload <= data.length
+    }
+}
+
+/// The deck's actions log their name; `turn_up` raises the volume (`value`) to at most 3.
+impl statechart::DeckFns for Fns {
+    fn show_stopped(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("show_stopped".into());
+        Ok(())
+    }
+    fn show_playing(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("show_playing".into());
+        Ok(())
+    }
+    fn show_broken(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("show_broken".into());
+        Ok(())
+    }
+    fn power_on(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("power_on".into());
+        Ok(())
+    }
+    fn power_off(&self, data: &mut Doc, ctx: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push(format!("power_off@{}", ctx.state()));
+        Ok(())
+    }
+    fn hide_playing(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("hide_playing".into());
+        Ok(())
+    }
+    fn spin_down(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        if data.fail {
+            return Err("the motor is stuck".into());
+        }
+        data.log.push("spin_down".into());
+        Ok(())
+    }
+    fn spin_up(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("spin_up".into());
+        Ok(())
+    }
+    fn rewind(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.log.push("rewind".into());
+        Ok(())
+    }
+    fn below_max(&self, data: &Doc) -> bool {
+        data.value < 3
+    }
+    fn working(&self, data: &Doc) -> bool {
+        !data.valid
+    }
+    fn turn_up(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.value += 1;
+        data.log.push(format!("turn_up to {}", data.value));
+        Ok(())
     }
 }
 
