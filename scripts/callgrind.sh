@@ -18,14 +18,18 @@ count() {
 }
 declare -A per
 for c in cd_player/handwritten cd_player/generated cd_player/statig cd_player/smlang cd_player/rust_fsm \
+    cd_deck/handwritten cd_deck/generated cd_deck/statig \
     processor/plain processor/generated_copy processor/generated_direct; do
     n=$(count "$c")
-    case $c in cd_player/*) elems=$((10000 * rounds)) ;; *) elems=$((1000 * rounds)) ;; esac
+    case $c in cd_player/* | cd_deck/*) elems=$((10000 * rounds)) ;; *) elems=$((1000 * rounds)) ;; esac
     per[$c]=$(awk -v n="$n" -v e="$elems" 'BEGIN { printf "%.2f", n / e }')
 done
 printf '%-28s %12s %8s\n' contender "instr/elem" ratio
 for c in cd_player/handwritten cd_player/generated cd_player/statig cd_player/smlang cd_player/rust_fsm; do
     awk -v c="$c" -v x="${per[$c]}" -v b="${per[cd_player/handwritten]}" 'BEGIN { printf "%-28s %12.2f %7.2fx  vs cd_player/handwritten\n", c, x, x / b }'
+done
+for c in cd_deck/handwritten cd_deck/generated cd_deck/statig; do
+    awk -v c="$c" -v x="${per[$c]}" -v b="${per[cd_deck/handwritten]}" 'BEGIN { printf "%-28s %12.2f %7.2fx  vs cd_deck/handwritten\n", c, x, x / b }'
 done
 for c in processor/plain processor/generated_direct processor/generated_copy; do
     awk -v c="$c" -v x="${per[$c]}" -v b="${per[processor/plain]}" 'BEGIN { printf "%-28s %12.2f %7.2fx  vs processor/plain\n", c, x, x / b }'

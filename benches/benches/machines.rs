@@ -28,6 +28,51 @@ const EVENTS: usize = 10_000;
 /// Records per iteration of the processor benchmarks.
 const RECORDS: u64 = 1_000;
 
+/// The statechart deck: generated vs the hand-written `match` that inlines the exit and entry
+/// actions vs statig's superstates.
+fn cd_deck(c: &mut Criterion) {
+    use cd_player::deck::{generated, handwritten, statig_impl};
+    let events = cd_player::events(EVENTS);
+    cd_player::deck::check(&events);
+    if measuring() {
+        paired(
+            "cd_deck",
+            EVENTS,
+            &mut [
+                (
+                    "handwritten",
+                    &mut timed(|| handwritten::prepare(&events), handwritten::feed),
+                ),
+                ("generated", &mut timed(|| generated::prepare(&events), generated::feed)),
+                (
+                    "statig",
+                    &mut timed(|| statig_impl::prepare(&events), statig_impl::feed),
+                ),
+            ],
+        );
+    }
+    let mut group = c.benchmark_group("cd_deck");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.bench_function("handwritten", |b| {
+        b.iter_batched_ref(
+            || handwritten::prepare(&events),
+            handwritten::feed,
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("generated", |b| {
+        b.iter_batched_ref(|| generated::prepare(&events), generated::feed, BatchSize::LargeInput)
+    });
+    group.bench_function("statig", |b| {
+        b.iter_batched_ref(
+            || statig_impl::prepare(&events),
+            statig_impl::feed,
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 fn cd_player(c: &mut Criterion) {
     use cd_player::{generated, handwritten, rust_fsm_impl, smlang_impl, statig_impl};
     let events = cd_player::events(EVENTS);
@@ -177,14 +222,14 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = cd_player, processor
+    targets = cd_player, cd_deck, processor
 }
 
 /// `FSM_BENCH_COUNT=<contender>`: instead of timing, feed that contender its input
 /// `FSM_BENCH_ROUNDS` times (default 100) and exit, so that `scripts/callgrind.sh` can count the
 /// instructions it takes under valgrind (load-independent); it counts only inside [`measured`], so
 /// preparing the inputs is left out. Contenders: `cd_player/{handwritten,generated,statig,smlang,
-/// rust_fsm}`, `processor/{plain,generated_copy,generated_direct}`.
+/// rust_fsm}`, `cd_deck/{handwritten,generated,statig}`, `processor/{plain,generated_copy,generated_direct}`.
 fn count_instructions(which: &str) {
     use cd_player::{generated, handwritten, rust_fsm_impl, smlang_impl, statig_impl};
     let rounds: usize = std::env::var("FSM_BENCH_ROUNDS")
@@ -216,6 +261,18 @@ fn count_instructions(which: &str) {
             "cd_player/rust_fsm" => {
                 let mut p = rust_fsm_impl::prepare(&events);
                 measured(|| rust_fsm_impl::feed(&mut p))
+            }
+            "cd_deck/handwritten" => {
+                let mut p = cd_player::deck::handwritten::prepare(&events);
+                measured(|| cd_player::deck::handwritten::feed(&mut p))
+            }
+            "cd_deck/generated" => {
+                let mut p = cd_player::deck::generated::prepare(&events);
+                measured(|| cd_player::deck::generated::feed(&mut p))
+            }
+            "cd_deck/statig" => {
+                let mut p = cd_player::deck::statig_impl::prepare(&events);
+                measured(|| cd_player::deck::statig_impl::feed(&mut p))
             }
             "processor/plain" => {
                 let mut r = records.clone();

@@ -24,6 +24,14 @@ fn the_cd_players_end_with_the_same_data_on_the_benchmarks_events() {
 }
 
 #[test]
+fn the_cd_decks_end_with_the_same_data_on_the_benchmarks_events() {
+    // The statechart deck (superstate, entry and exit actions, an internal arc): generated,
+    // hand-written and statig, over the same events as the flat players.
+    let events = cd_player::events(10_000);
+    cd_player::deck::check(&events);
+}
+
+#[test]
 fn the_processors_agree_on_every_record_and_count_the_same_outputs() {
     let records = processor::records(1_000);
     assert!(records.len() > 900, "{} records decoded", records.len());

@@ -3,6 +3,7 @@
 //! [`Player`] methods as its actions, so they all do the same work and none can be optimised away
 //! differently; [`check`] runs each over the same events and compares the resulting data.
 
+pub mod deck;
 pub mod generated;
 pub mod handwritten;
 pub mod rust_fsm_impl;
@@ -22,6 +23,8 @@ pub struct Player {
     pub pauses: u32,
     /// Times the drawer opened or closed.
     pub drawer: u32,
+    /// Times the motor spun up or down (the deck's superstate `loaded`; the flat player has none).
+    pub spins: u32,
 }
 
 impl Player {
@@ -38,6 +41,16 @@ impl Player {
     #[inline]
     pub fn open_drawer(&mut self) {
         self.drawer = self.drawer.wrapping_add(1);
+    }
+
+    #[inline]
+    pub fn spin_up(&mut self) {
+        self.spins = self.spins.wrapping_add(1);
+    }
+
+    #[inline]
+    pub fn spin_down(&mut self) {
+        self.spins = self.spins.wrapping_add(1);
     }
 
     #[inline]
