@@ -486,7 +486,7 @@ const ALIASES: &[(Place, &str, &str)] = &[
     (Place::Arc, "actions", TRANSFORM),
 ];
 
-/// The key of `place` an unknown `key` most likely means: an alias ([`ALIASES`]), else the
+/// The key of `place` an unknown `key` most likely means: an alias (`entry` for `on_entry`), else the
 /// nearest spelling among `known`.
 pub fn meant<'k>(place: Place, key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     ALIASES
@@ -609,6 +609,7 @@ pub(crate) mod refused {
 mod tests {
     use super::*;
     use crate::span::Source;
+    #[cfg(feature = "schema")]
     use std::collections::BTreeSet;
 
     /// The `properties` of the schema object of `place`.
