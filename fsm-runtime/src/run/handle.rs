@@ -1,7 +1,7 @@
 //! `handle`: feeding events to an event-driven machine, with a fast path for the common arc.
 
 use super::{Frames, MachineDef, Next, Phase, Run, stuck};
-use crate::core::{HandleError, Reject, RunError, Status};
+use crate::core::{FnError, HandleError, Reject, RunError, Status};
 
 /// What `handle` answers: where the run waits or ended, or why the event was not taken.
 pub type Handled<M, F, R> = Result<
@@ -59,19 +59,21 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             // whatever its functions do, so the new status is known.
             Ok(Some(Next::To(to))) if M::settles(to) => {
                 M::on_transition(&self.cx.fns, from, to);
-                if M::bare(to) && !observe {
-                    // Entering the state would only store its position: `live` leads.
-                    self.transitions = self.transitions.wrapping_add(1);
+                self.transitions = self.transitions.wrapping_add(1);
+                if !observe {
+                    // `live` leads: the position is stored only when the run leaves the fast path.
+                    if !M::bare(to) {
+                        if let Err(failed) = M::visit::<true, false>(&mut self.cx, &mut self.data, to) {
+                            return self.entry_failed(to, failed);
+                        }
+                    }
                     self.live = Some(to);
                     return Ok(Status::Waiting(to));
                 }
-                self.transitions = self.transitions.wrapping_add(1);
-                self.arrive(to).map(|()| {
-                    if !observe {
-                        self.live = Some(to);
-                    }
-                    Status::Waiting(to)
-                })
+                // Observed: entered with a span and a history entry; a failure may follow an
+                // `on_error` arc elsewhere, so what follows is settled by `rest`.
+                self.base = self.transitions.wrapping_sub(1);
+                self.arrive(to).and_then(|()| self.rest())
             }
             // An internal transition in a state that waits whatever happens: it stays, waiting.
             Ok(Some(Next::Stay)) if M::settles(from) => {
@@ -100,9 +102,18 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         result.map_err(|e| HandleError::Failed(Box::new(self.fail(e))))
     }
 
-    /// An event not taken, handed back: the `on_reject` hook, then the error.
+    /// The fast path's target failed on entry: its `on_error` arcs, then what follows.
     #[cold]
     #[inline(never)]
+    fn entry_failed(&mut self, to: M::Pos, failed: (&'static str, FnError)) -> Handled<M, F, R> {
+        self.base = self.transitions.wrapping_sub(1);
+        self.enter_failed(to, failed)
+            .and_then(|()| self.rest())
+            .map_err(|e| HandleError::Failed(Box::new(self.fail(e))))
+    }
+
+    /// An event not taken, handed back: the `on_reject` hook, then the error.
+    #[inline]
     fn reject(&self, state: M::Pos, event: M::Event, reason: Reject) -> HandleError<M::Pos, M::Event> {
         M::on_reject(&self.cx.fns, state, &event, reason);
         HandleError::Rejected { state, event, reason }

@@ -575,27 +575,44 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Enters `to` and runs its functions; on failure follows the state's `on_error` arc, or stops.
     #[inline]
     fn arrive(&mut self, to: M::Pos) -> Result<(), RunError> {
-        let mut to = to;
+        self.live = None;
+        self.pos = to;
+        match self.enter(to) {
+            Ok(()) => Ok(()),
+            Err(failed) => self.enter_failed(to, failed),
+        }
+    }
+
+    /// The functions of `to`, observed (tracing span, history) when the run is.
+    #[inline]
+    fn enter(&mut self, to: M::Pos) -> CallResult {
+        if self.observe {
+            self.observed(to)
+        } else {
+            M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop)
+        }
+    }
+
+    /// A state's functions failed on entering it: its `on_error` arcs, as long as the states
+    /// they lead to fail too, or stop. Out of line: entering a state rarely fails.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn enter_failed(&mut self, mut at: M::Pos, mut failed: (&'static str, FnError)) -> Result<(), RunError> {
         self.live = None;
         loop {
-            self.pos = to;
-            let result = if self.observe {
-                self.observed(to)
-            } else {
-                M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop)
+            self.pos = at;
+            let failure = state_error::<M, F, R>(at, failed);
+            let Some(next) = M::on_error(at) else {
+                return Err(RunError::Function(failure));
             };
-            let Err(failed) = result else {
-                return Ok(());
-            };
-            let failure = state_error::<M, F, R>(to, failed);
-            match M::on_error(to) {
-                Some(next) => {
-                    self.cx.error = Some(Box::new(failure));
-                    self.count()?;
-                    M::on_transition(&self.cx.fns, to, next);
-                    to = next;
-                }
-                None => return Err(RunError::Function(failure)),
+            self.cx.error = Some(Box::new(failure));
+            self.count()?;
+            M::on_transition(&self.cx.fns, at, next);
+            at = next;
+            self.pos = at;
+            match self.enter(at) {
+                Ok(()) => return Ok(()),
+                Err(again) => failed = again,
             }
         }
     }

@@ -295,8 +295,8 @@ fn an_error_is_reported_again_by_later_steps() {
 }
 
 /// An event-driven machine: a door. `open` from `closed`, `close` from `open`; `lock(code)` from
-/// `closed` into `locked` when the code is non-zero (a state with a function that records the
-/// code), `smash` into `broken` (an end state); `knock` in `locked` is an internal transition
+/// `closed` into `locked` when the code is non-zero (a state with a function that records 0, and
+/// fails after code 13, its `on_error` arc leading to `broken`), `smash` into `broken` (an end state); `knock` in `locked` is an internal transition
 /// (records 1, stays without entering again); `jam` in `open` fails (no `on_error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum D {
@@ -381,8 +381,14 @@ impl MachineDef<Log, ()> for Door {
     fn bare(pos: D) -> bool {
         pos != D::Locked
     }
+    fn on_error(pos: D) -> Option<D> {
+        (pos == D::Locked).then_some(D::Broken)
+    }
     fn visit<const ENTER: bool, const PICK: bool>(_: &mut Cx<Vec<u32>, Log>, data: &mut Vec<u32>, at: D) -> Choice<D> {
         if ENTER && at == D::Locked {
+            if data.last() == Some(&13) {
+                return Err(("lock", FnError::new("unlucky code")));
+            }
             data.push(0);
         }
         Ok(None)
@@ -391,7 +397,12 @@ impl MachineDef<Log, ()> for Door {
         Ok(match (from, event) {
             (D::Closed, Ev::Open) => Some(Next::To(D::Open)),
             (D::Open, Ev::Close) => Some(Next::To(D::Closed)),
-            (D::Closed, Ev::Lock(code)) if *code != 0 => Some(Next::To(D::Locked)),
+            (D::Closed, Ev::Lock(code)) if *code != 0 => {
+                if *code == 13 {
+                    data.push(13);
+                }
+                Some(Next::To(D::Locked))
+            }
             (D::Closed | D::Open | D::Locked, Ev::Smash) => Some(Next::To(D::Broken)),
             (D::Locked, Ev::Knock) => {
                 data.push(1);
@@ -556,4 +567,29 @@ fn step_after_the_fast_path_sees_where_the_run_is() {
     // `finish` on a waiting run: no arc to take.
     let failure = run.finish().unwrap_err();
     assert!(matches!(failure.error, RunError::NoTransition { state: "closed", .. }));
+}
+
+#[test]
+fn a_state_failing_on_entry_follows_its_error_arc_however_many_events_came_before() {
+    for history in [false, true] {
+        let mut run = door(history);
+        // More events than the step limit (1,000 by default) on the fast path: the limit is per
+        // `handle`, so the error arc below is still within it.
+        for _ in 0..600 {
+            run.handle(Ev::Open).unwrap();
+            run.handle(Ev::Close).unwrap();
+        }
+        // Entering `locked` fails: its error arc leads to `broken`, an end state, and `handle`
+        // says so (not "waiting in locked").
+        assert_eq!(
+            run.handle(Ev::Lock(13)).unwrap(),
+            Status::Finished(DoorEnd::Broken),
+            "history: {history}"
+        );
+        assert_eq!(run.state(), D::Broken);
+        assert_eq!(run.transitions(), 1202);
+        let log = run.cx.fns.take();
+        assert_eq!(log[log.len() - 2..], ["closed -> locked", "locked -> broken"]);
+        assert!(run.cx.error.as_ref().is_some_and(|e| e.function == "lock"));
+    }
 }
