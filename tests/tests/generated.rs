@@ -32,6 +32,21 @@ fn generated_code_snapshots() {
     }
 }
 
+/// What a machine generates is only what the machine can say (the run loop is the runtime's): a
+/// budget in lines of the formatted code, what `fsm expand` prints, for two small machines.
+#[test]
+fn small_machines_generate_little_code() {
+    for (stem, budget) in [("unit", 250), ("turnstile", 350)] {
+        let path = format!("{}/fixtures/{stem}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let source = fsm_codegen::Source::new(stem, std::fs::read_to_string(&path).unwrap());
+        let lines = fsm_codegen::compile(&source).unwrap().code.lines().count();
+        assert!(
+            lines <= budget,
+            "{stem} generates {lines} lines, the budget is {budget}"
+        );
+    }
+}
+
 #[test]
 fn generation_is_deterministic() {
     for path in fixtures() {

@@ -62,10 +62,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 self.transitions = self.transitions.wrapping_add(1);
                 if !observe {
                     // `live` leads: the position is stored only when the run leaves the fast path.
-                    if !M::bare(to) {
-                        if let Err(failed) = M::visit::<true, false>(&mut self.cx, &mut self.data, to) {
-                            return self.entry_failed(to, failed);
-                        }
+                    if !M::bare(to)
+                        && let Err(failed) = M::visit::<true, false>(&mut self.cx, &mut self.data, to)
+                    {
+                        return self.entry_failed(to, failed);
                     }
                     self.live = Some(to);
                     return Ok(Status::Waiting(to));

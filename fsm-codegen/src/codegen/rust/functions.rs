@@ -100,17 +100,13 @@ impl Gen<'_> {
         let event_hooks = self.m.is_event_driven().then(|| {
             quote! {
                 /// Hook: an event arrives in `state`, before any arc is tried (a no-op unless overridden).
-                #[allow(unused_variables)]
                 fn on_dispatch(&self, state: #pos, event: &#ev) {}
                 /// Hook: `event` was not taken in `state`, for `reason` (a no-op unless overridden).
-                #[allow(unused_variables)]
                 fn on_reject(&self, state: #pos, event: &#ev, reason: #rt_pub::Reject) {}
             }
         });
         let hooks = quote! {
-            /// Hook: a run goes from `from` to `to`, after the arc's transforms and before the
-            /// target's functions (a no-op unless overridden).
-            #[allow(unused_variables)]
+            /// Hook: a run goes from `from` to `to`, after the arc's transforms, before the target's functions (a no-op unless overridden).
             fn on_transition(&self, from: #pos, to: #pos) {}
             #event_hooks
         };
@@ -142,6 +138,8 @@ impl Gen<'_> {
         quote! {
             #doc
             // Method names are the machine's function names: `new` or `into_x` are legitimate there.
+            // The hooks' parameters are named for the docs, unused by the no-op bodies.
+            #[allow(unused_variables)]
             #[allow(clippy::ptr_arg, clippy::new_ret_no_self, clippy::wrong_self_convention)]
             #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
             pub trait #t {

@@ -149,16 +149,39 @@ fn allow_unused(items: TokenStream) -> TokenStream {
             end += 1;
         }
         let end = (end + 1).min(tokens.len());
-        out.extend(tokens[start..attrs_end].iter().cloned());
-        // Trait impls are never dead code.
+        // Trait impls are never dead code. The record can be large (`Failure<D>` carries it
+        // back), `()` when there is none, and payload types are whatever the machine declares.
         let mark = matches!(keyword.as_str(), "enum" | "struct" | "trait") || (keyword == "impl" && !is_trait_impl);
-        if mark {
-            out.extend(quote!(#[allow(dead_code)]));
+        let lints = if keyword == "impl" && !is_trait_impl {
+            quote!(
+                dead_code,
+                clippy::result_large_err,
+                clippy::unused_unit,
+                clippy::ptr_arg
+            )
+        } else {
+            quote!(dead_code)
+        };
+        let mut merged = !mark;
+        for pair in tokens[start..attrs_end].chunks(2) {
+            // The lints join the item's own `#[allow(...)]`: one attribute line, not two.
+            if let (false, [hash, TokenTree::Group(attr)]) = (merged, pair) {
+                let inner: Vec<TokenTree> = attr.stream().into_iter().collect();
+                if let [TokenTree::Ident(id), TokenTree::Group(list)] = inner.as_slice()
+                    && id == "allow"
+                    && list.delimiter() == Delimiter::Parenthesis
+                {
+                    let own = list.stream();
+                    out.extend([hash.clone()]);
+                    out.extend(quote!([allow(#lints, #own)]));
+                    merged = true;
+                    continue;
+                }
+            }
+            out.extend(pair.iter().cloned());
         }
-        if keyword == "impl" && !is_trait_impl {
-            // The record can be large (`Failure<D>` carries it back), `()` when there is none,
-            // and payload types are whatever the machine declares.
-            out.extend(quote!(#[allow(clippy::result_large_err, clippy::unused_unit, clippy::ptr_arg)]));
+        if !merged {
+            out.extend(quote!(#[allow(#lints)]));
         }
         out.extend(tokens[attrs_end..end].iter().cloned());
         i = end.max(start + 1);

@@ -48,10 +48,10 @@ impl Gen<'_> {
             if hits.is_empty() {
                 None
             } else if hits.len() == total {
-                Some(quote!({
+                Some(quote!(
                     let _ = pos;
                     true
-                }))
+                ))
             } else {
                 Some(quote!(::core::matches!(pos, #(#hits)|*)))
             }
@@ -86,10 +86,10 @@ impl Gen<'_> {
             })
             .collect();
         let end_of = table(end_arms, quote!(#rt::None), quote!(pos)).unwrap_or_else(|| {
-            quote!({
+            quote!(
                 let _ = pos;
                 #rt::None
-            })
+            )
         });
 
         let net_of = |r: StateRef| &m.networks[r.network.0];
@@ -279,6 +279,9 @@ impl Gen<'_> {
             const _: () = {
                 use #rt_path as __fsm;
 
+                // The tables are `match`es whose arms return: lints about their shape are noise.
+                #[allow(unreachable_code, unreachable_patterns)]
+                #[allow(clippy::needless_return, clippy::single_match, clippy::collapsible_match)]
                 impl<F: #t #res_bound> __fsm::MachineDef<F, #res_arg> for #def {
                     type Pos = #pos;
                     type End = #end;
@@ -308,25 +311,18 @@ impl Gen<'_> {
         }
     }
 
-    /// A `match` on `on` whose arms return the arc they take; `Ok(None)` after it.
+    /// A `match` on `on` whose arms return the arc they take; `Ok(None)` after it (a function's
+    /// body, without its braces).
     pub(super) fn choice_table(&self, arms: Vec<TokenStream>, total: usize, on: TokenStream) -> TokenStream {
         let rt = &self.rt;
         let default = (arms.len() < total).then(|| quote!(_ => {}));
-        quote!({
-            #[allow(
-                clippy::needless_return,
-                clippy::single_match,
-                clippy::collapsible_match,
-                unreachable_code,
-                unreachable_patterns
-            )]
+        quote!(
             match #on {
                 #(#arms)*
                 #default
             }
-            #[allow(unreachable_code)]
             #rt::Ok(#rt::None)
-        })
+        )
     }
 
     /// `dispatch`'s body: per state with event arcs, a `match` on the event.
