@@ -163,6 +163,10 @@ pub struct Network {
     pub arcs: Vec<Arc>,
     /// The start state.
     pub start: StateId,
+    /// The entry actions of the superstates around the start state (outermost first), for the
+    /// main network: a run enters them before its start state. (A push arc into a network runs
+    /// them among its transforms; this is empty for the other networks.)
+    pub start_entry: Vec<Call>,
 }
 
 /// A state.

@@ -40,16 +40,16 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
     };
     let default_mode = mode(machine.data_mode.as_ref().map(|m| m.value));
 
-    let mut networks = Vec::with_capacity(machine.networks.len());
-    for ((n, net), resilience) in cx.networks().zip(typed.resilience) {
-        networks.push(lowering.network(n, net, default_mode, resilience));
-    }
     // Validation resolved `main_network` (and required it when there are several networks).
     let main = machine
         .main_network
         .as_ref()
         .and_then(|m| cx.networks.get(m.value.as_str()).copied())
         .map_or(NetworkId(0), NetworkId);
+    let mut networks = Vec::with_capacity(machine.networks.len());
+    for ((n, net), resilience) in cx.networks().zip(typed.resilience) {
+        networks.push(lowering.network(n, net, default_mode, resilience, n == main.0));
+    }
 
     let Lowering {
         events,
@@ -103,6 +103,22 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
     ir
 }
 
+/// The superstates around `net`'s start state, outermost first: what a run of the network enters
+/// before its start state.
+fn start_superstates(net: &ast::Network) -> Vec<&ast::Superstate> {
+    let start = net
+        .states
+        .iter()
+        .find(|s| s.is_start.as_ref().is_some_and(|b| b.value))
+        .or(net.states.first());
+    let Some(start) = start else { return Vec::new() };
+    ast::superstate_chain(net, start.superstate.as_ref().map(|n| n.value.as_str()))
+        .into_iter()
+        .rev()
+        .filter_map(|name| net.superstates.iter().find(|s| s.name.value == name))
+        .collect()
+}
+
 struct Lowering<'c, 'm> {
     cx: &'c Context<'m>,
     events: Vec<Event>,
@@ -119,6 +135,7 @@ impl Lowering<'_, '_> {
         net: &ast::Network,
         default_mode: DataMode,
         resilience: Vec<crate::ir::Resilience>,
+        is_main: bool,
     ) -> Network {
         let cx = self.cx;
         let state_index = |name: &str| cx.state(n, name).map(StateId);
@@ -261,6 +278,15 @@ impl Lowering<'_, '_> {
                     transform.push(self.call(f, Role::Transform, None, usage));
                 }
             }
+            // A push starts a run of the network: into the superstates around its start state.
+            if let Target::Push { network, .. } = target {
+                for sup in start_superstates(&cx.machine.networks[network.0]) {
+                    for f in &sup.on_entry {
+                        let usage = format!("entry action of superstate `{}`", sup.name.value);
+                        transform.push(self.call(f, Role::Transform, None, usage));
+                    }
+                }
+            }
             arcs.push(Arc {
                 from,
                 target,
@@ -287,6 +313,14 @@ impl Lowering<'_, '_> {
         }
 
         let start = states.iter().position(|s| s.is_start).map_or(StateId(0), StateId);
+        // A pushed network's are among the push arc's transforms; the main network's begin a run.
+        let mut start_entry = Vec::new();
+        for sup in start_superstates(net).into_iter().filter(|_| is_main) {
+            for f in &sup.on_entry {
+                let usage = format!("entry action of superstate `{}`", sup.name.value);
+                start_entry.push(self.call(f, Role::Transform, None, usage));
+            }
+        }
         Network {
             name: net.name.value.clone(),
             ident: type_ident(&net.name),
@@ -294,6 +328,7 @@ impl Lowering<'_, '_> {
             states,
             arcs,
             start,
+            start_entry,
         }
     }
 

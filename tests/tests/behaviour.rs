@@ -1471,3 +1471,116 @@ fn a_failing_exit_action_stops_the_run_before_the_state_changes() {
         })
     ));
 }
+
+/// Machines whose start state is inside superstates: a run begins by entering them.
+mod starts_inside {
+    fsm::fsm! {
+        machine Radio {
+            data: crate::support::Doc;
+            data_mode: direct;
+            main_network: main;
+            events { Scan, Tune, Off }
+            network main {
+                superstate powered { on_entry: power_on; on_exit: power_off; }
+                superstate tuned { parent: powered; on_entry: lock_on; }
+                start state playing { superstate: tuned; on_entry: show; }
+                state scanning { superstate: powered; }
+                end state done;
+                playing -> scanning on Scan;
+                scanning -> push seek return scanning on Tune;
+                powered -> done on Off;
+            }
+            network seek {
+                superstate searching { on_entry: sweep_on; }
+                start state sweep { superstate: searching; }
+                end state found;
+                sweep -> found;
+            }
+        }
+    }
+
+    fsm::fsm! {
+        machine Boot {
+            data: crate::support::Doc;
+            data_mode: direct;
+            superstate up { on_entry: power_on; }
+            start state a { superstate: up; on_entry: show; on_error: fallback; }
+            state fallback;
+            end state b;
+            end state failed;
+            a -> b;
+            fallback -> failed;
+        }
+    }
+
+    pub struct Log;
+
+    fn log(data: &mut crate::support::Doc, what: &str) -> Result<(), fsm_runtime::FnError> {
+        if data.fail && what == "power_on" {
+            return Err(fsm_runtime::FnError::new("no power"));
+        }
+        data.log.push(what.to_owned());
+        Ok(())
+    }
+
+    /// Functions that log their name (and `power_on` fails when the record says so).
+    macro_rules! logged {
+        ($($name:ident),*) => {$(
+            fn $name(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+                log(d, stringify!($name))
+            }
+        )*};
+    }
+
+    impl RadioFns for Log {
+        logged!(power_on, power_off, lock_on, show, sweep_on);
+    }
+
+    impl BootFns for Log {
+        logged!(power_on, show);
+    }
+}
+
+#[test]
+fn a_run_that_starts_inside_superstates_enters_them_outermost_first() {
+    use starts_inside::{Log, Radio, RadioEvent as E, RadioPosition as P, RadioState as S};
+    for history in [false, true] {
+        let machine = Radio::new(Log).with_options(RunOptions {
+            history,
+            ..Radio::new(Log).options()
+        });
+        let mut radio = machine.start(Doc::new(0));
+        assert_eq!(radio.handle(E::Scan).unwrap(), Status::Waiting(P::Main(S::Scanning)));
+        assert_eq!(radio.data().log, ["power_on", "lock_on", "show"], "history: {history}");
+        // A push starts a run of `seek`: into the superstate around its start state.
+        radio.handle(E::Tune).unwrap();
+        assert_eq!(radio.data().log[3..], ["sweep_on"]);
+        radio.handle(E::Off).unwrap();
+        assert_eq!(radio.data().log[4..], ["power_off"]);
+    }
+}
+
+#[test]
+fn a_data_driven_run_enters_the_superstates_of_its_start_state_and_their_failure_is_its() {
+    use starts_inside::{Boot, BootEnd, Log};
+    let machine = Boot::new(Log);
+    // `run` (the lean loop) and a stepped run agree.
+    let outcome = machine.run(Doc::new(0)).unwrap();
+    assert_eq!(outcome.end, BootEnd::B);
+    assert_eq!(outcome.data.log, ["power_on", "show"]);
+    let mut stepped = machine.start(Doc::new(0));
+    while !matches!(stepped.step().unwrap(), Status::Finished(_)) {}
+    assert_eq!(stepped.end(), Some(BootEnd::B));
+    assert_eq!(stepped.data().log, ["power_on", "show"]);
+    // Entering `up` fails: a failure of the start state, which follows its `on_error` arc.
+    let mut failing = Doc::new(0);
+    failing.fail = true;
+    let outcome = machine.run(failing.clone()).unwrap();
+    assert_eq!(outcome.end, BootEnd::Failed);
+    assert!(outcome.data.log.is_empty());
+    assert!(outcome.error.is_some_and(|e| e.function == "power_on"));
+    let mut stepped = machine.start(failing);
+    while !matches!(stepped.step().unwrap(), Status::Finished(_)) {}
+    assert_eq!(stepped.end(), Some(BootEnd::Failed));
+    assert!(stepped.data().log.is_empty());
+}

@@ -116,7 +116,14 @@ pub trait MachineDef<F, R>: Sized + 'static {
         let _ = pos;
         false
     }
-
+    /// A run begins: the entry actions of the superstates around the start state, outermost
+    /// first, before the start state's own functions. A failure is the start state's (its
+    /// `on_error` arc, or the run stops).
+    #[inline(always)]
+    fn begin(cx: &mut Cx<Self::Data, F, R>, data: &mut Self::Data) -> CallResult {
+        let _ = (cx, data);
+        Ok(())
+    }
     /// What a run does in state `at`, as one `match` on it. With `ENTER`: runs the state's
     /// functions, in its data mode, under its resilience settings (entering the state). With
     /// `PICK`: takes the first available eventless arc of the state (by priority, then
@@ -462,6 +469,9 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         if self.observe {
             self.started = Some(Instant::now());
         }
+        if let Err(failed) = M::begin(&mut self.cx, &mut self.data) {
+            return self.enter_failed(M::START, failed);
+        }
         self.arrive(M::START)
     }
 
@@ -687,6 +697,20 @@ fn lean<M: MachineDef<F, R>, F, R>(
     let mut transitions: u32 = 0;
     let mut frames = M::Frames::default();
     let mut to = M::START;
+    if let Err(failed) = M::begin(cx, data) {
+        // Into the superstates around the start state failed: the start state's error arc.
+        let failure = state_error::<M, F, R>(to, failed);
+        let Some(next) = M::on_error(to) else {
+            return Err(RunError::Function(failure));
+        };
+        cx.error = Some(Box::new(failure));
+        if max == 0 {
+            return Err(limit(max, to));
+        }
+        transitions = 1;
+        M::on_transition(&cx.fns, to, next);
+        to = next;
+    }
     loop {
         let failed = match M::visit::<true, true>(cx, data, to) {
             Ok(Some(next)) => {

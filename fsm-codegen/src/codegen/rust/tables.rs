@@ -139,6 +139,14 @@ impl Gen<'_> {
             }
         }
         let visit = (!visit_arms.is_empty()).then(|| self.choice_table(visit_arms, total, quote!(at)));
+        // begin: into the superstates around the start state, before the start state itself.
+        let main_net = m.main_network();
+        let begin = (!main_net.start_entry.is_empty()).then(|| {
+            let start = Self::sref(m.main, main_net.start);
+            let calls: Vec<&Call> = main_net.start_entry.iter().collect();
+            let mode = main_net.states[main_net.start.0].data_mode;
+            self.transaction(start, mode, &calls, None, None)
+        });
 
         // dispatch: the arcs of each state for each event.
         let ev = &self.event;
@@ -221,6 +229,11 @@ impl Gen<'_> {
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
             on("bare", quote!((pos: #pos) -> bool), bare),
+            on(
+                "begin",
+                quote!((__cx: &mut #res, __d: &mut #data) -> __fsm::CallResult),
+                begin,
+            ),
             on(
                 "visit",
                 quote!(<const ENTER: bool, const PICK: bool>(__cx: &mut #res, __d: &mut #data, at: #pos) -> __fsm::Choice<#pos>),
