@@ -141,7 +141,8 @@ fn render_template(template: &str, ctx: Value) -> String {
     }
 }
 
-/// The label of an arc: event, `[condition]`, non-zero priority.
+/// The label of an arc: event, `[condition]`, non-zero priority, `(internal)` for an arc that
+/// stays (drawn as a loop, like a self-transition, which leaves and comes back).
 fn arc_label(machine: &Machine, arc: &crate::ir::Arc) -> String {
     let mut parts = Vec::new();
     if let Some(e) = arc.event {
@@ -153,6 +154,9 @@ fn arc_label(machine: &Machine, arc: &crate::ir::Arc) -> String {
     }
     if arc.priority != 0 {
         parts.push(format!("(priority {})", arc.priority));
+    }
+    if arc.internal {
+        parts.push("(internal)".to_owned());
     }
     parts.join(" ")
 }

@@ -89,7 +89,7 @@ fn check_group(arcs: &[&Arc], diags: &mut Diagnostics) {
                     "this wildcard arc has no condition and is tried first",
                 )
                 .with_help(
-                    "a wildcard arc (`from: _`) takes its event in every state, in declaration order; \
+                    "a wildcard arc (source `_`) takes its event in every state, in declaration order; \
                      write this arc before it, or give it a higher `priority`",
                 ),
             );
