@@ -251,6 +251,10 @@ pub struct Arc {
     /// Resources this arc's functions use.
     #[cfg_attr(feature = "schema", schemars(default))]
     pub resources: Vec<Spanned<String>>,
+    /// The superstate the arc's `to` named, when it named one: the readers replace `to` with the
+    /// superstate's `initial` state; with `history`, the run enters the state it remembers.
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub into: Option<Spanned<String>>,
     /// An internal transition (an arc on an event, from a state to itself): its transforms run
     /// and the run stays, without leaving the state or entering it again (no exit or entry
     /// actions, the state's functions not run again). A self-arc without it leaves and enters.
@@ -307,6 +311,13 @@ pub struct Superstate {
     pub description: Option<Spanned<String>>,
     /// The superstate this one is inside.
     pub parent: Option<Spanned<String>>,
+    /// The state inside the superstate that an arc into the superstate (`to: <superstate>`)
+    /// enters, unless `history` remembers another.
+    pub initial: Option<Spanned<String>>,
+    /// History (shallow): an arc into the superstate enters the state inside it the run was in
+    /// when it last left it (`initial` the first time). Only for a superstate with no superstate
+    /// inside it.
+    pub history: Option<Spanned<bool>>,
     /// Functions run when a run comes into the superstate from outside it, before the entry
     /// actions of what it enters inside.
     #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
@@ -645,6 +656,29 @@ impl Machine {
                     }
                 } else {
                     arcs.push(arc.clone());
+                }
+            }
+            // An arc into a superstate enters its `initial` state (or, with history, the state it
+            // remembers). Without `initial` the name stays, for validation to report.
+            for arc in &mut arcs {
+                let Some(to) = arc.to.as_mut() else { continue };
+                if network.states.iter().any(|s| s.name.value == to.value) {
+                    continue;
+                }
+                let Some(sup) = network.superstates.iter().find(|s| s.name.value == to.value) else {
+                    continue;
+                };
+                // An `initial` outside the superstate is reported by validation, once.
+                let inside = |initial: &Spanned<String>| {
+                    network.states.iter().any(|s| {
+                        s.name.value == initial.value
+                            && superstate_chain(network, s.superstate.as_ref().map(|n| n.value.as_str()))
+                                .contains(&sup.name.value.as_str())
+                    })
+                };
+                if let Some(initial) = sup.initial.as_ref().filter(|i| inside(i)) {
+                    arc.into = Some(to.clone());
+                    to.value.clone_from(&initial.value);
                 }
             }
             // An internal arc without `to` stays where it is.

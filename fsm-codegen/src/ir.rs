@@ -134,6 +134,9 @@ pub struct Machine {
     pub ends: Vec<EndState>,
     /// How deeply push arcs can nest from the main network (0: no push arc is reachable).
     pub push_depth: usize,
+    /// Superstates with `history`, over all networks: each has a slot, numbered from 0, that
+    /// remembers the state inside it the run was last in.
+    pub history_slots: usize,
     /// The whole machine in the source.
     pub span: Span,
 }
@@ -197,6 +200,9 @@ pub struct State {
     pub resilience: Resilience,
     /// Resources the state's functions use.
     pub resources: Vec<String>,
+    /// The history slot of the superstate with `history` the state is inside, if any: leaving
+    /// the state records it there.
+    pub history: Option<usize>,
     /// The state in the source.
     pub span: Span,
 }
@@ -225,6 +231,9 @@ pub struct Arc {
     /// source state and of the superstates the arc leaves, the arc's own transforms, then the
     /// entry actions of the superstates it comes into (outermost first).
     pub transform: Vec<Call>,
+    /// An arc into a superstate with history: its slot. The run enters the state remembered
+    /// there, or the target (the superstate's `initial`) when there is none yet.
+    pub resume: Option<usize>,
     /// Priority (higher is tried first).
     pub priority: i64,
     /// Documentation.

@@ -37,6 +37,7 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
         functions: Vec::new(),
         payload_uses: Vec::new(),
         inlines: Vec::new(),
+        history_slots: 0,
     };
     let default_mode = mode(machine.data_mode.as_ref().map(|m| m.value));
 
@@ -96,6 +97,7 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
         max_transitions: typed.max_transitions,
         ends: Vec::new(),
         push_depth: 0,
+        history_slots: lowering.history_slots,
         span: machine.span,
     };
     ir.ends = end_states(&ir);
@@ -126,6 +128,8 @@ struct Lowering<'c, 'm> {
     /// For each function, the payload type of each use (`None`: a use without payload).
     payload_uses: Vec<Vec<Option<String>>>,
     inlines: Vec<Inline>,
+    /// History slots given so far (one per superstate with `history`, over all networks).
+    history_slots: usize,
 }
 
 impl Lowering<'_, '_> {
@@ -140,6 +144,17 @@ impl Lowering<'_, '_> {
         let cx = self.cx;
         let state_index = |name: &str| cx.state(n, name).map(StateId);
 
+        // A slot for each superstate with history (validation: none has a superstate inside).
+        let mut slots: Vec<(&str, usize)> = Vec::new();
+        for sup in net
+            .superstates
+            .iter()
+            .filter(|s| s.history.as_ref().is_some_and(|h| h.value))
+        {
+            slots.push((sup.name.value.as_str(), self.history_slots));
+            self.history_slots += 1;
+        }
+        let slot_of = |name: &str| slots.iter().find(|(n, _)| *n == name).map(|(_, slot)| *slot);
         let mut states = Vec::with_capacity(net.states.len());
         for (s, resilience) in net.states.iter().zip(resilience) {
             let what = |kind: &str| format!("{kind} of state `{}`", s.name.value);
@@ -171,6 +186,9 @@ impl Lowering<'_, '_> {
                 arcs: Vec::new(),
                 resilience,
                 resources: s.resources.iter().map(|r| r.value.clone()).collect(),
+                history: ast::superstate_chain(net, s.superstate.as_ref().map(|n| n.value.as_str()))
+                    .into_iter()
+                    .find_map(slot_of),
                 span: s.span,
             });
         }
@@ -294,6 +312,7 @@ impl Lowering<'_, '_> {
                 condition,
                 internal,
                 transform,
+                resume: a.into.as_ref().and_then(|into| slot_of(&into.value)),
                 priority: a.priority.as_ref().map_or(0, |p| p.value),
                 description: doc(&a.description),
                 span: a.span,

@@ -1472,6 +1472,25 @@ fn a_failing_exit_action_stops_the_run_before_the_state_changes() {
     ));
 }
 
+/// The functions of the statechart machines below log their name; `power_on` fails when the
+/// record's `fail` is set.
+fn log_call(data: &mut Doc, what: &str) -> Result<(), fsm_runtime::FnError> {
+    if data.fail && what == "power_on" {
+        return Err(fsm_runtime::FnError::new("no power"));
+    }
+    data.log.push(what.to_owned());
+    Ok(())
+}
+
+/// Trait methods that call [`log_call`] with their name.
+macro_rules! logged {
+    ($($name:ident),*) => {$(
+        fn $name(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
+            crate::log_call(d, stringify!($name))
+        }
+    )*};
+}
+
 /// Machines whose start state is inside superstates: a run begins by entering them.
 mod starts_inside {
     fsm::fsm! {
@@ -1514,23 +1533,6 @@ mod starts_inside {
     }
 
     pub struct Log;
-
-    fn log(data: &mut crate::support::Doc, what: &str) -> Result<(), fsm_runtime::FnError> {
-        if data.fail && what == "power_on" {
-            return Err(fsm_runtime::FnError::new("no power"));
-        }
-        data.log.push(what.to_owned());
-        Ok(())
-    }
-
-    /// Functions that log their name (and `power_on` fails when the record says so).
-    macro_rules! logged {
-        ($($name:ident),*) => {$(
-            fn $name(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), fsm_runtime::FnError> {
-                log(d, stringify!($name))
-            }
-        )*};
-    }
 
     impl RadioFns for Log {
         logged!(power_on, power_off, lock_on, show, sweep_on);
@@ -1583,4 +1585,124 @@ fn a_data_driven_run_enters_the_superstates_of_its_start_state_and_their_failure
     while !matches!(stepped.step().unwrap(), Status::Finished(_)) {}
     assert_eq!(stepped.end(), Some(BootEnd::Failed));
     assert!(stepped.data().log.is_empty());
+}
+
+/// A superstate with history: statig's dishwasher. Opening the door leaves the cycle; closing it
+/// goes back to the step the cycle was in.
+mod with_history {
+    fsm::fsm! {
+        machine Washer {
+            data: crate::support::Doc;
+            data_mode: direct;
+            events { Next, Open, Close }
+            superstate cycle { initial: washing; history: true; on_entry: cycle_on; on_exit: cycle_off; }
+            start state idle;
+            state washing { superstate: cycle; on_entry: wash; }
+            state rinsing { superstate: cycle; on_entry: rinse; }
+            state spinning { superstate: cycle; }
+            state door_open;
+            end state done;
+            idle -> cycle on Next;
+            washing -> rinsing on Next;
+            rinsing -> spinning on Next;
+            spinning -> done on Next;
+            cycle -> door_open on Open;
+            door_open -> cycle on Close;
+        }
+    }
+
+    fsm::fsm! {
+        machine Retry {
+            data: crate::support::Doc;
+            data_mode: direct;
+            superstate work { initial: first; history: true; }
+            start state first { superstate: work; on_entry: wash; }
+            state second { superstate: work; on_entry: rinse; }
+            state pause;
+            end state done;
+            first -> second;
+            second -> pause if fail_if_asked;
+            second -> done;
+            pause -> work;
+        }
+    }
+
+    pub struct Log;
+
+    impl WasherFns for Log {
+        logged!(cycle_on, cycle_off, wash, rinse);
+    }
+
+    impl RetryFns for Log {
+        logged!(wash, rinse);
+        fn fail_if_asked(&self, d: &crate::support::Doc) -> bool {
+            // Asked once per visit of `second`: pause the first time only.
+            d.log.iter().filter(|l| *l == "rinse").count() == 1
+        }
+    }
+}
+
+#[test]
+fn a_superstate_with_history_resumes_where_the_run_left_it() {
+    use with_history::{Log, Washer, WasherEvent as E, WasherState as S};
+    for history in [false, true] {
+        let machine = Washer::new(Log).with_options(RunOptions {
+            history,
+            ..Washer::new(Log).options()
+        });
+        let mut w = machine.start(Doc::new(0));
+        let mut seen = 0;
+        let mut step = |w: &mut with_history::WasherRun<&Log>, e: E| {
+            let status = w.handle(e).unwrap();
+            let new = w.data().log[seen..].to_vec();
+            seen = w.data().log.len();
+            (status, new)
+        };
+        // The first time in: the superstate's `initial`.
+        assert_eq!(
+            step(&mut w, E::Next),
+            (Status::Waiting(S::Washing), vec!["cycle_on".into(), "wash".into()])
+        );
+        assert_eq!(
+            step(&mut w, E::Next),
+            (Status::Waiting(S::Rinsing), vec!["rinse".into()])
+        );
+        assert_eq!(
+            step(&mut w, E::Open),
+            (Status::Waiting(S::DoorOpen), vec!["cycle_off".into()])
+        );
+        // Back in: where the run was, entering the superstate and that state again.
+        assert_eq!(
+            step(&mut w, E::Close),
+            (Status::Waiting(S::Rinsing), vec!["cycle_on".into(), "rinse".into()])
+        );
+        assert_eq!(step(&mut w, E::Next).0, Status::Waiting(S::Spinning));
+        assert_eq!(step(&mut w, E::Open).0, Status::Waiting(S::DoorOpen));
+        assert_eq!(
+            step(&mut w, E::Close).0,
+            Status::Waiting(S::Spinning),
+            "history: {history}"
+        );
+        assert_eq!(step(&mut w, E::Next).0, Status::Finished(with_history::WasherEnd::Done));
+    }
+    // A new run remembers nothing: in through `initial` again.
+    let machine = Washer::new(Log);
+    let mut w = machine.start(Doc::new(0));
+    w.handle(E::Next).unwrap();
+    w.handle(E::Open).unwrap();
+    assert_eq!(w.handle(E::Close).unwrap(), Status::Waiting(S::Washing));
+}
+
+#[test]
+fn history_in_a_data_driven_run_is_the_same_in_the_lean_loop_and_stepping() {
+    use with_history::{Log, Retry, RetryEnd};
+    let machine = Retry::new(Log);
+    // first, second (pauses), back into `work` at `second` (not `first`), then done.
+    let expected = ["wash", "rinse", "rinse"];
+    let outcome = machine.run(Doc::new(0)).unwrap();
+    assert_eq!(outcome.end, RetryEnd::Done);
+    assert_eq!(outcome.data.log, expected);
+    let mut stepped = machine.start(Doc::new(0));
+    while !matches!(stepped.step().unwrap(), Status::Finished(_)) {}
+    assert_eq!(stepped.data().log, expected);
 }

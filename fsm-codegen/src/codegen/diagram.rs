@@ -142,7 +142,8 @@ fn render_template(template: &str, ctx: Value) -> String {
 }
 
 /// The label of an arc: event, `[condition]`, non-zero priority, `(internal)` for an arc that
-/// stays (drawn as a loop, like a self-transition, which leaves and comes back).
+/// stays (drawn as a loop, like a self-transition, which leaves and comes back), `(history)` for
+/// an arc into a superstate that remembers where the run was.
 fn arc_label(machine: &Machine, arc: &crate::ir::Arc) -> String {
     let mut parts = Vec::new();
     if let Some(e) = arc.event {
@@ -157,6 +158,10 @@ fn arc_label(machine: &Machine, arc: &crate::ir::Arc) -> String {
     }
     if arc.internal {
         parts.push("(internal)".to_owned());
+    }
+    if arc.resume.is_some() {
+        // Drawn to the superstate's `initial`; the run may resume elsewhere inside it.
+        parts.push("(history)".to_owned());
     }
     parts.join(" ")
 }

@@ -704,6 +704,8 @@ impl Parser {
             name,
             description,
             parent: None,
+            initial: None,
+            history: None,
             on_entry: Vec::new(),
             on_exit: Vec::new(),
             span: Span::default(),
@@ -736,6 +738,8 @@ impl Parser {
                 }
                 match key.as_str() {
                     keys::PARENT => sup.parent = Some(self.name(&content)?),
+                    keys::INITIAL => sup.initial = Some(self.name(&content)?),
+                    keys::HISTORY => sup.history = self.boolean(&content, &key)?,
                     keys::ON_ENTRY => sup.on_entry = self.functions(&content)?,
                     keys::ON_EXIT => sup.on_exit = self.functions(&content)?,
                     _ => {
@@ -790,6 +794,7 @@ impl Parser {
             return_state: None,
             resources: Vec::new(),
             internal: None,
+            into: None,
             origin: Origin::Written,
             span: Span::default(),
         };

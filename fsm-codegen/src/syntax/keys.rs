@@ -71,6 +71,10 @@ keys! {
     SUPERSTATES = "superstates";
     /// The superstate a superstate is inside.
     PARENT = "parent";
+    /// The state an arc into a superstate enters.
+    INITIAL = "initial";
+    /// A superstate remembers the state inside it the run was last in.
+    HISTORY = "history";
     /// An arc that stays in its state without leaving it.
     INTERNAL = "internal";
     /// Run a state's functions again when they fail.
@@ -355,6 +359,8 @@ const SUPERSTATE_KEYS: &[Key] = &[
     grammar(NAME, "`superstate name { .. }`"),
     grammar(DESCRIPTION, DOC),
     setting(PARENT),
+    setting(INITIAL),
+    setting(HISTORY),
     setting(ON_ENTRY),
     setting(ON_EXIT),
 ];
@@ -716,7 +722,7 @@ mod tests {
             (_, CIRCUIT_BREAKER) => "{failures: 2}",
             (_, RATE_LIMIT) => "{per_second: 2}",
             (_, CONFIG) | (_, METADATA) | (_, PARAMS) => "{a: b}",
-            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | INTERNAL) => "true",
+            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | INTERNAL | HISTORY) => "true",
             (Place::Machine | Place::Network, SUPERSTATES) => "[{name: s}]",
             (_, MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS) => "2",
             (_, RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL) => "2",
@@ -775,12 +781,12 @@ mod tests {
             STORE => "db.t",
             MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS => "2",
             RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL => "2",
-            DENY_WARNINGS => "true",
+            DENY_WARNINGS | HISTORY => "true",
             METADATA => "{ a: 1 }",
             RETRY => "{ attempts: 2 }",
             CIRCUIT_BREAKER => "{ failures: 2 }",
             RATE_LIMIT => "{ per_second: 2 }",
-            ON_ERROR | MAIN_NETWORK | ON => "b",
+            ON_ERROR | MAIN_NETWORK | ON | INITIAL => "b",
             SUPERSTATE | PARENT => "s",
             _ => "f",
         }

@@ -65,14 +65,40 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
                 state_ref(target, diags);
             }
         }
+        let mut into_unresolved = false;
         for arc in &network.arcs {
             state_ref(&arc.from, diags);
-            if let Some(to) = &arc.to {
+            // An arc into a superstate without `initial` (the readers resolved those with one).
+            let into_superstate = arc.to.as_ref().and_then(|to| {
+                let sup = network.superstates.iter().find(|s| s.name.value == to.value)?;
+                cx.state(net, &to.value).is_none().then_some((to, sup))
+            });
+            if let Some((to, sup)) = into_superstate {
+                into_unresolved = true;
+                // An `initial` that is not inside it is reported at the `initial`.
+                if sup.initial.is_none() {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::INVALID_ARC,
+                            format!("an arc into superstate `{}`, which has no `initial` state", to.value),
+                            to.span,
+                            "a superstate, not a state",
+                        )
+                        .with_help(format!(
+                            "give superstate `{}` the state an arc into it enters: `initial: <state>`, or write the state here",
+                            to.value
+                        )),
+                    );
+                }
+            } else if let Some(to) = &arc.to {
                 state_ref(to, diags);
             }
             if let Some(back) = &arc.return_state {
                 state_ref(back, diags);
             }
+        }
+        if into_unresolved {
+            unresolved.networks[net] = true;
         }
         for arc in &network.arcs {
             if let Some(target) = &arc.target_network

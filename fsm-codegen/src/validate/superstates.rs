@@ -65,6 +65,85 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
                 unknown(parent, diags);
             }
         }
+        // `initial`: a state inside the superstate; `history`: with an `initial`, and no
+        // superstate inside (the state remembered is then the superstate's own child).
+        for sup in &network.superstates {
+            if let Some(initial) = &sup.initial {
+                match network.states.iter().find(|s| s.name.value == initial.value) {
+                    None if !initial.value.is_empty() => diags.push(
+                        Diagnostic::error(
+                            codes::UNKNOWN_STATE,
+                            format!("unknown state `{}`", initial.value),
+                            initial.span,
+                            "no such state",
+                        )
+                        .with_help(suggest(
+                            &initial.value,
+                            "states",
+                            network.states.iter().map(|s| s.name.value.as_str()),
+                        )),
+                    ),
+                    Some(state)
+                        if !crate::ast::superstate_chain(
+                            network,
+                            state.superstate.as_ref().map(|n| n.value.as_str()),
+                        )
+                        .contains(&sup.name.value.as_str()) =>
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                codes::INVALID_VALUE,
+                                format!("`initial` of superstate `{}` is outside it", sup.name.value),
+                                initial.span,
+                                "not inside the superstate",
+                            )
+                            .with_label(state.name.span, "this state is not in the superstate")
+                            .with_help(format!(
+                                "name a state inside `{}` (`superstate: {}`), or put this one in it",
+                                sup.name.value, sup.name.value
+                            )),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            let Some(history) = sup.history.as_ref().filter(|h| h.value) else {
+                continue;
+            };
+            if sup.initial.is_none() {
+                diags.push(
+                    Diagnostic::error(
+                        codes::MISSING_KEY,
+                        format!("superstate `{}` has `history` but no `initial` state", sup.name.value),
+                        history.span,
+                        "history needs a first state",
+                    )
+                    .with_help("add `initial: <state>`: the state entered before the run was ever inside"),
+                );
+            }
+            if let Some(inner) = network
+                .superstates
+                .iter()
+                .find(|s| s.parent.as_ref().is_some_and(|p| p.value == sup.name.value))
+            {
+                diags.push(
+                    Diagnostic::error(
+                        codes::UNSUPPORTED,
+                        format!(
+                            "history of superstate `{}`, which has a superstate inside it",
+                            sup.name.value
+                        ),
+                        history.span,
+                        "history here",
+                    )
+                    .with_label(inner.name.span, "a superstate inside it")
+                    .with_help(
+                        "history remembers a state; give the inner superstate the history instead, \
+                         or put its states directly in this one",
+                    ),
+                );
+            }
+        }
         // Cycles: from each superstate, follow the parents; report a cycle once, at the first
         // superstate of it in declaration order.
         let index = |name: &str| network.superstates.iter().position(|s| s.name.value == name);

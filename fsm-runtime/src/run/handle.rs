@@ -58,6 +58,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             // The common case of a hand-written `match`: the target waits for the next event
             // whatever its functions do, so the new status is known.
             Ok(Some(Next::To(to))) if M::settles(to) => {
+                super::remember::<M, F, R>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, to);
                 self.transitions = self.transitions.wrapping_add(1);
                 if !observe {

@@ -49,6 +49,14 @@ pub enum Next<P> {
     /// Nowhere: an internal transition, which runs its transforms and stays in the state without
     /// leaving it or entering it again (no exit or entry functions, the position unchanged).
     Stay,
+    /// Into a superstate with history: the state remembered in history slot `slot` (the state
+    /// inside the superstate the run was last in), or `or` (its `initial` state) the first time.
+    Resume {
+        /// The superstate's history slot ([`MachineDef::history_slot`]).
+        slot: usize,
+        /// The state entered when the slot remembers none.
+        or: P,
+    },
 }
 
 /// The arc a machine's table chose: `Ok(Some(next))` when an arc was taken (its condition held and
@@ -115,6 +123,15 @@ pub trait MachineDef<F, R>: Sized + 'static {
     fn bare(pos: Self::Pos) -> bool {
         let _ = pos;
         false
+    }
+    /// How many superstates with history the machine has: the run keeps a slot for each.
+    const HISTORY_SLOTS: usize = 0;
+    /// The history slot `pos` is recorded in when the run leaves it (the slot of the superstate
+    /// with history it is inside).
+    #[inline(always)]
+    fn history_slot(pos: Self::Pos) -> Option<usize> {
+        let _ = pos;
+        None
     }
     /// A run begins: the entry actions of the superstates around the start state, outermost
     /// first, before the start state's own functions. A failure is the start state's (its
@@ -253,6 +270,8 @@ pub struct Run<M: MachineDef<F, R>, F, R = ()> {
     history: Vec<HistoryEntry>,
     started: Option<Instant>,
     frames: M::Frames,
+    /// What each superstate with history remembers (empty without any: no allocation).
+    recall: Vec<Option<M::Pos>>,
 }
 
 impl<M: MachineDef<F, ()>, F> Run<M, F, ()> {
@@ -286,6 +305,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             history: Vec::new(),
             started: None,
             frames: M::Frames::default(),
+            recall: vec![None; M::HISTORY_SLOTS],
         }
     }
 
@@ -527,6 +547,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         match pop_frame::<M, F, R>(&mut self.frames) {
             Some(ret) => {
                 self.count()?;
+                remember::<M, F, R>(&mut self.recall, self.pos);
                 M::on_transition(&self.cx.fns, self.pos, ret);
                 self.arrive(ret)
             }
@@ -565,6 +586,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         let from = self.pos;
         match next {
             Next::To(to) => {
+                remember::<M, F, R>(&mut self.recall, from);
+                M::on_transition(&self.cx.fns, from, to);
+                self.arrive(to)
+            }
+            Next::Resume { slot, or } => {
+                remember::<M, F, R>(&mut self.recall, from);
+                let to = recalled::<M, F, R>(&self.recall, slot, or);
                 M::on_transition(&self.cx.fns, from, to);
                 self.arrive(to)
             }
@@ -572,6 +600,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 if !self.frames.push(ret) {
                     return Err(limit(self.options.max_transitions, self.pos));
                 }
+                remember::<M, F, R>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, start);
                 self.arrive(start)
             }
@@ -617,6 +646,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             };
             self.cx.error = Some(Box::new(failure));
             self.count()?;
+            remember::<M, F, R>(&mut self.recall, at);
             M::on_transition(&self.cx.fns, at, next);
             at = next;
             self.pos = at;
@@ -636,6 +666,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             Some(next) => {
                 self.cx.error = Some(Box::new(failure));
                 self.count()?;
+                remember::<M, F, R>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, next);
                 self.arrive(next)
             }
@@ -696,6 +727,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
 ) -> Result<(M::End, u32), RunError> {
     let mut transitions: u32 = 0;
     let mut frames = M::Frames::default();
+    let mut recall: Vec<Option<M::Pos>> = vec![None; M::HISTORY_SLOTS];
     let mut to = M::START;
     if let Err(failed) = M::begin(cx, data) {
         // Into the superstates around the start state failed: the start state's error arc.
@@ -721,6 +753,10 @@ fn lean<M: MachineDef<F, R>, F, R>(
                 let from = to;
                 match next {
                     Next::To(p) => to = p,
+                    Next::Resume { slot, or } => {
+                        remember::<M, F, R>(&mut recall, from);
+                        to = recalled::<M, F, R>(&recall, slot, or);
+                    }
                     Next::Push { start, ret } => {
                         if !frames.push(ret) {
                             return Err(limit(max, to));
@@ -734,6 +770,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
                         continue;
                     }
                 }
+                remember::<M, F, R>(&mut recall, from);
                 M::on_transition(&cx.fns, from, to);
                 continue;
             }
@@ -747,6 +784,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
                         return Err(limit(max, to));
                     }
                     transitions = transitions.wrapping_add(1);
+                    remember::<M, F, R>(&mut recall, to);
                     M::on_transition(&cx.fns, to, ret);
                     to = ret;
                     continue;
@@ -767,9 +805,25 @@ fn lean<M: MachineDef<F, R>, F, R>(
             return Err(limit(max, to));
         }
         transitions = transitions.wrapping_add(1);
+        remember::<M, F, R>(&mut recall, to);
         M::on_transition(&cx.fns, to, next);
         to = next;
     }
+}
+
+/// The run leaves `from`: the superstate with history around it remembers it. Nothing for a
+/// machine without history (the slot table answers `None`, inlined away).
+#[inline(always)]
+fn remember<M: MachineDef<F, R>, F, R>(recall: &mut [Option<M::Pos>], from: M::Pos) {
+    if let Some(slot) = M::history_slot(from).and_then(|k| recall.get_mut(k)) {
+        *slot = Some(from);
+    }
+}
+
+/// Where an arc into a superstate with history leads: the state remembered, or `or`.
+#[inline]
+fn recalled<M: MachineDef<F, R>, F, R>(recall: &[Option<M::Pos>], slot: usize, or: M::Pos) -> M::Pos {
+    recall.get(slot).copied().flatten().unwrap_or(or)
 }
 
 /// The return state of the innermost push frame that has one, dropping the frames on the way

@@ -139,6 +139,22 @@ impl Gen<'_> {
             }
         }
         let visit = (!visit_arms.is_empty()).then(|| self.choice_table(visit_arms, total, quote!(at)));
+        // history_slot: the history slot of each state inside a superstate with history.
+        let history_arms: Vec<TokenStream> = all
+            .iter()
+            .filter_map(|(r, s)| {
+                s.history.map(|slot| {
+                    let p = self.pos(*r);
+                    let slot = proc_macro2::Literal::usize_unsuffixed(slot);
+                    quote!(#p => #rt::Some(#slot),)
+                })
+            })
+            .collect();
+        let history_slot = table(history_arms, quote!(#rt::None), quote!(pos));
+        let history_const = (m.history_slots > 0).then(|| {
+            let n = proc_macro2::Literal::usize_unsuffixed(m.history_slots);
+            quote!(const HISTORY_SLOTS: usize = #n;)
+        });
         // begin: into the superstates around the start state, before the start state itself.
         let main_net = m.main_network();
         let begin = (!main_net.start_entry.is_empty()).then(|| {
@@ -229,6 +245,7 @@ impl Gen<'_> {
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
             on("bare", quote!((pos: #pos) -> bool), bare),
+            on("history_slot", quote!((pos: #pos) -> __fsm::Option<usize>), history_slot),
             on(
                 "begin",
                 quote!((__cx: &mut #res, __d: &mut #data) -> __fsm::CallResult),
@@ -303,6 +320,7 @@ impl Gen<'_> {
                     type Frames = #frames;
                     const NAME: &'static str = #name;
                     const START: #pos = #pos::START;
+                    #history_const
 
                     #[inline]
                     fn network(pos: #pos) -> &'static str {
@@ -426,6 +444,11 @@ impl Gen<'_> {
         let n = from.network;
         let next = match arc.target {
             Target::State(_) if arc.internal => quote!(#rt::Next::Stay),
+            Target::State(s) if arc.resume.is_some() => {
+                let p = self.pos(Self::sref(n, s));
+                let slot = proc_macro2::Literal::usize_unsuffixed(arc.resume.unwrap_or_default());
+                quote!(#rt::Next::Resume { slot: #slot, or: #p })
+            }
             Target::State(s) => {
                 let p = self.pos(Self::sref(n, s));
                 quote!(#rt::Next::To(#p))

@@ -647,6 +647,8 @@ impl Mapper<'_> {
             name: name?,
             description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             parent: fields.get(keys::PARENT).map(|n| self.reference(n)),
+            initial: fields.get(keys::INITIAL).map(|n| self.reference(n)),
+            history: fields.get(keys::HISTORY).and_then(|n| self.boolean(n)),
             on_entry: self.function_refs_at(&fields, keys::ON_ENTRY),
             on_exit: self.function_refs_at(&fields, keys::ON_EXIT),
             span: node.span,
@@ -743,6 +745,7 @@ impl Mapper<'_> {
                 .map(|n| self.string_list(n, "resource names"))
                 .unwrap_or_default(),
             internal: fields.get(keys::INTERNAL).and_then(|n| self.boolean(n)),
+            into: None,
             origin: Origin::Written,
             span: node.span,
         };
