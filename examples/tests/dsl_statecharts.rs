@@ -25,6 +25,40 @@ mod superstates {
     }
 }
 
+mod history {
+    fsm::fsm! {
+        machine Washer {
+            events { Next, Open, Close }
+            superstate cycle { initial: washing; history: true; }
+            start state idle;
+            state washing { superstate: cycle; }
+            state rinsing { superstate: cycle; }
+            state door_open;
+            end state done;
+            idle -> cycle on Next;          // washing, the first time
+            washing -> rinsing on Next;
+            rinsing -> done on Next;
+            cycle -> door_open on Open;
+            door_open -> cycle on Close;    // back to whichever it was
+        }
+    }
+
+    #[test]
+    fn closing_the_door_resumes_where_the_cycle_was() {
+        use fsm::runtime::Status;
+        let machine = Washer::new(());
+        let mut w = machine.start(());
+        for (event, state) in [
+            (WasherEvent::Next, WasherState::Washing),
+            (WasherEvent::Next, WasherState::Rinsing),
+            (WasherEvent::Open, WasherState::DoorOpen),
+            (WasherEvent::Close, WasherState::Rinsing),
+        ] {
+            assert_eq!(w.handle(event).unwrap(), Status::Waiting(state));
+        }
+    }
+}
+
 mod internal {
     fsm::fsm! {
         machine Radio {
