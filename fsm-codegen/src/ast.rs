@@ -365,6 +365,10 @@ pub struct FunctionDecl {
     /// or arc whose first function is atomic and whose others cannot fail. Not with `infallible`,
     /// not for conditions.
     pub atomic: Option<Spanned<bool>>,
+    /// The condition may fail: its method returns `Result<bool, FnError>`, and an error is a
+    /// failure of the arc's source state (its `on_error` arc, or the run stops). Only for
+    /// conditions (transforms and checks can always fail).
+    pub fallible: Option<Spanned<bool>>,
     /// The whole declaration node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,

@@ -391,6 +391,8 @@ pub struct Function {
     pub infallible: bool,
     /// Declared `atomic`: the method reads the record and returns the change to apply.
     pub atomic: bool,
+    /// A condition declared `fallible`: the method returns `Result<bool, FnError>`.
+    pub fallible: bool,
     /// Its declaration's `description`.
     pub description: Option<String>,
 }

@@ -65,6 +65,7 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
             let decl = &machine.functions[d];
             f.infallible = f.role == Role::Transform && decl.infallible.as_ref().is_some_and(|i| i.value);
             f.atomic = f.role == Role::Transform && decl.atomic.as_ref().is_some_and(|a| a.value) && !f.infallible;
+            f.fallible = f.role == Role::Condition && decl.fallible.as_ref().is_some_and(|a| a.value);
             f.description = doc(&decl.description);
         }
     }
@@ -365,6 +366,7 @@ impl Lowering<'_, '_> {
                             uses: Vec::new(),
                             infallible: false,
                             atomic: false,
+                            fallible: false,
                             description: None,
                         });
                         self.payload_uses.push(Vec::new());

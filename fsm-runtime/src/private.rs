@@ -154,7 +154,7 @@ pub use serde;
 
 /// Implements a machine's functions trait for `&T`, `Box<T>` and `Arc<T>` (`T` implementing it),
 /// each method forwarding to `T`'s. Generated code lists the trait's methods once, by kind
-/// (`transform`, `infallible` or `atomic` transform, or `condition`) and payload type, and rustc writes the three impls: spelled out
+/// (`transform`, `infallible` or `atomic` transform, `condition`, or `fallible` condition) and payload type, and rustc writes the three impls: spelled out
 /// in the generated code, they tripled the trait's tokens and the macro's expansion time.
 ///
 /// ```text
@@ -241,6 +241,18 @@ macro_rules! __fsm_forward_fns {
         #[inline]
         fn $name(&self, data: &mut $data, payload: &$payload, ctx: &mut $ctx) {
             $fns::$name(&**self, data, payload, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty, $ctx:ty; fallible $name:ident()) => {
+        #[inline]
+        fn $name(&self, data: &$data) -> ::core::result::Result<bool, $crate::FnError> {
+            $fns::$name(&**self, data)
+        }
+    };
+    (@method $fns:ident, $data:ty, $ctx:ty; fallible $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(&self, data: &$data, payload: &$payload) -> ::core::result::Result<bool, $crate::FnError> {
+            $fns::$name(&**self, data, payload)
         }
     };
     (@method $fns:ident, $data:ty, $ctx:ty; condition $name:ident()) => {

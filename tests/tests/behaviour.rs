@@ -1706,3 +1706,88 @@ fn history_in_a_data_driven_run_is_the_same_in_the_lean_loop_and_stepping() {
     while !matches!(stepped.step().unwrap(), Status::Finished(_)) {}
     assert_eq!(stepped.data().log, expected);
 }
+
+/// A condition that may fail: `fallible` in its declaration.
+mod fallible_guard {
+    fsm::fsm! {
+        machine Gate {
+            data: crate::support::Doc;
+            data_mode: direct;
+            events { Pay(u32), Reset }
+            functions { credit_ok: fallible }
+            start state closed { on_error: jammed; }
+            end state open;
+            state jammed;
+            closed -> open on Pay if credit_ok;
+            jammed -> closed on Reset;
+        }
+    }
+
+    fsm::fsm! {
+        machine Strict {
+            data: crate::support::Doc;
+            data_mode: direct;
+            events { Pay(u32) }
+            functions { credit_ok: fallible }
+            start state closed;
+            end state open;
+            closed -> open on Pay if credit_ok;
+        }
+    }
+
+    pub struct Bank;
+
+    fn credit(amount: u32) -> Result<bool, fsm_runtime::FnError> {
+        if amount == 0 {
+            return Err(fsm_runtime::FnError::new("the bank did not answer"));
+        }
+        Ok(amount >= 10)
+    }
+
+    impl GateFns for Bank {
+        fn credit_ok(&self, _: &crate::support::Doc, amount: &u32) -> Result<bool, fsm_runtime::FnError> {
+            credit(*amount)
+        }
+    }
+
+    impl StrictFns for Bank {
+        fn credit_ok(&self, _: &crate::support::Doc, amount: &u32) -> Result<bool, fsm_runtime::FnError> {
+            credit(*amount)
+        }
+    }
+}
+
+#[test]
+fn a_fallible_condition_says_no_yes_or_fails_the_source_state() {
+    use fallible_guard::{Bank, Gate, GateEvent as E, GateState as S, Strict, StrictEvent};
+    let machine = Gate::new(Bank);
+    let mut gate = machine.start(Doc::new(0));
+    // `Ok(false)`: a guard that said no.
+    match gate.handle(E::Pay(5)) {
+        Err(HandleError::Rejected { reason, event, .. }) => {
+            assert_eq!(reason, Reject::Guard);
+            assert!(matches!(event, E::Pay(5)));
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // `Err`: the source state failed, and its `on_error` arc is followed with the error kept.
+    assert_eq!(gate.handle(E::Pay(0)).unwrap(), Status::Waiting(S::Jammed));
+    assert_eq!(gate.state(), S::Jammed);
+    gate.handle(E::Reset).unwrap();
+    assert_eq!(
+        gate.handle(E::Pay(10)).unwrap(),
+        Status::Finished(fallible_guard::GateEnd::Open)
+    );
+    // Without `on_error`, the run stops with the condition's error.
+    let strict = Strict::new(Bank);
+    let mut run = strict.start(Doc::new(0));
+    match run.handle(StrictEvent::Pay(0)) {
+        Err(HandleError::Failed(e)) => {
+            assert!(
+                matches!(*e, RunError::Function(ref f) if f.function == "credit_ok"),
+                "{e:?}"
+            )
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}

@@ -968,23 +968,24 @@ impl Parser {
         })
     }
 
-    /// `name`, `name: infallible` or `name: atomic`, after optional doc comments.
+    /// `name`, `name: infallible`, `name: atomic` or `name: fallible`, after optional doc comments.
     fn function_decl(&mut self, input: ParseStream<'_>) -> Result<FunctionDecl> {
         let description = self.docs(input)?;
         let name = self.name(input)?;
-        let (mut infallible, mut atomic) = (None, None);
+        let (mut infallible, mut atomic, mut fallible) = (None, None, None);
         if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
             let word = Ident::parse_any(input)
-                .map_err(|e| syn::Error::new(e.span(), "expected `infallible` or `atomic` after `:`"))?;
+                .map_err(|e| syn::Error::new(e.span(), "expected `infallible`, `atomic` or `fallible` after `:`"))?;
             let flag = Some(Spanned::new(true, self.one(word.span())));
             match word.to_string().as_str() {
                 keys::INFALLIBLE => infallible = flag,
                 keys::ATOMIC => atomic = flag,
+                keys::FALLIBLE => fallible = flag,
                 _ => {
                     return Err(syn::Error::new(
                         word.span(),
-                        "expected `infallible` or `atomic`: the properties a function declaration takes",
+                        "expected `infallible`, `atomic` or `fallible`: the properties a function declaration takes",
                     ));
                 }
             }
@@ -995,6 +996,7 @@ impl Parser {
             description,
             infallible,
             atomic,
+            fallible,
             span: Span::new(start, self.here()),
         })
     }
@@ -1829,20 +1831,29 @@ mod tests {
     }
 
     #[test]
-    fn function_declarations_take_infallible_or_atomic() {
-        let m =
-            ok(quote! { machine M { functions { a: infallible, b: atomic, c } start state s; end state e; s -> e; } });
+    fn function_declarations_take_infallible_atomic_or_fallible() {
+        let m = ok(
+            quote! { machine M { functions { a: infallible, b: atomic, c, d: fallible } start state s; end state e; s -> e; } },
+        );
         let flags: Vec<_> = m
             .functions
             .iter()
-            .map(|f| (f.infallible.is_some(), f.atomic.is_some()))
+            .map(|f| (f.infallible.is_some(), f.atomic.is_some(), f.fallible.is_some()))
             .collect();
-        assert_eq!(flags, [(true, false), (false, true), (false, false)]);
+        assert_eq!(
+            flags,
+            [
+                (true, false, false),
+                (false, true, false),
+                (false, false, false),
+                (false, false, true)
+            ]
+        );
         let parsed = parse(quote! { machine M { functions { a: pure } start state s; end state e; s -> e; } });
         let errors: Vec<String> = parsed.syntax_errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             errors,
-            ["expected `infallible` or `atomic`: the properties a function declaration takes"]
+            ["expected `infallible`, `atomic` or `fallible`: the properties a function declaration takes"]
         );
     }
 

@@ -121,6 +121,8 @@ keys! {
     INFALLIBLE = "infallible";
     /// A declared function that returns the change to apply.
     ATOMIC = "atomic";
+    /// A declared condition that may fail.
+    FALLIBLE = "fallible";
     /// Inline Rust.
     RUST = "rust";
     /// A built-in function.
@@ -395,6 +397,7 @@ const FUNCTION_DECL: &[Key] = &[
     grammar(DESCRIPTION, DOC),
     grammar(INFALLIBLE, "`name: infallible`"),
     grammar(ATOMIC, "`name: atomic`"),
+    grammar(FALLIBLE, "`name: fallible`"),
 ];
 
 const FUNCTION: &[Key] = &[
@@ -722,7 +725,7 @@ mod tests {
             (_, CIRCUIT_BREAKER) => "{failures: 2}",
             (_, RATE_LIMIT) => "{per_second: 2}",
             (_, CONFIG) | (_, METADATA) | (_, PARAMS) => "{a: b}",
-            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | INTERNAL | HISTORY) => "true",
+            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | FALLIBLE | INTERNAL | HISTORY) => "true",
             (Place::Machine | Place::Network, SUPERSTATES) => "[{name: s}]",
             (_, MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS) => "2",
             (_, RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL) => "2",

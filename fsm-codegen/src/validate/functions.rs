@@ -136,7 +136,23 @@ fn declarations(cx: &Context<'_>, roles: &HashMap<&str, (Role, Span)>, diags: &m
                     );
                 }
             }
-            Some(_) => {}
+            Some((_, used_at)) => {
+                if let Some(flag) = decl.fallible.as_ref().filter(|f| f.value) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::FUNCTION_ROLE,
+                            format!("transform `{}` cannot be declared `fallible`", name.value),
+                            flag.span,
+                            "only conditions are declared fallible",
+                        )
+                        .with_label(*used_at, "used as a check or transform here")
+                        .with_help(
+                            "checks and transforms can always fail (they return `Result<(), FnError>`): \
+                             remove `fallible: true`",
+                        ),
+                    );
+                }
+            }
         }
     }
 }

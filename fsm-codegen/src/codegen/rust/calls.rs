@@ -230,7 +230,13 @@ impl Gen<'_> {
                 let name = ident(&func.ident);
                 let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, #p));
                 let t = &self.fns;
-                quote!(#t::#name(&__cx.fns, &*__d #p))
+                if func.fallible {
+                    // An error is the source state's failure: the table returns it.
+                    let fname = &func.name;
+                    quote!(#t::#name(&__cx.fns, &*__d #p).map_err(|e| (#fname, e))?)
+                } else {
+                    quote!(#t::#name(&__cx.fns, &*__d #p))
+                }
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);

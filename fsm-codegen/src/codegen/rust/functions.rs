@@ -42,6 +42,9 @@ impl Gen<'_> {
                     ctx: &mut #ctx,
                 ) -> ::core::result::Result<(), #rt::FnError>
             },
+            Role::Condition if f.fallible => quote! {
+                fn #name(&self, data: &#data, #payload) -> ::core::result::Result<bool, #rt::FnError>
+            },
             Role::Condition => quote! {
                 fn #name(&self, data: &#data, #payload) -> bool
             },
@@ -68,6 +71,10 @@ impl Gen<'_> {
                      `Result<impl FnOnce(&mut D) + use<>, FnError>`)"
                 }
                 Role::Transform => "Check or transform",
+                Role::Condition if f.fallible => {
+                    "Condition (fallible: an error is a failure of the arc's source state, which follows its \
+                     `on_error` arc or stops the run)"
+                }
                 Role::Condition => "Condition",
             };
             let mut d = match &f.description {
@@ -87,6 +94,7 @@ impl Gen<'_> {
                 Role::Transform if f.infallible => quote!(infallible),
                 Role::Transform if f.atomic => quote!(atomic),
                 Role::Transform => quote!(transform),
+                Role::Condition if f.fallible => quote!(fallible),
                 Role::Condition => quote!(condition),
             };
             let payload = f.payload.as_deref().map(|p| self.payload_type(p));

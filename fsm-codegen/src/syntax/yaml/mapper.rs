@@ -798,6 +798,7 @@ impl Mapper<'_> {
             description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             infallible: fields.get(keys::INFALLIBLE).and_then(|n| self.boolean(n)),
             atomic: fields.get(keys::ATOMIC).and_then(|n| self.boolean(n)),
+            fallible: fields.get(keys::FALLIBLE).and_then(|n| self.boolean(n)),
             span: node.span,
         })
     }
