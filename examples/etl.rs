@@ -228,17 +228,94 @@ mod sqlite {
 
 mod pg {
     use super::*;
+    use fsm_runtime::resources::Postgres;
+    use fsm_runtime::stream::{PostgresSource, PostgresTarget};
+    use std::io::Write;
 
-    pub(super) fn generate(_url: &str, _n: u64) -> Result<bool, BoxError> {
-        Err("PostgreSQL is not supported yet".into())
+    /// Creates `orders` with `n` generated rows (COPY) unless the database holds them already.
+    /// Returns whether it (re)created them.
+    pub(super) fn generate(url: &str, n: u64) -> Result<bool, BoxError> {
+        let db = Postgres::connect(url).map_err(|e| format!("--source: {e}"))?;
+        let n = i64::try_from(n).map_err(|_| "--rows: too many")?;
+        let have: Option<i64> = db.with(|c| {
+            c.batch_execute("CREATE TABLE IF NOT EXISTS etl_generated (rows BIGINT NOT NULL)")?;
+            Ok(c.query_opt("SELECT rows FROM etl_generated", &[])?.map(|r| r.get(0)))
+        })?;
+        if have == Some(n) {
+            return Ok(false);
+        }
+        db.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.batch_execute(
+                "DROP TABLE IF EXISTS orders;
+                 CREATE TABLE orders (id BIGINT PRIMARY KEY, customer TEXT, amount TEXT, currency TEXT, created_at TEXT);
+                 DELETE FROM etl_generated;",
+            )?;
+            {
+                let mut copy = tx.copy_in("COPY orders (id, customer, amount, currency, created_at) FROM STDIN")?;
+                let mut line = String::new();
+                let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "\\N".to_string());
+                for id in 1..=n {
+                    let o = generated_order(id);
+                    line.clear();
+                    line.push_str(&format!(
+                        "{}\t{}\t{}\t{}\t{}\n",
+                        o.id,
+                        text(&o.customer),
+                        text(&o.amount),
+                        text(&o.currency),
+                        text(&o.created_at)
+                    ));
+                    // A failed write shows as the copy's error at `finish`.
+                    if copy.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+                copy.finish()?;
+            }
+            tx.execute("INSERT INTO etl_generated (rows) VALUES ($1)", &[&n])?;
+            tx.commit()
+        })?;
+        Ok(true)
     }
 
-    pub(super) fn target(_url: &str, _start_over: bool) -> Result<Target, BoxError> {
-        Err("PostgreSQL is not supported yet".into())
+    pub(super) fn target(url: &str, start_over: bool) -> Result<Target, BoxError> {
+        let target = PostgresTarget::open(url, JOB).map_err(|e| format!("--sink: {e}"))?;
+        let rates = target.with_client(|c| {
+            c.batch_execute(
+                "CREATE TABLE IF NOT EXISTS orders_clean (
+                    id BIGINT PRIMARY KEY, customer TEXT NOT NULL, amount_eur NUMERIC(14, 2) NOT NULL, category TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS rates (currency TEXT PRIMARY KEY, eur_per_unit TEXT NOT NULL);",
+            )?;
+            for (currency, rate) in DEFAULT_RATES {
+                c.execute(
+                    "INSERT INTO rates (currency, eur_per_unit) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&currency, &rate],
+                )?;
+            }
+            let rows = c.query("SELECT currency, eur_per_unit FROM rates", &[])?;
+            Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<_>>())
+        })?;
+        let rates = Rates::parse(rates.iter().map(|(c, r)| (c.as_str(), r.as_str())))?;
+        let rejected = target.dead_letters::<Order>("orders_rejected")?;
+        if start_over {
+            target.reset()?;
+            target.with_client(|c| c.batch_execute("TRUNCATE orders_clean, orders_rejected"))?;
+        }
+        let clean = target.table::<Order>("orders_clean", "id", &["id", "customer", "amount_eur", "category"])?;
+        Ok(Target {
+            clean: Box::new(clean),
+            rejected: Box::new(rejected),
+            commit: Box::new(target),
+            rates,
+            describe: "the PostgreSQL sink".to_string(),
+        })
     }
 
-    pub(super) fn source(_url: &str) -> Result<SqliteSource<Order>, BoxError> {
-        Err("PostgreSQL is not supported yet".into())
+    pub(super) fn source(url: &str) -> Result<PostgresSource<Order>, BoxError> {
+        Ok(PostgresSource::table(url, "orders", "id")
+            .map_err(|e| format!("--source: {e}"))?
+            .name(SOURCE_NAME))
     }
 }
 

@@ -215,3 +215,112 @@ fn a_missing_source_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--source"), "{}", stderr(&out));
 }
+
+/// The PostgreSQL URL of the tests (`FSM_TEST_POSTGRES_URL`): skipped, saying so, when it is not
+/// set, except under `CI=true`, where a missing URL fails the test.
+fn postgres_url() -> Option<String> {
+    let url = std::env::var("FSM_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    let Some(url) = url else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but FSM_TEST_POSTGRES_URL is not set: the PostgreSQL tests cannot be skipped in CI"
+        );
+        println!("skipped: set FSM_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run");
+        return None;
+    };
+    Some(url)
+}
+
+#[test]
+fn postgres_to_postgres_killed_then_run_again_every_order_lands_exactly_once() {
+    use postgres::{Client, NoTls};
+    const N: i64 = 40_000;
+    let Some(base) = postgres_url() else { return };
+    let schema = format!("fsm_etl_test_{}", std::process::id());
+    let mut admin = Client::connect(&base, NoTls).unwrap();
+    // The sink's table made ahead, with triggers counting inserts and replays.
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s};
+             CREATE TABLE {s}.orders_clean (
+                 id BIGINT PRIMARY KEY, customer TEXT NOT NULL, amount_eur NUMERIC(14, 2) NOT NULL, category TEXT NOT NULL);
+             CREATE TABLE {s}.writes (kind TEXT PRIMARY KEY, n BIGINT NOT NULL);
+             INSERT INTO {s}.writes VALUES ('INSERT', 0), ('UPDATE', 0);
+             CREATE FUNCTION {s}.count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN UPDATE {s}.writes SET n = n + 1 WHERE kind = TG_OP; RETURN NULL; END $$;
+             CREATE TRIGGER counted AFTER INSERT OR UPDATE ON {s}.orders_clean
+               FOR EACH ROW EXECUTE FUNCTION {s}.count_write();",
+            s = schema
+        ))
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let args = [
+        "--source",
+        &url,
+        "--sink",
+        &url,
+        "--rows",
+        "40000",
+        "--chunk-size",
+        "500",
+    ];
+    let committed = || -> Option<i64> {
+        let mut c = Client::connect(&base, NoTls).ok()?;
+        c.query_opt(
+            &format!("SELECT read FROM {schema}.fsm_stream_positions WHERE job = 'orders-etl'"),
+            &[],
+        )
+        .ok()
+        .flatten()
+        .map(|r| r.get(0))
+    };
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    kill_when(&mut child, || committed().is_some_and(|n| n > 0));
+    let first = committed().unwrap();
+    assert!(first < N, "killed mid-run");
+    let out = Command::new(BIN).args(args).output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("check: read 40000 = written 38800 + dead-lettered 1200 + dropped 0: ok"),
+        "{err}"
+    );
+    assert!(err.contains("committed by earlier runs"), "{err}");
+    let ids: Vec<i64> = admin
+        .query(&format!("SELECT id FROM {schema}.orders_clean ORDER BY id"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, (1..=N).filter(|id| generated_is_valid(*id)).collect::<Vec<_>>());
+    let rejected: Vec<i64> = admin
+        .query(
+            &format!("SELECT position FROM {schema}.orders_rejected ORDER BY position"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rejected,
+        (1..=N).filter(|id| !generated_is_valid(*id)).collect::<Vec<_>>()
+    );
+    let writes: Vec<(String, i64)> = admin
+        .query(&format!("SELECT kind, n FROM {schema}.writes ORDER BY kind"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        writes,
+        [("INSERT".to_string(), ids.len() as i64), ("UPDATE".to_string(), 0)]
+    );
+    admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+}

@@ -64,6 +64,8 @@ mod memory;
 mod pipeline;
 mod summary;
 
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -88,6 +90,8 @@ pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
 pub use self::jsonl::{DEFAULT_MAX_RECORD_BYTES, JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
 pub use self::pipeline::Pipeline;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresDeadLetterSink, PostgresSink, PostgresSource, PostgresTarget};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{SqliteDeadLetterSink, SqliteSink, SqliteSource, SqliteTarget};
 

@@ -22,6 +22,7 @@ pub(crate) fn quote_ident(name: &str) -> String {
 }
 
 /// The record as a JSON object, whose fields are the columns.
+#[cfg(feature = "sqlite")]
 pub(crate) fn record_object<T: Serialize>(record: &T) -> Result<Map<String, Value>, String> {
     match serde_json::to_value(record) {
         Ok(Value::Object(map)) => Ok(map),
@@ -33,6 +34,7 @@ pub(crate) fn record_object<T: Serialize>(record: &T) -> Result<Map<String, Valu
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -110,6 +112,7 @@ pub(crate) fn read_counts(state: &mut Committed, text: &str) -> io::Result<()> {
 }
 
 /// An error of the database, with what was being done.
+#[cfg(feature = "sqlite")]
 pub(crate) fn db_error(what: impl std::fmt::Display, e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("{what}: {e}"))
 }
