@@ -258,3 +258,70 @@ fn mistakes_in_names_show_before_reading() {
     let e = target.table::<Rec>("missing", "id", &["id"]).err().unwrap();
     assert!(e.to_string().contains("no such table"), "{e}");
 }
+
+#[test]
+fn fields_become_cells_nested_ones_json_text_and_maps_are_records_too() {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Big,
+    }
+    #[derive(serde::Serialize)]
+    struct Wide {
+        id: u64,
+        flag: bool,
+        ratio: f64,
+        kind: Kind,
+        missing: Option<String>,
+        huge: u64,
+        tags: Vec<&'static str>,
+        ignored: &'static str,
+    }
+    let dir = temp_dir("sqlite-cells");
+    let path = dir.join("sink.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE w (id INTEGER PRIMARY KEY, flag, ratio, kind, missing, huge, tags, absent)")
+        .unwrap();
+    let target = SqliteTarget::open(&path, "cells").unwrap();
+    let columns = ["id", "flag", "ratio", "kind", "missing", "huge", "tags", "absent"];
+    let mut wide = target.table::<Wide>("w", "id", &columns).unwrap();
+    let record = |id, tags| Wide {
+        id,
+        flag: true,
+        ratio: 0.5,
+        kind: Kind::Big,
+        missing: None,
+        huge: u64::MAX,
+        tags,
+        ignored: "x",
+    };
+    wide.write(&record(1, vec![])).unwrap();
+    wide.write(&record(2, vec!["a", "b"])).unwrap();
+    let mut maps = target
+        .table::<std::collections::BTreeMap<&str, i64>>("w", "id", &["id", "flag"])
+        .unwrap();
+    maps.write(&[("id", 3), ("flag", 0), ("other", 9)].into_iter().collect())
+        .unwrap();
+    let mut numbers = target.table::<i64>("w", "id", &["id"]).unwrap();
+    match numbers.write(&4) {
+        Err(WriteError::Rejected(why)) => assert!(why.contains("must serialize as an object"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let db = Connection::open(&path).unwrap();
+    let rows: Vec<String> = db
+        .prepare("SELECT quote(id) || ' ' || quote(flag) || ' ' || quote(ratio) || ' ' || quote(kind) || ' ' || quote(missing) || ' ' || quote(huge) || ' ' || quote(tags) || ' ' || quote(absent) FROM w ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            "1 1 0.5 'big' NULL '18446744073709551615' '[]' NULL",
+            "2 1 0.5 'big' NULL '18446744073709551615' '[\"a\",\"b\"]' NULL",
+            "3 0 NULL NULL NULL NULL NULL NULL",
+        ]
+    );
+}

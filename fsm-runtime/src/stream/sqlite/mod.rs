@@ -12,8 +12,12 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
 use serde_json::{Map, Value};
 
+mod row;
+
+use self::row::{CellError, RowSerializer};
 use super::sql::{
     DeadLetterRow, POSITIONS_TABLE, counts_json, db_error, quote_ident, quote_name, read_counts, record_object,
 };
@@ -156,6 +160,7 @@ impl<T: DeserializeOwned> SqliteSource<T> {
             .query(params![after, limit])
             .map_err(|e| db_error(format_args!("reading `{}`", self.name), e))?;
         let mut n = 0;
+        let mut values = Vec::with_capacity(columns.len());
         while let Some(row) = rows
             .next()
             .map_err(|e| db_error(format_args!("reading `{}`", self.name), e))?
@@ -173,35 +178,40 @@ impl<T: DeserializeOwned> SqliteSource<T> {
                     ));
                 }
             };
-            let mut object = Map::with_capacity(columns.len());
-            for (i, column) in columns.iter().enumerate() {
-                let value = match row.get_ref(i) {
-                    Ok(v) => json_of(v),
-                    Err(e) => return Err(db_error(format_args!("reading `{}`", self.name), e)),
-                };
-                object.insert(column.clone(), value);
-            }
+            values.clear();
+            let read_row = |values: &mut Vec<Value>| {
+                for i in 0..columns.len() {
+                    match row.get_ref(i) {
+                        Ok(v) => values.push(json_of(v)),
+                        Err(e) => return Err(db_error(format_args!("reading `{}`", self.name), e)),
+                    }
+                }
+                Ok(())
+            };
+            read_row(&mut values)?;
+            // Decoded as if the row were a JSON object, without building the object.
+            let fields = columns.iter().map(String::as_str).zip(values.drain(..));
+            // A record's line is its key; negative keys keep their bits.
+            let line = key as u64;
+            let item = match T::deserialize(MapDeserializer::<_, serde_json::Error>::new(fields)) {
+                Ok(data) => Item::Record { data, line },
+                Err(e) => {
+                    read_row(&mut values)?;
+                    let object: Map<String, Value> = columns.iter().cloned().zip(values.drain(..)).collect();
+                    Item::Malformed(Malformed {
+                        line,
+                        error: e.to_string(),
+                        raw: Value::Object(object).to_string(),
+                    })
+                }
+            };
             self.fetched_key = Some(key);
-            self.page.push_back((key, decode(Value::Object(object), key)));
+            self.page.push_back((key, item));
         }
         if n < self.page_rows {
             self.at_end = true;
         }
         Ok(())
-    }
-}
-
-/// A row's JSON object decoded into the record type, or a malformed item at its key.
-pub(crate) fn decode<T: DeserializeOwned>(object: Value, key: i64) -> Item<T> {
-    // A record's line is its key; negative keys keep their bits.
-    let line = key as u64;
-    match T::deserialize(&object) {
-        Ok(data) => Item::Record { data, line },
-        Err(e) => Item::Malformed(Malformed {
-            line,
-            error: e.to_string(),
-            raw: object.to_string(),
-        }),
     }
 }
 
@@ -539,9 +549,11 @@ fn sql_of(v: Option<&Value>) -> SqlValue {
     match v {
         None | Some(Value::Null) => SqlValue::Null,
         Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => n.as_f64().map_or(SqlValue::Null, SqlValue::Real),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => SqlValue::Integer(i),
+            // Beyond i64 the value would become a float: kept exact, as text.
+            (None, Some(u)) => SqlValue::Text(u.to_string()),
+            (None, None) => n.as_f64().map_or(SqlValue::Null, SqlValue::Real),
         },
         Some(Value::String(s)) => SqlValue::Text(s.clone()),
         Some(other) => SqlValue::Text(other.to_string()),
@@ -550,9 +562,23 @@ fn sql_of(v: Option<&Value>) -> SqlValue {
 
 impl<T: Serialize> Sink<T> for SqliteSink<T> {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
-        let object = record_object(record).map_err(WriteError::Rejected)?;
         self.values.clear();
-        self.values.extend(self.columns.iter().map(|c| sql_of(object.get(c))));
+        self.values.resize(self.columns.len(), SqlValue::Null);
+        let mut row = RowSerializer {
+            columns: &self.columns,
+            cells: &mut self.values,
+            key: None,
+        };
+        match record.serialize(&mut row) {
+            Ok(()) => {}
+            // A nested field: the slow way, through a JSON object (nested values as JSON text).
+            Err(CellError::Nested) => {
+                let object = record_object(record).map_err(WriteError::Rejected)?;
+                self.values.clear();
+                self.values.extend(self.columns.iter().map(|c| sql_of(object.get(c))));
+            }
+            Err(e) => return Err(WriteError::Rejected(e.to_string())),
+        }
         self.target
             .write(&format!("a row of `{}`", self.table), &self.sql, &self.values)
     }
