@@ -325,3 +325,38 @@ fn fields_become_cells_nested_ones_json_text_and_maps_are_records_too() {
         ]
     );
 }
+
+#[test]
+fn one_file_can_be_source_and_sink() {
+    let d = dbs("sqlite-one-file");
+    // The source table copied into the sink's file: the reader waits for the writer's commits.
+    Connection::open(&d.sink)
+        .unwrap()
+        .execute_batch(&format!(
+            "ATTACH '{}' AS s; CREATE TABLE src AS SELECT * FROM s.src; DETACH s;",
+            d.source.display()
+        ))
+        .unwrap();
+    let target = SqliteTarget::open(&d.sink, "same-file").unwrap();
+    let summary = Pipeline::new(Classify::default())
+        .route(
+            "output",
+            target.table::<Rec>("out", "id", &["id", "value", "tag"]).unwrap(),
+        )
+        .drop_state("skip")
+        .dead_letter_state("error")
+        .dead_letter(target.dead_letters::<Rec>("rejected").unwrap())
+        .chunk_size(100)
+        .workers(2)
+        .commit_chunks(target.clone())
+        .run(
+            SqliteSource::<Rec>::table(&d.sink, "src", "id")
+                .unwrap()
+                .page_rows(64)
+                .name("src"),
+        )
+        .unwrap();
+    assert!(summary.is_balanced(), "{summary:?}");
+    assert_eq!(out_rows(&d.sink), expected_out());
+    assert_eq!(dead_rows(&d.sink), expected_dead());
+}

@@ -367,24 +367,21 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         let (read_result, write_result, worker_panicked) = scoped?;
 
         let read_this_run = read.load(Ordering::Relaxed);
-        match read_result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(StreamError::Panicked(
-                    "the reader thread (a source panicked)".to_string(),
-                ));
+        let stopped = match read_result {
+            Ok(Ok(())) if worker_panicked => Err(StreamError::Panicked("a worker thread".to_string())),
+            Ok(Ok(())) => write_result,
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StreamError::Panicked(
+                "the reader thread (a source panicked)".to_string(),
+            )),
+        };
+        if let Err(e) = stopped {
+            // Whatever the writer had begun of a chunk is not committed.
+            if let Some(store) = writer.commit.as_mut() {
+                store.rollback();
             }
+            return Err(e);
         }
-        if worker_panicked {
-            return Err(StreamError::Panicked("a worker thread".to_string()));
-        }
-        if write_result.is_err()
-            && let Some(store) = writer.commit.as_mut()
-        {
-            store.rollback();
-        }
-        write_result?;
         let summary = writer.summary(read_before + read_this_run, read_this_run, started.elapsed());
         if summary.read != writer.processed_before + writer.processed {
             return Err(StreamError::Panicked(format!(

@@ -93,6 +93,10 @@ impl<T: DeserializeOwned> SqliteSource<T> {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| db_error(format_args!("cannot open `{}`", path.display()), e))?;
+        // A writer of the same file (a sink in it, another process) holds its lock while it
+        // commits: wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| db_error(format_args!("cannot open `{}`", path.display()), e))?;
         let select = format!(
             "SELECT * FROM ({from}) WHERE {k} > ?1 ORDER BY {k} LIMIT ?2",
             k = quote_ident(key)
