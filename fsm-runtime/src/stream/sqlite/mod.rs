@@ -68,6 +68,8 @@ pub struct SqliteSource<T> {
     fetched_key: Option<i64>,
     page: VecDeque<(i64, Item<T>)>,
     at_end: bool,
+    /// Decode records from the JSON text of this column instead of from the row.
+    json_column: Option<String>,
     _record: PhantomData<fn() -> T>,
 }
 
@@ -129,6 +131,7 @@ impl<T: DeserializeOwned> SqliteSource<T> {
             fetched_key: None,
             page: VecDeque::new(),
             at_end: false,
+            json_column: None,
             _record: PhantomData,
         })
     }
@@ -146,6 +149,15 @@ impl<T: DeserializeOwned> SqliteSource<T> {
         self
     }
 
+    /// Decodes each record from the JSON text in column `column` instead of from the row's
+    /// columns: for tables of records kept as JSON, `(id INTEGER PRIMARY KEY, record TEXT)`, as
+    /// [`SqliteTarget::json_table`] writes them. Text that does not decode is a malformed item
+    /// with the text as read.
+    pub fn json_column(mut self, column: &str) -> Self {
+        self.json_column = Some(column.to_string());
+        self
+    }
+
     fn fetch_page(&mut self) -> io::Result<()> {
         let after = self.fetched_key.unwrap_or(i64::MIN);
         let limit = i64::try_from(self.page_rows).unwrap_or(i64::MAX);
@@ -159,6 +171,18 @@ impl<T: DeserializeOwned> SqliteSource<T> {
                 io::ErrorKind::InvalidInput,
                 format!("`{}` has no key column `{}`", self.name, self.key),
             ));
+        };
+        let json_index = match &self.json_column {
+            None => None,
+            Some(column) => match columns.iter().position(|c| c == column) {
+                Some(i) => Some(i),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("`{}` has no column `{column}` of records as JSON", self.name),
+                    ));
+                }
+            },
         };
         let mut rows = stmt
             .query(params![after, limit])
@@ -182,6 +206,25 @@ impl<T: DeserializeOwned> SqliteSource<T> {
                     ));
                 }
             };
+            if let Some(i) = json_index {
+                let text = match row.get_ref(i) {
+                    Ok(ValueRef::Text(t) | ValueRef::Blob(t)) => t,
+                    Ok(_) => &[][..],
+                    Err(e) => return Err(db_error(format_args!("reading `{}`", self.name), e)),
+                };
+                let line = key as u64;
+                let item = match serde_json::from_slice::<T>(text) {
+                    Ok(data) => Item::Record { data, line },
+                    Err(e) => Item::Malformed(Malformed {
+                        line,
+                        error: e.to_string(),
+                        raw: String::from_utf8_lossy(text).into_owned(),
+                    }),
+                };
+                self.fetched_key = Some(key);
+                self.page.push_back((key, item));
+                continue;
+            }
             values.clear();
             let read_row = |values: &mut Vec<Value>| {
                 for i in 0..columns.len() {
@@ -346,6 +389,25 @@ impl SqliteTarget {
     /// record is never written twice. A record the table refuses (a constraint) is rejected:
     /// it goes to the dead letters and the stream goes on.
     pub fn table<T: Serialize>(&self, table: &str, key: &str, columns: &[&str]) -> io::Result<SqliteSink<T>> {
+        self.sink(table, key, columns, false)
+    }
+
+    /// A sink upserting whole records as JSON into `table`, created if missing as
+    /// `(KEY INTEGER PRIMARY KEY, record TEXT NOT NULL)`: the key is the record's field `key`,
+    /// `record` its JSON. A record without an integer `key` field is rejected (dead letter).
+    /// [`SqliteSource::json_column`] reads such a table back.
+    pub fn json_table<T: Serialize>(&self, table: &str, key: &str) -> io::Result<SqliteSink<T>> {
+        self.with_connection(|conn| {
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {} ({} INTEGER PRIMARY KEY, record TEXT NOT NULL)",
+                quote_name(table),
+                quote_ident(key)
+            ))
+        })?;
+        self.sink(table, key, &[key, "record"], true)
+    }
+
+    fn sink<T: Serialize>(&self, table: &str, key: &str, columns: &[&str], json: bool) -> io::Result<SqliteSink<T>> {
         if !columns.contains(&key) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -379,6 +441,7 @@ impl SqliteTarget {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             table: table.to_string(),
             values: Vec::with_capacity(columns.len()),
+            json,
             _record: PhantomData,
         })
     }
@@ -545,6 +608,8 @@ pub struct SqliteSink<T> {
     table: String,
     columns: Vec<String>,
     values: Vec<SqlValue>,
+    /// Columns: the key and the whole record as JSON.
+    json: bool,
     _record: PhantomData<fn(&T)>,
 }
 
@@ -568,6 +633,29 @@ impl<T: Serialize> Sink<T> for SqliteSink<T> {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
         self.values.clear();
         self.values.resize(self.columns.len(), SqlValue::Null);
+        if self.json {
+            let mut row = RowSerializer {
+                columns: &self.columns[..1],
+                cells: &mut self.values[..1],
+                key: None,
+            };
+            match record.serialize(&mut row) {
+                Ok(()) | Err(CellError::Nested) => {}
+                Err(e) => return Err(WriteError::Rejected(e.to_string())),
+            }
+            if !matches!(self.values[0], SqlValue::Integer(_)) {
+                return Err(WriteError::Rejected(format!(
+                    "the record has no integer field `{}` to key it by",
+                    self.columns[0]
+                )));
+            }
+            let json = serde_json::to_string(record)
+                .map_err(|e| WriteError::Rejected(format!("cannot serialize the record: {e}")))?;
+            self.values[1] = SqlValue::Text(json);
+            return self
+                .target
+                .write(&format!("a row of `{}`", self.table), &self.sql, &self.values);
+        }
         let mut row = RowSerializer {
             columns: &self.columns,
             cells: &mut self.values,
