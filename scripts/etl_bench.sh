@@ -6,6 +6,10 @@
 # >= 0.85x the baseline's throughput. Also the peak memory of the example at N and 5N rows.
 #
 #   scripts/etl_bench.sh [N [ROUNDS [CHUNK]]]      (defaults: 1000000 3 1000)
+#
+# With ETL_BENCH_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test; psql on the PATH), the
+# same comparison PostgreSQL to PostgreSQL follows, in schemas etl_bench_source and etl_bench_sink
+# (dropped and made again each round).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -48,3 +52,37 @@ awk -v e="$best_etl" -v b="$best_base" -v n="$n" 'BEGIN {
     e, n / e, b, n / b, b / e
 }'
 grep -E '^peak memory' "$dir/etl.log" | sed "s/^/etl at $n rows: /"
+
+pg=${ETL_BENCH_POSTGRES_URL:-}
+if [ -n "$pg" ]; then
+  sep='?'; case "$pg" in *\?*) sep='&';; esac
+  src="${pg}${sep}options=-csearch_path%3Detl_bench_source"
+  dst="${pg}${sep}options=-csearch_path%3Detl_bench_sink"
+  psql -q "$pg" -c 'DROP SCHEMA IF EXISTS etl_bench_source CASCADE; CREATE SCHEMA etl_bench_source' >/dev/null 2>&1
+  psql -q "$pg" -c 'DROP SCHEMA IF EXISTS etl_bench_sink CASCADE; CREATE SCHEMA etl_bench_sink' >/dev/null 2>&1
+  "$etl" --source "$src" --sink "$dst" --rows "$n" --chunk-size "$chunk" 2>"$dir/pg-generate.log"
+  grep -E '^  check' "$dir/pg-generate.log" >&2
+  best_etl=999999
+  best_base=999999
+  for round in $(seq "$rounds"); do
+    psql -q "$pg" -c 'DROP SCHEMA IF EXISTS etl_bench_sink CASCADE; CREATE SCHEMA etl_bench_sink' >/dev/null 2>&1
+    t0=$(now)
+    "$etl" --source "$src" --sink "$dst" --chunk-size "$chunk" 2>"$dir/pg-etl.log"
+    t1=$(now)
+    psql -q "$pg" -c 'DROP SCHEMA IF EXISTS etl_bench_sink CASCADE; CREATE SCHEMA etl_bench_sink' >/dev/null 2>&1
+    t2=$(now)
+    "$baseline" --source "$src" --sink "$dst" --chunk-size "$chunk" 2>"$dir/pg-base.log"
+    t3=$(now)
+    e=$(echo "$t1 - $t0" | bc -l)
+    b=$(echo "$t3 - $t2" | bc -l)
+    printf 'postgres round %d: etl %.3f s, baseline %.3f s\n' "$round" "$e" "$b"
+    best_etl=$(echo "if ($e < $best_etl) $e else $best_etl" | bc -l)
+    best_base=$(echo "if ($b < $best_base) $b else $best_base" | bc -l)
+  done
+  grep -E '^  check' "$dir/pg-etl.log" "$dir/pg-base.log" >&2
+  awk -v e="$best_etl" -v b="$best_base" -v n="$n" 'BEGIN {
+    printf "postgres best: etl %.3f s (%.0f rows/s), baseline %.3f s (%.0f rows/s): etl at %.2fx the baseline'"'"'s throughput (goal >= 0.85x)\n",
+      e, n / e, b, n / b, b / e
+  }'
+  psql -q "$pg" -c 'DROP SCHEMA IF EXISTS etl_bench_source CASCADE; DROP SCHEMA IF EXISTS etl_bench_sink CASCADE' >/dev/null 2>&1
+fi
