@@ -475,7 +475,7 @@ impl SqliteTarget {
     }
 
     /// Runs one statement of a sink inside the chunk's transaction (opened if needed).
-    fn write(&self, what: &str, sql: &str, values: &[SqlValue]) -> Result<(), WriteError> {
+    fn write(&self, what: Writing<'_>, sql: &str, values: &[SqlValue]) -> Result<(), WriteError> {
         let mut db = self.lock()?;
         if db.chunked && !db.in_transaction {
             db.conn
@@ -601,6 +601,22 @@ impl ChunkCommit for SqliteTarget {
     }
 }
 
+/// What a sink writes, for messages (formatted only when there is one to give).
+#[derive(Clone, Copy)]
+enum Writing<'a> {
+    Row(&'a str),
+    DeadLetter,
+}
+
+impl std::fmt::Display for Writing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Writing::Row(table) => write!(f, "a row of `{table}`"),
+            Writing::DeadLetter => f.write_str("a dead letter"),
+        }
+    }
+}
+
 /// Upserts records into a table of a [`SqliteTarget`] (see [`SqliteTarget::table`]).
 pub struct SqliteSink<T> {
     target: SqliteTarget,
@@ -652,9 +668,7 @@ impl<T: Serialize> Sink<T> for SqliteSink<T> {
             let json = serde_json::to_string(record)
                 .map_err(|e| WriteError::Rejected(format!("cannot serialize the record: {e}")))?;
             self.values[1] = SqlValue::Text(json);
-            return self
-                .target
-                .write(&format!("a row of `{}`", self.table), &self.sql, &self.values);
+            return self.target.write(Writing::Row(&self.table), &self.sql, &self.values);
         }
         let mut row = RowSerializer {
             columns: &self.columns,
@@ -671,8 +685,7 @@ impl<T: Serialize> Sink<T> for SqliteSink<T> {
             }
             Err(e) => return Err(WriteError::Rejected(e.to_string())),
         }
-        self.target
-            .write(&format!("a row of `{}`", self.table), &self.sql, &self.values)
+        self.target.write(Writing::Row(&self.table), &self.sql, &self.values)
     }
 }
 
@@ -693,6 +706,6 @@ impl<T: Serialize> Sink<DeadLetter<T>> for SqliteDeadLetterSink<T> {
             SqlValue::Text(row.message),
             row.payload.map_or(SqlValue::Null, SqlValue::Text),
         ];
-        self.target.write("a dead letter", &self.sql, &values)
+        self.target.write(Writing::DeadLetter, &self.sql, &values)
     }
 }
