@@ -13,6 +13,12 @@
 //! `--checkpoint FILE`, a killed run started again with the same arguments resumes where it stopped;
 //! without it, an interrupted run (SIGINT, SIGTERM) removes its temporary files. One file cannot
 //! serve two roles (input, output, dead letters, checkpoint): such a run is refused.
+//!
+//! `--input`, `--output` and `--errors` also take `sqlite://PATH?table=T`: records as rows
+//! `(id INTEGER PRIMARY KEY, record TEXT)` (the record as JSON), dead letters in the dead-letter
+//! table shape `(source, position, reason, message, payload)`. Output and dead letters in a database
+//! go to the same one, committed together with the input's position every chunk: a killed run
+//! started again resumes after the last committed chunk, without `--checkpoint`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +29,8 @@ use fsm_examples::processor::StreamingProcessorEnd;
 use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
 use fsm_runtime::stream::{
-    DEFAULT_MAX_RECORD_BYTES, InputFile, JsonlSink, JsonlSource, OutputFile, Pipeline, Source, progress,
+    DEFAULT_MAX_RECORD_BYTES, InputFile, JsonlSink, JsonlSource, OutputFile, Pipeline, Source, SqliteSource,
+    SqliteTarget, progress,
 };
 
 /// Upper bounds of the options: beyond them a run cannot start its threads or allocate its chunks,
@@ -35,7 +42,7 @@ const MAX_RECORD_BYTES: u64 = 1 << 30;
 #[derive(Parser, Debug)]
 #[command(about = "Seed 001's StreamingProcessor over a JSON Lines stream")]
 struct Args {
-    /// JSON Lines input (`-` for stdin; `.gz` is decompressed).
+    /// JSON Lines input (`-` for stdin; `.gz` is decompressed), or `sqlite://PATH?table=T`.
     #[arg(long, conflicts_with = "generate")]
     input: Option<PathBuf>,
     /// Generate N records in the seed's shape (some invalid, some not JSON) instead of reading a file.
@@ -44,10 +51,12 @@ struct Args {
     /// With --generate: write the generated input to this file and exit.
     #[arg(long, value_name = "FILE", requires = "generate")]
     save: Option<PathBuf>,
-    /// Where records ending in `output` go (`-` for stdout; `.gz` is compressed).
+    /// Where records ending in `output` go (`-` for stdout; `.gz` is compressed), or
+    /// `sqlite://PATH?table=T`.
     #[arg(long, default_value = "target/streaming/output.jsonl")]
     output: PathBuf,
-    /// Dead-letter file: invalid records, undecodable lines, failed runs.
+    /// Dead-letter file: invalid records, undecodable lines, failed runs; or `sqlite://PATH?table=T`
+    /// (the same database as --output's).
     #[arg(long, default_value = "target/streaming/errors.jsonl")]
     errors: PathBuf,
     /// Worker threads running the machine (1 to 256).
@@ -96,48 +105,130 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("wrote {n} records to {}", path.display());
         return Ok(());
     }
-    for (flag, path) in [("--output", &args.output), ("--errors", &args.errors)] {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("{flag}: cannot create the directory `{}`: {e}", dir.display()))?;
+    let input = args
+        .input
+        .as_deref()
+        .map(sqlite_url)
+        .transpose()
+        .map_err(|e| format!("--input: {e}"))?;
+    match (input.flatten(), &args.input, args.generate) {
+        (Some((path, table)), _, _) => {
+            let name = args
+                .input
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let source = SqliteSource::<Record>::table(&path, &table, "id")
+                .map_err(|e| format!("--input: {e}"))?
+                .json_column("record")
+                .name(&name);
+            run_pipeline(args, source)
         }
-    }
-    let source: JsonlSource<Record> = match (&args.input, args.generate) {
-        (Some(path), _) => JsonlSource::open(path)?,
-        (None, Some(n)) => {
+        (None, Some(path), _) => run_pipeline(args, limited(args, JsonlSource::open(path)?)),
+        (None, None, Some(n)) => {
             let lines = std::io::BufReader::with_capacity(256 * 1024, Generated::new(n));
-            JsonlSource::from_input(InputFile::reader("generated", Box::new(lines)))
+            run_pipeline(
+                args,
+                limited(
+                    args,
+                    JsonlSource::from_input(InputFile::reader("generated", Box::new(lines))),
+                ),
+            )
         }
-        (None, None) => return Err("give --input FILE or --generate N (see --help)".into()),
-    };
-    // Within usize: the option's range is at most 1 GiB.
-    let source = source.max_record_bytes(usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX));
-    let source_name = source.name();
-
-    let mut output = OutputFile::create(&args.output).map_err(|e| format!("--output: {e}"))?;
-    let mut errors = OutputFile::create(&args.errors).map_err(|e| format!("--errors: {e}"))?;
-    if args.checkpoint.is_none() {
-        // Nothing to resume: what a killed run left in the temporary files goes now, and an
-        // interrupted run removes its own.
-        output.discard_partial().map_err(|e| format!("--output: {e}"))?;
-        errors.discard_partial().map_err(|e| format!("--errors: {e}"))?;
-        let partials = [output.partial_path(), errors.partial_path()];
-        remove_on_signal(partials.into_iter().flatten().map(PathBuf::from).collect())?;
+        (None, None, None) => Err("give --input FILE or --generate N (see --help)".into()),
     }
+}
 
+fn limited(args: &Args, source: JsonlSource<Record>) -> JsonlSource<Record> {
+    // Within usize: the option's range is at most 1 GiB.
+    source.max_record_bytes(usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX))
+}
+
+/// `sqlite://PATH?table=T` as (PATH, T); `None` for anything else (a file).
+fn sqlite_url(arg: &std::path::Path) -> Result<Option<(PathBuf, String)>, String> {
+    let Some(rest) = arg.to_str().and_then(|a| a.strip_prefix("sqlite://")) else {
+        return Ok(None);
+    };
+    let Some((path, table)) = rest
+        .split_once("?table=")
+        .filter(|(p, t)| !p.is_empty() && !t.is_empty())
+    else {
+        return Err(format!("`{}`: write sqlite://PATH?table=TABLE", arg.display()));
+    };
+    Ok(Some((PathBuf::from(path), table.to_string())))
+}
+
+fn run_pipeline<S: Source<Item = Record>>(args: &Args, source: S) -> Result<(), Box<dyn std::error::Error>> {
+    let source_name = source.name();
+    let output_db = sqlite_url(&args.output).map_err(|e| format!("--output: {e}"))?;
+    let errors_db = sqlite_url(&args.errors).map_err(|e| format!("--errors: {e}"))?;
     let machine = streaming_machine();
     let mut pipeline = Pipeline::new(&machine)
-        // Routes name the generated end enum: a misspelt end state is a compile error.
-        .route(StreamingProcessorEnd::Output, JsonlSink::to_output(output))
-        .dead_letter_state(StreamingProcessorEnd::Error)
-        .dead_letter(JsonlSink::to_output(errors))
         .workers(usize::from(args.workers))
         .chunk_size(args.chunk_size as usize);
+    match (output_db, errors_db) {
+        (Some((out_path, out_table)), Some((err_path, err_table))) => {
+            if out_path != err_path {
+                return Err(
+                    "--output and --errors in databases must be tables of the same one: they are committed together"
+                        .into(),
+                );
+            }
+            if args.checkpoint.is_some() {
+                return Err("--checkpoint is for files: a database output keeps its position itself".into());
+            }
+            let target = SqliteTarget::open(&out_path, &format!("streaming:{out_table}"))
+                .map_err(|e| format!("--output: {e}"))?;
+            if args.generate.is_some() {
+                // Generated input has no position to come back to: each run loads it all again
+                // (upserts by id, so nothing is written twice).
+                target.reset().map_err(|e| format!("--output: {e}"))?;
+            }
+            pipeline = pipeline
+                .route(
+                    StreamingProcessorEnd::Output,
+                    target
+                        .json_table::<Record>(&out_table, "id")
+                        .map_err(|e| format!("--output: {e}"))?,
+                )
+                .dead_letter_state(StreamingProcessorEnd::Error)
+                .dead_letter(
+                    target
+                        .dead_letters::<Record>(&err_table)
+                        .map_err(|e| format!("--errors: {e}"))?,
+                )
+                .commit_chunks(target);
+        }
+        (None, None) => {
+            for (flag, path) in [("--output", &args.output), ("--errors", &args.errors)] {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("{flag}: cannot create the directory `{}`: {e}", dir.display()))?;
+                }
+            }
+            let mut output = OutputFile::create(&args.output).map_err(|e| format!("--output: {e}"))?;
+            let mut errors = OutputFile::create(&args.errors).map_err(|e| format!("--errors: {e}"))?;
+            if args.checkpoint.is_none() {
+                // Nothing to resume: what a killed run left in the temporary files goes now, and an
+                // interrupted run removes its own.
+                output.discard_partial().map_err(|e| format!("--output: {e}"))?;
+                errors.discard_partial().map_err(|e| format!("--errors: {e}"))?;
+                let partials = [output.partial_path(), errors.partial_path()];
+                remove_on_signal(partials.into_iter().flatten().map(PathBuf::from).collect())?;
+            }
+            pipeline = pipeline
+                // Routes name the generated end enum: a misspelt end state is a compile error.
+                .route(StreamingProcessorEnd::Output, JsonlSink::to_output(output))
+                .dead_letter_state(StreamingProcessorEnd::Error)
+                .dead_letter(JsonlSink::to_output(errors));
+            if let Some(path) = &args.checkpoint {
+                pipeline = pipeline.checkpoint(path, args.checkpoint_every);
+            }
+        }
+        _ => return Err("--output and --errors are both files or both sqlite:// tables of one database".into()),
+    }
     if args.unordered {
         pipeline = pipeline.unordered();
-    }
-    if let Some(path) = &args.checkpoint {
-        pipeline = pipeline.checkpoint(path, args.checkpoint_every);
     }
     let bar = if args.quiet {
         None

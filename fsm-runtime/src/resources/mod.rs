@@ -45,7 +45,7 @@ mod http;
 #[cfg(feature = "llm")]
 mod llm;
 #[cfg(feature = "postgres")]
-mod pg;
+pub(crate) mod pg;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;

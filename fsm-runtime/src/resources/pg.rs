@@ -7,7 +7,7 @@ use postgres::{Client, Row};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-mod tls;
+pub(crate) mod tls;
 
 /// A PostgreSQL database: a fixed pool of connections (`pool_size`, default 1), all opened with
 /// the handle so a wrong URL or password shows when the resources open, not at the first record.

@@ -58,10 +58,18 @@ use std::sync::Arc;
 use crate::core::{Failure, Machine, Outcome};
 
 mod checkpoint;
+mod commit;
 mod file;
 mod memory;
 mod pipeline;
 mod summary;
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 #[cfg(feature = "tokio")]
 mod async_io;
@@ -74,6 +82,7 @@ pub mod progress;
 
 #[cfg(feature = "tokio")]
 pub use self::async_io::{TokioSink, tokio_channel};
+pub use self::commit::{ChunkCommit, Committed};
 #[cfg(feature = "csv")]
 pub use self::csv_io::{CsvSink, CsvSource};
 pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
@@ -81,6 +90,10 @@ pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
 pub use self::jsonl::{DEFAULT_MAX_RECORD_BYTES, JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
 pub use self::pipeline::Pipeline;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresDeadLetterSink, PostgresSink, PostgresSource, PostgresTarget};
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{SqliteDeadLetterSink, SqliteSink, SqliteSource, SqliteTarget};
 
 pub use self::summary::{DeadLetter, DeadLetterReason, Progress, Summary};
 
@@ -351,6 +364,14 @@ pub enum StreamError {
         /// What went wrong.
         error: io::Error,
     },
+    /// Committing a chunk ([`Pipeline::commit_chunks`]) failed, or its saved position could not
+    /// be read: the chunk's writes were rolled back (or landed, as the next run reads back).
+    Commit {
+        /// The store's name ([`ChunkCommit::name`]).
+        store: String,
+        /// What went wrong.
+        error: io::Error,
+    },
     /// The pipeline's configuration is wrong (e.g. a route names no end state of the machine).
     Config(String),
     /// A pipeline thread panicked outside user code (a bug).
@@ -371,6 +392,7 @@ impl fmt::Display for StreamError {
             StreamError::Checkpoint { path, error } => {
                 write!(f, "checkpoint `{}`: {error}", path.display())
             }
+            StreamError::Commit { store, error } => write!(f, "committing a chunk to {store} failed: {error}"),
             StreamError::Config(m) => write!(f, "pipeline configuration: {m}"),
             StreamError::Panicked(m) => write!(f, "a pipeline thread panicked: {m}"),
             StreamError::Unhealthy(e) => write!(f, "stopped: {e}"),
@@ -383,7 +405,8 @@ impl std::error::Error for StreamError {
         match self {
             StreamError::Source { error, .. }
             | StreamError::Sink { error, .. }
-            | StreamError::Checkpoint { error, .. } => Some(error),
+            | StreamError::Checkpoint { error, .. }
+            | StreamError::Commit { error, .. } => Some(error),
             StreamError::Unhealthy(e) => Some(e),
             StreamError::Config(_) | StreamError::Panicked(_) => None,
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use self::read::{ChunkIn, read_loop};
 use self::work::{ChunkOut, EncoderEntry, work_loop};
 use self::write::Writer;
-use super::{DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
+use super::{ChunkCommit, DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
 use crate::core::{EndState, EndStateRef, Machine};
 use crate::resources::{HealthError, ResourceSet};
 
@@ -28,6 +28,7 @@ const MAX_IN_FLIGHT_CHUNKS: usize = 4096;
 type BoxSink<'a, T> = Box<dyn Sink<T> + 'a>;
 type ProgressFn<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
 type HealthFn<'a> = Box<dyn FnMut() -> Result<(), HealthError> + Send + 'a>;
+type BoxCommit<'a> = Box<dyn ChunkCommit + 'a>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
@@ -65,6 +66,7 @@ pub struct Pipeline<'a, M: Machine> {
     progress: Option<(Duration, ProgressFn<'a>)>,
     health: Option<(Duration, HealthFn<'a>)>,
     checkpoint: Option<(PathBuf, u64)>,
+    commit: Option<BoxCommit<'a>>,
 }
 
 impl<'a, M: Machine> Pipeline<'a, M> {
@@ -83,6 +85,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             progress: None,
             health: None,
             checkpoint: None,
+            commit: None,
         }
     }
 
@@ -212,6 +215,20 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         self
     }
 
+    /// Commits each chunk through `store`: what the sinks wrote for the chunk and the source's
+    /// position after it, in one transaction (see [`ChunkCommit`]). A run started again resumes
+    /// after the last committed chunk, and a chunk whose commit failed is read again: with
+    /// sinks that write into the store's transaction (the database sinks of the same target)
+    /// every record is written exactly once. Needs a resumable source and input order, and
+    /// replaces [`Pipeline::checkpoint`] (a run with both is refused).
+    ///
+    /// The job's position stays in the store when the run succeeds: the same run started
+    /// again reads only what the source gained since (rows with a greater key).
+    pub fn commit_chunks(mut self, store: impl ChunkCommit + 'a) -> Self {
+        self.commit = Some(Box::new(store));
+        self
+    }
+
     fn in_flight_chunks_or_default(&self) -> usize {
         self.in_flight
             .unwrap_or_else(|| self.workers.saturating_mul(2).saturating_add(2))
@@ -245,6 +262,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             progress,
             health,
             checkpoint,
+            commit,
             ..
         } = self;
         let table = route_table::<M::End>(&routes, default_sink)?;
@@ -279,8 +297,22 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             health,
             last_health: started,
             checkpoint: None,
+            commit: None,
         };
         let mut read_before = 0;
+        if let Some(store) = commit {
+            if !ordered {
+                return Err(StreamError::Config(
+                    "committing chunks needs input order: remove `unordered()`".to_string(),
+                ));
+            }
+            if checkpoint.is_some() {
+                return Err(StreamError::Config(
+                    "a run commits its chunks or checkpoints to a file, not both".to_string(),
+                ));
+            }
+            read_before = writer.open_commit(store, &mut source)?;
+        }
         if let Some((path, every)) = checkpoint {
             if !ordered {
                 return Err(StreamError::Config(
@@ -335,19 +367,21 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         let (read_result, write_result, worker_panicked) = scoped?;
 
         let read_this_run = read.load(Ordering::Relaxed);
-        match read_result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(StreamError::Panicked(
-                    "the reader thread (a source panicked)".to_string(),
-                ));
+        let stopped = match read_result {
+            Ok(Ok(())) if worker_panicked => Err(StreamError::Panicked("a worker thread".to_string())),
+            Ok(Ok(())) => write_result,
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StreamError::Panicked(
+                "the reader thread (a source panicked)".to_string(),
+            )),
+        };
+        if let Err(e) = stopped {
+            // Whatever the writer had begun of a chunk is not committed.
+            if let Some(store) = writer.commit.as_mut() {
+                store.rollback();
             }
+            return Err(e);
         }
-        if worker_panicked {
-            return Err(StreamError::Panicked("a worker thread".to_string()));
-        }
-        write_result?;
         let summary = writer.summary(read_before + read_this_run, read_this_run, started.elapsed());
         if summary.read != writer.processed_before + writer.processed {
             return Err(StreamError::Panicked(format!(

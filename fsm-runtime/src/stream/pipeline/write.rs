@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use super::super::checkpoint::{Checkpoint, FileId, Setup};
 use super::super::file::canonical_path;
 use super::super::summary::per_sec;
-use super::super::{DeadLetter, DeadLetterReason, Position, Progress, Source, StreamError, Summary, WriteError};
+use super::super::{
+    Committed, DeadLetter, DeadLetterReason, Position, Progress, Source, StreamError, Summary, WriteError,
+};
 use super::work::{ChunkOut, Done, run_error_state};
-use super::{BoxSink, DEAD_LETTER_KEY, HealthFn, ProgressFn, Target};
+use super::{BoxCommit, BoxSink, DEAD_LETTER_KEY, HealthFn, ProgressFn, Target};
 use crate::core::EndState;
 
 pub(super) struct CheckpointState {
@@ -42,9 +44,10 @@ pub(super) struct Writer<'a, E, D> {
     pub(super) health: Option<(Duration, HealthFn<'a>)>,
     pub(super) last_health: Instant,
     pub(super) checkpoint: Option<CheckpointState>,
+    pub(super) commit: Option<BoxCommit<'a>>,
 }
 
-impl<E: EndState, D> Writer<'_, E, D> {
+impl<'a, E: EndState, D> Writer<'a, E, D> {
     fn sink_error(&self, index: Option<usize>, error: io::Error) -> StreamError {
         let route = match index {
             Some(i) => self.sinks[i].0.clone(),
@@ -109,6 +112,15 @@ impl<E: EndState, D> Writer<'_, E, D> {
             self.processed += 1;
         }
         self.write_run(run.take(), &bytes)?;
+        if self.commit.is_some() {
+            let state = self.committed(end.unwrap_or_default());
+            if let Some(store) = self.commit.as_mut() {
+                store.commit(&state).map_err(|error| StreamError::Commit {
+                    store: store.name(),
+                    error,
+                })?;
+            }
+        }
         if let Some(cp) = &self.checkpoint
             && self.processed - cp.last >= cp.every
         {
@@ -459,6 +471,80 @@ impl<E: EndState, D> Writer<'_, E, D> {
             self.store_checkpoint(position)?;
         }
         Ok(read_before)
+    }
+
+    /// Resumes after the last chunk `store` committed for this job, if any. Returns the records
+    /// read by earlier runs.
+    pub(super) fn open_commit<S: Source>(
+        &mut self,
+        mut store: BoxCommit<'a>,
+        source: &mut S,
+    ) -> Result<u64, StreamError> {
+        let commit_error = |store: &BoxCommit<'a>, error: io::Error| StreamError::Commit {
+            store: store.name(),
+            error,
+        };
+        let mismatch =
+            |store: &BoxCommit<'a>, what: String| commit_error(store, io::Error::new(io::ErrorKind::InvalidData, what));
+        if source.position().is_none() {
+            return Err(StreamError::Config(format!(
+                "source `{}` cannot report its position, so its chunks cannot be committed with it",
+                source.name()
+            )));
+        }
+        let read_before = match store.load().map_err(|e| commit_error(&store, e))? {
+            None => 0,
+            Some(cp) => {
+                for (name, n) in &cp.written {
+                    let Some(i) = self.table.iter().position(|(e, _)| e.name() == name) else {
+                        return Err(mismatch(
+                            &store,
+                            format!("unknown end state `{name}` in the saved position"),
+                        ));
+                    };
+                    self.written[i] = *n;
+                }
+                for (name, n) in &cp.dead {
+                    let Some(r) = DeadLetterReason::ALL.iter().find(|r| r.as_str() == name) else {
+                        return Err(mismatch(
+                            &store,
+                            format!("unknown dead-letter reason `{name}` in the saved position"),
+                        ));
+                    };
+                    self.dead[r.index()] = *n;
+                }
+                source.resume(cp.position).map_err(|error| StreamError::Source {
+                    source_name: source.name(),
+                    error,
+                })?;
+                self.dropped = cp.dropped;
+                self.processed_before = cp.read;
+                cp.read
+            }
+        };
+        self.commit = Some(store);
+        Ok(read_before)
+    }
+
+    fn committed(&self, position: Position) -> Committed {
+        Committed {
+            position,
+            read: self.processed_before + self.processed,
+            written: self
+                .table
+                .iter()
+                .zip(&self.written)
+                .filter(|(_, n)| **n > 0)
+                .map(|((e, _), n)| (e.name().to_string(), *n))
+                .collect(),
+            dead: DeadLetterReason::ALL
+                .iter()
+                .zip(&self.dead)
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| (r.as_str().to_string(), *n))
+                .collect(),
+            dropped: self.dropped,
+        }
     }
 
     /// What a checkpoint of this run records about its input and settings (the input file's
