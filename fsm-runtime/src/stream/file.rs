@@ -7,6 +7,8 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const BUFFER: usize = 256 * 1024;
+/// Writes at least this long skip the buffer of an [`AtomicFile`].
+const DIRECT_WRITE: usize = 32 * 1024;
 
 /// Symbolic links followed before giving up (the kernel's limit).
 const MAX_LINKS: usize = 40;
@@ -306,7 +308,14 @@ impl Write for AtomicFile {
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.start()?;
-        if let Err(e) = self.out.write_all(buf) {
+        // A chunk's worth of records goes to the file as it is, not copied into the buffer first
+        // (what is buffered is written before it).
+        let written = if buf.len() >= DIRECT_WRITE {
+            self.out.flush().and_then(|()| self.out.get_mut().write_all(buf))
+        } else {
+            self.out.write_all(buf)
+        };
+        if let Err(e) = written {
             return Err(context(e, format_args!("writing {}", self.where_())));
         }
         self.len += buf.len() as u64;

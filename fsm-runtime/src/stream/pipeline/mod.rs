@@ -8,7 +8,7 @@ use std::sync::mpsc::sync_channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use self::read::{ChunkIn, read_loop};
+use self::read::{Buffers, ChunkIn, read_loop};
 use self::work::{ChunkOut, EncoderEntry, work_loop};
 use self::write::Writer;
 use super::{ChunkCommit, DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
@@ -323,12 +323,13 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         }
 
         let read = AtomicU64::new(0);
-        let (permit_tx, permit_rx) = sync_channel::<()>(in_flight);
+        // A permit is the buffers of a chunk: they go round reader, worker, writer, reader.
+        let (permit_tx, permit_rx) = sync_channel::<Buffers<M::End, M::Data>>(in_flight);
         for _ in 0..in_flight {
             // Cannot fail: the receiver is alive and the capacity is exactly `in_flight`.
-            let _ = permit_tx.send(());
+            let _ = permit_tx.send(Buffers::new());
         }
-        let (chunk_tx, chunk_rx) = sync_channel::<ChunkIn<M::Data>>(in_flight);
+        let (chunk_tx, chunk_rx) = sync_channel::<ChunkIn<M::End, M::Data>>(in_flight);
         let chunk_rx = Mutex::new(chunk_rx);
         let (done_tx, done_rx) = sync_channel::<ChunkOut<M::End, M::Data>>(in_flight);
 

@@ -1,11 +1,13 @@
 //! The reader: one thread pulling chunks of records (decoded items or raw lines) from the source,
-//! one permit per chunk.
+//! one permit per chunk. A permit is the buffers of a chunk the writer is done with: a steady run
+//! allocates no chunk buffer at all, and frees none on another thread.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::super::{Decoder, Item, Position, Raw, Source, StreamError, TooLarge};
+use super::work::Done;
 
 /// At most this many records, and bytes, are allocated ahead for a chunk: a huge chunk size grows
 /// its buffers as records arrive instead of reserving memory that may not exist.
@@ -39,29 +41,75 @@ impl<D> Batch<D> {
     }
 }
 
-pub(super) struct ChunkIn<D> {
+/// The buffers a chunk needs on its way through the pipeline, handed from the writer back to the
+/// reader (the permit for the next chunk), filled by the reader, passed on by the workers, emptied by
+/// the writer. They keep their capacity, up to a bound, so chunks after the first allocate nothing.
+pub(super) struct Buffers<E, D> {
+    /// Decoded records of a source that decodes itself.
+    pub(super) items: Vec<Item<D>>,
+    /// Raw records back to back, for the workers to decode.
+    pub(super) bytes: Vec<u8>,
+    pub(super) records: Vec<RawRecord>,
+    /// What the workers made of each record.
+    pub(super) done: Vec<Done<E, D>>,
+    /// Records the workers encoded for their sinks, back to back.
+    pub(super) encoded: Vec<u8>,
+}
+
+impl<E, D> Buffers<E, D> {
+    pub(super) fn new() -> Self {
+        Buffers {
+            items: Vec::new(),
+            bytes: Vec::new(),
+            records: Vec::new(),
+            done: Vec::new(),
+            encoded: Vec::new(),
+        }
+    }
+
+    /// Empties the buffers for the next chunk, and gives back the memory of a chunk that was far
+    /// larger than usual (a few huge records), so one such chunk does not hold it for the rest of
+    /// the run.
+    pub(super) fn recycle(&mut self) {
+        fn keep<T>(v: &mut Vec<T>, most: usize) {
+            v.clear();
+            if v.capacity() > most {
+                *v = Vec::new();
+            }
+        }
+        keep(&mut self.items, PREALLOCATE_RECORDS);
+        keep(&mut self.records, PREALLOCATE_RECORDS);
+        keep(&mut self.done, PREALLOCATE_RECORDS);
+        keep(&mut self.bytes, PREALLOCATE_BYTES);
+        keep(&mut self.encoded, PREALLOCATE_BYTES);
+    }
+}
+
+pub(super) struct ChunkIn<E, D> {
     pub(super) seq: u64,
     pub(super) batch: Batch<D>,
     pub(super) end: Option<Position>,
+    /// The rest of the chunk's buffers (those `batch` does not hold), for the workers' output.
+    pub(super) buffers: Buffers<E, D>,
 }
 
-pub(super) fn read_loop<S: Source>(
+pub(super) fn read_loop<S: Source, E>(
     mut source: S,
     chunk_size: usize,
-    permits: Receiver<()>,
-    chunks: SyncSender<ChunkIn<S::Item>>,
+    permits: Receiver<Buffers<E, S::Item>>,
+    chunks: SyncSender<ChunkIn<E, S::Item>>,
     read: &AtomicU64,
 ) -> Result<(), StreamError> {
     let decoder = source.decoder();
     let mut seq = 0;
     loop {
         // A permit per chunk bounds the records in flight; no permit means the writer stopped.
-        if permits.recv().is_err() {
+        let Ok(mut buffers) = permits.recv() else {
             return Ok(());
-        }
+        };
         let (batch, at_end) = match decoder {
-            Some(decode) => read_raw(&mut source, chunk_size, decode),
-            None => read_items(&mut source, chunk_size),
+            Some(decode) => read_raw(&mut source, chunk_size, decode, &mut buffers),
+            None => read_items(&mut source, chunk_size, &mut buffers),
         }
         .map_err(|error| StreamError::Source {
             source_name: source.name(),
@@ -74,6 +122,7 @@ pub(super) fn read_loop<S: Source>(
                 seq,
                 batch,
                 end: source.position(),
+                buffers,
             };
             if chunks.send(chunk).is_err() {
                 return Ok(());
@@ -86,8 +135,13 @@ pub(super) fn read_loop<S: Source>(
     }
 }
 
-fn read_items<S: Source>(source: &mut S, chunk_size: usize) -> io::Result<(Batch<S::Item>, bool)> {
-    let mut items = Vec::with_capacity(chunk_size.min(PREALLOCATE_RECORDS));
+fn read_items<S: Source, E>(
+    source: &mut S,
+    chunk_size: usize,
+    buffers: &mut Buffers<E, S::Item>,
+) -> io::Result<(Batch<S::Item>, bool)> {
+    let mut items = std::mem::take(&mut buffers.items);
+    items.reserve(chunk_size.min(PREALLOCATE_RECORDS));
     while items.len() < chunk_size {
         match source.next_item()? {
             Some(item) => items.push(item),
@@ -97,13 +151,16 @@ fn read_items<S: Source>(source: &mut S, chunk_size: usize) -> io::Result<(Batch
     Ok((Batch::Items(items), false))
 }
 
-fn read_raw<S: Source>(
+fn read_raw<S: Source, E>(
     source: &mut S,
     chunk_size: usize,
     decode: Decoder<S::Item>,
+    buffers: &mut Buffers<E, S::Item>,
 ) -> io::Result<(Batch<S::Item>, bool)> {
-    let mut bytes = Vec::with_capacity(chunk_size.saturating_mul(128).min(PREALLOCATE_BYTES));
-    let mut records = Vec::with_capacity(chunk_size.min(PREALLOCATE_RECORDS));
+    let mut bytes = std::mem::take(&mut buffers.bytes);
+    bytes.reserve(chunk_size.saturating_mul(128).min(PREALLOCATE_BYTES));
+    let mut records = std::mem::take(&mut buffers.records);
+    records.reserve(chunk_size.min(PREALLOCATE_RECORDS));
     let mut at_end = false;
     while records.len() < chunk_size {
         let start = bytes.len();
@@ -125,4 +182,25 @@ fn read_raw<S: Source>(
         }
     }
     Ok((Batch::Raw { bytes, records, decode }, at_end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycled_buffers_are_empty_and_keep_a_usual_chunks_memory_only() {
+        let mut b: Buffers<(), u64> = Buffers::new();
+        b.bytes.extend_from_slice(&[1; 1000]);
+        b.records.push(RawRecord::Bytes { start: 0, end: 10, line: 1 });
+        b.encoded.reserve(PREALLOCATE_BYTES + 1);
+        b.encoded.push(7);
+        b.recycle();
+        assert!(b.bytes.is_empty() && b.records.is_empty() && b.encoded.is_empty());
+        // A usual chunk's capacity is kept for the next chunk...
+        assert!(b.bytes.capacity() >= 1000);
+        assert!(b.records.capacity() >= 1);
+        // ... an unusually large one is given back.
+        assert_eq!(b.encoded.capacity(), 0);
+    }
 }

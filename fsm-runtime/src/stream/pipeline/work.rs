@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
 use super::super::{Encoder, Item, Malformed, Position, TooLarge};
-use super::read::{Batch, ChunkIn, RawRecord};
+use super::read::{Batch, Buffers, ChunkIn, RawRecord};
 use crate::core::{Machine, RunError, StateError};
 
 pub(super) enum Done<E, D> {
@@ -44,10 +44,10 @@ pub(super) enum Done<E, D> {
 
 pub(super) struct ChunkOut<E, D> {
     pub(super) seq: u64,
-    pub(super) items: Vec<Done<E, D>>,
-    /// Records encoded by the worker, back to back.
-    pub(super) bytes: Vec<u8>,
     pub(super) end: Option<Position>,
+    /// `done` holds what became of each record, `encoded` the records encoded by the worker, back
+    /// to back; the input buffers are empty, kept for the next chunk.
+    pub(super) buffers: Buffers<E, D>,
 }
 
 /// Per end state: the sink it routes to and that sink's encoder, if the sink has one.
@@ -57,11 +57,9 @@ pub(super) type EncoderTable<E, D> = [EncoderEntry<E, D>];
 pub(super) fn work_loop<M: Machine>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
-    chunks: &Mutex<Receiver<ChunkIn<M::Data>>>,
+    chunks: &Mutex<Receiver<ChunkIn<M::End, M::Data>>>,
     done: SyncSender<ChunkOut<M::End, M::Data>>,
 ) {
-    // Chunks encode to similar sizes: start each buffer at the largest seen, not at zero.
-    let mut bytes_hint = 0;
     loop {
         let chunk = {
             let rx = chunks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -70,35 +68,43 @@ pub(super) fn work_loop<M: Machine>(
                 Err(_) => return,
             }
         };
-        let mut out = ChunkOut {
-            seq: chunk.seq,
-            items: Vec::with_capacity(chunk.batch.len()),
-            bytes: Vec::with_capacity(bytes_hint),
-            end: chunk.end,
-        };
-        match chunk.batch {
-            Batch::Items(items) => {
-                for item in items {
+        let ChunkIn {
+            seq,
+            batch,
+            end,
+            mut buffers,
+        } = chunk;
+        let mut out = std::mem::take(&mut buffers.done);
+        out.reserve(batch.len());
+        let bytes = &mut buffers.encoded;
+        match batch {
+            Batch::Items(mut items) => {
+                for item in items.drain(..) {
                     let done = match item {
                         Item::Malformed(m) => Done::Malformed(m),
                         Item::TooLarge(t) => Done::TooLarge(t),
-                        Item::Record { data, line } => process(machine, encoders, data, line, &mut out.bytes),
+                        Item::Record { data, line } => process(machine, encoders, data, line, bytes),
                     };
-                    out.items.push(done);
+                    out.push(done);
                 }
+                buffers.items = items;
             }
-            Batch::Raw { bytes, records, decode } => {
-                for record in records {
+            Batch::Raw {
+                bytes: mut raw_bytes,
+                mut records,
+                decode,
+            } => {
+                for record in records.drain(..) {
                     let (start, end, line) = match record {
                         RawRecord::Bytes { start, end, line } => (start, end, line),
                         RawRecord::TooLarge(t) => {
-                            out.items.push(Done::TooLarge(t));
+                            out.push(Done::TooLarge(t));
                             continue;
                         }
                     };
-                    let raw = &bytes[start..end];
+                    let raw = &raw_bytes[start..end];
                     let done = match catch_unwind(|| decode(raw)) {
-                        Ok(Ok(data)) => process(machine, encoders, data, line, &mut out.bytes),
+                        Ok(Ok(data)) => process(machine, encoders, data, line, bytes),
                         Ok(Err(error)) => Done::Malformed(Malformed {
                             line,
                             error,
@@ -109,12 +115,15 @@ pub(super) fn work_loop<M: Machine>(
                             line,
                         },
                     };
-                    out.items.push(done);
+                    out.push(done);
                 }
+                raw_bytes.clear();
+                buffers.bytes = raw_bytes;
+                buffers.records = records;
             }
         }
-        bytes_hint = bytes_hint.max(out.bytes.len());
-        if done.send(out).is_err() {
+        buffers.done = out;
+        if done.send(ChunkOut { seq, end, buffers }).is_err() {
             return;
         }
     }

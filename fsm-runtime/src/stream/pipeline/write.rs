@@ -14,6 +14,7 @@ use super::super::summary::per_sec;
 use super::super::{
     Committed, DeadLetter, DeadLetterReason, Position, Progress, Source, StreamError, Summary, WriteError,
 };
+use super::read::Buffers;
 use super::work::{ChunkOut, Done, run_error_state};
 use super::{BoxCommit, BoxSink, DEAD_LETTER_KEY, HealthFn, ProgressFn, Target};
 use crate::core::EndState;
@@ -59,7 +60,7 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
     pub(super) fn write_loop(
         &mut self,
         done: Receiver<ChunkOut<E, D>>,
-        permits: SyncSender<()>,
+        permits: SyncSender<Buffers<E, D>>,
         ordered: bool,
     ) -> Result<(), StreamError> {
         let mut pending: BTreeMap<u64, ChunkOut<E, D>> = BTreeMap::new();
@@ -68,14 +69,14 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
             if ordered {
                 pending.insert(chunk.seq, chunk);
                 while let Some(chunk) = pending.remove(&next) {
-                    self.write_chunk(chunk)?;
+                    let buffers = self.write_chunk(chunk)?;
                     next += 1;
                     // The reader may have finished: then nobody needs the permit.
-                    let _ = permits.send(());
+                    let _ = permits.send(buffers);
                 }
             } else {
-                self.write_chunk(chunk)?;
-                let _ = permits.send(());
+                let buffers = self.write_chunk(chunk)?;
+                let _ = permits.send(buffers);
             }
         }
         if !pending.is_empty() {
@@ -87,12 +88,17 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
         Ok(())
     }
 
-    fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<(), StreamError> {
-        let ChunkOut { items, bytes, end, .. } = chunk;
+    /// Writes a chunk; gives back its buffers, emptied, for the next one.
+    fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<Buffers<E, D>, StreamError> {
+        let ChunkOut {
+            end, mut buffers, ..
+        } = chunk;
+        let mut items = std::mem::take(&mut buffers.done);
+        let bytes = std::mem::take(&mut buffers.encoded);
         // Records the workers encoded for the same sink lie back to back in `bytes`: one write
         // for each such run.
         let mut run: Option<(usize, usize, usize)> = None;
-        for done in items {
+        for done in items.drain(..) {
             if let Done::Encoded { route, start, stop } = &done
                 && let Some(&(_, Target::Sink(sink))) = self.table.get(*route)
             {
@@ -107,7 +113,14 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
                 self.processed += 1;
                 continue;
             }
-            self.write_run(run.take(), &bytes)?;
+            // A record written another way (a dead letter, mostly) ends the run only if it goes
+            // to the run's sink: each sink still gets its records in input order, and a chunk's
+            // records for one sink stay one write however many dead letters lie between them.
+            if let Some((s, ..)) = run
+                && self.sink_of(&done) == Some(s)
+            {
+                self.write_run(run.take(), &bytes)?;
+            }
             self.write_one(done, &bytes)?;
             self.processed += 1;
         }
@@ -141,7 +154,22 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
                 check().map_err(StreamError::Unhealthy)?;
             }
         }
-        Ok(())
+        buffers.done = items;
+        buffers.encoded = bytes;
+        buffers.recycle();
+        Ok(buffers)
+    }
+
+    /// The sink (of `sinks`) a record that the workers did not encode is written to, if any (else
+    /// it is a dead letter or dropped).
+    fn sink_of(&self, done: &Done<E, D>) -> Option<usize> {
+        match done {
+            Done::Encoded { route, .. } | Done::Ended { route, .. } => match self.table.get(*route) {
+                Some(&(_, Target::Sink(i))) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     fn write_one(&mut self, done: Done<E, D>, bytes: &[u8]) -> Result<(), StreamError> {

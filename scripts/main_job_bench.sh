@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The main job against its baseline, whole processes, in one run: the main job
+# (`--example streaming`, 1 and 2 workers) and the same work as a plain single-threaded serde_json
+# loop (`--example streaming_baseline`), on the same generated seed-001 input (1% invalid, 0.1%
+# not JSON) in a directory on tmpfs when there is one. The three take turns for ROUNDS rounds;
+# for each the median wall time, CPU time (user + system, all threads), page faults and context
+# switches are printed, then the ratios:
+#   throughput of the main job (1 worker) / the plain loop    goal >= 1.0
+#   CPU of the main job (1 worker) / the plain loop           goal <= 1.10
+#   throughput with 2 workers / with 1 worker                 goal >= 1.6 on 2 free cores
+# and whether the outputs are byte for byte the plain loop's.
+#
+# CPU ratios hold on a loaded machine (each side is charged only its own work); wall-time ratios,
+# and the 2-worker scaling most of all, need the cores free.
+#
+#   scripts/main_job_bench.sh [RECORDS [ROUNDS]]      (defaults: 1000000 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+records=${1:-1000000}
+rounds=${2:-5}
+target=${CARGO_TARGET_DIR:-target}
+cargo build --release --quiet -p fsm-examples --example streaming --example streaming_baseline
+job="$target/release/examples/streaming"
+plain="$target/release/examples/streaming_baseline"
+base=$([ -d /dev/shm ] && echo /dev/shm || echo "$target")
+work=$(mktemp -d "$base/fsm-main-job-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+"$job" --generate "$records" --save "$work/in.jsonl" >/dev/null 2>&1
+
+# One run of a command: "wall_s cpu_s page_faults context_switches", from getrusage of the child.
+measure() {
+  python3 - "$@" <<'EOF'
+import os, resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall = time.perf_counter() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.6f} {r.ru_utime + r.ru_stime:.6f} {r.ru_minflt + r.ru_majflt} {r.ru_nvcsw + r.ru_nivcsw}")
+EOF
+}
+
+: >"$work/job1" >"$work/job2" >"$work/plain"
+for round in $(seq "$rounds"); do
+  measure "$plain" --input "$work/in.jsonl" --output "$work/plain-out.jsonl" --errors "$work/plain-err.jsonl" >>"$work/plain"
+  measure "$job" --input "$work/in.jsonl" --output "$work/job-out.jsonl" --errors "$work/job-err.jsonl" --quiet --workers 1 >>"$work/job1"
+  measure "$job" --input "$work/in.jsonl" --output "$work/job2-out.jsonl" --errors "$work/job2-err.jsonl" --quiet --workers 2 >>"$work/job2"
+  echo "round $round of $rounds done" >&2
+done
+
+python3 - "$work" "$records" <<'EOF'
+import statistics, sys
+work, records = sys.argv[1], int(sys.argv[2])
+def load(name):
+    rows = [list(map(float, l.split())) for l in open(f"{work}/{name}") if l.strip()]
+    return [statistics.median(col) for col in zip(*rows)]
+runs = {"plain loop": load("plain"), "main job, 1 worker": load("job1"), "main job, 2 workers": load("job2")}
+print(f"{records} records, median of each (wall s, CPU s, page faults, context switches):")
+for name, (wall, cpu, faults, switches) in runs.items():
+    print(f"  {name:20} {wall:8.3f} s  {records / wall:10.0f} records/s  CPU {cpu:7.3f} s  {faults:8.0f} faults  {switches:7.0f} switches")
+p, j1, j2 = runs["plain loop"], runs["main job, 1 worker"], runs["main job, 2 workers"]
+print(f"throughput, main job (1 worker) / plain loop: {p[0] / j1[0]:.2f}x (goal >= 1.0)")
+print(f"CPU, main job (1 worker) / plain loop:        {j1[1] / p[1]:.2f}x (goal <= 1.10)")
+print(f"throughput, 2 workers / 1 worker:             {j1[0] / j2[0]:.2f}x (goal >= 1.6 on 2 free cores)")
+EOF
+for f in job-out job-err job2-out job2-err; do
+  want=$([[ $f == *out ]] && echo plain-out || echo plain-err)
+  if cmp -s "$work/$f.jsonl" "$work/$want.jsonl"; then echo "$f.jsonl: identical to the plain loop's"; else echo "$f.jsonl: DIFFERS from the plain loop's"; fi
+done
