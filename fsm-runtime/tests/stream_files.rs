@@ -198,6 +198,52 @@ fn a_source_error_fails_the_run_without_finishing_outputs() {
     assert!(!out.exists());
 }
 
+/// Lines read by the workers themselves: a source that fails or panics part way stops the run with
+/// an error, whatever the number of workers, and nothing hangs or reaches the final name.
+#[test]
+fn a_source_failing_or_panicking_under_several_workers_stops_the_run() {
+    use fsm_runtime::stream::InputFile;
+    struct Lines {
+        left: u32,
+        panic: bool,
+    }
+    impl std::io::Read for Lines {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                if self.panic {
+                    panic!("the driver fell over");
+                }
+                return Err(std::io::Error::other("cable cut"));
+            }
+            self.left -= 1;
+            let line = b"{\"id\": 1, \"value\": 2}\n";
+            let n = line.len().min(buf.len());
+            buf[..n].copy_from_slice(&line[..n]);
+            Ok(n)
+        }
+    }
+    for workers in [1, 3] {
+        for panic in [false, true] {
+            let dir = temp_dir(&format!("source-fails-{workers}-{panic}"));
+            let out = dir.join("out.jsonl");
+            let lines = Lines { left: 500, panic };
+            let input = InputFile::reader("net", Box::new(std::io::BufReader::with_capacity(64, lines)));
+            let err = Pipeline::new(Classify::default())
+                .route("output", JsonlSink::create(&out).unwrap())
+                .workers(workers)
+                .chunk_size(7)
+                .run(JsonlSource::<Rec>::from_input(input))
+                .unwrap_err();
+            if panic {
+                assert!(matches!(err, StreamError::Panicked(_)), "{err}");
+            } else {
+                assert_eq!(err.to_string(), "reading `net` failed: cable cut");
+            }
+            assert!(!out.exists());
+        }
+    }
+}
+
 #[cfg(feature = "gzip")]
 #[test]
 fn gzip_in_and_out() {

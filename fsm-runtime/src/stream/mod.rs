@@ -174,7 +174,9 @@ pub type Encoder<T> = fn(&T, &mut Vec<u8>) -> Result<(), String>;
 ///
 /// Runs on the pipeline's reader thread, hence `Send`. A source whose records are lines decoded by
 /// a pure function can hand the decoding to the workers, where it runs in parallel: it returns a
-/// [`Decoder`] from [`Source::decoder`] and implements [`Source::next_raw`].
+/// [`Decoder`] from [`Source::decoder`] and implements [`Source::next_raw`]. Such a source has no
+/// reader thread: the workers call `next_raw` in turns (one at a time), each for the chunk it
+/// then decodes and runs.
 pub trait Source: Send {
     /// The record type.
     type Item: Send;

@@ -8,8 +8,8 @@ use std::sync::mpsc::sync_channel;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use self::read::{Buffers, ChunkIn, read_loop};
-use self::work::{ChunkOut, EncoderEntry, work_loop};
+use self::read::{Buffers, ChunkIn, SharedSource, read_loop};
+use self::work::{ChunkOut, Chunks, EncoderEntry, work_loop};
 use self::write::Writer;
 use super::{ChunkCommit, DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
 use crate::core::{EndState, EndStateRef, Machine};
@@ -329,14 +329,28 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             // Cannot fail: the receiver is alive and the capacity is exactly `in_flight`.
             let _ = permit_tx.send(Buffers::new());
         }
+        let permit_rx = Mutex::new(permit_rx);
         let (chunk_tx, chunk_rx) = sync_channel::<ChunkIn<M::End, M::Data>>(in_flight);
         let chunk_rx = Mutex::new(chunk_rx);
         let (done_tx, done_rx) = sync_channel::<ChunkOut<M::End, M::Data>>(in_flight);
+        // Raw records (lines) are read by the workers; a source that decodes has a thread.
+        let (threaded, shared) = match source.decoder() {
+            Some(decode) => (None, Some(SharedSource::new(source, decode, chunk_size))),
+            None => (Some(source), None),
+        };
 
         let scoped = thread::scope(|s| {
             let machine = &machine;
-            let chunk_rx = &chunk_rx;
             let encoders = &encoders[..];
+            let read = &read;
+            let chunks = match &shared {
+                Some(source) => Chunks::Source {
+                    source,
+                    permits: &permit_rx,
+                    read,
+                },
+                None => Chunks::Channel(&chunk_rx),
+            };
             // Workers first: if the system refuses threads, run with those it gave (more workers
             // than chunks in flight would idle anyway), and refuse to start without any.
             let mut handles = Vec::new();
@@ -344,7 +358,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
                 let done_tx = done_tx.clone();
                 match thread::Builder::new()
                     .name(format!("fsm-worker-{i}"))
-                    .spawn_scoped(s, move || work_loop(machine, encoders, chunk_rx, done_tx))
+                    .spawn_scoped(s, move || work_loop(machine, encoders, chunks, done_tx))
                 {
                     Ok(h) => handles.push(h),
                     Err(e) if handles.is_empty() => {
@@ -354,18 +368,30 @@ impl<'a, M: Machine> Pipeline<'a, M> {
                 }
             }
             drop(done_tx);
-            let read = &read;
+            let permit_rx = &permit_rx;
             // On failure the closure, and the chunk sender in it, is dropped: the workers stop.
-            let reader = thread::Builder::new()
-                .name("fsm-reader".to_string())
-                .spawn_scoped(s, move || read_loop(source, chunk_size, permit_rx, chunk_tx, read))
-                .map_err(|e| StreamError::Config(format!("cannot start the reader thread: {e}")))?;
+            let reader = match threaded {
+                Some(source) => Some(
+                    thread::Builder::new()
+                        .name("fsm-reader".to_string())
+                        .spawn_scoped(s, move || read_loop(source, chunk_size, permit_rx, chunk_tx, read))
+                        .map_err(|e| StreamError::Config(format!("cannot start the reader thread: {e}")))?,
+                ),
+                None => {
+                    drop(chunk_tx);
+                    None
+                }
+            };
             let write_result = writer.write_loop(done_rx, permit_tx, ordered);
-            let read_result = reader.join();
+            let read_result = reader.map_or(Ok(Ok(())), |r| r.join());
             let worker_panicked = handles.into_iter().map(|h| h.join()).any(|r| r.is_err());
             Ok((read_result, write_result, worker_panicked))
         });
         let (read_result, write_result, worker_panicked) = scoped?;
+        let read_result = match (read_result, shared) {
+            (Ok(Ok(())), Some(shared)) => Ok(shared.finish()),
+            (result, _) => result,
+        };
 
         let read_this_run = read.load(Ordering::Relaxed);
         let stopped = match read_result {

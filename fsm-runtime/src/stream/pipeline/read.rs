@@ -1,10 +1,19 @@
-//! The reader: one thread pulling chunks of records (decoded items or raw lines) from the source,
-//! one permit per chunk. A permit is the buffers of a chunk the writer is done with: a steady run
-//! allocates no chunk buffer at all, and frees none on another thread.
+//! Reading chunks of records from the source, one permit per chunk. A permit is the buffers of a
+//! chunk the writer is done with: a steady run allocates no chunk buffer, and frees none on
+//! another thread.
+//!
+//! Two ways to read. A source that decodes its records itself (a database cursor, a queue, an
+//! iterator) gets a thread of its own, the reader (`read_loop`), so that its waits overlap the
+//! workers' work. A source of raw records (lines of a file or of stdin, decoded by the workers) is
+//! read by the workers themselves, in turns (`SharedSource`): splitting lines costs little next
+//! to decoding them, and the bytes a worker reads are then still in its core's cache when it
+//! decodes them, instead of crossing from the reader's core.
 
 use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Mutex, PoisonError};
 
 use super::super::{Decoder, Item, Position, Raw, Source, StreamError, TooLarge};
 use super::work::Done;
@@ -96,25 +105,21 @@ pub(super) struct ChunkIn<E, D> {
 pub(super) fn read_loop<S: Source, E>(
     mut source: S,
     chunk_size: usize,
-    permits: Receiver<Buffers<E, S::Item>>,
+    permits: &Mutex<Receiver<Buffers<E, S::Item>>>,
     chunks: SyncSender<ChunkIn<E, S::Item>>,
     read: &AtomicU64,
 ) -> Result<(), StreamError> {
-    let decoder = source.decoder();
     let mut seq = 0;
     loop {
         // A permit per chunk bounds the records in flight; no permit means the writer stopped.
-        let Ok(mut buffers) = permits.recv() else {
+        let Ok(mut buffers) = permits.lock().unwrap_or_else(PoisonError::into_inner).recv() else {
             return Ok(());
         };
-        let (batch, at_end) = match decoder {
-            Some(decode) => read_raw(&mut source, chunk_size, decode, &mut buffers),
-            None => read_items(&mut source, chunk_size, &mut buffers),
-        }
-        .map_err(|error| StreamError::Source {
-            source_name: source.name(),
-            error,
-        })?;
+        let (batch, at_end) =
+            read_items(&mut source, chunk_size, &mut buffers).map_err(|error| StreamError::Source {
+                source_name: source.name(),
+                error,
+            })?;
         let n = batch.len();
         if n > 0 {
             read.fetch_add(n as u64, Ordering::Relaxed);
@@ -132,6 +137,98 @@ pub(super) fn read_loop<S: Source, E>(
         if at_end {
             return Ok(());
         }
+    }
+}
+
+/// A source of raw records shared by the workers: each takes a permit, then the source, reads a
+/// chunk, lets go of the source and processes the chunk.
+pub(super) struct SharedSource<S: Source> {
+    state: Mutex<Shared<S>>,
+    decode: Decoder<S::Item>,
+    chunk_size: usize,
+}
+
+struct Shared<S> {
+    source: S,
+    seq: u64,
+    /// The source is exhausted, failed, or the run stops: no worker reads again.
+    done: bool,
+    error: Option<StreamError>,
+}
+
+impl<S: Source> SharedSource<S> {
+    pub(super) fn new(source: S, decode: Decoder<S::Item>, chunk_size: usize) -> Self {
+        SharedSource {
+            state: Mutex::new(Shared {
+                source,
+                seq: 0,
+                done: false,
+                error: None,
+            }),
+            decode,
+            chunk_size,
+        }
+    }
+
+    /// The next chunk, read into `buffers`; `None` when there is nothing more to read (the end, or
+    /// a failure of the source, kept for [`SharedSource::finish`]).
+    pub(super) fn next_chunk<E>(
+        &self,
+        mut buffers: Buffers<E, S::Item>,
+        read: &AtomicU64,
+    ) -> Option<ChunkIn<E, S::Item>> {
+        let mut shared = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if shared.done {
+                return None;
+            }
+            let reading = catch_unwind(AssertUnwindSafe(|| {
+                read_raw(&mut shared.source, self.chunk_size, self.decode, &mut buffers)
+            }));
+            let (batch, at_end) = match reading {
+                Ok(Ok(read)) => read,
+                Ok(Err(error)) => {
+                    let source_name = shared.source.name();
+                    shared.error = Some(StreamError::Source { source_name, error });
+                    shared.done = true;
+                    return None;
+                }
+                Err(_) => {
+                    shared.error = Some(StreamError::Panicked(
+                        "a worker reading the source (the source panicked)".to_string(),
+                    ));
+                    shared.done = true;
+                    return None;
+                }
+            };
+            shared.done = at_end;
+            let n = batch.len();
+            if n == 0 {
+                // Nothing read: at the end (then `done`), or never (a chunk size of at least one
+                // reads at least one record unless at the end).
+                continue;
+            }
+            read.fetch_add(n as u64, Ordering::Relaxed);
+            let seq = shared.seq;
+            shared.seq += 1;
+            return Some(ChunkIn {
+                seq,
+                batch,
+                end: shared.source.position(),
+                buffers,
+            });
+        }
+    }
+
+    /// Stops the reading (the writer stopped: nothing read now would be written).
+    pub(super) fn stop(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).done = true;
+    }
+
+    /// The failure that ended the reading, if the source failed.
+    pub(super) fn finish(self) -> Result<(), StreamError> {
+        let shared = self.state.into_inner().unwrap_or_else(PoisonError::into_inner);
+        shared.error.map_or(Ok(()), Err)
     }
 }
 
@@ -192,7 +289,11 @@ mod tests {
     fn recycled_buffers_are_empty_and_keep_a_usual_chunks_memory_only() {
         let mut b: Buffers<(), u64> = Buffers::new();
         b.bytes.extend_from_slice(&[1; 1000]);
-        b.records.push(RawRecord::Bytes { start: 0, end: 10, line: 1 });
+        b.records.push(RawRecord::Bytes {
+            start: 0,
+            end: 10,
+            line: 1,
+        });
         b.encoded.reserve(PREALLOCATE_BYTES + 1);
         b.encoded.push(7);
         b.recycle();

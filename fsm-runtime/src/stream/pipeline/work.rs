@@ -5,8 +5,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
-use super::super::{Encoder, Item, Malformed, Position, TooLarge};
-use super::read::{Batch, Buffers, ChunkIn, RawRecord};
+use super::super::{Encoder, Item, Malformed, Position, Source, TooLarge};
+use std::sync::atomic::AtomicU64;
+
+use super::read::{Batch, Buffers, ChunkIn, RawRecord, SharedSource};
 use crate::core::{Machine, RunError, StateError};
 
 pub(super) enum Done<E, D> {
@@ -54,20 +56,45 @@ pub(super) struct ChunkOut<E, D> {
 pub(super) type EncoderEntry<E, D> = (E, Option<(usize, Encoder<D>)>);
 pub(super) type EncoderTable<E, D> = [EncoderEntry<E, D>];
 
-pub(super) fn work_loop<M: Machine>(
+/// Where a worker's chunks come from: the reader thread's channel, or the source itself.
+pub(super) enum Chunks<'a, S: Source, E> {
+    Channel(&'a Mutex<Receiver<ChunkIn<E, S::Item>>>),
+    Source {
+        source: &'a SharedSource<S>,
+        permits: &'a Mutex<Receiver<Buffers<E, S::Item>>>,
+        read: &'a AtomicU64,
+    },
+}
+
+impl<S: Source, E> Clone for Chunks<'_, S, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Source, E> Copy for Chunks<'_, S, E> {}
+
+impl<S: Source, E> Chunks<'_, S, E> {
+    fn next(&self) -> Option<ChunkIn<E, S::Item>> {
+        match self {
+            Chunks::Channel(rx) => rx.lock().unwrap_or_else(PoisonError::into_inner).recv().ok(),
+            Chunks::Source { source, permits, read } => {
+                // A permit first, then the source: at most `in_flight` chunks exist at once. No
+                // permit means the writer stopped.
+                let buffers = permits.lock().unwrap_or_else(PoisonError::into_inner).recv().ok()?;
+                source.next_chunk(buffers, read)
+            }
+        }
+    }
+}
+
+pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
-    chunks: &Mutex<Receiver<ChunkIn<M::End, M::Data>>>,
+    chunks: Chunks<'_, S, M::End>,
     done: SyncSender<ChunkOut<M::End, M::Data>>,
 ) {
-    loop {
-        let chunk = {
-            let rx = chunks.lock().unwrap_or_else(PoisonError::into_inner);
-            match rx.recv() {
-                Ok(c) => c,
-                Err(_) => return,
-            }
-        };
+    while let Some(chunk) = chunks.next() {
         let ChunkIn {
             seq,
             batch,
@@ -124,6 +151,10 @@ pub(super) fn work_loop<M: Machine>(
         }
         buffers.done = out;
         if done.send(ChunkOut { seq, end, buffers }).is_err() {
+            // The writer stopped: reading on would only fill memory nobody writes.
+            if let Chunks::Source { source, .. } = &chunks {
+                source.stop();
+            }
             return;
         }
     }

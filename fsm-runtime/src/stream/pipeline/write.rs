@@ -90,9 +90,7 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
 
     /// Writes a chunk; gives back its buffers, emptied, for the next one.
     fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<Buffers<E, D>, StreamError> {
-        let ChunkOut {
-            end, mut buffers, ..
-        } = chunk;
+        let ChunkOut { end, mut buffers, .. } = chunk;
         let mut items = std::mem::take(&mut buffers.done);
         let bytes = std::mem::take(&mut buffers.encoded);
         // Records the workers encoded for the same sink lie back to back in `bytes`: one write
