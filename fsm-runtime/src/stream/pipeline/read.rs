@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
 use super::super::{Decoder, Item, Position, Raw, Source, StreamError, TooLarge};
-use super::work::Done;
+use super::work::{Done, Slot};
 
 /// At most this many records, and bytes, are allocated ahead for a chunk: a huge chunk size grows
 /// its buffers as records arrive instead of reserving memory that may not exist.
@@ -59,8 +59,10 @@ pub(super) struct Buffers<E, D> {
     /// Raw records back to back, for the workers to decode.
     pub(super) bytes: Vec<u8>,
     pub(super) records: Vec<RawRecord>,
-    /// What the workers made of each record.
-    pub(super) done: Vec<Done<E, D>>,
+    /// What the workers made of each record: `slots` in input order, and the records that were
+    /// not encoded, in the same order, in `others`.
+    pub(super) slots: Vec<Slot>,
+    pub(super) others: Vec<Done<E, D>>,
     /// Records the workers encoded for their sinks, back to back.
     pub(super) encoded: Vec<u8>,
 }
@@ -71,7 +73,8 @@ impl<E, D> Buffers<E, D> {
             items: Vec::new(),
             bytes: Vec::new(),
             records: Vec::new(),
-            done: Vec::new(),
+            slots: Vec::new(),
+            others: Vec::new(),
             encoded: Vec::new(),
         }
     }
@@ -88,7 +91,8 @@ impl<E, D> Buffers<E, D> {
         }
         keep(&mut self.items, PREALLOCATE_RECORDS);
         keep(&mut self.records, PREALLOCATE_RECORDS);
-        keep(&mut self.done, PREALLOCATE_RECORDS);
+        keep(&mut self.slots, PREALLOCATE_RECORDS);
+        keep(&mut self.others, PREALLOCATE_RECORDS);
         keep(&mut self.bytes, PREALLOCATE_BYTES);
         keep(&mut self.encoded, PREALLOCATE_BYTES);
     }

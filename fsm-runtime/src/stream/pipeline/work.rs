@@ -11,6 +11,16 @@ use std::sync::atomic::AtomicU64;
 use super::read::{Batch, Buffers, ChunkIn, RawRecord, SharedSource};
 use crate::core::{Machine, RunError, StateError};
 
+/// What became of a record, as the chunk lists it: small, so that the common case (encoded for its
+/// sink) moves few bytes from the worker's core to the writer's.
+#[derive(Clone, Copy)]
+pub(super) enum Slot {
+    /// Encoded by the worker: `bytes[start..stop]` of the chunk, for the end state at `route`.
+    Encoded { route: usize, start: usize, stop: usize },
+    /// Anything else: the next of the chunk's `others`.
+    Other,
+}
+
 pub(super) enum Done<E, D> {
     /// Reached an end state and encoded by the worker for its sink: the record is gone, its bytes
     /// are `bytes[start..stop]` of the chunk.
@@ -101,8 +111,11 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
             end,
             mut buffers,
         } = chunk;
-        let mut out = std::mem::take(&mut buffers.done);
-        out.reserve(batch.len());
+        let mut out = Out {
+            slots: std::mem::take(&mut buffers.slots),
+            others: std::mem::take(&mut buffers.others),
+        };
+        out.slots.reserve(batch.len());
         let bytes = &mut buffers.encoded;
         match batch {
             Batch::Items(mut items) => {
@@ -149,13 +162,32 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
                 buffers.records = records;
             }
         }
-        buffers.done = out;
+        buffers.slots = out.slots;
+        buffers.others = out.others;
         if done.send(ChunkOut { seq, end, buffers }).is_err() {
             // The writer stopped: reading on would only fill memory nobody writes.
             if let Chunks::Source { source, .. } = &chunks {
                 source.stop();
             }
             return;
+        }
+    }
+}
+
+/// A chunk's outcomes as the worker lists them.
+struct Out<E, D> {
+    slots: Vec<Slot>,
+    others: Vec<Done<E, D>>,
+}
+
+impl<E, D> Out<E, D> {
+    fn push(&mut self, done: Done<E, D>) {
+        match done {
+            Done::Encoded { route, start, stop } => self.slots.push(Slot::Encoded { route, start, stop }),
+            other => {
+                self.slots.push(Slot::Other);
+                self.others.push(other);
+            }
         }
     }
 }

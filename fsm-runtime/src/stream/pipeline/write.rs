@@ -15,7 +15,7 @@ use super::super::{
     Committed, DeadLetter, DeadLetterReason, Position, Progress, Source, StreamError, Summary, WriteError,
 };
 use super::read::Buffers;
-use super::work::{ChunkOut, Done, run_error_state};
+use super::work::{ChunkOut, Done, Slot, run_error_state};
 use super::{BoxCommit, BoxSink, DEAD_LETTER_KEY, HealthFn, ProgressFn, Target};
 use crate::core::EndState;
 
@@ -91,26 +91,35 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
     /// Writes a chunk; gives back its buffers, emptied, for the next one.
     fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<Buffers<E, D>, StreamError> {
         let ChunkOut { end, mut buffers, .. } = chunk;
-        let mut items = std::mem::take(&mut buffers.done);
+        let mut slots = std::mem::take(&mut buffers.slots);
+        let mut others = std::mem::take(&mut buffers.others);
         let bytes = std::mem::take(&mut buffers.encoded);
         // Records the workers encoded for the same sink lie back to back in `bytes`: one write
         // for each such run.
         let mut run: Option<(usize, usize, usize)> = None;
-        for done in items.drain(..) {
-            if let Done::Encoded { route, start, stop } = &done
-                && let Some(&(_, Target::Sink(sink))) = self.table.get(*route)
+        let mut rest = others.drain(..);
+        for slot in slots.drain(..) {
+            if let Slot::Encoded { route, start, stop } = slot
+                && let Some(&(_, Target::Sink(sink))) = self.table.get(route)
             {
                 match &mut run {
-                    Some((s, _, run_stop)) if *s == sink && *run_stop == *start => *run_stop = *stop,
+                    Some((s, _, run_stop)) if *s == sink && *run_stop == start => *run_stop = stop,
                     _ => {
                         self.write_run(run.take(), &bytes)?;
-                        run = Some((sink, *start, *stop));
+                        run = Some((sink, start, stop));
                     }
                 }
-                self.written[*route] += 1;
+                self.written[route] += 1;
                 self.processed += 1;
                 continue;
             }
+            let done = match slot {
+                Slot::Encoded { route, start, stop } => Done::Encoded { route, start, stop },
+                Slot::Other => match rest.next() {
+                    Some(done) => done,
+                    None => return Err(StreamError::Panicked("a chunk lost a record".to_string())),
+                },
+            };
             // A record written another way (a dead letter, mostly) ends the run only if it goes
             // to the run's sink: each sink still gets its records in input order, and a chunk's
             // records for one sink stay one write however many dead letters lie between them.
@@ -122,6 +131,7 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
             self.write_one(done, &bytes)?;
             self.processed += 1;
         }
+        drop(rest);
         self.write_run(run.take(), &bytes)?;
         if self.commit.is_some() {
             let state = self.committed(end.unwrap_or_default());
@@ -152,7 +162,8 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
                 check().map_err(StreamError::Unhealthy)?;
             }
         }
-        buffers.done = items;
+        buffers.slots = slots;
+        buffers.others = others;
         buffers.encoded = bytes;
         buffers.recycle();
         Ok(buffers)
