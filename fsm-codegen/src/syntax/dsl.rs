@@ -39,8 +39,8 @@
 //! panics, whatever the tokens.
 
 use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, ResourceKind, State, Store,
-    Superstate, Value, WILDCARD,
+    Arc, Attributes, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, ResourceKind,
+    State, Store, Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -98,6 +98,12 @@ impl TokenSpans {
                 (site, site)
             }
         }
+    }
+
+    /// The span of every token a [`Span`] covers, in the order they were read (empty for a span
+    /// that does not come from this table).
+    pub fn all(&self, span: Span) -> &[proc_macro2::Span] {
+        self.spans.get(span.start as usize..span.end as usize).unwrap_or(&[])
     }
 
     /// One `proc_macro2` span for a [`Span`]: the tokens joined when the compiler can join them
@@ -378,6 +384,7 @@ impl Parser {
             events: Vec::new(),
             resources: Vec::new(),
             functions: Vec::new(),
+            attributes: None,
             max_transitions: None,
             deny_warnings: None,
             metadata: None,
@@ -465,6 +472,17 @@ impl Parser {
             Some("functions") if input.peek2(syn::token::Brace) => {
                 let functions = self.item_block(input, docs, keys, "functions", Self::function_decl)?;
                 machine.functions.extend(functions);
+                Ok(())
+            }
+            Some("attributes") if input.peek2(syn::token::Brace) => {
+                self.no_docs(docs, "attributes")?;
+                let kw = Ident::parse_any(input)?;
+                let span = self.one(kw.span());
+                if keys.check(self, keys::ATTRIBUTES, span) {
+                    machine.attributes = Some(self.attributes(input, span.start)?);
+                } else {
+                    let _ = self.attributes(input, span.start)?;
+                }
                 Ok(())
             }
             Some(_) if input.peek2(Token![:]) && !input.peek2(Token![::]) => {
@@ -905,6 +923,120 @@ impl Parser {
         let end = self.one(semi.span);
         arc.span = Span::new(start, end.end);
         Ok(each(arc))
+    }
+
+    // ---------------------------------------------------------------- attributes
+
+    /// The block of `attributes { states: #[derive(Hash)] #[repr(u8)]; events: ..; ends: ..; }`
+    /// (after the keyword, which starts at `start`).
+    fn attributes(&mut self, input: ParseStream<'_>, start: u32) -> Result<Attributes> {
+        let content;
+        let brace = syn::braced!(content in input);
+        let mut attributes = Attributes {
+            states: Vec::new(),
+            events: Vec::new(),
+            ends: Vec::new(),
+            span: Span::default(),
+        };
+        let mut keys = Keys::default();
+        let known = keys::dsl_settings(Place::Attributes);
+        while !content.is_empty() {
+            let result = (|| {
+                let key = Ident::parse_any(&content)
+                    .map_err(|e| syn::Error::new(e.span(), "expected `states:`, `events:` or `ends:`"))?;
+                let key_span = self.one(key.span());
+                content.parse::<Token![:]>()?;
+                let key = key.to_string();
+                let list = match key.as_str() {
+                    keys::STATES => &mut attributes.states,
+                    keys::EVENTS => &mut attributes.events,
+                    keys::ENDS => &mut attributes.ends,
+                    _ => {
+                        self.unknown_key(Place::Attributes, &key, key_span, &known, "`attributes`");
+                        Self::recover(&content, Stop::Semi);
+                        return Ok(());
+                    }
+                };
+                let given = self.attribute_list(&content);
+                if keys.check(self, &key, key_span) {
+                    *list = given;
+                }
+                self.semi(&content)
+            })();
+            if let Err(e) = result {
+                self.errors.push(e);
+                Self::recover(&content, Stop::Semi);
+            }
+        }
+        let end = self.one(brace.span.close());
+        attributes.span = Span::new(start, end.end);
+        Ok(attributes)
+    }
+
+    /// The attributes up to the next `;`: one piece of text per attribute (`#`, an optional `!`
+    /// and a bracketed group), and any other tokens as a piece of their own, for validation to
+    /// report like a YAML string that is not an attribute. Every token of a piece is recorded, in
+    /// the order the generator meets them, so that rustc's errors about an attribute (a derive
+    /// not in scope) point at the token in the macro.
+    fn attribute_list(&mut self, input: ParseStream<'_>) -> Vec<Spanned<String>> {
+        let tokens: Vec<TokenTree> = input
+            .step(|cursor| {
+                let mut c = *cursor;
+                let mut out = Vec::new();
+                while let Some((tt, next)) = c.token_tree() {
+                    if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ';') {
+                        break;
+                    }
+                    out.push(tt);
+                    c = next;
+                }
+                Ok((out, c))
+            })
+            .unwrap_or_default();
+        let is_pound = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '#');
+        let mut pieces: Vec<Vec<TokenTree>> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut piece = vec![tokens[i].clone()];
+            i += 1;
+            if is_pound(&piece[0]) {
+                if matches!(tokens.get(i), Some(TokenTree::Punct(p)) if p.as_char() == '!') {
+                    piece.push(tokens[i].clone());
+                    i += 1;
+                }
+                if let Some(TokenTree::Group(g)) = tokens.get(i)
+                    && g.delimiter() == Delimiter::Bracket
+                {
+                    piece.push(tokens[i].clone());
+                    i += 1;
+                }
+            } else {
+                while i < tokens.len() && !is_pound(&tokens[i]) {
+                    piece.push(tokens[i].clone());
+                    i += 1;
+                }
+            }
+            pieces.push(piece);
+        }
+        pieces
+            .into_iter()
+            .map(|piece| {
+                let stream: TokenStream = piece.into_iter().collect();
+                let start = self.here();
+                self.mark_all(&stream);
+                Spanned::new(tokens_text(&stream, false), Span::new(start, self.here()))
+            })
+            .collect()
+    }
+
+    /// Records every token of `tokens`, groups before their contents.
+    fn mark_all(&mut self, tokens: &TokenStream) {
+        for tt in tokens.clone() {
+            self.mark(tt.span());
+            if let TokenTree::Group(g) = &tt {
+                self.mark_all(&g.stream());
+            }
+        }
     }
 
     // ---------------------------------------------------------------- events, resources
