@@ -15,15 +15,15 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Meta, Path, Token};
 
 /// The traits the generated enum of `target` derives (`payloads`: some event carries one). The
-/// event enum's `Debug` is written by hand (a payload need not be `Debug`), and is in
-/// [`provided`], not here.
+/// `Debug` of an event enum with payloads is written by hand (a payload need not be `Debug`),
+/// and is in [`provided`], not here.
 pub fn derives(target: AttributeTarget, payloads: bool) -> &'static [&'static str] {
     match target {
         AttributeTarget::States | AttributeTarget::Ends => {
             &["Clone", "Copy", "Debug", "PartialEq", "Eq", "Hash", "PartialOrd", "Ord"]
         }
         AttributeTarget::Events if payloads => &[],
-        AttributeTarget::Events => &["Clone", "Copy", "PartialEq", "Eq", "Hash"],
+        AttributeTarget::Events => &["Clone", "Copy", "Debug", "PartialEq", "Eq", "Hash"],
     }
 }
 

@@ -132,12 +132,16 @@ fn variants(cx: &Context<'_>, target: AttributeTarget) -> (usize, &'static str) 
 impl Target {
     fn meta(&self, source: Option<&Source>, code: &Spanned<String>, meta: &Meta, diags: &mut Diagnostics) {
         let at = |node: &dyn quote::ToTokens| span_of(source, code, node);
-        let name = self.target.key();
+        let name = match self.target {
+            AttributeTarget::States => "state enum",
+            AttributeTarget::Events => "event enum",
+            AttributeTarget::Ends => "end-state enum",
+        };
         if meta.path().is_ident("cfg") {
             diags.push(
                 Diagnostic::error(
                     codes::INVALID_ATTRIBUTE,
-                    format!("`#[cfg]` would remove the {name} enum, which the generated code uses"),
+                    format!("`#[cfg]` would remove the {name}, which the generated code uses"),
                     at(meta),
                     "cannot apply here",
                 )
@@ -183,7 +187,7 @@ impl Target {
                 diags.push(
                     Diagnostic::error(
                         codes::INVALID_ATTRIBUTE,
-                        format!("`repr({word})` cannot apply to the {name} enum"),
+                        format!("`repr({word})` cannot apply to the {name}"),
                         span,
                         "not for an enum",
                     )
@@ -225,7 +229,7 @@ impl Target {
                 diags.push(
                     Diagnostic::error(
                         codes::INVALID_ATTRIBUTE,
-                        format!("`repr({word})` counts {capacity} variants, and the {name} enum has {count} {what}"),
+                        format!("`repr({word})` counts {capacity} variants, and the {name} has {count} {what}"),
                         span,
                         "too small",
                     )

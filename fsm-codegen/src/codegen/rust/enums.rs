@@ -337,15 +337,26 @@ impl Gen<'_> {
                 quote!(Self::#v => #n)
             }
         });
-        // `Debug` by hand: a payload is shown with its own `Debug`, or as `..` when its type has
-        // none, so payload types need not implement it.
-        let debug_arms = self.m.events.iter().map(|e| {
-            let v = ident(&e.ident);
-            let shown = v.to_string();
-            if e.payload.is_some() {
-                quote!(Self::#v(payload) => f.debug_tuple(#shown).field(#rt::payload_debug!(payload)).finish())
-            } else {
-                quote!(Self::#v => f.write_str(#shown))
+        // With payloads, `Debug` by hand: a payload is shown with its own `Debug`, or as `..`
+        // when its type has none, so payload types need not implement it.
+        let debug = self.m.events.iter().any(|e| e.payload.is_some()).then(|| {
+            let arms = self.m.events.iter().map(|e| {
+                let v = ident(&e.ident);
+                let shown = v.to_string();
+                if e.payload.is_some() {
+                    quote!(Self::#v(payload) => f.debug_tuple(#shown).field(#rt::payload_debug!(payload)).finish())
+                } else {
+                    quote!(Self::#v => f.write_str(#shown))
+                }
+            });
+            quote! {
+                impl ::core::fmt::Debug for #ev {
+                    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        match self {
+                            #(#arms,)*
+                        }
+                    }
+                }
             }
         });
         let doc = doc_attrs(&format!(
@@ -375,13 +386,8 @@ impl Gen<'_> {
                 }
             }
 
-            impl ::core::fmt::Debug for #ev {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    match self {
-                        #(#debug_arms,)*
-                    }
-                }
-            }
+
+            #debug
         }
     }
 }
