@@ -27,7 +27,10 @@ fn a_serde_derive_replaces_the_runtime_s_impl_by_name() {
     assert!(serde_json::from_str::<VendingState>(r#""idle""#).is_err());
     // The end enum derives `Serialize` only: `Deserialize` is still the runtime's, by name.
     assert_eq!(serde_json::to_string(&VendingEnd::Vended).unwrap(), r#""Vended""#);
-    assert_eq!(serde_json::from_str::<VendingEnd>(r#""vended""#).unwrap(), VendingEnd::Vended);
+    assert_eq!(
+        serde_json::from_str::<VendingEnd>(r#""vended""#).unwrap(),
+        VendingEnd::Vended
+    );
 }
 
 #[test]
@@ -45,7 +48,10 @@ fn events_show_payloads_without_debug_as_dots() {
 fn a_machine_with_attributes_runs() {
     let machine = Vending::new(());
     let mut run = machine.start(());
-    assert_eq!(run.handle(VendingEvent::Coin(1)).unwrap(), Status::Waiting(VendingState::Paid));
+    assert_eq!(
+        run.handle(VendingEvent::Coin(1)).unwrap(),
+        Status::Waiting(VendingState::Paid)
+    );
     let finished = run.handle(VendingEvent::Vend(Ticket(2)));
     assert_eq!(finished.unwrap(), Status::Finished(VendingEnd::Vended));
     let after = run.handle(VendingEvent::Vend(Ticket(3))).unwrap_err();
@@ -75,7 +81,10 @@ mod dsl {
         assert_eq!(LampState::On as u8, 1);
         assert_eq!(serde_json::to_string(&LampState::On).unwrap(), r#""on""#);
         // Deserialize is the runtime's, by the names of the definition.
-        assert_eq!(serde_json::from_str::<LampState>(r#""broken""#).unwrap(), LampState::Broken);
+        assert_eq!(
+            serde_json::from_str::<LampState>(r#""broken""#).unwrap(),
+            LampState::Broken
+        );
         assert!(LampEvent::Toggle < LampEvent::Break);
     }
 }

@@ -952,7 +952,7 @@ impl Parser {
                     keys::EVENTS => &mut attributes.events,
                     keys::ENDS => &mut attributes.ends,
                     _ => {
-                        self.unknown_key(Place::Attributes, &key, key_span, &known, "`attributes`");
+                        self.unknown_key(Place::Attributes, &key, key_span, &known, "block of attributes");
                         Self::recover(&content, Stop::Semi);
                         return Ok(());
                     }
