@@ -88,3 +88,36 @@ mod dsl {
         assert!(LampEvent::Toggle < LampEvent::Break);
     }
 }
+
+/// The example of docs/format.md § Attributes is this fixture (without its first comment line).
+#[test]
+fn the_format_reference_shows_this_fixture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = std::fs::read_to_string(root.join("fixtures/attributes.yaml")).unwrap();
+    let body: String = fixture
+        .lines()
+        .filter(|l| !l.starts_with("# "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let docs = std::fs::read_to_string(root.join("../docs/format.md")).unwrap();
+    let section = docs.split("## Attributes").nth(1).unwrap();
+    let example = section.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+    assert_eq!(example, body);
+}
+
+/// The snippet of docs/dsl.md § Attributes of the generated enums is the `fsm!` of `mod dsl`
+/// above, token for token.
+#[test]
+fn the_dsl_reference_shows_the_machine_of_this_file() {
+    let invocation = |text: &str| -> String {
+        let start = text.find("fsm::fsm! {").unwrap();
+        let rest = &text[start..];
+        // The invocation ends at the first line that closes its brace at its own indentation.
+        let indent = text[..start].rsplit('\n').next().unwrap();
+        let end = rest.find(&format!("\n{indent}}}")).unwrap() + indent.len() + 2;
+        rest[..end].parse::<proc_macro2::TokenStream>().unwrap().to_string()
+    };
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dsl.md")).unwrap();
+    let section = docs.split("## Attributes of the generated enums").nth(1).unwrap();
+    assert_eq!(invocation(section), invocation(include_str!("attributes.rs")));
+}
