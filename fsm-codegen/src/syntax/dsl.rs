@@ -2090,5 +2090,50 @@ mod tests {
         assert_eq!(tokens_text(&quote!(format!("{}", x)), false), "format!(\"{}\", x)");
     }
 
+    #[test]
+    fn attributes_are_one_piece_each_with_every_token_recorded() {
+        let parsed = parse(quote! {
+            machine M {
+                attributes {
+                    states: #[derive(Hash, serde::Serialize)] #[serde(rename_all = "snake_case")];
+                    ends: derive(Hash) #![allow(x)];
+                }
+                start state a; end state b; a -> b;
+            }
+        });
+        assert!(parsed.syntax_errors.is_empty() && parsed.diagnostics.is_empty());
+        let attributes = parsed.machine.as_ref().and_then(|m| m.attributes.clone()).unwrap();
+        let text = |list: &[Spanned<String>]| list.iter().map(|a| a.value.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            text(&attributes.states),
+            [
+                "#[derive(Hash, serde::Serialize)]",
+                "#[serde(rename_all = \"snake_case\")]"
+            ]
+        );
+        // Stray tokens and an inner attribute stay pieces of their own, for validation to report.
+        assert_eq!(text(&attributes.ends), ["derive(Hash)", "#![allow(x)]"]);
+        assert!(attributes.events.is_empty());
+        // `#`, `[..]`, `derive`, `(..)`, `Hash`, `,`, `serde`, `:`, `:`, `Serialize`.
+        assert_eq!(parsed.spans.all(attributes.states[0].span).len(), 10);
+        let diagnostics = crate::validate::validate(parsed.machine.as_ref().unwrap());
+        let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [codes::INVALID_ATTRIBUTE, codes::INVALID_ATTRIBUTE]);
+    }
+
+    #[test]
+    fn an_attributes_block_reports_unknown_and_repeated_keys() {
+        let parsed = parse(quote! {
+            machine M {
+                attributes { state: #[derive(Hash)]; ends: #[derive(Hash)]; ends: #[repr(u8)]; }
+                start state a; end state b; a -> b;
+            }
+        });
+        let codes: Vec<&str> = parsed.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [codes::UNKNOWN_KEY, codes::DUPLICATE_KEY]);
+        let attributes = parsed.machine.and_then(|m| m.attributes).unwrap();
+        assert_eq!(attributes.ends.len(), 1);
+    }
+
     // Random token streams and edited valid invocations: `fsm-codegen/tests/dsl_never_panics.rs`.
 }
