@@ -91,6 +91,37 @@ fn is_serde(path: &Path, trait_name: &str) -> bool {
                 .is_some_and(|s| s.ident == "serde" || s.ident == "serde_derive"))
 }
 
+/// Whether the arguments of `meta` (of its lists, at every depth) are Rust's meta items: comma
+/// separated `name`, `name = value`, `name(..)` or literals, the syntax of the attributes of Rust
+/// and of derives (serde's, strum's, ..).
+///
+/// # Errors
+///
+/// Where the arguments of a list are something else.
+pub fn nested_meta(meta: &Meta) -> syn::Result<()> {
+    enum Item {
+        Meta(Meta),
+        Lit,
+    }
+    impl syn::parse::Parse for Item {
+        fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+            if input.peek(syn::Lit) {
+                input.parse::<syn::Lit>().map(|_| Item::Lit)
+            } else {
+                input.parse().map(Item::Meta)
+            }
+        }
+    }
+    let Meta::List(list) = meta else { return Ok(()) };
+    let items = list.parse_args_with(Punctuated::<Item, Token![,]>::parse_terminated)?;
+    for item in &items {
+        if let Item::Meta(m) = item {
+            nested_meta(m)?;
+        }
+    }
+    Ok(())
+}
+
 /// The paths of a `derive(..)`, if `meta` is one.
 ///
 /// # Errors
@@ -235,6 +266,22 @@ mod tests {
         assert_eq!(serde_derived(&attrs), (true, true));
         let attrs = parse("#[derive(Hash)] #[serde(rename_all = \"snake_case\")]").unwrap();
         assert_eq!(serde_derived(&attrs), (false, false));
+    }
+
+    #[test]
+    fn arguments_are_meta_items() {
+        let meta = |text: &str| parse(text).unwrap().remove(0).meta;
+        for good in [
+            "#[serde(rename_all = \"snake_case\", bound(serialize = \"T: X\"))]",
+            "#[error(\"{0}\", x)]",
+            "#[doc = include_str!(\"a.md\")]",
+            "#[non_exhaustive]",
+        ] {
+            assert!(nested_meta(&meta(good)).is_ok(), "{good}");
+        }
+        for bad in ["#[serde(@ rename_all = \"x\")]", "#[serde(bound(a + b))]"] {
+            assert!(nested_meta(&meta(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1458,20 +1458,29 @@ impl Parser {
         if tokens.is_empty() {
             return Err(syn::Error::new(fallback, "expected a Rust type"));
         }
-        match syn::parse2::<syn::Type>(tokens.clone()) {
+        // A type cut short (`super::`, `<u32`) fails at the end of its tokens, which syn places
+        // at the call site for a stream of its own: parsed inside a group spanned at the last
+        // token, such an error points there.
+        let last = tokens.clone().into_iter().last().map_or(fallback, |t| t.span());
+        let mut group = proc_macro2::Group::new(Delimiter::Parenthesis, tokens.clone());
+        group.set_span(last);
+        let parsed = (|outer: ParseStream<'_>| {
+            let content;
+            syn::parenthesized!(content in outer);
+            let ty: syn::Type = content.parse()?;
+            if !content.is_empty() {
+                return Err(content.error("unexpected token"));
+            }
+            Ok(ty)
+        })
+        .parse2(TokenStream::from(TokenTree::Group(group)));
+        match parsed {
             Ok(ty) => {
                 let span = self.mark_tokens(&tokens, fallback);
                 Ok(Some(Spanned::new(tokens_text(&ty.to_token_stream(), true), span)))
             }
             Err(e) => {
-                // A type cut short (`super::`) fails at the end of its tokens, which syn places
-                // at the call site: point at its last token instead.
-                let last = tokens.clone().into_iter().last().map(|t| t.span());
-                let span = match last {
-                    Some(last) if e.to_string().starts_with("unexpected end of input") => last,
-                    _ => e.span(),
-                };
-                let at = self.one(span);
+                let at = self.one(e.span());
                 self.diags.push(
                     Diagnostic::error(codes::INVALID_TYPE, format!("not a Rust type: {e}"), at, "here")
                         .with_help("write a type path such as `crate::Order`, `u64` or `Vec<String>`"),

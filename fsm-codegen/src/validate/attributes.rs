@@ -160,6 +160,21 @@ impl Target {
             }
             return;
         }
+        if let Err(e) = crate::attributes::nested_meta(meta) {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_ATTRIBUTE,
+                    format!("the arguments of `#[{}(..)]` do not parse: {e}", path_text(meta.path())),
+                    at(meta),
+                    "here",
+                )
+                .with_help(
+                    "arguments are Rust's meta items, separated by commas: `name`, `name = \"value\"`, \
+                     `name(..)` or a literal",
+                ),
+            );
+            return;
+        }
         if let Some(Err(e)) = crate::attributes::derive_paths(meta) {
             diags.push(
                 not_parsed(at(meta), "`derive`", &e)
@@ -241,6 +256,10 @@ impl Target {
             }
         }
     }
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")
 }
 
 /// The bits of an integer `repr` (`usize`, `isize`: 16, the least Rust promises).
