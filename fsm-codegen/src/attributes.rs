@@ -99,23 +99,21 @@ fn is_serde(path: &Path, trait_name: &str) -> bool {
 ///
 /// Where the arguments of a list are something else.
 pub fn nested_meta(meta: &Meta) -> syn::Result<()> {
-    enum Item {
-        Meta(Meta),
-        Lit,
-    }
+    /// A meta item, or a literal (`None`).
+    struct Item(Option<Meta>);
     impl syn::parse::Parse for Item {
         fn parse(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
             if input.peek(syn::Lit) {
-                input.parse::<syn::Lit>().map(|_| Item::Lit)
+                input.parse::<syn::Lit>().map(|_| Item(None))
             } else {
-                input.parse().map(Item::Meta)
+                input.parse().map(|m| Item(Some(m)))
             }
         }
     }
     let Meta::List(list) = meta else { return Ok(()) };
     let items = list.parse_args_with(Punctuated::<Item, Token![,]>::parse_terminated)?;
-    for item in &items {
-        if let Item::Meta(m) = item {
+    for Item(m) in &items {
+        if let Some(m) = m {
             nested_meta(m)?;
         }
     }
