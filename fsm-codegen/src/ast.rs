@@ -50,6 +50,9 @@ pub struct Machine {
     /// need not be declared to be used.
     #[cfg_attr(feature = "schema", schemars(default))]
     pub functions: Vec<FunctionDecl>,
+    /// Rust attributes for the generated enums (`#[derive(..)]`, `#[repr(u8)]`, serde's), as
+    /// written: `{ states: ["#[derive(serde::Serialize)]"], events: [..], ends: [..] }`.
+    pub attributes: Option<Attributes>,
     /// Maximum number of transitions of one run before it stops with an error (default 1000).
     pub max_transitions: Option<Spanned<u64>>,
     /// Treat warnings (unreachable states, states that cannot reach an end) as errors.
@@ -345,6 +348,62 @@ pub struct Event {
     /// The whole event node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
+}
+
+/// Rust attributes passed through to the generated enums. Each string holds one or more outer
+/// attributes (`"#[derive(Hash)]"`, `"#[repr(u8)] #[serde(rename_all = \"snake_case\")]"`);
+/// derives the enums already have are dropped, and a `#[derive(Serialize)]` or
+/// `#[derive(Deserialize)]` replaces the runtime's by-name implementation of that trait.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Attributes {
+    /// For the state enum of every network (and the `Position` enum of a machine with several
+    /// networks).
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<String>"))]
+    pub states: Vec<Spanned<String>>,
+    /// For the event enum.
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<String>"))]
+    pub events: Vec<Spanned<String>>,
+    /// For the end-state enum.
+    #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<String>"))]
+    pub ends: Vec<Spanned<String>>,
+    /// The whole `attributes` node.
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub span: Span,
+}
+
+impl Attributes {
+    /// Each list with the enum it is for.
+    pub fn lists(&self) -> [(AttributeTarget, &[Spanned<String>]); 3] {
+        [
+            (AttributeTarget::States, &self.states),
+            (AttributeTarget::Events, &self.events),
+            (AttributeTarget::Ends, &self.ends),
+        ]
+    }
+}
+
+/// The generated enums `attributes` apply to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AttributeTarget {
+    /// The state enums (and `Position`).
+    States,
+    /// The event enum.
+    Events,
+    /// The end-state enum.
+    Ends,
+}
+
+impl AttributeTarget {
+    /// The key of `attributes` that names it.
+    pub fn key(self) -> &'static str {
+        match self {
+            AttributeTarget::States => "states",
+            AttributeTarget::Events => "events",
+            AttributeTarget::Ends => "ends",
+        }
+    }
 }
 
 /// The declaration of a named function (a method of the generated trait).

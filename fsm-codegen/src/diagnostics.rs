@@ -111,6 +111,11 @@ pub mod codes {
         NOT_UTF8 = "fsm::not_utf8";
         /// Superstates whose `parent`s go round in a circle.
         SUPERSTATE_CYCLE = "fsm::superstate_cycle";
+        /// An entry of `attributes` that is not outer attributes (with arguments of Rust's meta
+        /// syntax), or one that cannot apply to its
+        /// enum (`#[cfg]`, `#[repr(u8)]` on events with payloads or on more than 256 states); or
+        /// attributes for an enum the machine does not have (warning).
+        INVALID_ATTRIBUTE = "fsm::invalid_attribute";
     }
 }
 

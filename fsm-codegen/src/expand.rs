@@ -41,6 +41,8 @@ pub fn dsl(tokens: TokenStream, locate: Locate<'_>) -> TokenStream {
     // `data:` value's tokens.
     let mut at_data = options();
     at_data.data_span = machine.data.as_ref().map(|d| parsed.spans.resolve(d.span));
+    // ... and a problem with an attribute (a derive not in scope) at its tokens.
+    at_data.attribute_spans = crate::codegen::UserSpans::Tokens(parsed.spans.clone());
     let (diagnostics, code) = compile_in(&machine, None, &at_data);
     let mut out = TokenStream::new();
     if let Some(e) = dsl::to_syn_error([], &diagnostics, &parsed.spans, locate) {
@@ -119,6 +121,7 @@ pub fn file(tokens: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
         // Problems with the record type are reported at the path literal.
         let mut at_lit = options();
         at_lit.data_span = Some(at);
+        at_lit.attribute_spans = crate::codegen::UserSpans::At(at);
         let (more, generated) = compile_in(machine, Some(&source), &at_lit);
         diagnostics.extend(more);
         code = generated;

@@ -7,7 +7,7 @@
 
 use crate::span::Span;
 
-pub use crate::ast::ResourceKind;
+pub use crate::ast::{AttributeTarget, ResourceKind};
 
 /// Index of a network in [`Machine::networks`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,8 +137,30 @@ pub struct Machine {
     /// Superstates with `history`, over all networks: each has a slot, numbered from 0, that
     /// remembers the state inside it the run was last in.
     pub history_slots: usize,
+    /// Attributes for the generated enums, checked (see [`crate::attributes`]), in the order
+    /// written.
+    pub attributes: Vec<Attribute>,
     /// The whole machine in the source.
     pub span: Span,
+}
+
+/// Attributes of `attributes:` for one generated enum: one or more outer attributes, as written.
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    /// The enum they are for.
+    pub target: AttributeTarget,
+    /// Their text (`#[derive(Hash)] #[repr(u8)]`).
+    pub text: String,
+    /// Where they were written (in the `fsm!` macro: every token of them, see
+    /// [`TokenSpans::all`](crate::syntax::dsl::TokenSpans::all)).
+    pub span: Span,
+}
+
+impl Machine {
+    /// The attributes for `target`'s enum.
+    pub fn attributes_for(&self, target: AttributeTarget) -> impl Iterator<Item = &Attribute> {
+        self.attributes.iter().filter(move |a| a.target == target)
+    }
 }
 
 /// An end state where a run can finish, and the variant of the end enum that names it.

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod ast;
+pub mod attributes;
 pub mod builtins;
 pub mod codegen;
 pub mod config;

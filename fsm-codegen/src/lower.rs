@@ -99,6 +99,18 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
         ends: Vec::new(),
         push_depth: 0,
         history_slots: lowering.history_slots,
+        attributes: machine
+            .attributes
+            .iter()
+            .flat_map(|a| a.lists())
+            .flat_map(|(target, list)| {
+                list.iter().map(move |a| crate::ir::Attribute {
+                    target,
+                    text: a.value.clone(),
+                    span: a.span,
+                })
+            })
+            .collect(),
         span: machine.span,
     };
     ir.ends = end_states(&ir);

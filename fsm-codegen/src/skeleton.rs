@@ -105,6 +105,15 @@ fn fix(m: &mut Machine, code: &str, at: Span) -> bool {
         }
         _ => {}
     }
+    // An attribute that cannot apply: the enum without it.
+    if let Some(attributes) = &mut m.attributes {
+        for list in [&mut attributes.states, &mut attributes.events, &mut attributes.ends] {
+            if let Some(i) = list.iter().position(|a| inside(a.span, at)) {
+                list.remove(i);
+                return true;
+            }
+        }
+    }
     // Machine-level optional settings.
     if m.data.as_ref().is_some_and(|d| inside(d.span, at)) {
         m.data = None;

@@ -1,6 +1,7 @@
 //! Support for generated code, reached as `::fsm_runtime::__private::*`. Not public API.
 
 use crate::core::FnError;
+use std::fmt;
 
 mod store;
 pub use store::{StoreSlot, store_settle, store_snapshot};
@@ -70,12 +71,17 @@ pub fn transition_span(machine: &'static str, network: &'static str, state: &'st
 /// Implements `serde::Serialize`/`Deserialize` for a generated state or event-name type by its
 /// YAML name (through `StateName::name` and `FromStr`) when fsm-runtime is built with the `serde`
 /// feature, and expands to nothing otherwise: the generated code never depends on a feature of
-/// the user's crate.
+/// the user's crate. `@serialize` and `@deserialize` implement one of the two (the other derived
+/// by the user, through the machine's `attributes`).
 #[cfg(feature = "serde")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fsm_impl_serde_by_name {
     ($ty:ty) => {
+        $crate::__fsm_impl_serde_by_name!(@serialize $ty);
+        $crate::__fsm_impl_serde_by_name!(@deserialize $ty);
+    };
+    (@serialize $ty:ty) => {
         impl $crate::__private::serde::Serialize for $ty {
             fn serialize<S: $crate::__private::serde::Serializer>(
                 &self,
@@ -84,6 +90,8 @@ macro_rules! __fsm_impl_serde_by_name {
                 serializer.serialize_str($crate::StateName::name(self))
             }
         }
+    };
+    (@deserialize $ty:ty) => {
         impl<'de> $crate::__private::serde::Deserialize<'de> for $ty {
             fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
                 deserializer: D,
@@ -99,7 +107,7 @@ macro_rules! __fsm_impl_serde_by_name {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fsm_impl_serde_by_name {
-    ($ty:ty) => {};
+    ($($any:tt)*) => {};
 }
 
 pub use crate::__fsm_impl_serde_by_name as impl_serde_by_name;
@@ -107,10 +115,15 @@ pub use crate::__fsm_impl_serde_by_name as impl_serde_by_name;
 /// Implements `StateName`, `Display` and `FromStr` (and, with the `serde` feature, serde by name)
 /// for a generated enum of states or end states that has inherent `ALL` and `const fn name(self)`.
 /// `$expected` says what a name must be, for [`UnknownName`](crate::core::UnknownName).
+/// `serde(serialize, deserialize)` names the serde traits to implement by name, when the user
+/// derives the others (default: both).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fsm_impl_names {
     ($ty:ident, $expected:expr) => {
+        $crate::__fsm_impl_names!($ty, $expected, serde(serialize, deserialize));
+    };
+    ($ty:ident, $expected:expr, serde($($which:ident),*)) => {
         impl $crate::__private::StateName for $ty {
             fn name(&self) -> &'static str {
                 $ty::name(*self)
@@ -127,11 +140,75 @@ macro_rules! __fsm_impl_names {
                 $crate::__private::parse_name(s, &$ty::ALL, $ty::name, $expected)
             }
         }
-        $crate::__private::impl_serde_by_name!($ty);
+        $($crate::__private::impl_serde_by_name!(@$which $ty);)*
     };
 }
 
 pub use crate::__fsm_impl_names as impl_names;
+
+/// A payload, for the `Debug` of a generated event enum: shown with its own `Debug` when it has
+/// one, as `..` when not (so payload types need not implement `Debug`). Chosen by method
+/// resolution on the concrete type (autoref specialisation): [`payload_debug!`] calls
+/// `debug()` on `&Payload(..)`, which finds [`PayloadIsDebug`] (implemented for
+/// `&Payload<T: Debug>`) before it finds [`PayloadIsOpaque`] (for any `Payload<T>`).
+pub struct Payload<'a, T>(pub &'a T);
+
+impl<T> Clone for Payload<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Payload<'_, T> {}
+
+/// [`Payload`] of a type with `Debug`.
+pub trait PayloadIsDebug<'a> {
+    /// The payload, to show.
+    fn debug(self) -> &'a dyn fmt::Debug;
+}
+
+impl<'a, T: fmt::Debug> PayloadIsDebug<'a> for &Payload<'a, T> {
+    #[inline]
+    fn debug(self) -> &'a dyn fmt::Debug {
+        self.0
+    }
+}
+
+/// [`Payload`] of any type.
+pub trait PayloadIsOpaque<'a> {
+    /// `..`, in place of the payload.
+    fn debug(self) -> &'a dyn fmt::Debug;
+}
+
+impl<'a, T> PayloadIsOpaque<'a> for Payload<'a, T> {
+    #[inline]
+    fn debug(self) -> &'a dyn fmt::Debug {
+        &Opaque
+    }
+}
+
+/// Shown as `..`.
+struct Opaque;
+
+impl fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
+}
+
+/// `&dyn Debug` of a payload (see [`Payload`]): its own `Debug`, or `..` for a type without.
+/// A macro, so that the method is chosen where the payload's type is concrete.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fsm_payload_debug {
+    ($payload:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{PayloadIsDebug as _, PayloadIsOpaque as _};
+        (&$crate::__private::Payload($payload)).debug()
+    }};
+}
+
+pub use crate::__fsm_payload_debug as payload_debug;
 
 /// The item of `all` whose name is `s`.
 pub fn parse_name<T: Copy>(

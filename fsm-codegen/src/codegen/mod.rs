@@ -9,4 +9,4 @@ pub mod diagram;
 mod resources;
 pub mod rust;
 
-pub use rust::{Options, generate, generate_with};
+pub use rust::{Options, UserSpans, generate, generate_with};

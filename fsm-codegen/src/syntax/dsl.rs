@@ -39,8 +39,8 @@
 //! panics, whatever the tokens.
 
 use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, ResourceKind, State, Store,
-    Superstate, Value, WILDCARD,
+    Arc, Attributes, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, ResourceKind,
+    State, Store, Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -98,6 +98,12 @@ impl TokenSpans {
                 (site, site)
             }
         }
+    }
+
+    /// The span of every token a [`Span`] covers, in the order they were read (empty for a span
+    /// that does not come from this table).
+    pub fn all(&self, span: Span) -> &[proc_macro2::Span] {
+        self.spans.get(span.start as usize..span.end as usize).unwrap_or(&[])
     }
 
     /// One `proc_macro2` span for a [`Span`]: the tokens joined when the compiler can join them
@@ -378,6 +384,7 @@ impl Parser {
             events: Vec::new(),
             resources: Vec::new(),
             functions: Vec::new(),
+            attributes: None,
             max_transitions: None,
             deny_warnings: None,
             metadata: None,
@@ -465,6 +472,17 @@ impl Parser {
             Some("functions") if input.peek2(syn::token::Brace) => {
                 let functions = self.item_block(input, docs, keys, "functions", Self::function_decl)?;
                 machine.functions.extend(functions);
+                Ok(())
+            }
+            Some("attributes") if input.peek2(syn::token::Brace) => {
+                self.no_docs(docs, "attributes")?;
+                let kw = Ident::parse_any(input)?;
+                let span = self.one(kw.span());
+                if keys.check(self, keys::ATTRIBUTES, span) {
+                    machine.attributes = Some(self.attributes(input, span.start)?);
+                } else {
+                    let _ = self.attributes(input, span.start)?;
+                }
                 Ok(())
             }
             Some(_) if input.peek2(Token![:]) && !input.peek2(Token![::]) => {
@@ -907,6 +925,120 @@ impl Parser {
         Ok(each(arc))
     }
 
+    // ---------------------------------------------------------------- attributes
+
+    /// The block of `attributes { states: #[derive(Hash)] #[repr(u8)]; events: ..; ends: ..; }`
+    /// (after the keyword, which starts at `start`).
+    fn attributes(&mut self, input: ParseStream<'_>, start: u32) -> Result<Attributes> {
+        let content;
+        let brace = syn::braced!(content in input);
+        let mut attributes = Attributes {
+            states: Vec::new(),
+            events: Vec::new(),
+            ends: Vec::new(),
+            span: Span::default(),
+        };
+        let mut keys = Keys::default();
+        let known = keys::dsl_settings(Place::Attributes);
+        while !content.is_empty() {
+            let result = (|| {
+                let key = Ident::parse_any(&content)
+                    .map_err(|e| syn::Error::new(e.span(), "expected `states:`, `events:` or `ends:`"))?;
+                let key_span = self.one(key.span());
+                content.parse::<Token![:]>()?;
+                let key = key.to_string();
+                let list = match key.as_str() {
+                    keys::STATES => &mut attributes.states,
+                    keys::EVENTS => &mut attributes.events,
+                    keys::ENDS => &mut attributes.ends,
+                    _ => {
+                        self.unknown_key(Place::Attributes, &key, key_span, &known, "block of attributes");
+                        Self::recover(&content, Stop::Semi);
+                        return Ok(());
+                    }
+                };
+                let given = self.attribute_list(&content);
+                if keys.check(self, &key, key_span) {
+                    *list = given;
+                }
+                self.semi(&content)
+            })();
+            if let Err(e) = result {
+                self.errors.push(e);
+                Self::recover(&content, Stop::Semi);
+            }
+        }
+        let end = self.one(brace.span.close());
+        attributes.span = Span::new(start, end.end);
+        Ok(attributes)
+    }
+
+    /// The attributes up to the next `;`: one piece of text per attribute (`#`, an optional `!`
+    /// and a bracketed group), and any other tokens as a piece of their own, for validation to
+    /// report like a YAML string that is not an attribute. Every token of a piece is recorded, in
+    /// the order the generator meets them, so that rustc's errors about an attribute (a derive
+    /// not in scope) point at the token in the macro.
+    fn attribute_list(&mut self, input: ParseStream<'_>) -> Vec<Spanned<String>> {
+        let tokens: Vec<TokenTree> = input
+            .step(|cursor| {
+                let mut c = *cursor;
+                let mut out = Vec::new();
+                while let Some((tt, next)) = c.token_tree() {
+                    if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ';') {
+                        break;
+                    }
+                    out.push(tt);
+                    c = next;
+                }
+                Ok((out, c))
+            })
+            .unwrap_or_default();
+        let is_pound = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == '#');
+        let mut pieces: Vec<Vec<TokenTree>> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut piece = vec![tokens[i].clone()];
+            i += 1;
+            if is_pound(&piece[0]) {
+                if matches!(tokens.get(i), Some(TokenTree::Punct(p)) if p.as_char() == '!') {
+                    piece.push(tokens[i].clone());
+                    i += 1;
+                }
+                if let Some(TokenTree::Group(g)) = tokens.get(i)
+                    && g.delimiter() == Delimiter::Bracket
+                {
+                    piece.push(tokens[i].clone());
+                    i += 1;
+                }
+            } else {
+                while i < tokens.len() && !is_pound(&tokens[i]) {
+                    piece.push(tokens[i].clone());
+                    i += 1;
+                }
+            }
+            pieces.push(piece);
+        }
+        pieces
+            .into_iter()
+            .map(|piece| {
+                let stream: TokenStream = piece.into_iter().collect();
+                let start = self.here();
+                self.mark_all(&stream);
+                Spanned::new(tokens_text(&stream, false), Span::new(start, self.here()))
+            })
+            .collect()
+    }
+
+    /// Records every token of `tokens`, groups before their contents.
+    fn mark_all(&mut self, tokens: &TokenStream) {
+        for tt in tokens.clone() {
+            self.mark(tt.span());
+            if let TokenTree::Group(g) = &tt {
+                self.mark_all(&g.stream());
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- events, resources
 
     /// `name { item, item, ... }` at machine level (`events`, `resources`, `functions`): the items
@@ -1326,20 +1458,29 @@ impl Parser {
         if tokens.is_empty() {
             return Err(syn::Error::new(fallback, "expected a Rust type"));
         }
-        match syn::parse2::<syn::Type>(tokens.clone()) {
+        // A type cut short (`super::`, `<u32`) fails at the end of its tokens, which syn places
+        // at the call site for a stream of its own: parsed inside a group spanned at the last
+        // token, such an error points there.
+        let last = tokens.clone().into_iter().last().map_or(fallback, |t| t.span());
+        let mut group = proc_macro2::Group::new(Delimiter::Parenthesis, tokens.clone());
+        group.set_span(last);
+        let parsed = (|outer: ParseStream<'_>| {
+            let content;
+            syn::parenthesized!(content in outer);
+            let ty: syn::Type = content.parse()?;
+            if !content.is_empty() {
+                return Err(content.error("unexpected token"));
+            }
+            Ok(ty)
+        })
+        .parse2(TokenStream::from(TokenTree::Group(group)));
+        match parsed {
             Ok(ty) => {
                 let span = self.mark_tokens(&tokens, fallback);
                 Ok(Some(Spanned::new(tokens_text(&ty.to_token_stream(), true), span)))
             }
             Err(e) => {
-                // A type cut short (`super::`) fails at the end of its tokens, which syn places
-                // at the call site: point at its last token instead.
-                let last = tokens.clone().into_iter().last().map(|t| t.span());
-                let span = match last {
-                    Some(last) if e.to_string().starts_with("unexpected end of input") => last,
-                    _ => e.span(),
-                };
-                let at = self.one(span);
+                let at = self.one(e.span());
                 self.diags.push(
                     Diagnostic::error(codes::INVALID_TYPE, format!("not a Rust type: {e}"), at, "here")
                         .with_help("write a type path such as `crate::Order`, `u64` or `Vec<String>`"),
@@ -1956,6 +2097,51 @@ mod tests {
         );
         assert_eq!(tokens_text(&quote!(&'static str), true), "&'static str");
         assert_eq!(tokens_text(&quote!(format!("{}", x)), false), "format!(\"{}\", x)");
+    }
+
+    #[test]
+    fn attributes_are_one_piece_each_with_every_token_recorded() {
+        let parsed = parse(quote! {
+            machine M {
+                attributes {
+                    states: #[derive(Hash, serde::Serialize)] #[serde(rename_all = "snake_case")];
+                    ends: derive(Hash) #![allow(x)];
+                }
+                start state a; end state b; a -> b;
+            }
+        });
+        assert!(parsed.syntax_errors.is_empty() && parsed.diagnostics.is_empty());
+        let attributes = parsed.machine.as_ref().and_then(|m| m.attributes.clone()).unwrap();
+        let text = |list: &[Spanned<String>]| list.iter().map(|a| a.value.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            text(&attributes.states),
+            [
+                "#[derive(Hash, serde::Serialize)]",
+                "#[serde(rename_all = \"snake_case\")]"
+            ]
+        );
+        // Stray tokens and an inner attribute stay pieces of their own, for validation to report.
+        assert_eq!(text(&attributes.ends), ["derive(Hash)", "#![allow(x)]"]);
+        assert!(attributes.events.is_empty());
+        // `#`, `[..]`, `derive`, `(..)`, `Hash`, `,`, `serde`, `:`, `:`, `Serialize`.
+        assert_eq!(parsed.spans.all(attributes.states[0].span).len(), 10);
+        let diagnostics = crate::validate::validate(parsed.machine.as_ref().unwrap());
+        let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [codes::INVALID_ATTRIBUTE, codes::INVALID_ATTRIBUTE]);
+    }
+
+    #[test]
+    fn an_attributes_block_reports_unknown_and_repeated_keys() {
+        let parsed = parse(quote! {
+            machine M {
+                attributes { state: #[derive(Hash)]; ends: #[derive(Hash)]; ends: #[repr(u8)]; }
+                start state a; end state b; a -> b;
+            }
+        });
+        let codes: Vec<&str> = parsed.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [codes::UNKNOWN_KEY, codes::DUPLICATE_KEY]);
+        let attributes = parsed.machine.and_then(|m| m.attributes).unwrap();
+        assert_eq!(attributes.ends.len(), 1);
     }
 
     // Random token streams and edited valid invocations: `fsm-codegen/tests/dsl_never_panics.rs`.

@@ -45,6 +45,10 @@ keys! {
     RESOURCES = "resources";
     /// Declared functions.
     FUNCTIONS = "functions";
+    /// Rust attributes for the generated enums.
+    ATTRIBUTES = "attributes";
+    /// The end states (of `attributes`: the end-state enum).
+    ENDS = "ends";
     /// The step limit of a run.
     MAX_TRANSITIONS = "max_transitions";
     /// Warnings become errors.
@@ -178,6 +182,8 @@ pub enum Place {
     CircuitBreaker,
     /// A state's `rate_limit`.
     RateLimit,
+    /// The machine's `attributes`.
+    Attributes,
 }
 
 /// How the `fsm!` DSL writes a key.
@@ -239,6 +245,7 @@ pub fn keys(place: Place) -> &'static [Key] {
         Place::Retry => RETRY_KEYS,
         Place::CircuitBreaker => CIRCUIT_BREAKER_KEYS,
         Place::RateLimit => RATE_LIMIT_KEYS,
+        Place::Attributes => ATTRIBUTES_KEYS,
     }
 }
 
@@ -257,6 +264,7 @@ pub const PLACES: &[Place] = &[
     Place::Retry,
     Place::CircuitBreaker,
     Place::RateLimit,
+    Place::Attributes,
 ];
 
 /// The names of the keys of `place`.
@@ -307,6 +315,7 @@ const MACHINE: &[Key] = &[
     grammar(EVENTS, "an `events { .. }` block"),
     grammar(RESOURCES, "a `resources { .. }` block"),
     grammar(FUNCTIONS, "a `functions { .. }` block"),
+    grammar(ATTRIBUTES, "an `attributes { .. }` block"),
     setting(MAX_TRANSITIONS),
     setting(DENY_WARNINGS),
     setting(METADATA),
@@ -417,6 +426,9 @@ const RETRY_KEYS: &[Key] = &[
 const CIRCUIT_BREAKER_KEYS: &[Key] = &[setting(FAILURES), setting(RESET_SECONDS)];
 
 const RATE_LIMIT_KEYS: &[Key] = &[setting(PER_SECOND), setting(BURST)];
+
+// `states: #[derive(Hash)] #[repr(u8)];` in the DSL's `attributes { .. }` block.
+const ATTRIBUTES_KEYS: &[Key] = &[setting(STATES), setting(EVENTS), setting(ENDS)];
 
 /// The data modes, as both front ends read them.
 pub const DATA_MODES: &[(&str, DataMode)] = &[
@@ -650,6 +662,7 @@ mod tests {
             Place::Retry => props(def("Retry")),
             Place::CircuitBreaker => props(def("CircuitBreaker")),
             Place::RateLimit => props(def("RateLimit")),
+            Place::Attributes => props(def("Attributes")),
         };
         keys.into_iter().collect()
     }
@@ -704,6 +717,10 @@ mod tests {
                 "name: M\nstates: [{name: a}]\nsuperstates:\n  - {name: s EXTRA}\n",
                 &[NAME],
             ),
+            Place::Attributes => (
+                "name: M\nstates: [{name: a}]\nattributes: {states: [] EXTRA}\n",
+                &[STATES],
+            ),
             // Values that validation reads (see `validate::resilience`).
             Place::Retry | Place::CircuitBreaker | Place::RateLimit => return None,
         })
@@ -712,6 +729,8 @@ mod tests {
     /// A value of the right type for `key` in `place`, in YAML flow style.
     fn yaml_sample(place: Place, key: &str) -> &'static str {
         match (place, key) {
+            (Place::Machine, ATTRIBUTES) => "{states: [\"#[derive(Hash)]\"]}",
+            (Place::Attributes, _) => "[\"#[derive(Hash)]\"]",
             (Place::Machine, RESOURCES) => "[{name: db, kind: sqlite}]",
             (_, RESOURCES) => "[db]",
             (Place::Machine, NETWORKS) => "[{name: n, states: [{name: x}]}]",
@@ -772,6 +791,7 @@ mod tests {
                 "machine M { resources { db: sqlite { path: \"x\" EXTRA } } start state a; end state b; a -> b; }"
             }
             Place::Superstate => "machine M { superstate s { EXTRA } start state a; end state b; a -> b; }",
+            Place::Attributes => "machine M { attributes { EXTRA } start state a; end state b; a -> b; }",
             _ => return None,
         })
     }
@@ -791,6 +811,7 @@ mod tests {
             RATE_LIMIT => "{ per_second: 2 }",
             ON_ERROR | MAIN_NETWORK | ON | INITIAL => "b",
             SUPERSTATE | PARENT => "s",
+            STATES | EVENTS | ENDS => "#[derive(Hash)]",
             _ => "f",
         }
     }

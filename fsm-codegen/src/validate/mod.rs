@@ -13,11 +13,13 @@
 //! | `arcs` | shadowed arcs, non-deterministic arcs |
 //! | `functions` | a function name in two roles, built-ins and their parameters |
 //! | `rust` | inline Rust, the record type and event payload types |
+//! | `attributes` | the attributes passed through to the generated enums |
 //!
 //! Checks that depend on others (graph facts need resolved references) skip what an earlier
 //! family already reported, so one mistake gives one diagnostic.
 
 mod arcs;
+mod attributes;
 mod env_refs;
 mod functions;
 mod graph;
@@ -71,6 +73,7 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     arcs::check(&cx, &mut diags);
     functions::check(&cx, &mut diags);
     rust::check(&cx, &mut diags);
+    attributes::check(&cx, &mut diags);
     if machine.deny_warnings.as_ref().is_some_and(|d| d.value) {
         diags.deny_warnings();
     }

@@ -93,7 +93,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
 /// Reports `fsm::too_deep` (and returns true) when `code` nests too deeply for syn to parse it
 /// without risking the stack, the label at the place the limit is crossed; or `fsm::rust_syntax`
 /// when it holds a number literal too long for syn to read in reasonable time.
-fn too_deep(source: Option<&Source>, code: &Spanned<String>, what: &str, diags: &mut Diagnostics) -> bool {
+pub(super) fn too_deep(source: Option<&Source>, code: &Spanned<String>, what: &str, diags: &mut Diagnostics) -> bool {
     if let Some(offset) = crate::depth::long_number_text(&code.value) {
         let span = source_offset(source, code, offset).map_or(code.span, |start| Span::new(start, start + 1));
         diags.push(crate::depth::long_number_diagnostic(span));
@@ -121,7 +121,7 @@ fn too_deep(source: Option<&Source>, code: &Spanned<String>, what: &str, diags: 
 
 /// The source span of the place syn reported `error` at inside `code`, or the whole string when
 /// that place cannot be mapped exactly.
-fn locate(source: Option<&Source>, code: &Spanned<String>, error: &syn::Error) -> Span {
+pub(super) fn locate(source: Option<&Source>, code: &Spanned<String>, error: &syn::Error) -> Span {
     let text = code.value.as_str();
     let offset = if error.to_string().contains("end of input") {
         Some(text.trim_end().len())
@@ -141,7 +141,7 @@ fn locate(source: Option<&Source>, code: &Spanned<String>, error: &syn::Error) -
 }
 
 /// Byte offset of 1-based `line`, 0-based char `column` in `text`.
-fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+pub(super) fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
     let mut start = 0;
     for _ in 1..line {
         start += text.get(start..)?.find('\n')? + 1;
@@ -156,7 +156,7 @@ fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
 }
 
 /// Maps a byte offset in the string's content to a byte offset in the source.
-fn source_offset(source: Option<&Source>, code: &Spanned<String>, offset: usize) -> Option<u32> {
+pub(super) fn source_offset(source: Option<&Source>, code: &Spanned<String>, offset: usize) -> Option<u32> {
     let text = code.value.as_str();
     let start = code.span.start;
     // Without the text (the `fsm!` front end, whose spans number tokens) the whole string is it.

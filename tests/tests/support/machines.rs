@@ -15,6 +15,7 @@ macro_rules! fixture {
 fixture!(
     all_resources,
     atomic,
+    attributes,
     awkward_names,
     big,
     builtins,

@@ -70,6 +70,11 @@ impl Clone for Counted {
     }
 }
 
+/// A payload without `Debug` (fixtures/attributes.yaml): the generated event enum's `Debug`
+/// shows it as `..`.
+#[derive(Clone, PartialEq)]
+pub struct Ticket(pub u32);
+
 /// The CD player's record.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Player {

@@ -1,15 +1,87 @@
 //! The enums of a machine: its states (one per network, and the `Position` of a machine with
 //! several networks), its end states, its events.
 
-use super::{Gen, doc_attrs, ident};
-use crate::ir::NetworkId;
-use proc_macro2::{Ident, TokenStream};
+use super::{Gen, UserSpans, doc_attrs, ident, respan, respan_each};
+use crate::attributes;
+use crate::ir::{AttributeTarget, NetworkId};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
+/// The attributes of `attributes:` for one enum, as generated.
+struct UserAttributes {
+    /// The derive of what the enum always has, then the user's attributes (without derives of
+    /// those traits).
+    tokens: TokenStream,
+    /// The serde traits the runtime implements by name: those the user does not derive.
+    serde_by_name: Vec<Ident>,
+}
+
 impl Gen<'_> {
+    /// The derive and the attributes of `target`'s enum.
+    fn attributes(&self, target: AttributeTarget) -> UserAttributes {
+        let payloads = self.m.events.iter().any(|e| e.payload.is_some());
+        let mut attrs = Vec::new();
+        let mut broken = TokenStream::new();
+        for a in self.m.attributes_for(target) {
+            let parsed = syn::parse_str::<TokenStream>(&a.text)
+                .map(|tokens| self.user_span(tokens, a.span))
+                .and_then(attributes::parse_tokens);
+            match parsed {
+                Ok(parsed) => attrs.extend(parsed),
+                // Validation refuses what does not parse.
+                Err(e) => broken.extend(e.into_compile_error()),
+            }
+        }
+        let (serialize, deserialize) = attributes::serde_derived(&attrs);
+        let kept = attributes::without_provided(attrs, &|name| attributes::provided(target, payloads, name));
+        let derives = attributes::derives(target, payloads).iter().map(|d| ident(d));
+        let derive = if attributes::derives(target, payloads).is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(#[derive(#(#derives),*)])
+        };
+        let user = attributes::to_tokens(&kept);
+        let serde_by_name = [("serialize", !serialize), ("deserialize", !deserialize)]
+            .into_iter()
+            .filter(|(_, by_name)| *by_name)
+            .map(|(name, _)| ident(name))
+            .collect();
+        UserAttributes {
+            tokens: quote!(#derive #user #broken),
+            serde_by_name,
+        }
+    }
+
+    /// Tokens the user wrote (re-read from the IR's text), at the place [`UserSpans`] says.
+    fn user_span(&self, tokens: TokenStream, span: crate::span::Span) -> TokenStream {
+        match &self.options.attribute_spans {
+            UserSpans::Generated => tokens,
+            UserSpans::At(at) => respan(tokens, Span::call_site().located_at(*at)),
+            UserSpans::Tokens(spans) => {
+                let all = spans.all(span);
+                let mut iter = all.iter();
+                match respan_each(tokens.clone(), &mut iter) {
+                    Some(exact) if iter.len() == 0 => exact,
+                    _ => respan(tokens, spans.resolve(span)),
+                }
+            }
+        }
+    }
+
+    /// `impl_names!` of a state or end enum, with the serde traits it implements by name when
+    /// the user derives some.
+    fn impl_names(&self, ty: &Ident, expected: &str, attrs: &UserAttributes) -> TokenStream {
+        let rt = &self.rt_path;
+        if attrs.serde_by_name.len() == 2 {
+            quote!(#rt::impl_names!(#ty, #expected);)
+        } else {
+            let which = &attrs.serde_by_name;
+            quote!(#rt::impl_names!(#ty, #expected, serde(#(#which),*));)
+        }
+    }
+
     pub(super) fn state_enum(&self, n: NetworkId) -> TokenStream {
         let net = &self.m.networks[n.0];
-        let rt = &self.rt_path;
         let ty = self.state_enum_ident(n);
         let doc = doc_attrs(&match &net.description {
             Some(d) if n == self.m.main => format!("The states of machine `{}`.\n\n{d}", self.name),
@@ -52,9 +124,12 @@ impl Gen<'_> {
         };
         let net_name = &net.name;
         let expected = format!("a state of network `{}` of machine `{}`", net.name, self.name);
+        let attrs = self.attributes(AttributeTarget::States);
+        let names_impl = self.impl_names(&ty, &expected, &attrs);
+        let attributes = &attrs.tokens;
         quote! {
             #doc
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #attributes
             #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms)]
             pub enum #ty {
                 #(#var_docs #variants,)*
@@ -91,7 +166,7 @@ impl Gen<'_> {
                 }
             }
 
-            #rt::impl_names!(#ty, #expected);
+            #names_impl
         }
     }
 
@@ -194,6 +269,9 @@ impl Gen<'_> {
         ));
         let count = proc_macro2::Literal::usize_unsuffixed(vars.len());
         let expected = format!("an end state of machine `{}`", self.name);
+        let attrs = self.attributes(AttributeTarget::Ends);
+        let names_impl = self.impl_names(e, &expected, &attrs);
+        let attributes = &attrs.tokens;
         let body = if vars.is_empty() {
             quote!(match self {})
         } else {
@@ -206,7 +284,7 @@ impl Gen<'_> {
         };
         quote! {
             #doc
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #attributes
             #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms)]
             pub enum #e {
                 #(#docs #vars,)*
@@ -231,19 +309,14 @@ impl Gen<'_> {
                 const ALL: &'static [Self] = &#e::ALL;
             }
 
-            #rt::impl_names!(#e, #expected);
+            #names_impl
         }
     }
 
     pub(super) fn event_enum(&self) -> TokenStream {
         let rt = &self.rt_path;
         let ev = &self.event;
-        let has_payload = self.m.events.iter().any(|e| e.payload.is_some());
-        let derive = if has_payload {
-            quote!(#[derive(Debug)])
-        } else {
-            quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)])
-        };
+        let attributes = self.attributes(AttributeTarget::Events).tokens;
         let variants = self.m.events.iter().map(|e| {
             let v = ident(&e.ident);
             let doc = doc_attrs(e.description.as_deref().unwrap_or(&format!("Event `{}`.", e.name)));
@@ -264,13 +337,35 @@ impl Gen<'_> {
                 quote!(Self::#v => #n)
             }
         });
+        // With payloads, `Debug` by hand: a payload is shown with its own `Debug`, or as `..`
+        // when its type has none, so payload types need not implement it.
+        let debug = self.m.events.iter().any(|e| e.payload.is_some()).then(|| {
+            let arms = self.m.events.iter().map(|e| {
+                let v = ident(&e.ident);
+                let shown = v.to_string();
+                if e.payload.is_some() {
+                    quote!(Self::#v(payload) => f.debug_tuple(#shown).field(#rt::payload_debug!(payload)).finish())
+                } else {
+                    quote!(Self::#v => f.write_str(#shown))
+                }
+            });
+            quote! {
+                impl ::core::fmt::Debug for #ev {
+                    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        match self {
+                            #(#arms,)*
+                        }
+                    }
+                }
+            }
+        });
         let doc = doc_attrs(&format!(
             "The events that drive machine `{}`, with their payloads.",
             self.name
         ));
         quote! {
             #doc
-            #derive
+            #attributes
             #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms)]
             pub enum #ev {
                 #(#variants,)*
@@ -290,6 +385,9 @@ impl Gen<'_> {
                     #ev::name(self)
                 }
             }
+
+
+            #debug
         }
     }
 }

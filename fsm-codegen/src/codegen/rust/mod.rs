@@ -27,6 +27,21 @@ pub struct Options {
     /// trait its data mode needs. The macros set it to the `data:` value's tokens (`fsm!`) or the
     /// path literal (`fsm_file!`); `None` (build.rs) leaves the generated file's own positions.
     pub data_span: Option<Span>,
+    /// Where rustc reports a problem with an attribute of `attributes:` (a derive not in scope,
+    /// a serde option it does not know).
+    pub attribute_spans: UserSpans,
+}
+
+/// Where rustc reports problems with code the user wrote in the machine definition.
+#[derive(Clone, Debug, Default)]
+pub enum UserSpans {
+    /// The generated file's own positions (build.rs, `fsm expand`).
+    #[default]
+    Generated,
+    /// One place: the path literal of `fsm_file!`.
+    At(Span),
+    /// The tokens of the `fsm!` invocation, through the AST's spans.
+    Tokens(crate::syntax::dsl::TokenSpans),
 }
 
 impl Default for Options {
@@ -35,6 +50,7 @@ impl Default for Options {
             runtime: quote!(::fsm_runtime),
             diagram_in_docs: true,
             data_span: None,
+            attribute_spans: UserSpans::Generated,
         }
     }
 }
@@ -99,6 +115,26 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
                 tt.set_span(span);
             }
             tt
+        })
+        .collect()
+}
+
+/// `tokens` with the spans of `spans`, one per token tree in pre-order (groups before their
+/// contents), as [`TokenSpans::all`](crate::syntax::dsl::TokenSpans::all) lists the tokens of
+/// the `fsm!` input they were read from; `None` when the counts differ.
+fn respan_each(tokens: TokenStream, spans: &mut std::slice::Iter<'_, Span>) -> Option<TokenStream> {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            let span = *spans.next()?;
+            if let TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan_each(g.stream(), spans)?);
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            Some(tt)
         })
         .collect()
 }

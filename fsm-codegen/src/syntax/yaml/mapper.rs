@@ -4,8 +4,8 @@
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
 use crate::ast::{
-    Arc, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, State, Store, Superstate,
-    Value, WILDCARD,
+    Arc, Attributes, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, State, Store,
+    Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -495,6 +495,7 @@ impl Mapper<'_> {
             events: Vec::new(),
             resources: Vec::new(),
             functions: Vec::new(),
+            attributes: fields.get(keys::ATTRIBUTES).and_then(|n| self.attributes(n)),
             max_transitions: fields.get(keys::MAX_TRANSITIONS).and_then(|n| self.positive(n)),
             deny_warnings: fields.get(keys::DENY_WARNINGS).and_then(|n| self.boolean(n)),
             metadata: fields.get(keys::METADATA).map(|n| self.value(n)),
@@ -781,6 +782,46 @@ impl Mapper<'_> {
             description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
             span: node.span,
         })
+    }
+
+    /// `attributes: { states: [..], events: [..], ends: [..] }`, each an attribute string or a
+    /// list of them.
+    fn attributes(&mut self, node: &Node) -> Option<Attributes> {
+        let fields = self.fields(node, "`attributes`", Place::Attributes, &[])?;
+        let mut list = |key: &str| -> Vec<Spanned<String>> {
+            let Some(node) = fields.get(key) else {
+                return Vec::new();
+            };
+            match &node.kind {
+                Kind::Seq(items) => items.iter().filter_map(|i| self.attribute(i)).collect(),
+                _ => self.attribute(node).into_iter().collect(),
+            }
+        };
+        Some(Attributes {
+            states: list(keys::STATES),
+            events: list(keys::EVENTS),
+            ends: list(keys::ENDS),
+            span: node.span,
+        })
+    }
+
+    /// One attribute string; its span is its content, so that a mistake in it is pointed at.
+    fn attribute(&mut self, node: &Node) -> Option<Spanned<String>> {
+        if let Kind::Scalar { text, style } = &node.kind
+            && matches!(resolve(text, *style), Scalar::Null)
+        {
+            // `- #[derive(Hash)]`: after a space, `#` starts a YAML comment.
+            self.wrong_type(
+                node,
+                "an attribute",
+                Some(
+                    "quote attributes: `- \"#[derive(Hash)]\"` (in YAML, a `#` after a space starts a comment)"
+                        .to_owned(),
+                ),
+            );
+            return None;
+        }
+        self.code(node)
     }
 
     fn function_decl(&mut self, node: &Node) -> Option<FunctionDecl> {
