@@ -64,6 +64,19 @@ impl Gen<'_> {
         } else {
             quote!(#rt::Run::new)
         };
+        // A machine whose states carry data: placing a run in such a state needs its data.
+        let start_in_with = self.state_data.as_ref().map(|sd| {
+            quote! {
+                /// A run of `data` in the state `state_data` is the data of, already, with that
+                /// data (for restores and tests): as [`Self::start_in`], for a state that carries
+                /// data (`start_in` leaves the state without any, and its functions fail).
+                pub fn start_in_with(&self, data: #data, state_data: #sd) -> #run<&F #res_borrowed_arg> {
+                    let state = state_data.state();
+                    #rt::Run::start_in(&self.fns, #res_borrowed_or_unit data, self.options, state)
+                        .with_state_data(::core::option::Option::Some(state_data))
+                }
+            }
+        });
         let stored_fns = self.m.uses_store().then(|| {
             let run_stored = (!self.m.is_event_driven()).then(|| {
                 quote! {
@@ -246,6 +259,8 @@ impl Gen<'_> {
                 pub fn start_in(&self, data: #data, state: #pos) -> #run<&F #res_borrowed_arg> {
                     #rt::Run::start_in(&self.fns, #res_borrowed_or_unit data, self.options, state)
                 }
+
+                #start_in_with
 
                 #res_accessor
 
