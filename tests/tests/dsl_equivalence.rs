@@ -193,3 +193,44 @@ fn the_statechart_fixture_expands_to_identical_code_from_both_front_ends() {
         panic!("expansions differ in length");
     }
 }
+
+/// The traffic light of docs/dsl.md § State data, as written there: the same code as
+/// `examples/machines/traffic_light.yaml` (docs/format.md § State data).
+fn traffic_light_dsl() -> TokenStream {
+    quote! {
+        /// A traffic light that turns green again once enough cars wait at red.
+        machine TrafficLight {
+            events { tick, car(u32), off }
+            start state green;
+            state yellow;
+            state red(crate::light::Red) { on_entry: show_red; on_exit: report_red; }
+            end state dark;
+            green -> yellow on tick;
+            yellow -> red on tick with turn_red;        // makes red's data
+            red -> red on car internal do queue_car;    // keeps it, changes it
+            red -> green on tick if queue_long_enough;  // reads it; leaving red drops it
+            _ -> dark on off;
+        }
+    }
+}
+
+#[test]
+fn state_data_in_the_dsl_and_in_yaml_expand_to_identical_code() {
+    let from_dsl = fsm_codegen::expand::dsl(traffic_light_dsl(), &|_| None).to_string();
+    assert!(!from_dsl.contains("compile_error"), "{from_dsl}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/machines");
+    let from_yaml = fsm_codegen::expand::file(quote!("traffic_light.yaml"), Some(&dir)).to_string();
+    let code = from_yaml
+        .strip_suffix(&tracking_suffix(&from_yaml))
+        .unwrap_or(&from_yaml)
+        .trim_end();
+    assert!(code.contains("enum TrafficLightStateData"), "{code}");
+    if code != from_dsl {
+        let yaml_lines = lines(&code.parse().unwrap());
+        let dsl_lines = lines(&from_dsl.parse().unwrap());
+        for (i, (y, d)) in yaml_lines.lines().zip(dsl_lines.lines()).enumerate() {
+            assert_eq!(y, d, "first difference at item line {i}");
+        }
+        panic!("expansions differ in length");
+    }
+}

@@ -67,7 +67,8 @@ impl Gen<'_> {
                 .iter()
                 .enumerate()
                 .all(|(i, c)| self.infallible(c) || (i == 0 && self.atomic(c)));
-        let mode = if infallible && mode == DataMode::Copy {
+        // A machine without a record (`()`) has nothing to roll back either.
+        let mode = if (infallible || self.m.data.is_none()) && mode == DataMode::Copy {
             DataMode::Direct
         } else {
             mode
