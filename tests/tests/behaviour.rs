@@ -1982,3 +1982,34 @@ fn start_in_with_places_a_run_in_a_state_with_its_data() {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+#[test]
+fn a_data_driven_run_makes_and_drops_state_data_the_same_way_in_run_step_and_observed() {
+    use state_data_run::{Countdown, CountdownEnd, CountdownState as S, CountdownStateData as D};
+    let machine = Countdown::new(());
+    let outcome = machine.run(Doc::new(3)).unwrap();
+    assert_eq!(outcome.end, CountdownEnd::Done);
+    assert_eq!(outcome.data.log, ["at 3", "at 2", "at 1"]);
+    assert_eq!(outcome.transitions, 4);
+    // Step by step: the data of `counting` is made by each arc into it, and dropped at `done`.
+    let mut run = machine.start(Doc::new(3));
+    let mut seen = Vec::new();
+    while let Status::Running(state) = run.step().unwrap() {
+        seen.push(match run.state_data() {
+            Some(D::Counting(n)) => format!("{state:?} {n}"),
+            None => format!("{state:?}"),
+        });
+    }
+    assert_eq!(seen, ["Start", "Counting 3", "Counting 2", "Counting 1"]);
+    assert_eq!(run.state(), S::Done);
+    assert!(run.state_data().is_none());
+    assert_eq!(run.finish().unwrap().data, outcome.data);
+    // Observed (history on): the general path, the same moves.
+    let observed = Countdown::new(()).with_options(RunOptions {
+        history: true,
+        ..Countdown::new(()).options()
+    });
+    let traced = observed.run(Doc::new(3)).unwrap();
+    assert_eq!((traced.data, traced.transitions), (outcome.data, outcome.transitions));
+    assert_eq!(traced.history.len(), 5);
+}

@@ -35,6 +35,7 @@ fixture!(
     resilient_resources,
     resources,
     state_data,
+    state_data_run,
     statechart,
     step_limit,
     stored_order,

@@ -147,6 +147,9 @@ impl Gen<'_> {
                 #run_stored
             }
         });
+        // The run keeps the state's data as the last type parameter of `Run` (its default, `()`,
+        // for a machine whose states carry none).
+        let state_data = self.state_data.as_ref().map(|_| quote!(, _));
         let run_fn = if self.m.is_event_driven() {
             quote!()
         } else {
@@ -158,7 +161,7 @@ impl Gen<'_> {
                     &self,
                     data: #data,
                 ) -> #rt::RunResult<#end, #data> {
-                    #rt::Run::<#def, _, _>::complete(&self.fns, #res_borrowed_or_unit data, self.options)
+                    #rt::Run::<#def, _, _ #state_data>::complete(&self.fns, #res_borrowed_or_unit data, self.options)
                 }
             }
         };
