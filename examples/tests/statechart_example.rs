@@ -3,35 +3,13 @@
 //! innermost first, then the arc's transform, then the superstate's entry, the hook, the target's
 //! entry), and each rejection with its reason.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-/// The example's binary, next to this test's (`<target>/<profile>/examples/statechart`). A full
-/// `cargo test`/`nextest` run builds examples; a run filtered to this test builds it here.
-fn statechart_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("statechart{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let target = profile_dir.parent().unwrap();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "-p", "fsm-examples", "--example", "statechart"])
-            .env("CARGO_TARGET_DIR", target);
-        if profile_dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().unwrap();
-        assert!(status.success(), "building the statechart example failed");
-    }
-    binary
-}
+use std::process::Command;
 
 /// The example's output, as blocks: each event's line with the lines it printed under it.
 fn blocks() -> Vec<Vec<String>> {
-    let output = Command::new(statechart_binary()).output().unwrap();
+    let output = Command::new(common::example_binary("statechart")).output().unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),

@@ -148,6 +148,10 @@ pub struct State {
     pub on_error: Option<Spanned<String>>,
     /// Overrides the machine's `data_mode` for this state.
     pub data_mode: Option<Spanned<DataMode>>,
+    /// The Rust type of the state's own data (`data: RedLight`): made by the function each arc
+    /// into the state names as its `data`, given to the state's functions as `state_data`, and
+    /// dropped when the run leaves the state.
+    pub data: Option<Spanned<String>>,
     /// Run the state's functions again when they fail, before `on_error`:
     /// `{ attempts: 3, delay_seconds: 0.2, max_delay_seconds: 10, backoff: exponential, jitter: true }`
     /// (`attempts` counts the first run; `backoff` is `exponential` or `fixed`).
@@ -244,6 +248,9 @@ pub struct Arc {
     /// Functions run while traversing the arc, before entering the target.
     #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub transform: Vec<FunctionRef>,
+    /// The function that makes the target state's data (required when the target declares
+    /// `data:`): it reads the record (and the event's payload), after the arc's transforms.
+    pub data: Option<FunctionRef>,
     /// Among available arcs of a state the highest priority wins; ties go to declaration order.
     pub priority: Option<Spanned<i64>>,
     /// Push arc: run this network from its start state to one of its end states ...

@@ -11,6 +11,8 @@ pub enum Role {
     Transform,
     /// Checks the record on entering a state (`validate`); a failure fails the state.
     Validate,
+    /// Makes the target state's data on an arc (`data:` of an arc).
+    MakeData,
 }
 
 impl Role {
@@ -20,6 +22,7 @@ impl Role {
             Role::Condition => "condition",
             Role::Transform => "transform",
             Role::Validate => "validate",
+            Role::MakeData => "state data maker",
         }
     }
 }

@@ -116,6 +116,15 @@ pub mod codes {
         /// enum (`#[cfg]`, `#[repr(u8)]` on events with payloads or on more than 256 states); or
         /// attributes for an enum the machine does not have (warning).
         INVALID_ATTRIBUTE = "fsm::invalid_attribute";
+        /// An arc into a state that carries data (`data:` of the state) names no function that
+        /// makes it (`data:` of the arc).
+        STATE_DATA_MISSING = "fsm::state_data_missing";
+        /// An arc names a function that makes state data, but its target carries none (or the
+        /// arc is internal, or a push arc).
+        STATE_DATA_UNEXPECTED = "fsm::state_data_unexpected";
+        /// A state that carries data is entered where no arc makes it: a start state, an
+        /// `on_error` target, a `return_state`, a state inside a superstate with `history`.
+        STATE_DATA_UNMADE = "fsm::state_data_unmade";
     }
 }
 

@@ -225,6 +225,9 @@ pub struct State {
     /// The history slot of the superstate with `history` the state is inside, if any: leaving
     /// the state records it there.
     pub history: Option<usize>,
+    /// The Rust type of the state's own data (`data:`), as written: a variant of the machine's
+    /// `<Machine>StateData` enum, made by the arcs into the state.
+    pub data: Option<String>,
     /// The state in the source.
     pub span: Span,
 }
@@ -253,6 +256,9 @@ pub struct Arc {
     /// source state and of the superstates the arc leaves, the arc's own transforms, then the
     /// entry actions of the superstates it comes into (outermost first).
     pub transform: Vec<Call>,
+    /// The function that makes the target state's data (`data:` of the arc), run after the
+    /// transforms; set exactly when the arc enters a state with data.
+    pub make_data: Option<Call>,
     /// An arc into a superstate with history: its slot. The run enters the state remembered
     /// there, or the target (the superstate's `initial`) when there is none yet.
     pub resume: Option<usize>,
@@ -393,6 +399,9 @@ pub enum Role {
     Transform,
     /// A guard: `fn(&self, data: &D) -> bool`.
     Condition,
+    /// Makes a state's data on an arc into it: `fn(&self, data: &D, ctx: &mut Context<'_>) ->
+    /// Result<T, FnError>` (an inline one evaluates to `T`).
+    MakeData,
 }
 
 /// A named function: one method of the generated trait.
@@ -417,6 +426,10 @@ pub struct Function {
     pub fallible: bool,
     /// Its declaration's `description`.
     pub description: Option<String>,
+    /// The type of a state's data: for a [`Role::MakeData`] function, what it returns; for the
+    /// others, what it receives as `state_data` (`&mut T`, `&T` for a condition), set when every
+    /// use is a function of states carrying this same type (never for an `atomic` one).
+    pub state_data: Option<String>,
 }
 
 /// Inline Rust, placed in a generated associated function with the record bound as `data`
@@ -430,6 +443,9 @@ pub struct Inline {
     pub role: Role,
     /// Payload type in scope as `payload: &T`.
     pub payload: Option<String>,
+    /// State data type: what a [`Role::MakeData`] snippet evaluates to; for the others, in
+    /// scope as `state_data` (`&mut T`, `&T` in a condition).
+    pub state_data: Option<String>,
     /// The code in the source.
     pub span: Span,
 }

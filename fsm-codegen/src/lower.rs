@@ -36,6 +36,7 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
             .collect(),
         functions: Vec::new(),
         payload_uses: Vec::new(),
+        state_data_uses: Vec::new(),
         inlines: Vec::new(),
         history_slots: 0,
     };
@@ -56,6 +57,7 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
         events,
         mut functions,
         payload_uses,
+        state_data_uses,
         inlines,
         ..
     } = lowering;
@@ -69,11 +71,17 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
             f.description = doc(&decl.description);
         }
     }
-    for (f, payloads) in functions.iter_mut().zip(payload_uses) {
+    for ((f, payloads), state_data) in functions.iter_mut().zip(payload_uses).zip(state_data_uses) {
         // A function gets the payload only when every use of it has the same one.
         let first = payloads.first().cloned().flatten();
         if first.is_some() && payloads.iter().all(|p| *p == first) {
             f.payload = first;
+        }
+        // The same for a state's data; a maker returns the data of the states it makes it for
+        // (validation: one type). An atomic transform returns its change: it gets none.
+        let first = state_data.first().cloned().flatten();
+        if f.role == Role::MakeData || (!f.atomic && state_data.iter().all(|p| *p == first)) {
+            f.state_data = first;
         }
     }
 
@@ -140,6 +148,9 @@ struct Lowering<'c, 'm> {
     functions: Vec<Function>,
     /// For each function, the payload type of each use (`None`: a use without payload).
     payload_uses: Vec<Vec<Option<String>>>,
+    /// For each function, the type of the state data of each use: of the state whose function it
+    /// is (an arc's, of its source), or, for a maker, of the state it makes it for.
+    state_data_uses: Vec<Vec<Option<String>>>,
     inlines: Vec<Inline>,
     /// History slots given so far (one per superstate with `history`, over all networks).
     history_slots: usize,
@@ -171,20 +182,21 @@ impl Lowering<'_, '_> {
         let mut states = Vec::with_capacity(net.states.len());
         for (s, resilience) in net.states.iter().zip(resilience) {
             let what = |kind: &str| format!("{kind} of state `{}`", s.name.value);
+            let data = state_data(s);
             let validate = s
                 .validate
                 .iter()
-                .map(|f| self.call(f, Role::Transform, None, what("check")))
+                .map(|f| self.call(f, Role::Transform, None, data.clone(), what("check")))
                 .collect();
             let mut transform: Vec<Call> = s
                 .transform
                 .iter()
-                .map(|f| self.call(f, Role::Transform, None, what("transform")))
+                .map(|f| self.call(f, Role::Transform, None, data.clone(), what("transform")))
                 .collect();
             transform.extend(
                 s.on_entry
                     .iter()
-                    .map(|f| self.call(f, Role::Transform, None, what("entry action"))),
+                    .map(|f| self.call(f, Role::Transform, None, data.clone(), what("entry action"))),
             );
             states.push(State {
                 name: s.name.value.clone(),
@@ -202,6 +214,7 @@ impl Lowering<'_, '_> {
                 history: ast::superstate_chain(net, s.superstate.as_ref().map(|n| n.value.as_str()))
                     .into_iter()
                     .find_map(slot_of),
+                data,
                 span: s.span,
             });
         }
@@ -258,10 +271,15 @@ impl Lowering<'_, '_> {
                     .map(|on| format!(" on `{}`", on.value))
                     .unwrap_or_default()
             );
+            // The arc's functions run in its source: they see the source's data.
+            let source_data = state_data(&net.states[from.0]);
             let condition = a
                 .condition
                 .iter()
-                .map(|c| self.call(c, Role::Condition, payload.clone(), format!("condition of {label}")))
+                .map(|c| {
+                    let usage = format!("condition of {label}");
+                    self.call(c, Role::Condition, payload.clone(), source_data.clone(), usage)
+                })
                 .collect();
             // Leaving and coming in: the exit actions of the source and of the superstates the
             // arc leaves (innermost first), then the arc's transforms, then the entry actions of
@@ -291,22 +309,23 @@ impl Lowering<'_, '_> {
                 let source = &net.states[from.0];
                 for f in &source.on_exit {
                     let usage = format!("exit action of state `{}`", source.name.value);
-                    transform.push(self.call(f, Role::Transform, None, usage));
+                    transform.push(self.call(f, Role::Transform, None, source_data.clone(), usage));
                 }
             }
             for sup in &leaves {
                 for f in &sup.on_exit {
                     let usage = format!("exit action of superstate `{}`", sup.name.value);
-                    transform.push(self.call(f, Role::Transform, None, usage));
+                    transform.push(self.call(f, Role::Transform, None, source_data.clone(), usage));
                 }
             }
             for f in &a.transform {
-                transform.push(self.call(f, Role::Transform, payload.clone(), format!("transform of {label}")));
+                let usage = format!("transform of {label}");
+                transform.push(self.call(f, Role::Transform, payload.clone(), source_data.clone(), usage));
             }
             for sup in &enters {
                 for f in &sup.on_entry {
                     let usage = format!("entry action of superstate `{}`", sup.name.value);
-                    transform.push(self.call(f, Role::Transform, None, usage));
+                    transform.push(self.call(f, Role::Transform, None, source_data.clone(), usage));
                 }
             }
             // A push starts a run of the network: into the superstates around its start state.
@@ -314,10 +333,22 @@ impl Lowering<'_, '_> {
                 for sup in start_superstates(&cx.machine.networks[network.0]) {
                     for f in &sup.on_entry {
                         let usage = format!("entry action of superstate `{}`", sup.name.value);
-                        transform.push(self.call(f, Role::Transform, None, usage));
+                        transform.push(self.call(f, Role::Transform, None, source_data.clone(), usage));
                     }
                 }
             }
+            // The target's data, made after the transforms (validation: exactly the arcs into a
+            // state with data name a maker).
+            let make_data = match target {
+                Target::State(t) if !internal => {
+                    let target_data = state_data(&net.states[t.0]);
+                    a.data.as_ref().filter(|_| target_data.is_some()).map(|f| {
+                        let usage = format!("data of state `{}` made by {label}", net.states[t.0].name.value);
+                        self.call(f, Role::MakeData, payload.clone(), target_data, usage)
+                    })
+                }
+                _ => None,
+            };
             arcs.push(Arc {
                 from,
                 target,
@@ -325,6 +356,7 @@ impl Lowering<'_, '_> {
                 condition,
                 internal,
                 transform,
+                make_data,
                 resume: a.into.as_ref().and_then(|into| slot_of(&into.value)),
                 priority: a.priority.as_ref().map_or(0, |p| p.value),
                 description: doc(&a.description),
@@ -350,7 +382,7 @@ impl Lowering<'_, '_> {
         for sup in start_superstates(net).into_iter().filter(|_| is_main) {
             for f in &sup.on_entry {
                 let usage = format!("entry action of superstate `{}`", sup.name.value);
-                start_entry.push(self.call(f, Role::Transform, None, usage));
+                start_entry.push(self.call(f, Role::Transform, None, None, usage));
             }
         }
         Network {
@@ -364,7 +396,14 @@ impl Lowering<'_, '_> {
         }
     }
 
-    fn call(&mut self, f: &ast::FunctionRef, role: Role, payload: Option<String>, usage: String) -> Call {
+    fn call(
+        &mut self,
+        f: &ast::FunctionRef,
+        role: Role,
+        payload: Option<String>,
+        state_data: Option<String>,
+        usage: String,
+    ) -> Call {
         match f {
             ast::FunctionRef::Named(name) => {
                 let id = match self.functions.iter().position(|g| g.name == name.value) {
@@ -380,8 +419,10 @@ impl Lowering<'_, '_> {
                             atomic: false,
                             fallible: false,
                             description: None,
+                            state_data: None,
                         });
                         self.payload_uses.push(Vec::new());
+                        self.state_data_uses.push(Vec::new());
                         self.functions.len() - 1
                     }
                 };
@@ -390,6 +431,7 @@ impl Lowering<'_, '_> {
                     self.functions[id].uses.push(usage);
                 }
                 self.payload_uses[id].push(payload);
+                self.state_data_uses[id].push(state_data);
                 Call::Named(FunctionId(id))
             }
             ast::FunctionRef::Rust { code, .. } => {
@@ -397,6 +439,7 @@ impl Lowering<'_, '_> {
                     code: code.value.clone(),
                     role,
                     payload,
+                    state_data,
                     span: code.span,
                 });
                 Call::Inline(InlineId(self.inlines.len() - 1))
@@ -407,6 +450,11 @@ impl Lowering<'_, '_> {
             },
         }
     }
+}
+
+/// The type of a state's own data, as written.
+fn state_data(s: &ast::State) -> Option<String> {
+    s.data.as_ref().map(|d| d.value.trim().to_owned())
 }
 
 fn mode(m: Option<ast::DataMode>) -> DataMode {

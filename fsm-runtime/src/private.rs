@@ -31,6 +31,22 @@ impl<E: Into<FnError>> IntoFnResult for Result<(), E> {
     }
 }
 
+/// The function name a state's failure carries when its functions found no data for it.
+pub const STATE_DATA_FUNCTION: &str = "<state data>";
+
+/// A function of a state with data found none: the run was placed in the state with
+/// `start_in` (which has no data to give it) rather than `start_in_with`. The state's failure.
+#[cold]
+#[inline(never)]
+pub fn no_state_data(state: &'static str) -> (&'static str, FnError) {
+    (
+        STATE_DATA_FUNCTION,
+        FnError::new(format!(
+            "state `{state}` has no data: a run placed there by `start_in` has none; use `start_in_with`"
+        )),
+    )
+}
+
 /// Whether fsm-runtime was built with the `tracing` feature: generated code then opens a span per
 /// transition. A constant, so the check folds away when the feature is off.
 pub const TRACING: bool = cfg!(feature = "tracing");
@@ -232,7 +248,9 @@ pub use serde;
 /// Implements a machine's functions trait for `&T`, `Box<T>` and `Arc<T>` (`T` implementing it),
 /// each method forwarding to `T`'s. Generated code lists the trait's methods once, by kind
 /// (`transform`, `infallible` or `atomic` transform, `condition`, or `fallible` condition) and payload type, and rustc writes the three impls: spelled out
-/// in the generated code, they tripled the trait's tokens and the macro's expansion time.
+/// in the generated code, they tripled the trait's tokens and the macro's expansion time. Methods
+/// whose signature is none of those (they take or make a state's data) are listed in full, in
+/// braces after the hooks.
 ///
 /// ```text
 /// forward_fns!(OrderFns, Order, Context<'_>; [on_transition(from: OrderState, to: OrderState);]
@@ -241,18 +259,31 @@ pub use serde;
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fsm_forward_fns {
-    ($fns:ident, $data:ty, $ctx:ty; [$($hook:ident($($arg:ident: $arg_ty:ty),*);)*] $($kind:ident $name:ident($($payload:ty)?);)*) => {
+    ($fns:ident, $data:ty, $ctx:ty; [$($hook:ident($($arg:ident: $arg_ty:ty),*);)*]
+        $({$($sig:ident($($sig_arg:ident: $sig_ty:ty),*) -> $sig_ret:ty;)*})?
+        $($kind:ident $name:ident($($payload:ty)?);)*) => {
         impl<'a, T: $fns + ?::core::marker::Sized> $fns for &'a T {
             $($crate::__fsm_forward_fns!(@hook $fns; $hook($($arg: $arg_ty),*));)*
+            $($($crate::__fsm_forward_fns!(@sig $fns; $sig($($sig_arg: $sig_ty),*) -> $sig_ret);)*)?
             $($crate::__fsm_forward_fns!(@method ['a, T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::boxed::Box<T> {
             $($crate::__fsm_forward_fns!(@hook $fns; $hook($($arg: $arg_ty),*));)*
+            $($($crate::__fsm_forward_fns!(@sig $fns; $sig($($sig_arg: $sig_ty),*) -> $sig_ret);)*)?
             $($crate::__fsm_forward_fns!(@method [T] $fns, $data, $ctx; $kind $name($($payload)?));)*
         }
         impl<T: $fns + ?::core::marker::Sized> $fns for ::std::sync::Arc<T> {
             $($crate::__fsm_forward_fns!(@hook $fns; $hook($($arg: $arg_ty),*));)*
+            $($($crate::__fsm_forward_fns!(@sig $fns; $sig($($sig_arg: $sig_ty),*) -> $sig_ret);)*)?
             $($crate::__fsm_forward_fns!(@method [T] $fns, $data, $ctx; $kind $name($($payload)?));)*
+        }
+    };
+    // A method written out in full (the functions of a state with data, the functions making
+    // a state's data): forwarded as it is.
+    (@sig $fns:ident; $sig:ident($($arg:ident: $arg_ty:ty),*) -> $ret:ty) => {
+        #[inline]
+        fn $sig(&self, $($arg: $arg_ty),*) -> $ret {
+            $fns::$sig(&**self, $($arg),*)
         }
     };
     // A hook (a provided method): forwarded, so that `&T` runs what `T` overrides.

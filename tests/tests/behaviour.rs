@@ -7,7 +7,7 @@ mod support;
 
 use fsm_runtime::{HandleError, Machine, Reject, RunError, RunOptions, StateName, Status};
 use support::machines::*;
-use support::{Cart, Doc, Fns, Player};
+use support::{Cart, Doc, Fns, Player, RedPhase};
 
 // ------------------------------------------------------------------ data-driven runs
 
@@ -886,6 +886,17 @@ fn turnstile_handles_events_and_rejects_unknown_ones() {
     assert_eq!(t.transitions(), 7);
 }
 
+/// What `handle` answered, in one line.
+fn summary<P: std::fmt::Debug, End: std::fmt::Debug, Ev: std::fmt::Debug>(
+    r: &Result<Status<P, End>, HandleError<P, Ev>>,
+) -> String {
+    match r {
+        Ok(s) => format!("{s:?}"),
+        Err(HandleError::Rejected { state, event, reason }) => format!("rejected {event:?} in {state:?}: {reason:?}"),
+        Err(HandleError::Failed(e)) => format!("failed {e}"),
+    }
+}
+
 /// `handle` has a fast path (a run under way that nothing observes) and a general one (the first
 /// event, history or tracing on, after `step`, finished or failed runs). Every mix of them must
 /// give the same statuses, states, records and counts as the general path alone.
@@ -906,11 +917,6 @@ fn handle_gives_the_same_answers_on_its_fast_and_observed_paths() {
             E::Cancel,
             E::Checkout,
         ]
-    };
-    let summary = |r: &Result<Status<order::OrderState, order::OrderEnd>, HandleError<order::OrderState, E>>| match r {
-        Ok(s) => format!("{s:?}"),
-        Err(HandleError::Rejected { state, event, reason }) => format!("rejected {event:?} in {state:?}: {reason:?}"),
-        Err(HandleError::Failed(e)) => format!("failed {e}"),
     };
     for declined in [false, true] {
         let cart = || Cart {
@@ -1790,4 +1796,220 @@ fn a_fallible_condition_says_no_yes_or_fails_the_source_state() {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+}
+
+// ------------------------------------------------------------------ state data
+
+/// What a light run's position and state data say, in one line.
+fn light_at(run: &state_data::LightRun<&Fns>) -> String {
+    format!("{:?} {:?}", run.state(), run.state_data())
+}
+
+#[test]
+fn state_data_is_made_by_the_arc_read_by_the_states_functions_and_dropped_on_leaving() {
+    use state_data::{Light, LightEvent as E, LightState as S, LightStateData as D};
+    let machine = Light::new(Fns);
+    let mut light = machine.start(Doc::new(7));
+    assert_eq!(light.handle(E::Tick).unwrap(), Status::Waiting(S::Yellow));
+    assert!(light.state_data().is_none());
+    // `yellow -> red` makes the data (`red_since`), which `red`'s entry action reads.
+    assert_eq!(light.handle(E::Tick).unwrap(), Status::Waiting(S::Red));
+    assert!(matches!(
+        light.state_data(),
+        Some(D::Red(RedPhase { since: 7, cars: 0 }))
+    ));
+    // An internal arc changes the data and keeps it; a condition reads it.
+    assert!(matches!(
+        light.handle(E::Tick),
+        Err(HandleError::Rejected {
+            reason: Reject::Guard,
+            ..
+        })
+    ));
+    light.handle(E::Car(1)).unwrap();
+    light.handle(E::Car(2)).unwrap();
+    assert!(matches!(light.state_data(), Some(D::Red(RedPhase { cars: 2, .. }))));
+    // Leaving `red`: its exit action sees the data, then it is dropped.
+    assert_eq!(light.handle(E::Tick).unwrap(), Status::Waiting(S::Green));
+    assert!(light.state_data().is_none());
+    assert_eq!(
+        light.data().log,
+        [
+            "red since 7",
+            "car 1 waits (1 waiting)",
+            "car 2 waits (2 waiting)",
+            "red held 2 cars"
+        ]
+    );
+    // A state whose data is made inline, changed by its own transform and an internal arc.
+    assert_eq!(light.handle(E::Fault).unwrap(), Status::Waiting(S::Flashing));
+    assert!(matches!(light.state_data(), Some(D::Flashing(1))));
+    light.handle(E::Fault).unwrap();
+    assert!(matches!(light.state_data(), Some(D::Flashing(2))));
+    assert_eq!(
+        light.handle(E::Off).unwrap(),
+        Status::Finished(state_data::LightEnd::Dark)
+    );
+    assert!(light.state_data().is_none());
+}
+
+#[test]
+fn a_self_transition_makes_the_state_data_again_and_an_internal_arc_keeps_it() {
+    use state_data::{Light, LightEvent as E, LightState as S, LightStateData as D};
+    let machine = Light::new(Fns);
+    let mut light = machine.start(Doc::new(1));
+    light.handle(E::Tick).unwrap();
+    light.handle(E::Tick).unwrap();
+    light.handle(E::Car(9)).unwrap();
+    assert!(matches!(light.state_data(), Some(D::Red(RedPhase { cars: 1, .. }))));
+    // `red -> red on reset`: leaves (exit action), makes new data, enters (entry action).
+    assert_eq!(light.handle(E::Reset).unwrap(), Status::Waiting(S::Red));
+    assert!(matches!(
+        light.state_data(),
+        Some(D::Red(RedPhase { cars: 0, since: 1 }))
+    ));
+    assert_eq!(
+        light.data().log,
+        [
+            "red since 1",
+            "car 9 waits (1 waiting)",
+            "red held 1 cars",
+            "red since 1"
+        ]
+    );
+}
+
+#[test]
+fn state_data_is_the_same_on_the_fast_and_observed_paths_and_with_steps() {
+    use state_data::{Light, LightEvent as E};
+    let events = || {
+        vec![
+            E::Tick,
+            E::Tick,
+            E::Car(1),
+            E::Tick,
+            E::Reset,
+            E::Car(2),
+            E::Car(3),
+            E::Tick,
+            E::Tick,
+            E::Fault,
+            E::Fault,
+            E::Tick,
+            E::Off,
+            E::Tick,
+        ]
+    };
+    let observed = Light::new(Fns).with_options(RunOptions {
+        history: true,
+        ..Light::new(Fns).options()
+    });
+    let mut reference = observed.start(Doc::new(3));
+    let expected: Vec<String> = events()
+        .into_iter()
+        .map(|e| format!("{} at {}", summary(&reference.handle(e)), light_at(&reference)))
+        .collect();
+    assert!(expected.iter().any(|s| s.contains("Some(Red")), "{expected:#?}");
+    for k in [0usize, 1, 2] {
+        let machine = Light::new(Fns);
+        let mut run = machine.start(Doc::new(3));
+        let got: Vec<String> = events()
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                if k > 0 && i % k == 0 {
+                    let _ = run.step();
+                }
+                format!("{} at {}", summary(&run.handle(e)), light_at(&run))
+            })
+            .collect();
+        assert_eq!(got, expected, "a step before every {k}th event");
+        assert_eq!(run.data(), reference.data());
+    }
+}
+
+#[test]
+fn a_failing_data_maker_fails_the_arc_and_leaves_the_run_where_it_was() {
+    use state_data::{Light, LightEvent as E, LightState as S};
+    let machine = Light::new(Fns);
+    let mut failing = machine.start_in(
+        Doc {
+            fail: true,
+            ..Doc::new(0)
+        },
+        S::Yellow,
+    );
+    match failing.handle(E::Tick) {
+        Err(HandleError::Failed(e)) => {
+            assert!(
+                matches!(*e, RunError::Function(ref f) if f.function == "red_since" && f.state == "yellow"),
+                "{e:?}"
+            );
+        }
+        other => panic!("expected the maker's failure, got {other:?}"),
+    }
+    assert_eq!(failing.state(), S::Yellow);
+    assert!(failing.state_data().is_none());
+}
+
+#[test]
+fn start_in_with_places_a_run_in_a_state_with_its_data() {
+    use state_data::{Light, LightEvent as E, LightState as S, LightStateData as D};
+    let machine = Light::new(Fns);
+    let mut light = machine.start_in_with(Doc::new(0), D::Red(RedPhase { since: 5, cars: 1 }));
+    assert_eq!(light.state(), S::Red);
+    assert_eq!(D::Red(RedPhase { since: 5, cars: 1 }).state(), S::Red);
+    light.handle(E::Car(4)).unwrap();
+    assert_eq!(light.handle(E::Tick).unwrap(), Status::Waiting(S::Green));
+    assert_eq!(light.data().log, ["car 4 waits (2 waiting)", "red held 2 cars"]);
+    // `start_in` has no data to give: the state's functions that need it fail, its conditions
+    // say no.
+    let mut bare = machine.start_in(Doc::new(0), S::Red);
+    assert!(matches!(
+        bare.handle(E::Tick),
+        Err(HandleError::Rejected {
+            reason: Reject::Guard,
+            ..
+        })
+    ));
+    match bare.handle(E::Car(1)) {
+        Err(HandleError::Failed(e)) => {
+            assert!(
+                matches!(*e, RunError::Function(ref f) if f.function == "<state data>" && f.error.to_string().contains("start_in_with")),
+                "{e:?}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_data_driven_run_makes_and_drops_state_data_the_same_way_in_run_step_and_observed() {
+    use state_data_run::{Countdown, CountdownEnd, CountdownState as S, CountdownStateData as D};
+    let machine = Countdown::new(());
+    let outcome = machine.run(Doc::new(3)).unwrap();
+    assert_eq!(outcome.end, CountdownEnd::Done);
+    assert_eq!(outcome.data.log, ["at 3", "at 2", "at 1"]);
+    assert_eq!(outcome.transitions, 4);
+    // Step by step: the data of `counting` is made by each arc into it, and dropped at `done`.
+    let mut run = machine.start(Doc::new(3));
+    let mut seen = Vec::new();
+    while let Status::Running(state) = run.step().unwrap() {
+        seen.push(match run.state_data() {
+            Some(D::Counting(n)) => format!("{state:?} {n}"),
+            None => format!("{state:?}"),
+        });
+    }
+    assert_eq!(seen, ["Start", "Counting 3", "Counting 2", "Counting 1"]);
+    assert_eq!(run.state(), S::Done);
+    assert!(run.state_data().is_none());
+    assert_eq!(run.finish().unwrap().data, outcome.data);
+    // Observed (history on): the general path, the same moves.
+    let observed = Countdown::new(()).with_options(RunOptions {
+        history: true,
+        ..Countdown::new(()).options()
+    });
+    let traced = observed.run(Doc::new(3)).unwrap();
+    assert_eq!((traced.data, traced.transitions), (outcome.data, outcome.transitions));
+    assert_eq!(traced.history.len(), 5);
 }

@@ -174,12 +174,12 @@ fn statechart_dsl() -> TokenStream {
     }
 }
 
-#[test]
-fn the_statechart_fixture_expands_to_identical_code_from_both_front_ends() {
-    let from_dsl = fsm_codegen::expand::dsl(statechart_dsl(), &|_| None).to_string();
+/// `dsl` and the YAML file `dir/file` expand to the same code (the file's tracking aside); the
+/// expansion, for further checks.
+fn same_expansion(dsl: TokenStream, dir: &Path, file: &str) -> String {
+    let from_dsl = fsm_codegen::expand::dsl(dsl, &|_| None).to_string();
     assert!(!from_dsl.contains("compile_error"), "{from_dsl}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let from_yaml = fsm_codegen::expand::file(quote!("statechart.yaml"), Some(&dir)).to_string();
+    let from_yaml = fsm_codegen::expand::file(quote!(#file), Some(dir)).to_string();
     let code = from_yaml
         .strip_suffix(&tracking_suffix(&from_yaml))
         .unwrap_or(&from_yaml)
@@ -188,8 +188,42 @@ fn the_statechart_fixture_expands_to_identical_code_from_both_front_ends() {
         let yaml_lines = lines(&code.parse().unwrap());
         let dsl_lines = lines(&from_dsl.parse().unwrap());
         for (i, (y, d)) in yaml_lines.lines().zip(dsl_lines.lines()).enumerate() {
-            assert_eq!(y, d, "first difference at item line {i}");
+            assert_eq!(y, d, "{file}: first difference at item line {i}");
         }
-        panic!("expansions differ in length");
+        panic!("{file}: expansions differ in length");
     }
+    from_dsl
+}
+
+#[test]
+fn the_statechart_fixture_expands_to_identical_code_from_both_front_ends() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    same_expansion(statechart_dsl(), &dir, "statechart.yaml");
+}
+
+/// The traffic light of docs/dsl.md § State data, as written there: the same code as
+/// `examples/machines/traffic_light.yaml` (docs/format.md § State data).
+fn traffic_light_dsl() -> TokenStream {
+    quote! {
+        /// A traffic light that turns green again once enough cars wait at red.
+        machine TrafficLight {
+            events { tick, car(u32), off }
+            start state green;
+            state yellow;
+            state red(crate::light::Red) { on_entry: show_red; on_exit: report_red; }
+            end state dark;
+            green -> yellow on tick;
+            yellow -> red on tick with turn_red;        // makes red's data
+            red -> red on car internal do queue_car;    // keeps it, changes it
+            red -> green on tick if queue_long_enough;  // reads it; leaving red drops it
+            _ -> dark on off;
+        }
+    }
+}
+
+#[test]
+fn state_data_in_the_dsl_and_in_yaml_expand_to_identical_code() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/machines");
+    let code = same_expansion(traffic_light_dsl(), &dir, "traffic_light.yaml");
+    assert!(code.contains("enum TrafficLightStateData"), "{code}");
 }

@@ -614,6 +614,13 @@ impl Parser {
         is_end: Option<Spanned<bool>>,
     ) -> Result<State> {
         let name = self.name(input)?;
+        // `state red(RedLight)`: the state's own data, written like an event's payload.
+        let mut data = None;
+        if input.peek(syn::token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            data = self.type_in(&content, paren.span.join())?;
+        }
         let mut state = State {
             name,
             description,
@@ -626,6 +633,7 @@ impl Parser {
             superstate: None,
             on_error: None,
             data_mode: None,
+            data,
             retry: None,
             timeout_seconds: None,
             circuit_breaker: None,
@@ -807,6 +815,7 @@ impl Parser {
             on: None,
             condition: Vec::new(),
             transform: Vec::new(),
+            data: None,
             priority: None,
             target_network: None,
             return_state: None,
@@ -849,7 +858,7 @@ impl Parser {
                 syn::Error::new(
                     e.span(),
                     "expected an arc clause (`on Event`, `if guard`, `priority 1`, `do transform`, \
-                     `using resource`) or `;`",
+                     `with make_data`, `using resource`) or `;`",
                 )
             })?;
             let span = self.one(word.span());
@@ -909,6 +918,7 @@ impl Parser {
                 }
                 Some(keys::PRIORITY) => arc.priority = self.integer(input, keys::PRIORITY)?,
                 Some(keys::TRANSFORM) => arc.transform = self.functions(input)?,
+                Some(keys::DATA) => arc.data = self.function(input)?,
                 Some(keys::RESOURCES) => arc.resources = self.names(input)?,
                 // A clause of the table this parser does not read (the table test catches it).
                 _ => {

@@ -25,7 +25,8 @@ keys! {
     DESCRIPTION = "description";
     /// The version of a machine.
     VERSION = "version";
-    /// The Rust type of the record.
+    /// The Rust type of the record (machine); of a state's own data (state); the function making
+    /// the target state's data (arc).
     DATA = "data";
     /// How states see the record: `copy`, `direct`, `reference`.
     DATA_MODE = "data_mode";
@@ -341,6 +342,7 @@ const STATE: &[Key] = &[
     setting(SUPERSTATE),
     setting(ON_ERROR),
     setting(DATA_MODE),
+    grammar(DATA, "`state name(Type)`"),
     setting(RETRY),
     setting(TIMEOUT_SECONDS),
     setting(CIRCUIT_BREAKER),
@@ -357,6 +359,7 @@ const ARC: &[Key] = &[
     clause(CONDITION, "if"),
     clause(PRIORITY, "priority"),
     clause(TRANSFORM, "do"),
+    clause(DATA, "with"),
     grammar(TARGET_NETWORK, "`from -> push network`"),
     grammar(RETURN_STATE, "`from -> push network return state`"),
     clause(RESOURCES, "using"),

@@ -18,7 +18,14 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             FunctionRef::Named(name) if name.value.is_empty() => {} // broken, reported by the reader
             FunctionRef::Named(name) => {
                 let (first_role, first_span) = *roles.entry(&name.value).or_insert((role, name.span));
-                if (first_role == Role::Condition) != (role == Role::Condition) {
+                // Checks and transforms share a signature; conditions and state data makers
+                // have their own.
+                let kind = |r: Role| match r {
+                    Role::Condition => 0,
+                    Role::MakeData => 1,
+                    Role::Transform | Role::Validate => 2,
+                };
+                if kind(first_role) != kind(role) {
                     diags.push(
                         Diagnostic::error(
                             codes::FUNCTION_ROLE,

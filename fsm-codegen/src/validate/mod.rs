@@ -12,8 +12,9 @@
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
 //! | `arcs` | shadowed arcs, non-deterministic arcs |
 //! | `functions` | a function name in two roles, built-ins and their parameters |
-//! | `rust` | inline Rust, the record type and event payload types |
+//! | `rust` | inline Rust, the record type, event payload types and state data types |
 //! | `attributes` | the attributes passed through to the generated enums |
+//! | `state_data` | arcs into states with data make it, only they do, and nothing enters such a state without it |
 //!
 //! Checks that depend on others (graph facts need resolved references) skip what an earlier
 //! family already reported, so one mistake gives one diagnostic.
@@ -28,6 +29,7 @@ mod refs;
 pub(crate) mod resilience;
 mod resources;
 mod rust;
+mod state_data;
 mod store;
 mod structure;
 mod superstates;
@@ -74,6 +76,7 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     functions::check(&cx, &mut diags);
     rust::check(&cx, &mut diags);
     attributes::check(&cx, &mut diags);
+    state_data::check(&cx, &mut diags);
     if machine.deny_warnings.as_ref().is_some_and(|d| d.value) {
         diags.deny_warnings();
     }
@@ -218,7 +221,10 @@ pub(crate) fn functions_of(machine: &Machine) -> impl Iterator<Item = (Role, &Fu
             .flat_map(|s| s.on_entry.iter().chain(&s.on_exit).map(|f| (Role::Transform, f)));
         let arcs = n.arcs.iter().flat_map(|a| {
             let condition = a.condition.iter().map(|f| (Role::Condition, f));
-            condition.chain(a.transform.iter().map(|f| (Role::Transform, f)))
+            let transform = a.transform.iter().map(|f| (Role::Transform, f));
+            condition
+                .chain(transform)
+                .chain(a.data.iter().map(|f| (Role::MakeData, f)))
         });
         states.chain(superstates).chain(arcs)
     })

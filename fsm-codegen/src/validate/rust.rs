@@ -41,19 +41,29 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             ),
         }
     }
-    for event in &machine.events {
-        if let Some(payload) = &event.payload
-            && !too_deep(cx.source, payload, "a payload type", diags)
-            && let Err(e) = syn::parse_str::<syn::Type>(&payload.value)
+    // Types written as text: state data and event payloads.
+    let states = machine.networks.iter().flat_map(|n| &n.states).filter_map(|s| {
+        let ty = s.data.as_ref()?;
+        let what = format!("the data type of state `{}`", s.name.value);
+        Some((ty, what, "`u32`, `std::time::Instant` or `crate::RedPhase`"))
+    });
+    let events = machine.events.iter().filter_map(|e| {
+        let ty = e.payload.as_ref()?;
+        let what = format!("the payload type of event `{}`", e.name.value);
+        Some((ty, what, "`u32`, `String` or `crate::Track`"))
+    });
+    for (ty, what, examples) in states.chain(events) {
+        if !too_deep(cx.source, ty, "a type", diags)
+            && let Err(e) = syn::parse_str::<syn::Type>(&ty.value)
         {
             diags.push(
                 Diagnostic::error(
                     codes::INVALID_TYPE,
-                    format!("the payload type of event `{}` does not parse: {e}", event.name.value),
-                    locate(cx.source, payload, &e),
+                    format!("{what} does not parse: {e}"),
+                    locate(cx.source, ty, &e),
                     "not a Rust type",
                 )
-                .with_help("give a Rust type, e.g. `u32`, `String` or `crate::Track`"),
+                .with_help(format!("give a Rust type, e.g. {examples}")),
             );
         }
     }
@@ -65,12 +75,12 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
             continue;
         }
         let parsed = match role {
-            Role::Condition => syn::parse_str::<syn::Expr>(&code.value).map(drop),
+            Role::Condition | Role::MakeData => syn::parse_str::<syn::Expr>(&code.value).map(drop),
             Role::Transform | Role::Validate => syn::Block::parse_within.parse_str(&code.value).map(drop),
         };
         if let Err(e) = parsed {
             let what = match role {
-                Role::Condition => "an expression",
+                Role::Condition | Role::MakeData => "an expression",
                 Role::Transform | Role::Validate => "a block of statements",
             };
             let span = locate(cx.source, code, &e);

@@ -4,12 +4,12 @@ use super::{Frames, MachineDef, Next, Phase, Run, stuck};
 use crate::core::{FnError, HandleError, Reject, RunError, Status};
 
 /// What `handle` answers: where the run waits or ended, or why the event was not taken.
-pub type Handled<M, F, R> = Result<
-    Status<<M as MachineDef<F, R>>::Pos, <M as MachineDef<F, R>>::End>,
-    HandleError<<M as MachineDef<F, R>>::Pos, <M as MachineDef<F, R>>::Event>,
+pub type Handled<M, F, R, L = ()> = Result<
+    Status<<M as MachineDef<F, R, L>>::Pos, <M as MachineDef<F, R, L>>::End>,
+    HandleError<<M as MachineDef<F, R, L>>::Pos, <M as MachineDef<F, R, L>>::Event>,
 >;
 
-impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
+impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// Handles an event: takes the first arc of the current state for this event whose condition
     /// holds (by priority, then declaration order), runs its transforms and the target's
     /// functions, then any eventless arcs that follow, until the run waits for the next event or
@@ -18,7 +18,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// conditions of its arcs said no ([`Reject::Guard`]), or the run had finished or failed
     /// before ([`Reject::Finished`], [`Reject::Failed`]).
     #[inline]
-    pub fn handle(&mut self, event: M::Event) -> Handled<M, F, R> {
+    pub fn handle(&mut self, event: M::Event) -> Handled<M, F, R, L> {
         match self.live {
             Some(from) => self.dispatch(from, event, false),
             None => self.handle_slow(event),
@@ -29,7 +29,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// tracing observes, a run `step` moved, a finished or failed run.
     #[cold]
     #[inline(never)]
-    fn handle_slow(&mut self, event: M::Event) -> Handled<M, F, R> {
+    fn handle_slow(&mut self, event: M::Event) -> Handled<M, F, R, L> {
         match &self.phase {
             Phase::Failed(_) => return Err(self.reject(self.pos, event, Reject::Failed)),
             Phase::Finished(_) => return Err(self.reject(self.pos, event, Reject::Finished)),
@@ -52,13 +52,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// The arc for `event` from `from`, the current state, and what follows it.
     #[inline(always)]
-    fn dispatch(&mut self, from: M::Pos, event: M::Event, observe: bool) -> Handled<M, F, R> {
+    fn dispatch(&mut self, from: M::Pos, event: M::Event, observe: bool) -> Handled<M, F, R, L> {
         M::on_dispatch(&self.cx.fns, from, &event);
         let result = match M::dispatch(&mut self.cx, &mut self.data, from, &event) {
             // The common case of a hand-written `match`: the target waits for the next event
             // whatever its functions do, so the new status is known.
             Ok(Some(Next::To(to))) if M::settles(to) => {
-                super::remember::<M, F, R>(&mut self.recall, from);
+                super::remember::<M, F, R, L>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, to);
                 self.transitions = self.transitions.wrapping_add(1);
                 if !observe {
@@ -106,7 +106,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// The fast path's target failed on entry: its `on_error` arcs, then what follows.
     #[cold]
     #[inline(never)]
-    fn entry_failed(&mut self, to: M::Pos, failed: (&'static str, FnError)) -> Handled<M, F, R> {
+    fn entry_failed(&mut self, to: M::Pos, failed: (&'static str, FnError)) -> Handled<M, F, R, L> {
         self.base = self.transitions.wrapping_sub(1);
         self.enter_failed(to, failed)
             .and_then(|()| self.rest())
@@ -139,7 +139,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                     }
                     Ok(Status::Waiting(self.pos))
                 } else {
-                    Err(stuck::<M, F, R>(self.pos))
+                    Err(stuck::<M, F, R, L>(self.pos))
                 };
             }
         }

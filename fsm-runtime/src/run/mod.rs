@@ -73,7 +73,7 @@ pub type Choice<P> = Result<Option<Next<P>>, (&'static str, FnError)>;
 /// for a machine without resources). Generated code implements it on a type of its own
 /// (`<Machine>Def`); user code does not need to. The tables reach the record, the functions and
 /// the resources through a [`Cx`].
-pub trait MachineDef<F, R>: Sized + 'static {
+pub trait MachineDef<F, R, L = ()>: Sized + 'static {
     /// A position of the machine: its state enum, or its `Position` enum when it has several
     /// networks.
     type Pos: StateName;
@@ -137,7 +137,7 @@ pub trait MachineDef<F, R>: Sized + 'static {
     /// first, before the start state's own functions. A failure is the start state's (its
     /// `on_error` arc, or the run stops).
     #[inline(always)]
-    fn begin(cx: &mut Cx<Self::Data, F, R>, data: &mut Self::Data) -> CallResult {
+    fn begin(cx: &mut Cx<Self::Data, F, R, L>, data: &mut Self::Data) -> CallResult {
         let _ = (cx, data);
         Ok(())
     }
@@ -153,7 +153,7 @@ pub trait MachineDef<F, R>: Sized + 'static {
     /// each an instance of its own, with the other part compiled out.
     #[inline(always)]
     fn visit<const ENTER: bool, const PICK: bool>(
-        cx: &mut Cx<Self::Data, F, R>,
+        cx: &mut Cx<Self::Data, F, R, L>,
         data: &mut Self::Data,
         at: Self::Pos,
     ) -> Choice<Self::Pos> {
@@ -164,7 +164,7 @@ pub trait MachineDef<F, R>: Sized + 'static {
     /// `Ok(None)` when no arc accepts the event.
     #[inline(always)]
     fn dispatch(
-        cx: &mut Cx<Self::Data, F, R>,
+        cx: &mut Cx<Self::Data, F, R, L>,
         data: &mut Self::Data,
         from: Self::Pos,
         event: &Self::Event,
@@ -220,7 +220,7 @@ pub enum Phase<E> {
 /// beside it, so that a run nothing observes keeps it where its caller put it (no move into a
 /// context and out again).
 #[doc(hidden)]
-pub struct Cx<D, F, R = ()> {
+pub struct Cx<D, F, R = (), L = ()> {
     /// The machine's functions.
     pub fns: F,
     /// The machine's resources.
@@ -229,9 +229,12 @@ pub struct Cx<D, F, R = ()> {
     pub error: Option<Box<StateError>>,
     /// The record's store, for `reference` states of a stored run.
     pub store: Option<StoreSlot<D>>,
+    /// The data of the state the run is in, for a machine whose states carry data (`()` for the
+    /// others): set by the arc that enters such a state, dropped when the run leaves it.
+    pub state_data: L,
 }
 
-impl<D, F, R> Cx<D, F, R> {
+impl<D, F, R, L> Cx<D, F, R, L> {
     /// The last error, ending the context. A store is dropped only where there is one: the
     /// common case, no store, costs a test, not a call.
     #[inline(always)]
@@ -251,8 +254,8 @@ impl<D, F, R> Cx<D, F, R> {
 /// Get one from the machine's `start` (or `into_run`); `step` takes one transition, `finish` runs
 /// to an end state, `handle` feeds an event to an event-driven machine. Generated code names it
 /// `<Machine>Run<F>`.
-pub struct Run<M: MachineDef<F, R>, F, R = ()> {
-    cx: Cx<M::Data, F, R>,
+pub struct Run<M: MachineDef<F, R, L>, F, R = (), L = ()> {
+    cx: Cx<M::Data, F, R, L>,
     data: M::Data,
     pos: M::Pos,
     /// `Some(pos)` while `handle` may take its fast path: the run is under way, nothing observes
@@ -274,7 +277,7 @@ pub struct Run<M: MachineDef<F, R>, F, R = ()> {
     recall: Vec<Option<M::Pos>>,
 }
 
-impl<M: MachineDef<F, ()>, F> Run<M, F, ()> {
+impl<M: MachineDef<F, (), L>, F, L: Default> Run<M, F, (), L> {
     /// A run of `data` with these functions and options, at the start state. Nothing runs until
     /// the first step (or event).
     #[inline]
@@ -283,7 +286,7 @@ impl<M: MachineDef<F, ()>, F> Run<M, F, ()> {
     }
 }
 
-impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
+impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// A run of `data` with these functions, resources and options, at the start state.
     #[inline]
     pub fn with_resources(fns: F, res: R, data: M::Data, options: RunOptions) -> Self {
@@ -293,6 +296,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 res,
                 error: None,
                 store: None,
+                state_data: L::default(),
             },
             data,
             pos: M::START,
@@ -321,8 +325,9 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             res,
             error: None,
             store: None,
+            state_data: L::default(),
         };
-        lean_run!(M, F, R, cx, data, options.max_transitions)
+        lean_run!(M, F, R, L, cx, data, options.max_transitions)
     }
 
     /// A run of `data` that is in state `at` already, as if it had entered it: nothing runs
@@ -399,6 +404,24 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         self.cx.error.as_deref()
     }
 
+    /// The data of the state the run is in, for a machine whose states carry data (`data:` of a
+    /// state): `Option<<Machine>StateData>`, `None` in a state without data; `()` for a machine
+    /// whose states carry none. Set by the arc that enters a state with data, dropped when the
+    /// run leaves it (an internal arc keeps it, a self-transition makes it again).
+    #[inline]
+    pub fn state_data(&self) -> &L {
+        &self.cx.state_data
+    }
+
+    /// The same run, in a state whose data is `state_data` (for `start_in_with`: the run was
+    /// placed in that state).
+    #[doc(hidden)]
+    #[inline]
+    pub fn with_state_data(mut self, state_data: L) -> Self {
+        self.cx.state_data = state_data;
+        self
+    }
+
     /// The key of the record in its store and the version last loaded or saved; `None` for a run
     /// without a store.
     pub fn stored(&self) -> Option<(&str, u64)> {
@@ -435,7 +458,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 options,
                 ..
             } = self;
-            return lean_run!(M, F, R, cx, data, options.max_transitions);
+            return lean_run!(M, F, R, L, cx, data, options.max_transitions);
         }
         self.finish_observed()
     }
@@ -527,7 +550,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     fn advance(&mut self) -> Result<bool, RunError> {
         if M::is_end(self.pos) {
             if self.frames.is_empty() {
-                return Err(stuck::<M, F, R>(self.pos));
+                return Err(stuck::<M, F, R, L>(self.pos));
             }
             return self.pop().map(|()| true);
         }
@@ -537,17 +560,18 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         if M::waits(self.pos) {
             Ok(false)
         } else {
-            Err(stuck::<M, F, R>(self.pos))
+            Err(stuck::<M, F, R, L>(self.pos))
         }
     }
 
     /// Leaves a pushed network that reached an end state: continues at the return state of the
     /// innermost push arc that has one.
     fn pop(&mut self) -> Result<(), RunError> {
-        match pop_frame::<M, F, R>(&mut self.frames) {
+        match pop_frame::<M, F, R, L>(&mut self.frames) {
             Some(ret) => {
                 self.count()?;
-                remember::<M, F, R>(&mut self.recall, self.pos);
+                self.cx.state_data = L::default();
+                remember::<M, F, R, L>(&mut self.recall, self.pos);
                 M::on_transition(&self.cx.fns, self.pos, ret);
                 self.arrive(ret)
             }
@@ -586,13 +610,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         let from = self.pos;
         match next {
             Next::To(to) => {
-                remember::<M, F, R>(&mut self.recall, from);
+                remember::<M, F, R, L>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, to);
                 self.arrive(to)
             }
             Next::Resume { slot, or } => {
-                remember::<M, F, R>(&mut self.recall, from);
-                let to = recalled::<M, F, R>(&self.recall, slot, or);
+                remember::<M, F, R, L>(&mut self.recall, from);
+                let to = recalled::<M, F, R, L>(&self.recall, slot, or);
                 M::on_transition(&self.cx.fns, from, to);
                 self.arrive(to)
             }
@@ -600,7 +624,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 if !self.frames.push(ret) {
                     return Err(limit(self.options.max_transitions, self.pos));
                 }
-                remember::<M, F, R>(&mut self.recall, from);
+                remember::<M, F, R, L>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, start);
                 self.arrive(start)
             }
@@ -640,13 +664,15 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         self.live = None;
         loop {
             self.pos = at;
-            let failure = state_error::<M, F, R>(at, failed);
+            let failure = state_error::<M, F, R, L>(at, failed);
             let Some(next) = M::on_error(at) else {
                 return Err(RunError::Function(failure));
             };
             self.cx.error = Some(Box::new(failure));
             self.count()?;
-            remember::<M, F, R>(&mut self.recall, at);
+            // An `on_error` arc leaves the failed state: its data goes (no error state has any).
+            self.cx.state_data = L::default();
+            remember::<M, F, R, L>(&mut self.recall, at);
             M::on_transition(&self.cx.fns, at, next);
             at = next;
             self.pos = at;
@@ -661,12 +687,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     fn arc_failed(&mut self, from: M::Pos, failed: (&'static str, FnError)) -> Result<(), RunError> {
         self.pos = from;
         self.live = None;
-        let failure = state_error::<M, F, R>(from, failed);
+        let failure = state_error::<M, F, R, L>(from, failed);
         match M::on_error(from) {
             Some(next) => {
                 self.cx.error = Some(Box::new(failure));
                 self.count()?;
-                remember::<M, F, R>(&mut self.recall, from);
+                self.cx.state_data = L::default();
+                remember::<M, F, R, L>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, next);
                 self.arrive(next)
             }
@@ -699,8 +726,8 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 /// record moved once. A macro, not a function: a record passed by value to a helper is copied
 /// again, inlined or not (measured: 24 instructions per record of the seed processor).
 macro_rules! lean_run {
-    ($m:ty, $f:ty, $r:ty, $cx:ident, $data:ident, $max:expr) => {
-        match lean::<$m, $f, $r>(&mut $cx, &mut $data, $max) {
+    ($m:ty, $f:ty, $r:ty, $l:ty, $cx:ident, $data:ident, $max:expr) => {
+        match lean::<$m, $f, $r, $l>(&mut $cx, &mut $data, $max) {
             Ok((end, transitions)) => Ok(Outcome {
                 end,
                 data: $data,
@@ -720,8 +747,8 @@ use lean_run;
 /// It works on the record where the caller holds it, and answers the end state and the count:
 /// the caller moves the record once, into the outcome.
 #[inline(always)]
-fn lean<M: MachineDef<F, R>, F, R>(
-    cx: &mut Cx<M::Data, F, R>,
+fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
+    cx: &mut Cx<M::Data, F, R, L>,
     data: &mut M::Data,
     max: u32,
 ) -> Result<(M::End, u32), RunError> {
@@ -731,7 +758,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
     let mut to = M::START;
     if let Err(failed) = M::begin(cx, data) {
         // Into the superstates around the start state failed: the start state's error arc.
-        let failure = state_error::<M, F, R>(to, failed);
+        let failure = state_error::<M, F, R, L>(to, failed);
         let Some(next) = M::on_error(to) else {
             return Err(RunError::Function(failure));
         };
@@ -740,6 +767,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
             return Err(limit(max, to));
         }
         transitions = 1;
+        cx.state_data = L::default();
         M::on_transition(&cx.fns, to, next);
         to = next;
     }
@@ -754,8 +782,8 @@ fn lean<M: MachineDef<F, R>, F, R>(
                 match next {
                     Next::To(p) => to = p,
                     Next::Resume { slot, or } => {
-                        remember::<M, F, R>(&mut recall, from);
-                        to = recalled::<M, F, R>(&recall, slot, or);
+                        remember::<M, F, R, L>(&mut recall, from);
+                        to = recalled::<M, F, R, L>(&recall, slot, or);
                     }
                     Next::Push { start, ret } => {
                         if !frames.push(ret) {
@@ -770,33 +798,34 @@ fn lean<M: MachineDef<F, R>, F, R>(
                         continue;
                     }
                 }
-                remember::<M, F, R>(&mut recall, from);
+                remember::<M, F, R, L>(&mut recall, from);
                 M::on_transition(&cx.fns, from, to);
                 continue;
             }
             // No eventless arc: an end state (of a pushed network, or of the run), or stuck.
             Ok(None) => {
                 if !M::is_end(to) {
-                    return Err(stuck::<M, F, R>(to));
+                    return Err(stuck::<M, F, R, L>(to));
                 }
-                if let Some(ret) = pop_frame::<M, F, R>(&mut frames) {
+                if let Some(ret) = pop_frame::<M, F, R, L>(&mut frames) {
                     if transitions >= max {
                         return Err(limit(max, to));
                     }
                     transitions = transitions.wrapping_add(1);
-                    remember::<M, F, R>(&mut recall, to);
+                    cx.state_data = L::default();
+                    remember::<M, F, R, L>(&mut recall, to);
                     M::on_transition(&cx.fns, to, ret);
                     to = ret;
                     continue;
                 }
                 return match M::end_of(to) {
                     Some(end) => Ok((end, transitions)),
-                    None => Err(stuck::<M, F, R>(to)),
+                    None => Err(stuck::<M, F, R, L>(to)),
                 };
             }
             Err(failed) => failed,
         };
-        let failure = state_error::<M, F, R>(to, failed);
+        let failure = state_error::<M, F, R, L>(to, failed);
         let Some(next) = M::on_error(to) else {
             return Err(RunError::Function(failure));
         };
@@ -805,7 +834,8 @@ fn lean<M: MachineDef<F, R>, F, R>(
             return Err(limit(max, to));
         }
         transitions = transitions.wrapping_add(1);
-        remember::<M, F, R>(&mut recall, to);
+        cx.state_data = L::default();
+        remember::<M, F, R, L>(&mut recall, to);
         M::on_transition(&cx.fns, to, next);
         to = next;
     }
@@ -814,7 +844,7 @@ fn lean<M: MachineDef<F, R>, F, R>(
 /// The run leaves `from`: the superstate with history around it remembers it. Nothing for a
 /// machine without history (the slot table answers `None`, inlined away).
 #[inline(always)]
-fn remember<M: MachineDef<F, R>, F, R>(recall: &mut [Option<M::Pos>], from: M::Pos) {
+fn remember<M: MachineDef<F, R, L>, F, R, L>(recall: &mut [Option<M::Pos>], from: M::Pos) {
     if let Some(slot) = M::history_slot(from).and_then(|k| recall.get_mut(k)) {
         *slot = Some(from);
     }
@@ -822,14 +852,14 @@ fn remember<M: MachineDef<F, R>, F, R>(recall: &mut [Option<M::Pos>], from: M::P
 
 /// Where an arc into a superstate with history leads: the state remembered, or `or`.
 #[inline]
-fn recalled<M: MachineDef<F, R>, F, R>(recall: &[Option<M::Pos>], slot: usize, or: M::Pos) -> M::Pos {
+fn recalled<M: MachineDef<F, R, L>, F, R, L>(recall: &[Option<M::Pos>], slot: usize, or: M::Pos) -> M::Pos {
     recall.get(slot).copied().flatten().unwrap_or(or)
 }
 
 /// The return state of the innermost push frame that has one, dropping the frames on the way
 /// (push arcs without a return state).
 #[inline]
-fn pop_frame<M: MachineDef<F, R>, F, R>(frames: &mut M::Frames) -> Option<M::Pos> {
+fn pop_frame<M: MachineDef<F, R, L>, F, R, L>(frames: &mut M::Frames) -> Option<M::Pos> {
     while let Some(frame) = frames.pop() {
         if frame.is_some() {
             return frame;
@@ -838,7 +868,7 @@ fn pop_frame<M: MachineDef<F, R>, F, R>(frames: &mut M::Frames) -> Option<M::Pos
     None
 }
 
-fn state_error<M: MachineDef<F, R>, F, R>(at: M::Pos, (function, error): (&'static str, FnError)) -> StateError {
+fn state_error<M: MachineDef<F, R, L>, F, R, L>(at: M::Pos, (function, error): (&'static str, FnError)) -> StateError {
     StateError {
         network: M::network(at),
         state: at.name(),
@@ -847,7 +877,7 @@ fn state_error<M: MachineDef<F, R>, F, R>(at: M::Pos, (function, error): (&'stat
     }
 }
 
-fn stuck<M: MachineDef<F, R>, F, R>(at: M::Pos) -> RunError {
+fn stuck<M: MachineDef<F, R, L>, F, R, L>(at: M::Pos) -> RunError {
     RunError::NoTransition {
         network: M::network(at),
         state: at.name(),
@@ -861,7 +891,7 @@ fn limit(max: u32, at: impl StateName) -> RunError {
     }
 }
 
-impl<M: MachineDef<F, R>, F, R> fmt::Debug for Run<M, F, R> {
+impl<M: MachineDef<F, R, L>, F, R, L: Default> fmt::Debug for Run<M, F, R, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
             .field("machine", &M::NAME)

@@ -98,6 +98,16 @@ pub struct Cart {
 }
 
 /// One implementation of every fixture's functions.
+/// The data of the `red` state of the `state_data` fixture: made by the arc into `red`, dropped
+/// when the light leaves it. Not `Clone`: state data need not be.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RedPhase {
+    /// The record's `value` when the light turned red.
+    pub since: i64,
+    /// Cars that arrived while it was red.
+    pub cars: u32,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fns;
 

@@ -42,9 +42,23 @@ impl Gen<'_> {
             quote!(#rt::deadline(__began, #nanos)?;)
         });
         let steps = began.into_iter().chain(steps).chain(deadline);
+        // The state's data, for the functions that take it (a run placed in the state by
+        // `start_in` has none: the state fails).
+        let state_data = self
+            .state_data_variant(at)
+            .filter(|_| calls.iter().any(|c| self.call_takes_state_data(c)))
+            .map(|variant| {
+                quote! {
+                    let __sd = match &mut __cx.state_data {
+                        #rt::Some(#variant(__sd)) => __sd,
+                        _ => return #rt::Err(#rt::no_state_data(#state)),
+                    };
+                }
+            });
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
         let new_ctx = self.held.ctx_new(rt, name, net, state);
         let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
+        let ctx = quote!(#state_data #ctx);
         // Nothing can leave the record half-changed when every function cannot fail, but for the
         // first, which may be atomic (it fails, if at all, before changing anything): no snapshot
         // to take (in `reference` mode the record still has to be saved).
@@ -53,7 +67,8 @@ impl Gen<'_> {
                 .iter()
                 .enumerate()
                 .all(|(i, c)| self.infallible(c) || (i == 0 && self.atomic(c)));
-        let mode = if infallible && mode == DataMode::Copy {
+        // A machine without a record (`()`) has nothing to roll back either.
+        let mode = if (infallible || self.m.data.is_none()) && mode == DataMode::Copy {
             DataMode::Direct
         } else {
             mode
@@ -173,14 +188,16 @@ impl Gen<'_> {
                 let func = &self.m.functions[f.0];
                 let name = ident(&func.ident);
                 let p = (func.payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                let sd = func.state_data.is_some().then(|| quote!(&mut *__sd,));
                 let t = &self.fns;
                 // Fully qualified: a function called `clone` must not meet `Clone::clone`.
-                quote!(#t::#name(&__cx.fns, __data, #p &mut __ctx))
+                quote!(#t::#name(&__cx.fns, __data, #sd #p &mut __ctx))
             }
             Call::Inline(i) => {
                 let name = format_ident!("__inline_{}", i.0);
                 let p = (self.m.inlines[i.0].payload.is_some() && payload_in_scope).then(|| quote!(payload,));
-                quote!(Self::#name(__data, #p &mut __ctx))
+                let sd = self.m.inlines[i.0].state_data.is_some().then(|| quote!(&mut *__sd,));
+                quote!(Self::#name(__data, #sd #p &mut __ctx))
             }
             Call::Builtin { name, params } => self.builtin(name, params, rt),
         }
@@ -218,9 +235,61 @@ impl Gen<'_> {
 
     /// A condition: `bool`. `payload`: the name of the payload binding in scope (a reference), if any.
     /// Every guard of an arc, joined with `&&` (tried in order, stopping at the first false).
-    pub(super) fn conditions(&self, cs: &[Call], payload: Option<&TokenStream>) -> TokenStream {
-        let each = cs.iter().map(|c| self.condition(c, payload));
+    /// `at`: the arc's source, whose data a condition may read.
+    pub(super) fn conditions(&self, cs: &[Call], payload: Option<&TokenStream>, at: StateRef) -> TokenStream {
+        let each = cs.iter().map(|c| {
+            let cond = self.condition(c, payload);
+            // A condition on the state's data: false when the state has none (`start_in`).
+            match self.state_data_variant(at).filter(|_| self.call_takes_state_data(c)) {
+                Some(variant) => {
+                    let rt = &self.rt;
+                    quote!(match &__cx.state_data {
+                        #rt::Some(#variant(__sd)) => #cond,
+                        _ => false,
+                    })
+                }
+                None => cond,
+            }
+        });
         quote!(#(#each)&&*)
+    }
+
+    /// The call of a function that makes a state's data, on an arc from `from`: its value, or
+    /// the arc's failure. `payload_in_scope`: a `payload` binding is.
+    pub(super) fn make_data_call(&self, from: StateRef, c: &Call, payload_in_scope: bool) -> TokenStream {
+        let m = self.m;
+        let net = &m.networks[from.network.0].name;
+        let state = &m.state(from).name;
+        let new_ctx = self.held.ctx_new(&self.rt, &self.name, net, state);
+        let call = match c {
+            Call::Named(f) => {
+                let func = &m.functions[f.0];
+                let name = ident(&func.ident);
+                let fname = &func.name;
+                let p = (func.payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                let t = &self.fns;
+                quote!(#t::#name(&__cx.fns, &*__d, #p &mut __ctx).map_err(|e| (#fname, e))?)
+            }
+            Call::Inline(i) => {
+                let name = format_ident!("__inline_{}", i.0);
+                let p = (m.inlines[i.0].payload.is_some() && payload_in_scope).then(|| quote!(payload,));
+                quote!(Self::#name(&*__d, #p &mut __ctx))
+            }
+            // Validation: no built-in makes state data.
+            Call::Builtin { .. } => quote!(::core::compile_error!("a built-in cannot make a state's data")),
+        };
+        quote!({
+            let mut __ctx = #new_ctx;
+            #call
+        })
+    }
+
+    pub(super) fn call_takes_state_data(&self, c: &Call) -> bool {
+        match c {
+            Call::Named(f) => self.m.functions[f.0].state_data.is_some(),
+            Call::Inline(i) => self.m.inlines[i.0].state_data.is_some(),
+            Call::Builtin { .. } => false,
+        }
     }
 
     pub(super) fn condition(&self, c: &Call, payload: Option<&TokenStream>) -> TokenStream {
@@ -229,13 +298,14 @@ impl Gen<'_> {
                 let func = &self.m.functions[f.0];
                 let name = ident(&func.ident);
                 let p = payload.filter(|_| func.payload.is_some()).map(|p| quote!(, #p));
+                let sd = func.state_data.is_some().then(|| quote!(, __sd));
                 let t = &self.fns;
                 if func.fallible {
                     // An error is the source state's failure: the table returns it.
                     let fname = &func.name;
-                    quote!(#t::#name(&__cx.fns, &*__d #p).map_err(|e| (#fname, e))?)
+                    quote!(#t::#name(&__cx.fns, &*__d #sd #p).map_err(|e| (#fname, e))?)
                 } else {
-                    quote!(#t::#name(&__cx.fns, &*__d #p))
+                    quote!(#t::#name(&__cx.fns, &*__d #sd #p))
                 }
             }
             Call::Inline(i) => {
@@ -243,7 +313,8 @@ impl Gen<'_> {
                 let p = payload
                     .filter(|_| self.m.inlines[i.0].payload.is_some())
                     .map(|p| quote!(, #p));
-                quote!(Self::#name(&*__d #p))
+                let sd = self.m.inlines[i.0].state_data.is_some().then(|| quote!(, __sd));
+                quote!(Self::#name(&*__d #sd #p))
             }
             Call::Builtin { name, params } => {
                 let rt = &self.rt;

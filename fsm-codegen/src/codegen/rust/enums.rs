@@ -3,7 +3,7 @@
 
 use super::{Gen, UserSpans, doc_attrs, ident, respan, respan_each};
 use crate::attributes;
-use crate::ir::{AttributeTarget, NetworkId};
+use crate::ir::{self, AttributeTarget, NetworkId, StateRef};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
@@ -310,6 +310,54 @@ impl Gen<'_> {
             }
 
             #names_impl
+        }
+    }
+
+    /// `<Machine>StateData`: one variant per state that carries data, holding it; what
+    /// `run.state_data()` shows (as `Option<..>`: `None` in a state without data). Nothing for a
+    /// machine whose states carry none.
+    pub(super) fn state_data_enum(&self) -> TokenStream {
+        let Some(e) = &self.state_data else {
+            return TokenStream::new();
+        };
+        let pos = &self.position;
+        let with_data: Vec<(StateRef, &ir::State)> = self.m.states().filter(|(_, s)| s.data.is_some()).collect();
+        let variants = with_data.iter().map(|(r, s)| {
+            let v = &self.state_data_variants[r.network.0][r.state.0];
+            let t = self.payload_type(s.data.as_deref().unwrap_or("()"));
+            let doc = doc_attrs(&format!(
+                "The data of state `{}` (network `{}`): made by the arc that entered it.",
+                s.name, self.m.networks[r.network.0].name
+            ));
+            quote!(#doc #v(#t))
+        });
+        let state_arms = with_data.iter().map(|(r, _)| {
+            let v = &self.state_data_variants[r.network.0][r.state.0];
+            let p = self.pos(*r);
+            quote!(Self::#v(_) => #p)
+        });
+        let doc = doc_attrs(&format!(
+            "The data of the states of machine `{}` that carry their own (`data:` of a state): what \
+             `run.state_data()` holds while the run is in such a state. The arc into the state \
+             makes it; leaving the state drops it.",
+            self.name
+        ));
+        quote! {
+            #doc
+            #[derive(Debug)]
+            #[allow(clippy::enum_variant_names, clippy::upper_case_acronyms, clippy::large_enum_variant)]
+            pub enum #e {
+                #(#variants,)*
+            }
+
+            impl #e {
+                /// The state this is the data of.
+                pub const fn state(&self) -> #pos {
+                    match self {
+                        #(#state_arms,)*
+                    }
+                }
+            }
         }
     }
 

@@ -6,7 +6,44 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 impl Gen<'_> {
+    /// The parameters (after `&self`) and the return type of a function that makes a state's
+    /// data or receives it: written out in full, in the trait and in its forwarding impls.
+    /// `None` for the others, whose signatures are one of the runtime macro's kinds.
+    fn full_sig(&self, f: &ir::Function) -> Option<(Vec<TokenStream>, TokenStream)> {
+        let t = self.payload_type(f.state_data.as_deref()?);
+        let rt = &self.rt_pub;
+        let data = &self.data;
+        let payload = f.payload.as_deref().map(|p| {
+            let p = self.payload_type(p);
+            quote!(payload: &#p)
+        });
+        let ctx = self.held.ctx_type(rt);
+        let ctx = quote!(ctx: &mut #ctx);
+        let result = |ok: TokenStream| quote!(::core::result::Result<#ok, #rt::FnError>);
+        let (args, ret) = match f.role {
+            Role::MakeData => (vec![quote!(data: &#data)], result(quote!(#t))),
+            Role::Condition => (
+                vec![quote!(data: &#data), quote!(state_data: &#t)],
+                if f.fallible { result(quote!(bool)) } else { quote!(bool) },
+            ),
+            Role::Transform => (
+                vec![quote!(data: &mut #data), quote!(state_data: &mut #t)],
+                if f.infallible { quote!(()) } else { result(quote!(())) },
+            ),
+        };
+        let mut args = args;
+        args.extend(payload);
+        if f.role != Role::Condition {
+            args.push(ctx);
+        }
+        Some((args, ret))
+    }
+
     pub(super) fn method_sig(&self, f: &ir::Function) -> TokenStream {
+        if let Some((args, ret)) = self.full_sig(f) {
+            let name = ident(&f.ident);
+            return quote!(fn #name(&self, #(#args),*) -> #ret);
+        }
         let rt = &self.rt_pub;
         let data = &self.data;
         let name = ident(&f.ident);
@@ -48,6 +85,10 @@ impl Gen<'_> {
             Role::Condition => quote! {
                 fn #name(&self, data: &#data, #payload) -> bool
             },
+            // A maker always has its state's data type (`full_sig`).
+            Role::MakeData => quote! {
+                fn #name(&self, data: &#data, #payload ctx: &mut #ctx) -> ::core::result::Result<(), #rt::FnError>
+            },
         }
     }
 
@@ -76,10 +117,17 @@ impl Gen<'_> {
                      `on_error` arc or stops the run)"
                 }
                 Role::Condition => "Condition",
+                Role::MakeData => "Makes a state's data (on an arc into it, after the arc's transforms)",
+            };
+            let named = match (&f.state_data, f.role) {
+                (Some(t), Role::Transform | Role::Condition) => {
+                    format!("`{}` (it gets the state's data, `{t}`, as `state_data`)", f.name)
+                }
+                _ => format!("`{}`", f.name),
             };
             let mut d = match &f.description {
-                Some(description) => format!("{description}\n\n{what} `{}`, used as:", f.name),
-                None => format!("{what} `{}`, used as:", f.name),
+                Some(description) => format!("{description}\n\n{what} {named}, used as:"),
+                None => format!("{what} {named}, used as:"),
             };
             for u in &f.uses {
                 d.push_str(&format!("\n- {u}"));
@@ -88,14 +136,25 @@ impl Gen<'_> {
         });
         // The impls for `&T`, `Box<T>` and `Arc<T>` come from a runtime macro: each method once, by
         // kind and payload, rather than three copies of every signature.
-        let forwards = self.m.functions.iter().map(|f| {
+        let full: Vec<TokenStream> = self
+            .m
+            .functions
+            .iter()
+            .filter_map(|f| {
+                let (args, ret) = self.full_sig(f)?;
+                let name = ident(&f.ident);
+                Some(quote!(#name(#(#args),*) -> #ret;))
+            })
+            .collect();
+        let full = (!full.is_empty()).then(|| quote!({ #(#full)* }));
+        let forwards = self.m.functions.iter().filter(|f| self.full_sig(f).is_none()).map(|f| {
             let name = ident(&f.ident);
             let kind = match f.role {
                 Role::Transform if f.infallible => quote!(infallible),
                 Role::Transform if f.atomic => quote!(atomic),
                 Role::Transform => quote!(transform),
                 Role::Condition if f.fallible => quote!(fallible),
-                Role::Condition => quote!(condition),
+                Role::Condition | Role::MakeData => quote!(condition),
             };
             let payload = f.payload.as_deref().map(|p| self.payload_type(p));
             quote!(#kind #name(#payload);)
@@ -155,7 +214,7 @@ impl Gen<'_> {
                 #hooks
             }
 
-            #rt::forward_fns!(#t, #data, #ctx_type; #hook_forwards #(#forwards)*);
+            #rt::forward_fns!(#t, #data, #ctx_type; #hook_forwards #full #(#forwards)*);
 
             #unit
         }

@@ -64,6 +64,19 @@ impl Gen<'_> {
         } else {
             quote!(#rt::Run::new)
         };
+        // A machine whose states carry data: placing a run in such a state needs its data.
+        let start_in_with = self.state_data.as_ref().map(|sd| {
+            quote! {
+                /// A run of `data` in the state `state_data` is the data of, already, with that
+                /// data (for restores and tests): as [`Self::start_in`], for a state that carries
+                /// data (`start_in` leaves the state without any, and its functions fail).
+                pub fn start_in_with(&self, data: #data, state_data: #sd) -> #run<&F #res_borrowed_arg> {
+                    let state = state_data.state();
+                    #rt::Run::start_in(&self.fns, #res_borrowed_or_unit data, self.options, state)
+                        .with_state_data(::core::option::Option::Some(state_data))
+                }
+            }
+        });
         let stored_fns = self.m.uses_store().then(|| {
             let run_stored = (!self.m.is_event_driven()).then(|| {
                 quote! {
@@ -134,6 +147,9 @@ impl Gen<'_> {
                 #run_stored
             }
         });
+        // The run keeps the state's data as the last type parameter of `Run` (its default, `()`,
+        // for a machine whose states carry none).
+        let state_data = self.state_data.as_ref().map(|_| quote!(, _));
         let run_fn = if self.m.is_event_driven() {
             quote!()
         } else {
@@ -145,7 +161,7 @@ impl Gen<'_> {
                     &self,
                     data: #data,
                 ) -> #rt::RunResult<#end, #data> {
-                    #rt::Run::<#def, _, _>::complete(&self.fns, #res_borrowed_or_unit data, self.options)
+                    #rt::Run::<#def, _, _ #state_data>::complete(&self.fns, #res_borrowed_or_unit data, self.options)
                 }
             }
         };
@@ -246,6 +262,8 @@ impl Gen<'_> {
                 pub fn start_in(&self, data: #data, state: #pos) -> #run<&F #res_borrowed_arg> {
                     #rt::Run::start_in(&self.fns, #res_borrowed_or_unit data, self.options, state)
                 }
+
+                #start_in_with
 
                 #res_accessor
 

@@ -86,6 +86,7 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
         out.extend(g.position_enum());
     }
     out.extend(g.end_enum());
+    out.extend(g.state_data_enum());
     if machine.is_event_driven() {
         out.extend(g.event_enum());
     }
@@ -298,6 +299,10 @@ struct Gen<'a> {
     types: std::cell::RefCell<std::collections::BTreeMap<String, TokenStream>>,
     /// The machine's resources, as the machine and run types hold them.
     held: super::resources::Held,
+    /// `<Machine>StateData`, for a machine with a state that carries data.
+    state_data: Option<Ident>,
+    /// The variant of `<Machine>StateData` of every state with data, by network and state.
+    state_data_variants: Vec<Vec<Option<Ident>>>,
 }
 
 impl<'a> Gen<'a> {
@@ -339,7 +344,50 @@ impl<'a> Gen<'a> {
             positions: Self::positions(m),
             types: std::cell::RefCell::default(),
             held: super::resources::Held::new(m),
+            state_data: m
+                .states()
+                .any(|(_, s)| s.data.is_some())
+                .then(|| ident(&format!("{base}StateData"))),
+            state_data_variants: Self::state_data_variants(m),
         }
+    }
+
+    /// The variant of each state with data: its identifier, prefixed with its network's outside
+    /// the main network (two networks may have states of one name).
+    fn state_data_variants(m: &Machine) -> Vec<Vec<Option<Ident>>> {
+        m.networks
+            .iter()
+            .enumerate()
+            .map(|(n, net)| {
+                net.states
+                    .iter()
+                    .map(|s| {
+                        s.data.as_ref().map(|_| {
+                            if NetworkId(n) == m.main {
+                                ident(&s.ident)
+                            } else {
+                                ident(&format!("{}{}", net.ident, s.ident))
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The pattern (and constructor) of state `r`'s data, `<Machine>StateData::Red`: `None` for a
+    /// state without data.
+    fn state_data_variant(&self, r: StateRef) -> Option<TokenStream> {
+        let e = self.state_data.as_ref()?;
+        let v = self.state_data_variants[r.network.0][r.state.0].as_ref()?;
+        Some(quote!(#e::#v))
+    }
+
+    /// What the run keeps of the state's data, after the resources among `MachineDef`'s, `Cx`'s
+    /// and `Run`'s parameters: `, Option<<Machine>StateData>`; nothing for a machine whose
+    /// states carry none (the runtime's default, `()`).
+    fn state_data_param(&self) -> Option<TokenStream> {
+        self.state_data.as_ref().map(|e| quote!(, ::core::option::Option<#e>))
     }
 
     /// `pub type <Machine>Data = <data:>;`, the one place the record type is written.

@@ -123,7 +123,7 @@ impl Gen<'_> {
                     unconditional = true;
                     break;
                 }
-                let cond = self.conditions(&arc.condition, None);
+                let cond = self.conditions(&arc.condition, None, *r);
                 tries.push(quote!(if #cond #take));
             }
             let enter = enter_of(*r, s).map(|body| quote!(if ENTER { #body?; }));
@@ -182,8 +182,14 @@ impl Gen<'_> {
         };
         let held = &self.held;
         let (res_decl, res_bound) = (&held.run_param_decl, &held.run_bound);
+        let sd = self.state_data_param();
         let res_arg = if held.ty.is_some() { quote!(R) } else { quote!(()) };
-        let run_alias_args = if held.ty.is_some() { quote!(F, R) } else { quote!(F) };
+        let run_alias_args = match (&sd, held.ty.is_some()) {
+            (None, true) => quote!(F, R),
+            (None, false) => quote!(F),
+            (Some(sd), true) => quote!(F, R #sd),
+            (Some(sd), false) => quote!(F, () #sd),
+        };
 
         // Inline functions.
         let ctx = self.held.ctx_type(rt);
@@ -199,11 +205,25 @@ impl Gen<'_> {
                     let t = self.payload_type(p);
                     quote!(payload: &#t,)
                 });
+                let state_data = inl.state_data.as_deref().map(|t| self.payload_type(t));
+                let sd_mut = state_data.as_ref().map(|t| quote!(state_data: &mut #t,));
+                let sd_ref = state_data.as_ref().map(|t| quote!(state_data: &#t,));
                 match inl.role {
+                    Role::MakeData => quote! {
+                        #[allow(unused_variables, unused_braces)]
+                        fn #fname(
+                            data: &#data,
+                            #payload
+                            ctx: &mut #ctx,
+                        ) -> #state_data {
+                            #code
+                        }
+                    },
                     Role::Transform => quote! {
                         #[allow(unused_variables, unused_braces, clippy::unit_arg, clippy::let_unit_value)]
                         fn #fname(
                             data: &mut #data,
+                            #sd_mut
                             #payload
                             ctx: &mut #ctx,
                         ) -> #rt::Result<(), #rt::FnError> {
@@ -212,7 +232,7 @@ impl Gen<'_> {
                     },
                     Role::Condition => quote! {
                         #[allow(unused_variables)]
-                        fn #fname(data: &#data, #payload) -> bool {
+                        fn #fname(data: &#data, #sd_ref #payload) -> bool {
                             #code
                         }
                     },
@@ -228,7 +248,7 @@ impl Gen<'_> {
             }
         });
 
-        let res = quote!(__fsm::Cx<#data, F, #res_arg>);
+        let res = quote!(__fsm::Cx<#data, F, #res_arg #sd>);
         let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
             let name = format_ident!("{}", name);
             body.map(|body| {
@@ -312,7 +332,7 @@ impl Gen<'_> {
                 // The tables are `match`es whose arms return: lints about their shape are noise.
                 #[allow(unreachable_code, unreachable_patterns)]
                 #[allow(clippy::needless_return, clippy::single_match, clippy::collapsible_match)]
-                impl<F: #t #res_bound> __fsm::MachineDef<F, #res_arg> for #def {
+                impl<F: #t #res_bound> __fsm::MachineDef<F, #res_arg #sd> for #def {
                     type Pos = #pos;
                     type End = #end;
                     type Data = #data;
@@ -372,14 +392,15 @@ impl Gen<'_> {
                 let v = ident(&event.ident);
                 let uses_payload = event.payload.is_some()
                     && (arc.condition.iter().any(|c| self.call_takes_payload(c))
-                        || arc.transform.iter().any(|c| self.call_takes_payload(c)));
+                        || arc.transform.iter().any(|c| self.call_takes_payload(c))
+                        || arc.make_data.iter().any(|c| self.call_takes_payload(c)));
                 let pat = match (&event.payload, uses_payload) {
                     (Some(_), true) => quote!(#ev::#v(payload)),
                     (Some(_), false) => quote!(#ev::#v(_)),
                     (None, _) => quote!(#ev::#v),
                 };
                 let guard = (!arc.condition.is_empty()).then(|| {
-                    let cond = self.conditions(&arc.condition, Some(&payload_ident));
+                    let cond = self.conditions(&arc.condition, Some(&payload_ident), *r);
                     quote!(if #cond)
                 });
                 let take = self.take_arc(*r, arc, Some(&payload_ident));
@@ -471,8 +492,21 @@ impl Gen<'_> {
             let body = self.transaction(from, mode, &calls, payload.map(|_| ()), None);
             quote!(#body?;)
         });
+        // The target's data, made after the transforms; or the source's dropped, when the arc
+        // leaves a state with data for one without. An internal arc keeps it.
+        let state_data = match (&arc.make_data, arc.target) {
+            (Some(make), Target::State(t)) => self.state_data_variant(Self::sref(n, t)).map(|variant| {
+                let made = self.make_data_call(from, make, payload.is_some());
+                quote!(__cx.state_data = #rt::Some(#variant(#made));)
+            }),
+            _ if arc.internal => None,
+            _ => self
+                .state_data_variant(from)
+                .map(|_| quote!(__cx.state_data = #rt::None;)),
+        };
         quote!({
             #transform
+            #state_data
             return #rt::Ok(#rt::Some(#next));
         })
     }

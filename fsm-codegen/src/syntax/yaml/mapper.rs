@@ -673,6 +673,7 @@ impl Mapper<'_> {
             superstate: fields.get(keys::SUPERSTATE).map(|n| self.reference(n)),
             on_error: fields.get(keys::ON_ERROR).map(|n| self.reference(n)),
             data_mode: fields.get(keys::DATA_MODE).and_then(|n| self.data_mode(n)),
+            data: fields.get(keys::DATA).and_then(|n| self.code(n)),
             retry: fields.get(keys::RETRY).map(|n| self.value(n)),
             timeout_seconds: fields.get(keys::TIMEOUT_SECONDS).map(|n| self.value(n)),
             circuit_breaker: fields.get(keys::CIRCUIT_BREAKER).map(|n| self.value(n)),
@@ -738,6 +739,7 @@ impl Mapper<'_> {
                 })
                 .unwrap_or_default(),
             transform: self.function_refs_at(&fields, keys::TRANSFORM),
+            data: fields.get(keys::DATA).and_then(|n| self.function_ref(n)),
             priority: fields.get(keys::PRIORITY).and_then(|n| self.integer(n)),
             target_network: fields.get(keys::TARGET_NETWORK).map(|n| self.reference(n)),
             return_state: fields.get(keys::RETURN_STATE).map(|n| self.reference(n)),
