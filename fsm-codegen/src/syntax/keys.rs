@@ -45,6 +45,10 @@ keys! {
     RESOURCES = "resources";
     /// Declared functions.
     FUNCTIONS = "functions";
+    /// The kinds of errors a machine's functions return.
+    ERRORS = "errors";
+    /// The kinds of errors an `on_error` entry takes.
+    KINDS = "kinds";
     /// The step limit of a run.
     MAX_TRANSITIONS = "max_transitions";
     /// Warnings become errors.
@@ -178,6 +182,10 @@ pub enum Place {
     CircuitBreaker,
     /// A state's `rate_limit`.
     RateLimit,
+    /// A kind of error (`errors:`).
+    ErrorDecl,
+    /// An entry of a state's `on_error` list.
+    ErrorArc,
 }
 
 /// How the `fsm!` DSL writes a key.
@@ -239,6 +247,8 @@ pub fn keys(place: Place) -> &'static [Key] {
         Place::Retry => RETRY_KEYS,
         Place::CircuitBreaker => CIRCUIT_BREAKER_KEYS,
         Place::RateLimit => RATE_LIMIT_KEYS,
+        Place::ErrorDecl => ERROR_DECL,
+        Place::ErrorArc => ERROR_ARC,
     }
 }
 
@@ -257,6 +267,8 @@ pub const PLACES: &[Place] = &[
     Place::Retry,
     Place::CircuitBreaker,
     Place::RateLimit,
+    Place::ErrorDecl,
+    Place::ErrorArc,
 ];
 
 /// The names of the keys of `place`.
@@ -307,6 +319,7 @@ const MACHINE: &[Key] = &[
     grammar(EVENTS, "an `events { .. }` block"),
     grammar(RESOURCES, "a `resources { .. }` block"),
     grammar(FUNCTIONS, "a `functions { .. }` block"),
+    grammar(ERRORS, "an `errors { .. }` block"),
     setting(MAX_TRANSITIONS),
     setting(DENY_WARNINGS),
     setting(METADATA),
@@ -412,6 +425,17 @@ const RETRY_KEYS: &[Key] = &[
     setting(MAX_DELAY_SECONDS),
     setting(BACKOFF),
     setting(JITTER),
+    setting(ON),
+];
+
+const ERROR_DECL: &[Key] = &[
+    grammar(NAME, "the kind's name in `errors { .. }`"),
+    grammar(DESCRIPTION, DOC),
+];
+
+const ERROR_ARC: &[Key] = &[
+    grammar(KINDS, "`[kind, kind] -> state` in `on_error: ..;`"),
+    grammar(TO, "`[kind, kind] -> state`, or `state` alone for every error"),
 ];
 
 const CIRCUIT_BREAKER_KEYS: &[Key] = &[setting(FAILURES), setting(RESET_SECONDS)];
@@ -650,6 +674,8 @@ mod tests {
             Place::Retry => props(def("Retry")),
             Place::CircuitBreaker => props(def("CircuitBreaker")),
             Place::RateLimit => props(def("RateLimit")),
+            Place::ErrorDecl => props(def("ErrorDecl")),
+            Place::ErrorArc => props(def("ErrorArc")),
         };
         keys.into_iter().collect()
     }
@@ -706,6 +732,8 @@ mod tests {
             ),
             // Values that validation reads (see `validate::resilience`).
             Place::Retry | Place::CircuitBreaker | Place::RateLimit => return None,
+            Place::ErrorDecl => ("name: M\nstates: [{name: a}]\nerrors:\n  - {name: k EXTRA}\n", &[NAME]),
+            Place::ErrorArc => ("name: M\nstates:\n  - {name: a, on_error: [{to: a EXTRA}]}\n", &[TO]),
         })
     }
 
@@ -719,6 +747,8 @@ mod tests {
             (_, STORE) => "{resource: db, table: t}",
             (_, EVENTS) => "[e]",
             (_, FUNCTIONS) => "[{name: f}]",
+            (_, ERRORS) => "[k]",
+            (_, KINDS) => "[k]",
             (_, DATA_MODE) => "direct",
             (_, DATA) | (_, PAYLOAD) => "u32",
             (_, RETRY) => "{attempts: 2}",

@@ -7,6 +7,7 @@
 //! | `refs` | references to states, networks, events and resources that do not exist |
 //! | `resources` | each resource's `config` against the settings of its kind |
 //! | `resilience` | a state's `retry`, `timeout_seconds`, `circuit_breaker` |
+//! | `errors` | kinds of errors in `on_error` and `retry: { on }`, shadowed entries, kinds no function returns |
 //! | `store` | the record store of a `reference` machine: a database resource, a table name |
 //! | `structure` | start and end states, dead ends, malformed arcs, `main_network` |
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
@@ -19,6 +20,7 @@
 
 mod arcs;
 mod env_refs;
+mod errors;
 mod functions;
 mod graph;
 mod names;
@@ -65,6 +67,7 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     env_refs::check(&cx, &mut diags);
     store::check(&cx, &mut diags);
     let resilience = resilience::check(&cx, &mut diags);
+    errors::check(&cx, &mut diags);
     let max_transitions = structure::check(&cx, &mut diags);
     superstates::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);

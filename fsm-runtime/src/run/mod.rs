@@ -104,6 +104,15 @@ pub trait MachineDef<F, R>: Sized + 'static {
         let _ = pos;
         None
     }
+    /// Where a failure `error` of the state's functions (or of its arcs' transforms) leads: the
+    /// first of the state's `on_error` entries whose `kinds` include the error's kind, else its
+    /// entry without kinds. Machines without kinds in their `on_error` lists keep the default,
+    /// [`on_error`](MachineDef::on_error).
+    #[inline(always)]
+    fn on_error_for(pos: Self::Pos, error: &FnError) -> Option<Self::Pos> {
+        let _ = error;
+        Self::on_error(pos)
+    }
     /// Whether the state has arcs triggered by events (a run may wait there).
     #[inline(always)]
     fn waits(pos: Self::Pos) -> bool {
@@ -640,8 +649,9 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         self.live = None;
         loop {
             self.pos = at;
+            let target = M::on_error_for(at, &failed.1);
             let failure = state_error::<M, F, R>(at, failed);
-            let Some(next) = M::on_error(at) else {
+            let Some(next) = target else {
                 return Err(RunError::Function(failure));
             };
             self.cx.error = Some(Box::new(failure));
@@ -661,8 +671,9 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     fn arc_failed(&mut self, from: M::Pos, failed: (&'static str, FnError)) -> Result<(), RunError> {
         self.pos = from;
         self.live = None;
+        let target = M::on_error_for(from, &failed.1);
         let failure = state_error::<M, F, R>(from, failed);
-        match M::on_error(from) {
+        match target {
             Some(next) => {
                 self.cx.error = Some(Box::new(failure));
                 self.count()?;
@@ -731,8 +742,9 @@ fn lean<M: MachineDef<F, R>, F, R>(
     let mut to = M::START;
     if let Err(failed) = M::begin(cx, data) {
         // Into the superstates around the start state failed: the start state's error arc.
+        let target = M::on_error_for(to, &failed.1);
         let failure = state_error::<M, F, R>(to, failed);
-        let Some(next) = M::on_error(to) else {
+        let Some(next) = target else {
             return Err(RunError::Function(failure));
         };
         cx.error = Some(Box::new(failure));
@@ -796,8 +808,9 @@ fn lean<M: MachineDef<F, R>, F, R>(
             }
             Err(failed) => failed,
         };
+        let target = M::on_error_for(to, &failed.1);
         let failure = state_error::<M, F, R>(to, failed);
-        let Some(next) = M::on_error(to) else {
+        let Some(next) = target else {
             return Err(RunError::Function(failure));
         };
         cx.error = Some(Box::new(failure));

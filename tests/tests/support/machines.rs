@@ -22,6 +22,7 @@ fixture!(
     copy_mode,
     direct_mode,
     error_arcs,
+    error_kinds,
     flat,
     infallible,
     jukebox,
@@ -146,6 +147,23 @@ impl error_arcs::ErrorArcsFns for Fns {
             Err("negative on the arc".into())
         } else {
             Ok(())
+        }
+    }
+}
+
+/// `book` by the record's value: 1 is always unavailable, 2 declined, 3 an error of no kind, 4
+/// unavailable twice then booked; anything else booked at once. Each call is logged.
+impl error_kinds::ErrorKindsFns for Fns {
+    fn book(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        use error_kinds::ErrorKindsErrorKind as Kind;
+        data.log.push("book".into());
+        let calls = data.log.len();
+        match data.value {
+            1 => Err(Kind::Unavailable.error("no seat left")),
+            2 => Err(Kind::Declined.because("the card", FnError::new("insufficient funds"))),
+            3 => Err("the line dropped".into()),
+            4 if calls < 3 => Err(FnError::of_kind(Kind::Unavailable, "busy")),
+            _ => Ok(()),
         }
     }
 }

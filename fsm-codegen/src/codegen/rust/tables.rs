@@ -98,7 +98,7 @@ impl Gen<'_> {
         let event_driven = m.is_event_driven();
         let waits = set(&|r, s| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_some()));
         let settles = set(&|r, s| {
-            let may_divert = s.on_error.is_some() && s.functions().next().is_some();
+            let may_divert = (s.on_error.is_some() || !s.error_arcs.is_empty()) && s.functions().next().is_some();
             !(s.is_end || has_eventless(r, s) || may_divert)
         })
         .filter(|_| event_driven);
@@ -229,6 +229,7 @@ impl Gen<'_> {
         });
 
         let res = quote!(__fsm::Cx<#data, F, #res_arg>);
+        let on_error_for = self.on_error_for(&all, &res_arg);
         let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
             let name = format_ident!("{}", name);
             body.map(|body| {
@@ -242,6 +243,11 @@ impl Gen<'_> {
         };
         let tables: Vec<TokenStream> = [
             on("on_error", quote!((pos: #pos) -> __fsm::Option<#pos>), on_error),
+            on(
+                "on_error_for",
+                quote!((pos: #pos, error: &__fsm::FnError) -> __fsm::Option<#pos>),
+                on_error_for,
+            ),
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
             on("bare", quote!((pos: #pos) -> bool), bare),
