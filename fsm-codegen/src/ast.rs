@@ -154,6 +154,12 @@ pub struct State {
     // The readers make the one-state form one entry without kinds.
     #[cfg_attr(feature = "schema", schemars(default, with = "Option<OnErrorSchema>"))]
     pub on_error: Vec<ErrorArc>,
+    /// Saga compensation. On a state: the function that undoes what the state did
+    /// (`compensate: release_seat`), run when a run that completed the state fails later, or
+    /// finishes in an end state marked `compensate: true`; the states completed are undone in
+    /// reverse order, each once. On an end state: `true`, a run finishing there compensates.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<CompensateSchema>"))]
+    pub compensate: Option<Compensate>,
     /// Overrides the machine's `data_mode` for this state.
     pub data_mode: Option<Spanned<DataMode>>,
     /// Run the state's functions again when they fail, before `on_error`:
@@ -183,6 +189,37 @@ pub struct State {
     /// The whole state node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
+}
+
+/// A state's `compensate`.
+#[derive(Clone, Debug)]
+pub enum Compensate {
+    /// The function that undoes the state (a transform).
+    Function(FunctionRef),
+    /// On an end state: whether a run finishing there compensates.
+    End(Spanned<bool>),
+}
+
+impl Compensate {
+    /// The whole value.
+    pub fn span(&self) -> Span {
+        match self {
+            Compensate::Function(f) => f.span(),
+            Compensate::End(b) => b.span,
+        }
+    }
+}
+
+/// The schema of `compensate`: a function, or `true` on an end state.
+#[cfg(feature = "schema")]
+#[derive(JsonSchema)]
+#[cfg_attr(feature = "schema", schemars(untagged))]
+#[allow(dead_code)]
+enum CompensateSchema {
+    /// On an end state: a run finishing here compensates the states it completed.
+    End(bool),
+    /// The function that undoes the state.
+    Function(FunctionRef),
 }
 
 /// One entry of a state's `on_error`.

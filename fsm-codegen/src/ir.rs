@@ -220,6 +220,11 @@ pub struct State {
     /// The `on_error` entries with kinds, in order, tried before `on_error` (empty for most
     /// states).
     pub error_arcs: Vec<ErrorArc>,
+    /// The function that undoes the state (`compensate`), run in reverse order of completion
+    /// when a run fails or finishes in an end state marked `compensate: true`.
+    pub compensate: Option<Call>,
+    /// An end state marked `compensate: true`.
+    pub compensate_at_end: bool,
     /// How the state's functions see the record.
     pub data_mode: DataMode,
     /// Outgoing arcs in the order a run tries them: priority (highest first), then declaration.

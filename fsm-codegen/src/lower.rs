@@ -192,6 +192,13 @@ impl Lowering<'_, '_> {
                 validate,
                 transform,
                 on_error: s.catch_all().and_then(|e| state_index(&e.to)),
+                compensate: match &s.compensate {
+                    Some(ast::Compensate::Function(f)) => {
+                        Some(self.call(f, Role::Transform, None, what("compensation")))
+                    }
+                    _ => None,
+                },
+                compensate_at_end: matches!(&s.compensate, Some(ast::Compensate::End(b)) if b.value),
                 // Validation refused entries after the catch-all.
                 error_arcs: s
                     .on_error

@@ -185,6 +185,10 @@ fn remove_function(list: &mut Vec<FunctionRef>, at: Span) -> bool {
 }
 
 fn fix_state_part(s: &mut State, at: Span) -> bool {
+    if s.compensate.as_ref().is_some_and(|c| inside(c.span(), at)) {
+        s.compensate = None;
+        return true;
+    }
     if let Some(i) = s
         .on_error
         .iter()

@@ -277,6 +277,15 @@ pub enum RunError {
         /// The state the run was in.
         state: &'static str,
     },
+    /// Compensations (a state's `compensate`) failed, after their retries: the run undid what
+    /// it could and stopped. Both errors are kept: why the run was compensating, and what failed.
+    Compensation {
+        /// The failure that made the run compensate; `None` when it was an end state marked
+        /// `compensate: true`.
+        cause: Option<Box<RunError>>,
+        /// Each compensation that failed, in the order they ran (the others ran and succeeded).
+        failed: Vec<StateError>,
+    },
 }
 
 impl RunError {
@@ -288,6 +297,7 @@ impl RunError {
             RunError::Function(e) => e.kind(),
             RunError::StepLimit { .. } => Some(ErrorKind::STEP_LIMIT),
             RunError::NoTransition { .. } => None,
+            RunError::Compensation { failed, .. } => failed.first().and_then(StateError::kind),
         }
     }
 }
@@ -302,6 +312,19 @@ impl fmt::Display for RunError {
             RunError::StepLimit { limit, state } => {
                 write!(f, "step limit of {limit} transitions reached in state `{state}`")
             }
+            RunError::Compensation { cause, failed } => {
+                f.write_str("compensation failed: ")?;
+                for (i, e) in failed.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                match cause {
+                    Some(cause) => write!(f, " (compensating after: {cause})"),
+                    None => f.write_str(" (compensating at an end state)"),
+                }
+            }
         }
     }
 }
@@ -310,6 +333,9 @@ impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Function(e) => Some(&e.error),
+            RunError::Compensation { failed, .. } => {
+                failed.first().map(|e| &e.error as &(dyn std::error::Error + 'static))
+            }
             _ => None,
         }
     }
@@ -326,6 +352,9 @@ pub struct HistoryEntry {
     pub at: Duration,
     /// Time spent in the state's checks and transforms.
     pub took: Duration,
+    /// An entry of the state's compensation (`compensate`), run after a failure or at an end
+    /// state marked `compensate: true`, not of its functions.
+    pub compensation: bool,
 }
 
 /// Options of a run.

@@ -1929,3 +1929,16 @@ fn kinds_choose_the_error_arc_in_an_event_driven_machine() {
         assert_eq!(run.handle(E::Charge(3)).unwrap(), Status::Finished(End::Broken));
     }
 }
+
+#[test]
+fn a_yaml_saga_compensates_at_its_cancelled_end_state() {
+    use compensation::{Compensation, CompensationEnd};
+    let machine = Compensation::new(Fns);
+    let out = machine.run(Doc::new(1)).unwrap();
+    assert_eq!((out.end, out.data.value), (CompensationEnd::Done, 2));
+    let out = machine.run(Doc::failing(1)).unwrap();
+    assert_eq!(out.end, CompensationEnd::Cancelled);
+    // add_one (copy mode) then its compensation: the value is back where it started.
+    assert_eq!(out.data.value, 1);
+    assert_eq!(out.data.log.last().map(String::as_str), Some("release"));
+}

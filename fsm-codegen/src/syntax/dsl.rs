@@ -39,8 +39,8 @@
 //! panics, whatever the tokens.
 
 use crate::ast::{
-    Arc, DataMode, ErrorArc, ErrorDecl, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource,
-    ResourceKind, State, Store, Superstate, Value, WILDCARD,
+    Arc, Compensate, DataMode, ErrorArc, ErrorDecl, Event, FunctionDecl, FunctionRef, Machine, Network, Origin,
+    Resource, ResourceKind, State, Store, Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -613,6 +613,7 @@ impl Parser {
             on_exit: Vec::new(),
             superstate: None,
             on_error: Vec::new(),
+            compensate: None,
             data_mode: None,
             retry: None,
             timeout_seconds: None,
@@ -680,6 +681,7 @@ impl Parser {
             keys::ON_EXIT => state.on_exit = self.functions(input)?,
             keys::SUPERSTATE => state.superstate = Some(self.name(input)?),
             keys::ON_ERROR => state.on_error = self.on_error(input)?,
+            keys::COMPENSATE => state.compensate = Some(self.compensate(input)?),
             keys::DATA_MODE => state.data_mode = self.data_mode(input)?,
             keys::RETRY => state.retry = Some(self.value(input)?),
             keys::TIMEOUT_SECONDS => state.timeout_seconds = Some(self.value(input)?),
@@ -953,6 +955,23 @@ impl Parser {
                 self.errors.push(e);
                 Self::recover(input, Stop::Comma);
             }
+        }
+    }
+
+    /// `compensate: undo_fn;` (one function) or `compensate: true;` (an end state).
+    fn compensate(&mut self, input: ParseStream<'_>) -> Result<Compensate> {
+        if input.peek(syn::LitBool) {
+            let b: syn::LitBool = input.parse()?;
+            let span = self.one(b.span);
+            return Ok(Compensate::End(Spanned::new(b.value, span)));
+        }
+        if input.peek(syn::token::Bracket) {
+            return Err(input.error("`compensate` takes one function (or `true` on an end state)"));
+        }
+        let mut functions = self.functions(input)?;
+        match functions.pop() {
+            Some(f) if functions.is_empty() => Ok(Compensate::Function(f)),
+            _ => Err(input.error("`compensate` takes one function (or `true` on an end state)")),
         }
     }
 

@@ -65,6 +65,8 @@ keys! {
     TRANSFORM = "transform";
     /// Where a run goes when a function fails.
     ON_ERROR = "on_error";
+    /// What undoes a state (saga compensation); `true` on an end state that compensates.
+    COMPENSATE = "compensate";
     /// Entry actions of a state or superstate.
     ON_ENTRY = "on_entry";
     /// Exit actions of a state or superstate.
@@ -344,6 +346,7 @@ const STATE: &[Key] = &[
     setting(ON_EXIT),
     setting(SUPERSTATE),
     setting(ON_ERROR),
+    setting(COMPENSATE),
     setting(DATA_MODE),
     setting(RETRY),
     setting(TIMEOUT_SECONDS),

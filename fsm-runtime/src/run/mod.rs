@@ -12,6 +12,7 @@
 //! loop: a run of a generated machine costs what a hand-written `match` costs (see the CD player
 //! benchmark in `benches/benches/`).
 
+mod compensate;
 mod frames;
 mod handle;
 #[cfg(test)]
@@ -190,6 +191,29 @@ pub trait MachineDef<F, R>: Sized + 'static {
         false
     }
 
+    /// Whether any state has a compensation (`compensate`): the run then keeps the states it
+    /// completed that have one, and takes the general path (no lean loop).
+    const COMPENSATES: bool = false;
+    /// Whether `pos` has a compensation.
+    #[inline(always)]
+    fn compensation(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+    /// Whether `pos` is an end state marked `compensate: true`: a run that finishes there
+    /// compensates the states it completed first.
+    #[inline(always)]
+    fn compensates_at(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+    /// Runs the compensation of `at` (in the state's data mode, under its `retry`).
+    #[inline(always)]
+    fn compensate(cx: &mut Cx<Self::Data, F, R>, data: &mut Self::Data, at: Self::Pos) -> CallResult {
+        let _ = (cx, data, at);
+        Ok(())
+    }
+
     /// Hook: the run takes a transition from `from` to `to` (also an internal one, `from == to`,
     /// an `on_error` arc, a push into a network and the return from it). Called after the arc's
     /// transforms ran, before the target's functions run. Generated machines forward it to the
@@ -281,6 +305,9 @@ pub struct Run<M: MachineDef<F, R>, F, R = ()> {
     frames: M::Frames,
     /// What each superstate with history remembers (empty without any: no allocation).
     recall: Vec<Option<M::Pos>>,
+    /// The states completed that have a compensation, in the order they completed (last:
+    /// compensated first); empty, never allocated, for a machine without compensations.
+    saga: Vec<M::Pos>,
 }
 
 impl<M: MachineDef<F, ()>, F> Run<M, F, ()> {
@@ -315,6 +342,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             started: None,
             frames: M::Frames::default(),
             recall: vec![None; M::HISTORY_SLOTS],
+            saga: Vec::new(),
         }
     }
 
@@ -322,7 +350,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// does, without building the run when nothing observes it.
     #[inline(always)]
     pub fn complete(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
-        if options.history || crate::private::tracing_enabled() {
+        if M::COMPENSATES || options.history || crate::private::tracing_enabled() {
             return Self::with_resources(fns, res, data, options).finish_observed();
         }
         let mut cx = Cx {
@@ -426,9 +454,14 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             Phase::Finished(end) => return Ok(Status::Finished(*end)),
             Phase::Failed(e) => return Err((**e).clone()),
         };
-        match moved {
-            Ok(true) => Ok(self.settle()),
-            Ok(false) => Ok(Status::Waiting(self.pos)),
+        match moved.and_then(|moved| {
+            if moved {
+                self.settle()
+            } else {
+                Ok(Status::Waiting(self.pos))
+            }
+        }) {
+            Ok(status) => Ok(status),
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -437,7 +470,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// then). A run that waits for an event stops with `NoTransition`.
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
-        if matches!(self.phase, Phase::Start) && !self.observe {
+        if matches!(self.phase, Phase::Start) && !self.observe && !M::COMPENSATES {
             let Run {
                 mut cx,
                 mut data,
@@ -482,8 +515,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// (`Ok`, the phase still `Running`).
     fn run_to_end(&mut self) -> Result<(), RunError> {
         loop {
-            if let Status::Finished(_) = self.settle() {
-                return Ok(());
+            match self.settle() {
+                Ok(Status::Finished(_)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(self.fail(e)),
             }
             match self.advance() {
                 Ok(true) => {}
@@ -515,20 +550,25 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     #[cold]
     #[inline(never)]
     fn fail(&mut self, error: RunError) -> RunError {
-        self.phase = Phase::Failed(Box::new(error.clone()));
         self.catch_up();
+        let error = self.compensate_failure(error);
+        self.phase = Phase::Failed(Box::new(error.clone()));
         error
     }
 
-    /// After a move: finished when at an end state of the main network.
-    fn settle(&mut self) -> Status<M::Pos, M::End> {
+    /// After a move: finished when at an end state of the main network (compensating first
+    /// when it is marked `compensate: true`).
+    fn settle(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
         match M::end_of(self.pos) {
             Some(end) if self.frames.is_empty() => {
-                self.phase = Phase::Finished(end);
                 self.catch_up();
-                Status::Finished(end)
+                if M::COMPENSATES && M::compensates_at(self.pos) {
+                    self.compensate_at_end()?;
+                }
+                self.phase = Phase::Finished(end);
+                Ok(Status::Finished(end))
             }
-            _ => Status::Running(self.pos),
+            _ => Ok(Status::Running(self.pos)),
         }
     }
 
@@ -626,7 +666,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         self.live = None;
         self.pos = to;
         match self.enter(to) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.completed(to);
+                Ok(())
+            }
             Err(failed) => self.enter_failed(to, failed),
         }
     }
@@ -661,7 +704,10 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             at = next;
             self.pos = at;
             match self.enter(at) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.completed(at);
+                    return Ok(());
+                }
                 Err(again) => failed = again,
             }
         }
@@ -693,16 +739,22 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         }
         let begin = Instant::now();
         let result = M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop);
+        self.record(to, begin, false);
+        result
+    }
+
+    /// A history entry for `pos`, whose functions (or compensation) began at `begin`.
+    pub(super) fn record(&mut self, pos: M::Pos, begin: Instant, compensation: bool) {
         let at = self
             .started
             .map_or(Duration::ZERO, |s| begin.saturating_duration_since(s));
         self.history.push(HistoryEntry {
-            network: M::network(to),
-            state: to.name(),
+            network: M::network(pos),
+            state: pos.name(),
             at,
             took: begin.elapsed(),
+            compensation,
         });
-        result
     }
 }
 

@@ -19,6 +19,7 @@ fixture!(
     big,
     builtins,
     cd_player,
+    compensation,
     copy_mode,
     direct_mode,
     error_arcs,
@@ -148,6 +149,20 @@ impl error_arcs::ErrorArcsFns for Fns {
         } else {
             Ok(())
         }
+    }
+}
+
+impl compensation::CompensationFns for Fns {
+    fn add_one(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::add_one(self, data)
+    }
+    fn fail_if_asked(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::fail_if_asked(self, data)
+    }
+    fn release(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.value -= 1;
+        data.log.push("release".into());
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 //! user's imports or features. docs/generated-code.md describes the output.
 
 mod calls;
+mod compensate;
 mod enums;
 mod errors;
 mod functions;

@@ -230,6 +230,15 @@ impl Gen<'_> {
 
         let res = quote!(__fsm::Cx<#data, F, #res_arg>);
         let on_error_for = self.on_error_for(&all, &res_arg);
+        // Compensation: only for machines that have some.
+        let compensation = set(&|_, s| s.compensate.is_some());
+        let compensates_at = set(&|_, s| s.compensate_at_end).filter(|_| compensation.is_some());
+        let compensates_const = compensation.is_some().then(|| {
+            quote!(
+                const COMPENSATES: bool = true;
+            )
+        });
+        let compensate = self.compensate_table(&all);
         let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
             let name = format_ident!("{}", name);
             body.map(|body| {
@@ -247,6 +256,13 @@ impl Gen<'_> {
                 "on_error_for",
                 quote!((pos: #pos, error: &__fsm::FnError) -> __fsm::Option<#pos>),
                 on_error_for,
+            ),
+            on("compensation", quote!((pos: #pos) -> bool), compensation),
+            on("compensates_at", quote!((pos: #pos) -> bool), compensates_at),
+            on(
+                "compensate",
+                quote!((__cx: &mut #res, __d: &mut #data, at: #pos) -> __fsm::CallResult),
+                compensate,
             ),
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
@@ -327,6 +343,7 @@ impl Gen<'_> {
                     const NAME: &'static str = #name;
                     const START: #pos = #pos::START;
                     #history_const
+                    #compensates_const
 
                     #[inline]
                     fn network(pos: #pos) -> &'static str {

@@ -4,8 +4,8 @@
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
 use crate::ast::{
-    Arc, DataMode, ErrorArc, ErrorDecl, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, State,
-    Store, Superstate, Value, WILDCARD,
+    Arc, Compensate, DataMode, ErrorArc, ErrorDecl, Event, FunctionDecl, FunctionRef, Machine, Network, Origin,
+    Resource, State, Store, Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -679,6 +679,7 @@ impl Mapper<'_> {
             on_exit: self.function_refs_at(&fields, keys::ON_EXIT),
             superstate: fields.get(keys::SUPERSTATE).map(|n| self.reference(n)),
             on_error: fields.get(keys::ON_ERROR).map(|n| self.on_error(n)).unwrap_or_default(),
+            compensate: fields.get(keys::COMPENSATE).and_then(|n| self.compensate(n)),
             data_mode: fields.get(keys::DATA_MODE).and_then(|n| self.data_mode(n)),
             retry: fields.get(keys::RETRY).map(|n| self.value(n)),
             timeout_seconds: fields.get(keys::TIMEOUT_SECONDS).map(|n| self.value(n)),
@@ -766,6 +767,16 @@ impl Mapper<'_> {
                 ..arc.clone()
             })
             .collect()
+    }
+
+    /// `compensate: undo_fn` (one function), or `true`/`false` on an end state.
+    fn compensate(&mut self, node: &Node) -> Option<Compensate> {
+        if let Kind::Scalar { text, style } = &node.kind
+            && let Scalar::Bool(b) = resolve(text, *style)
+        {
+            return Some(Compensate::End(Spanned::new(b, node.span)));
+        }
+        self.function_ref(node).map(Compensate::Function)
     }
 
     /// `on_error: state`, or a list of `{ kinds: [..], to: state }` entries.
