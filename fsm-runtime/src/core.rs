@@ -24,8 +24,36 @@ pub struct FnError {
 /// `on_error` entries and its `retry: { on: [..] }` choose by kind.
 ///
 /// Kinds compare by name, so the same name is the same kind in every machine.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// ```
+/// use fsm_runtime::{ErrorKind, FnError};
+///
+/// let declined = ErrorKind::named("declined");
+/// let name = String::from("declined");
+/// assert_eq!(declined, ErrorKind::named(name.leak()), "the same name, another string");
+/// let error = FnError::with_source("charging", FnError::of_kind(declined, "card refused"));
+/// assert_eq!(error.kind(), Some(declined), "the kind of a wrapped cause");
+/// assert!(!error.is(ErrorKind::TIMEOUT));
+/// assert_eq!(FnError::new("no kind").kind(), None);
+/// ```
+#[derive(Clone, Copy, Eq, PartialOrd, Ord)]
 pub struct ErrorKind(&'static str);
+
+/// By name, as equality.
+impl std::hash::Hash for ErrorKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// By name; the same literal (the usual case: one machine's generated code names a kind by one
+/// literal, which the compiler stores once) is told equal without comparing the text.
+impl PartialEq for ErrorKind {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && (std::ptr::eq(self.0.as_ptr(), other.0.as_ptr()) || self.0 == other.0)
+    }
+}
 
 impl ErrorKind {
     /// A state's functions took longer than its `timeout_seconds`.
