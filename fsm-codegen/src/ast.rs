@@ -53,6 +53,12 @@ pub struct Machine {
     /// Rust attributes for the generated enums (`#[derive(..)]`, `#[repr(u8)]`, serde's), as
     /// written: `{ states: ["#[derive(serde::Serialize)]"], events: [..], ends: [..] }`.
     pub attributes: Option<Attributes>,
+    /// The kinds of errors the machine's functions return (`[unavailable, declined]`, or with a
+    /// `description` each): the generated `<Machine>ErrorKind` enum, chosen between by a state's
+    /// `on_error` entries (`kinds:`) and `retry: { on: [..] }`, beside the kinds the runtime
+    /// reports (`timeout`, `circuit_open`, `rate_limited`, `store_conflict`, `step_limit`).
+    #[cfg_attr(feature = "schema", schemars(default))]
+    pub errors: Vec<ErrorDecl>,
     /// Maximum number of transitions of one run before it stops with an error (default 1000).
     pub max_transitions: Option<Spanned<u64>>,
     /// Treat warnings (unreachable states, states that cannot reach an end) as errors.
@@ -144,8 +150,19 @@ pub struct State {
     pub on_exit: Vec<FunctionRef>,
     /// The superstate the state belongs to (one of the network's `superstates`).
     pub superstate: Option<Spanned<String>>,
-    /// State to go to when a check or transform of this state fails; the error is available there.
-    pub on_error: Option<Spanned<String>>,
+    /// Where a run goes when a check or transform of this state (or of one of its arcs) fails; the
+    /// error is available there. A state (every error), or a list of entries tried in order,
+    /// `[{ kinds: [timeout, unavailable], to: wait }, { to: failed }]`: the first whose `kinds`
+    /// include the error's kind, or that has no `kinds`. An error no entry takes stops the run.
+    // The readers make the one-state form one entry without kinds.
+    #[cfg_attr(feature = "schema", schemars(default, with = "Option<OnErrorSchema>"))]
+    pub on_error: Vec<ErrorArc>,
+    /// Saga compensation. On a state: the function that undoes what the state did
+    /// (`compensate: release_seat`), run when a run that completed the state fails later, or
+    /// finishes in an end state marked `compensate: true`; the states completed are undone in
+    /// reverse order, each once. On an end state: `true`, a run finishing there compensates.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<CompensateSchema>"))]
+    pub compensate: Option<Compensate>,
     /// Overrides the machine's `data_mode` for this state.
     pub data_mode: Option<Spanned<DataMode>>,
     /// The Rust type of the state's own data (`data: RedLight`): made by the function each arc
@@ -181,6 +198,86 @@ pub struct State {
     pub span: Span,
 }
 
+/// A state's `compensate`.
+#[derive(Clone, Debug)]
+pub enum Compensate {
+    /// The function that undoes the state (a transform).
+    Function(FunctionRef),
+    /// On an end state: whether a run finishing there compensates.
+    End(Spanned<bool>),
+}
+
+impl Compensate {
+    /// The whole value.
+    pub fn span(&self) -> Span {
+        match self {
+            Compensate::Function(f) => f.span(),
+            Compensate::End(b) => b.span,
+        }
+    }
+}
+
+/// The schema of `compensate`: a function, or `true` on an end state.
+#[cfg(feature = "schema")]
+#[derive(JsonSchema)]
+#[cfg_attr(feature = "schema", schemars(untagged))]
+#[allow(dead_code)]
+enum CompensateSchema {
+    /// On an end state: a run finishing here compensates the states it completed.
+    End(bool),
+    /// The function that undoes the state.
+    Function(FunctionRef),
+}
+
+/// One entry of a state's `on_error`.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct ErrorArc {
+    /// The kinds of errors the entry takes (declared in `errors:`, or built in). Omitted: every
+    /// error (a catch-all, which must come last).
+    #[cfg_attr(feature = "schema", schemars(default))]
+    pub kinds: Vec<Spanned<String>>,
+    /// The state of the same network the run goes to.
+    pub to: Spanned<String>,
+    /// The whole entry (the state's name for the one-state form).
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub span: Span,
+}
+
+/// The schema of `on_error`: a state, or a list of entries.
+#[cfg(feature = "schema")]
+#[derive(JsonSchema)]
+#[cfg_attr(feature = "schema", schemars(untagged))]
+#[allow(dead_code)]
+enum OnErrorSchema {
+    /// Every error goes to this state.
+    State(String),
+    /// Entries tried in order.
+    Entries(Vec<ErrorArc>),
+}
+
+/// A kind of error the machine's functions return (`errors:`).
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct ErrorDecl {
+    /// Name (snake_case); becomes a variant of the `<Machine>ErrorKind` enum.
+    pub name: Spanned<String>,
+    /// Documentation; becomes the doc comment of the variant.
+    pub description: Option<Spanned<String>>,
+    /// The whole declaration.
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub span: Span,
+}
+
+impl State {
+    /// The `on_error` entry without kinds (the first, when there are several).
+    pub fn catch_all(&self) -> Option<&ErrorArc> {
+        self.on_error.iter().find(|e| e.kinds.is_empty())
+    }
+}
+
 /// The schema of a state's `retry` (read as a [`Value`] and checked by validation).
 #[cfg(feature = "schema")]
 #[derive(JsonSchema)]
@@ -197,6 +294,8 @@ pub struct RetrySchema {
     backoff: Option<String>,
     /// Add up to a quarter of each wait at random (default true).
     jitter: Option<bool>,
+    /// Retry only errors of these kinds (default: every error).
+    on: Option<Vec<String>>,
 }
 
 /// The schema of a state's `circuit_breaker` (read as a [`Value`] and checked by validation).

@@ -44,6 +44,16 @@ pub mod codes {
         DUPLICATE_RESOURCE = "fsm::duplicate_resource";
         /// Two declarations (`functions:`) of the same function.
         DUPLICATE_FUNCTION = "fsm::duplicate_function";
+        /// Two kinds of errors (`errors:`) share a name, or one has the name of a built-in kind.
+        DUPLICATE_ERROR_KIND = "fsm::duplicate_error_kind";
+        /// A kind of error in `on_error` or `retry: { on: .. }` that is neither declared in
+        /// `errors:` nor built in.
+        UNKNOWN_ERROR_KIND = "fsm::unknown_error_kind";
+        /// An `on_error` entry never tried: after the entry without kinds, or a kind an earlier
+        /// entry takes.
+        SHADOWED_ERROR_ARC = "fsm::shadowed_error_arc";
+        /// An `on_error` entry names a kind no function of the state can fail with (warning).
+        UNRETURNED_ERROR_KIND = "fsm::unreturned_error_kind";
         /// A function is declared in `functions:` but no state or arc uses it (warning).
         UNUSED_FUNCTION = "fsm::unused_function";
         /// A reference to a state that does not exist in the network.

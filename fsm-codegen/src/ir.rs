@@ -97,6 +97,28 @@ pub struct RetryPolicy {
     pub exponential: bool,
     /// Up to a quarter of each wait added at random.
     pub jitter: bool,
+    /// The kinds of errors retried (`on:`); empty: every error.
+    pub on: Vec<String>,
+}
+
+/// A kind of error the machine declares (`errors:`).
+#[derive(Clone, Debug)]
+pub struct ErrorKind {
+    /// Name as written (snake_case).
+    pub name: String,
+    /// PascalCase identifier (the variant of `<Machine>ErrorKind`).
+    pub ident: String,
+    /// Documentation.
+    pub description: Option<String>,
+}
+
+/// An `on_error` entry with kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorArc {
+    /// The kinds it takes, by name (declared or built in).
+    pub kinds: Vec<String>,
+    /// Where the run goes.
+    pub to: StateId,
 }
 
 /// A validated machine.
@@ -118,6 +140,9 @@ pub struct Machine {
     pub main: NetworkId,
     /// Events, in declaration order. Non-empty: the machine is event-driven (`handle`).
     pub events: Vec<Event>,
+    /// The kinds of errors declared (`errors:`), in order. Non-empty: the machine has a
+    /// `<Machine>ErrorKind` enum.
+    pub errors: Vec<ErrorKind>,
     /// Named functions (methods of the generated trait), in order of first use.
     pub functions: Vec<Function>,
     /// Inline Rust functions, in order of appearance.
@@ -211,8 +236,17 @@ pub struct State {
     pub validate: Vec<Call>,
     /// Transforms run on entering, in order, then its entry actions (`on_entry`).
     pub transform: Vec<Call>,
-    /// Where a run goes when a function of this state (or of one of its arcs) fails.
+    /// Where a run goes when a function of this state (or of one of its arcs) fails, whatever
+    /// the error's kind (the `on_error` entry without kinds).
     pub on_error: Option<StateId>,
+    /// The `on_error` entries with kinds, in order, tried before `on_error` (empty for most
+    /// states).
+    pub error_arcs: Vec<ErrorArc>,
+    /// The function that undoes the state (`compensate`), run in reverse order of completion
+    /// when a run fails or finishes in an end state marked `compensate: true`.
+    pub compensate: Option<Call>,
+    /// An end state marked `compensate: true`.
+    pub compensate_at_end: bool,
     /// How the state's functions see the record.
     pub data_mode: DataMode,
     /// Outgoing arcs in the order a run tries them: priority (highest first), then declaration.

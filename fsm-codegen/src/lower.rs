@@ -94,6 +94,15 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
         networks,
         main,
         events,
+        errors: machine
+            .errors
+            .iter()
+            .map(|e| crate::ir::ErrorKind {
+                name: e.name.value.clone(),
+                ident: type_ident(&e.name),
+                description: doc(&e.description),
+            })
+            .collect(),
         functions,
         inlines,
         resources: typed.resources,
@@ -206,7 +215,26 @@ impl Lowering<'_, '_> {
                 is_end: s.is_end.as_ref().is_some_and(|b| b.value),
                 validate,
                 transform,
-                on_error: s.on_error.as_ref().and_then(|e| state_index(e)),
+                on_error: s.catch_all().and_then(|e| state_index(&e.to)),
+                compensate: match &s.compensate {
+                    Some(ast::Compensate::Function(f)) => {
+                        Some(self.call(f, Role::Transform, None, None, what("compensation")))
+                    }
+                    _ => None,
+                },
+                compensate_at_end: matches!(&s.compensate, Some(ast::Compensate::End(b)) if b.value),
+                // Validation refused entries after the catch-all.
+                error_arcs: s
+                    .on_error
+                    .iter()
+                    .take_while(|e| !e.kinds.is_empty())
+                    .filter_map(|e| {
+                        Some(crate::ir::ErrorArc {
+                            kinds: e.kinds.iter().map(|k| k.value.clone()).collect(),
+                            to: state_index(&e.to)?,
+                        })
+                    })
+                    .collect(),
                 data_mode: s.data_mode.as_ref().map_or(default_mode, |m| mode(Some(m.value))),
                 arcs: Vec::new(),
                 resilience,

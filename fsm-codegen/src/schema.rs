@@ -94,6 +94,15 @@ pub(crate) fn machine_shorthands(schema: &mut Schema) {
         if let Some(Value::Object(max)) = properties.get_mut("max_transitions") {
             max.insert("minimum".to_owned(), json!(1));
         }
+        if let Some(Value::Object(errors)) = properties.get_mut("errors") {
+            errors.insert(
+                "items".to_owned(),
+                json!({ "anyOf": [
+                    { "type": "string", "description": "A kind of error, by name." },
+                    { "$ref": "#/$defs/ErrorDecl" }
+                ]}),
+            );
+        }
         if let Some(Value::Object(events)) = properties.get_mut("events") {
             events.insert(
                 "items".to_owned(),

@@ -170,6 +170,10 @@ fn fix(m: &mut Machine, code: &str, at: Span) -> bool {
         m.resources.remove(i);
         return true;
     }
+    if let Some(i) = m.errors.iter().rposition(|e| inside(e.span, at)) {
+        m.errors.remove(i);
+        return true;
+    }
     if let Some(i) = m.networks.iter().rposition(|n| inside(n.span, at))
         && m.networks.len() > 1
     {
@@ -190,8 +194,16 @@ fn remove_function(list: &mut Vec<FunctionRef>, at: Span) -> bool {
 }
 
 fn fix_state_part(s: &mut State, at: Span) -> bool {
-    if s.on_error.as_ref().is_some_and(|o| inside(o.span, at)) {
-        s.on_error = None;
+    if s.compensate.as_ref().is_some_and(|c| inside(c.span(), at)) {
+        s.compensate = None;
+        return true;
+    }
+    if let Some(i) = s
+        .on_error
+        .iter()
+        .position(|o| inside(o.to.span, at) || o.kinds.iter().any(|k| inside(k.span, at)))
+    {
+        s.on_error.remove(i);
         return true;
     }
     if let Some(i) = s.resources.iter().position(|r| inside(r.span, at)) {

@@ -15,6 +15,96 @@ use std::time::Duration;
 pub struct FnError {
     message: Cow<'static, str>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    kind: Option<ErrorKind>,
+}
+
+/// What kind of failure an [`FnError`] is, by name: one of the kinds a machine declares in
+/// `errors:` (its generated `<Machine>ErrorKind` enum converts into this), or one the runtime
+/// reports itself ([`ErrorKind::TIMEOUT`], [`ErrorKind::CIRCUIT_OPEN`], ...). A state's
+/// `on_error` entries and its `retry: { on: [..] }` choose by kind.
+///
+/// Kinds compare by name, so the same name is the same kind in every machine.
+///
+/// ```
+/// use fsm_runtime::{ErrorKind, FnError};
+///
+/// let declined = ErrorKind::named("declined");
+/// let name = String::from("declined");
+/// assert_eq!(declined, ErrorKind::named(name.leak()), "the same name, another string");
+/// let error = FnError::with_source("charging", FnError::of_kind(declined, "card refused"));
+/// assert_eq!(error.kind(), Some(declined), "the kind of a wrapped cause");
+/// assert!(!error.is(ErrorKind::TIMEOUT));
+/// assert_eq!(FnError::new("no kind").kind(), None);
+/// ```
+#[derive(Clone, Copy, Eq, PartialOrd, Ord)]
+pub struct ErrorKind(&'static str);
+
+/// By name, as equality.
+impl std::hash::Hash for ErrorKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// By name; the same literal (the usual case: one machine's generated code names a kind by one
+/// literal, which the compiler stores once) is told equal without comparing the text.
+impl PartialEq for ErrorKind {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && (std::ptr::eq(self.0.as_ptr(), other.0.as_ptr()) || self.0 == other.0)
+    }
+}
+
+impl ErrorKind {
+    /// A state's functions took longer than its `timeout_seconds`.
+    pub const TIMEOUT: ErrorKind = ErrorKind("timeout");
+    /// A state's `circuit_breaker` is open: its functions were not called.
+    pub const CIRCUIT_OPEN: ErrorKind = ErrorKind("circuit_open");
+    /// A service refused the call for its rate (an HTTP resource's `429 Too Many Requests`). A
+    /// state's own `rate_limit` waits for its turn and never fails.
+    pub const RATE_LIMITED: ErrorKind = ErrorKind("rate_limited");
+    /// Optimistic locking refused the save of a `reference` state: another writer saved the
+    /// record first (the run holds the record that writer saved).
+    pub const STORE_CONFLICT: ErrorKind = ErrorKind("store_conflict");
+    /// The run reached its step limit ([`RunError::StepLimit`]). It stops the run: no `on_error`
+    /// arc catches it, [`RunError::kind`] names it.
+    pub const STEP_LIMIT: ErrorKind = ErrorKind("step_limit");
+    /// The kinds the runtime reports, in documentation order.
+    pub const BUILTIN: &'static [ErrorKind] = &[
+        ErrorKind::TIMEOUT,
+        ErrorKind::CIRCUIT_OPEN,
+        ErrorKind::RATE_LIMITED,
+        ErrorKind::STORE_CONFLICT,
+        ErrorKind::STEP_LIMIT,
+    ];
+
+    /// The kind named `name` (generated `<Machine>ErrorKind` enums convert through it).
+    pub const fn named(name: &'static str) -> Self {
+        ErrorKind(name)
+    }
+
+    /// The name, as written in the machine definition.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// Whether `error` is of one of `kinds` (with no kind, of none).
+    #[inline]
+    pub fn any_of(kinds: &[ErrorKind], error: &FnError) -> bool {
+        error.kind().is_some_and(|k| kinds.contains(&k))
+    }
+}
+
+impl fmt::Debug for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.0)
+    }
 }
 
 impl FnError {
@@ -23,6 +113,7 @@ impl FnError {
         FnError {
             message: message.into(),
             source: None,
+            kind: None,
         }
     }
 
@@ -34,12 +125,48 @@ impl FnError {
         FnError {
             message: message.into(),
             source: Some(Arc::new(source)),
+            kind: None,
         }
+    }
+
+    /// An error of `kind` with a message: `FnError::of_kind(OrderErrorKind::Declined, "card refused")`
+    /// (or `OrderErrorKind::Declined.error("card refused")`).
+    pub fn of_kind(kind: impl Into<ErrorKind>, message: impl Into<Cow<'static, str>>) -> Self {
+        FnError::new(message).with_kind(kind)
+    }
+
+    /// The same error, of `kind`.
+    #[must_use]
+    pub fn with_kind(mut self, kind: impl Into<ErrorKind>) -> Self {
+        self.kind = Some(kind.into());
+        self
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The kind of the error: its own, else the kind of the first error of its causes that has
+    /// one (so a function that wraps a failure with [`FnError::with_source`] keeps its kind);
+    /// `None` for an error of no kind.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        if self.kind.is_some() {
+            return self.kind;
+        }
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            if let Some(k) = e.downcast_ref::<FnError>().and_then(|f| f.kind) {
+                return Some(k);
+            }
+            cause = e.source();
+        }
+        None
+    }
+
+    /// Whether the error is of `kind`.
+    pub fn is(&self, kind: impl Into<ErrorKind>) -> bool {
+        self.kind() == Some(kind.into())
     }
 }
 
@@ -129,6 +256,13 @@ pub struct StateError {
     pub error: FnError,
 }
 
+impl StateError {
+    /// The kind of the error ([`FnError::kind`]).
+    pub fn kind(&self) -> Option<ErrorKind> {
+        self.error.kind()
+    }
+}
+
 impl fmt::Display for StateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} failed in state `{}`: {}", self.function, self.state, self.error)
@@ -171,6 +305,29 @@ pub enum RunError {
         /// The state the run was in.
         state: &'static str,
     },
+    /// Compensations (a state's `compensate`) failed, after their retries: the run undid what
+    /// it could and stopped. Both errors are kept: why the run was compensating, and what failed.
+    Compensation {
+        /// The failure that made the run compensate; `None` when it was an end state marked
+        /// `compensate: true`.
+        cause: Option<Box<RunError>>,
+        /// Each compensation that failed, in the order they ran (the others ran and succeeded).
+        failed: Vec<StateError>,
+    },
+}
+
+impl RunError {
+    /// The kind of the error: the failed function's ([`FnError::kind`]), or
+    /// [`ErrorKind::STEP_LIMIT`] for the step limit; `None` when the run had no arc to take or
+    /// the function's error has no kind.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            RunError::Function(e) => e.kind(),
+            RunError::StepLimit { .. } => Some(ErrorKind::STEP_LIMIT),
+            RunError::NoTransition { .. } => None,
+            RunError::Compensation { failed, .. } => failed.first().and_then(StateError::kind),
+        }
+    }
 }
 
 impl fmt::Display for RunError {
@@ -183,6 +340,19 @@ impl fmt::Display for RunError {
             RunError::StepLimit { limit, state } => {
                 write!(f, "step limit of {limit} transitions reached in state `{state}`")
             }
+            RunError::Compensation { cause, failed } => {
+                f.write_str("compensation failed: ")?;
+                for (i, e) in failed.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                match cause {
+                    Some(cause) => write!(f, " (compensating after: {cause})"),
+                    None => f.write_str(" (compensating at an end state)"),
+                }
+            }
         }
     }
 }
@@ -191,6 +361,9 @@ impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Function(e) => Some(&e.error),
+            RunError::Compensation { failed, .. } => {
+                failed.first().map(|e| &e.error as &(dyn std::error::Error + 'static))
+            }
             _ => None,
         }
     }
@@ -207,6 +380,9 @@ pub struct HistoryEntry {
     pub at: Duration,
     /// Time spent in the state's checks and transforms.
     pub took: Duration,
+    /// An entry of the state's compensation (`compensate`), run after a failure or at an end
+    /// state marked `compensate: true`, not of its functions.
+    pub compensation: bool,
 }
 
 /// Options of a run.

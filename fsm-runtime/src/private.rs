@@ -84,6 +84,17 @@ pub fn transition_span(machine: &'static str, network: &'static str, state: &'st
     }
 }
 
+/// Opens the span of a compensation of `state`: `fsm.compensate{machine, network, state}` at
+/// level DEBUG; a no-op without the `tracing` feature.
+#[inline]
+#[allow(unused_variables)]
+pub fn compensation_span(machine: &'static str, network: &'static str, state: &'static str) -> TransitionSpan {
+    TransitionSpan {
+        #[cfg(feature = "tracing")]
+        _span: tracing::debug_span!("fsm.compensate", machine, network, state).entered(),
+    }
+}
+
 /// Implements `serde::Serialize`/`Deserialize` for a generated state or event-name type by its
 /// YAML name (through `StateName::name` and `FromStr`) when fsm-runtime is built with the `serde`
 /// feature, and expands to nothing otherwise: the generated code never depends on a feature of

@@ -7,7 +7,7 @@
 //! Generated code calls [`guarded`] and [`deadline`]; the types are public so their behaviour is
 //! documented and testable on its own.
 
-use crate::FnError;
+use crate::{ErrorKind, FnError};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -26,6 +26,8 @@ type CallResult = Result<(), (&'static str, FnError)>;
 pub struct RetryPolicy {
     attempts: u32,
     waits: Backoff,
+    /// The kinds of errors retried; empty: every error.
+    on: &'static [ErrorKind],
 }
 
 impl RetryPolicy {
@@ -40,7 +42,20 @@ impl RetryPolicy {
                 exponential,
                 jitter,
             ),
+            on: &[],
         }
+    }
+
+    /// The same policy, retrying only errors of `kinds` (a state's `retry: { on: [..] }`); any
+    /// other error fails the state at once. Empty: every error, as without it.
+    pub const fn on(mut self, kinds: &'static [ErrorKind]) -> Self {
+        self.on = kinds;
+        self
+    }
+
+    /// Whether the policy runs the functions again after `error` (not counting attempts).
+    pub fn retries(&self, error: &FnError) -> bool {
+        self.on.is_empty() || ErrorKind::any_of(self.on, error)
     }
 
     /// Runs in all.
@@ -255,10 +270,13 @@ pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallR
         {
             return Err((
                 BREAKER_FUNCTION,
-                FnError::new(format!(
-                    "circuit open: {} failures in a row; calls resume {:?} after the last one",
-                    breaker.threshold, breaker.reset
-                )),
+                FnError::of_kind(
+                    ErrorKind::CIRCUIT_OPEN,
+                    format!(
+                        "circuit open: {} failures in a row; calls resume {:?} after the last one",
+                        breaker.threshold, breaker.reset
+                    ),
+                ),
             ));
         }
         let result = run();
@@ -267,7 +285,9 @@ pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallR
         }
         match (result, retry) {
             (Ok(()), _) => return Ok(()),
-            (Err(_failed), Some(retry)) if n < attempts && !outcome_unknown(&_failed.1) => {
+            (Err(_failed), Some(retry))
+                if n < attempts && retry.retries(&_failed.1) && !outcome_unknown(&_failed.1) =>
+            {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(function = _failed.0, error = %_failed.1, attempt = n, "state function failed; retrying");
                 std::thread::sleep(retry.waits.wait_with_jitter(n));
@@ -314,9 +334,10 @@ pub fn deadline(began: Instant, limit_nanos: u64) -> CallResult {
     if took > limit {
         return Err((
             TIMEOUT_FUNCTION,
-            FnError::new(format!(
-                "the state's functions took {took:?}, over its timeout of {limit:?}"
-            )),
+            FnError::of_kind(
+                ErrorKind::TIMEOUT,
+                format!("the state's functions took {took:?}, over its timeout of {limit:?}"),
+            ),
         ));
     }
     Ok(())
@@ -479,6 +500,43 @@ mod tests {
             Err(("write", FnError::from(ResourceError::Env { var: "X".into() })))
         });
         assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn retry_on_kinds_retries_those_kinds_only() {
+        const UNAVAILABLE: ErrorKind = ErrorKind::named("unavailable");
+        let retry = RetryPolicy::new(3, 1, 1, false, false).on(&[UNAVAILABLE, ErrorKind::TIMEOUT]);
+        let guards = Guards {
+            retry: Some(&retry),
+            ..Guards::default()
+        };
+        let calls = |error: fn() -> FnError| {
+            let mut calls = 0;
+            let result = guarded(guards, || {
+                calls += 1;
+                Err(("f", error()))
+            });
+            (calls, result.unwrap_err().1)
+        };
+        let (n, last) = calls(|| FnError::of_kind(UNAVAILABLE, "no seat"));
+        assert_eq!(n, 3);
+        assert_eq!(last.kind(), Some(UNAVAILABLE), "the kind survives `failed 3 times`");
+        assert_eq!(last.to_string(), "failed 3 times: no seat");
+        assert_eq!(calls(|| FnError::of_kind(ErrorKind::named("declined"), "no")).0, 1);
+        assert_eq!(calls(|| FnError::new("no kind")).0, 1);
+        // Without `on`, every error.
+        let all = RetryPolicy::new(2, 1, 1, false, false);
+        assert!(all.retries(&FnError::new("x")) && all.retries(&FnError::of_kind(UNAVAILABLE, "x")));
+    }
+
+    #[test]
+    fn guards_report_their_kinds() {
+        let b = CircuitBreaker::new(1, u64::MAX);
+        let _ = guarded(on(&b), || Err(("f", FnError::new("down"))));
+        let open = guarded(on(&b), || Ok(())).unwrap_err().1;
+        assert_eq!(open.kind(), Some(ErrorKind::CIRCUIT_OPEN));
+        let late = deadline(Instant::now() - Duration::from_secs(1), 1).unwrap_err().1;
+        assert_eq!(late.kind(), Some(ErrorKind::TIMEOUT));
     }
 
     fn on(breaker: &CircuitBreaker) -> Guards<'_> {

@@ -2013,3 +2013,154 @@ fn a_data_driven_run_makes_and_drops_state_data_the_same_way_in_run_step_and_obs
     assert_eq!((traced.data, traced.transitions), (outcome.data, outcome.transitions));
     assert_eq!(traced.history.len(), 5);
 }
+
+// ------------------------------------------------------------------ kinds of errors
+
+#[test]
+fn on_error_entries_are_chosen_by_kind_and_retry_takes_its_kinds_only() {
+    use error_kinds::{ErrorKinds, ErrorKindsEnd as End, ErrorKindsErrorKind as Kind};
+    let machine = ErrorKinds::new(Fns);
+    let run = |value| machine.run(Doc::new(value)).unwrap();
+    // Unavailable: retried (3 runs in all), then the entry of its kind.
+    let out = run(1);
+    assert_eq!(out.end, End::Later);
+    assert_eq!(out.data.log.len(), 3);
+    let error = out.error.unwrap();
+    assert_eq!(error.kind(), Some(Kind::Unavailable.into()));
+    assert_eq!(error.error.to_string(), "failed 3 times: no seat left");
+    // Declined: not retried, its own entry, the cause kept.
+    let out = run(2);
+    assert_eq!((out.end, out.data.log.len()), (End::Refused, 1));
+    assert!(out.error.as_ref().unwrap().error.is(Kind::Declined));
+    assert_eq!(out.error.unwrap().error.to_string(), "the card: insufficient funds");
+    // No kind: not retried, the catch-all.
+    let out = run(3);
+    assert_eq!((out.end, out.data.log.len()), (End::Failed, 1));
+    assert_eq!(out.error.unwrap().kind(), None);
+    // Unavailable twice, then booked: the retry succeeds.
+    let out = run(4);
+    assert_eq!((out.end, out.data.log.len()), (End::Done, 3));
+    assert!(out.error.is_none());
+    // The same choices when the run is observed (history), stepped or not.
+    let observed = ErrorKinds::new(Fns).with_options(RunOptions {
+        history: true,
+        ..RunOptions::default()
+    });
+    let mut stepped = observed.start(Doc::new(2));
+    while stepped.step().unwrap().finished().is_none() {}
+    assert_eq!(stepped.end(), Some(End::Refused));
+    assert_eq!(observed.run(Doc::new(1)).unwrap().end, End::Later);
+    // The enum: names, parsing, the runtime's kind.
+    assert_eq!(Kind::ALL, [Kind::Unavailable, Kind::Declined]);
+    assert_eq!(Kind::Declined.to_string(), "declined");
+    assert_eq!("unavailable".parse::<Kind>().unwrap(), Kind::Unavailable);
+    assert!("timeout".parse::<Kind>().is_err());
+    assert_eq!(Kind::Unavailable.kind(), fsm_runtime::ErrorKind::named("unavailable"));
+}
+
+mod kinds_by_event {
+    fsm::fsm! {
+        /// A payment terminal: a charge that is declined waits for another card, one that times
+        /// out waits to be tried again, any other failure ends it.
+        machine Terminal {
+            data: crate::support::Doc;
+            data_mode: direct;
+            events { Charge(i64), Retry }
+            errors {
+                /// The card was refused.
+                declined,
+            }
+            start state idle;
+            state charging {
+                transform: charge;
+                on_error: [declined] -> idle, [timeout] -> waiting, broken;
+            }
+            state waiting;
+            end state paid;
+            end state broken;
+            idle -> charging on Charge do take_amount;
+            charging -> paid;
+            waiting -> charging on Retry;
+        }
+    }
+
+    pub struct Bank;
+
+    impl TerminalFns for Bank {
+        fn take_amount(
+            &self,
+            data: &mut crate::support::Doc,
+            amount: &i64,
+            _: &mut fsm_runtime::Context<'_>,
+        ) -> Result<(), fsm_runtime::FnError> {
+            if *amount < 0 {
+                return Err(TerminalErrorKind::Declined.error("a negative amount"));
+            }
+            data.value = *amount;
+            Ok(())
+        }
+        fn charge(
+            &self,
+            data: &mut crate::support::Doc,
+            _: &mut fsm_runtime::Context<'_>,
+        ) -> Result<(), fsm_runtime::FnError> {
+            data.log.push(format!("charge {}", data.value));
+            match data.value {
+                0 => Err(TerminalErrorKind::Declined.error("no funds")),
+                1 => {
+                    data.value = 2;
+                    Err(fsm_runtime::FnError::of_kind(
+                        fsm_runtime::ErrorKind::TIMEOUT,
+                        "the bank is slow",
+                    ))
+                }
+                3 => Err("the terminal broke".into()),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+#[test]
+fn kinds_choose_the_error_arc_in_an_event_driven_machine() {
+    use kinds_by_event::{Bank, Terminal, TerminalEnd as End, TerminalEvent as E, TerminalState as S};
+    for history in [false, true] {
+        let machine = Terminal::new(Bank).with_options(RunOptions {
+            history,
+            ..RunOptions::default()
+        });
+        let mut run = machine.start(Doc::new(0));
+        // Declined in the state: back to idle for another card.
+        assert_eq!(run.handle(E::Charge(0)).unwrap(), Status::Waiting(S::Idle));
+        assert!(
+            run.last_error()
+                .unwrap()
+                .error
+                .is(kinds_by_event::TerminalErrorKind::Declined)
+        );
+        // Declined by the arc's transform: the source state's entries (idle has none): the run stops.
+        assert!(matches!(run.handle(E::Charge(-1)), Err(HandleError::Failed(_))));
+        let mut run = machine.start(Doc::new(0));
+        // A timeout: waits, then a retry is charged.
+        assert_eq!(run.handle(E::Charge(1)).unwrap(), Status::Waiting(S::Waiting));
+        assert_eq!(run.last_error().unwrap().kind(), Some(fsm_runtime::ErrorKind::TIMEOUT));
+        assert_eq!(run.handle(E::Retry).unwrap(), Status::Finished(End::Paid));
+        assert_eq!(run.data().log, ["charge 1", "charge 2"], "history: {history}");
+        // No kind: the catch-all.
+        let mut run = machine.start(Doc::new(0));
+        assert_eq!(run.handle(E::Charge(3)).unwrap(), Status::Finished(End::Broken));
+    }
+}
+
+#[test]
+fn a_yaml_saga_compensates_at_its_cancelled_end_state() {
+    use compensation::{Compensation, CompensationEnd};
+    let machine = Compensation::new(Fns);
+    let out = machine.run(Doc::new(1)).unwrap();
+    assert_eq!((out.end, out.data.value), (CompensationEnd::Done, 2));
+    let out = machine.run(Doc::failing(1)).unwrap();
+    assert_eq!(out.end, CompensationEnd::Cancelled);
+    // add_one (copy mode) then its compensation: the value is back where it started.
+    assert_eq!(out.data.value, 1);
+    assert_eq!(out.data.log.last().map(String::as_str), Some("release"));
+}

@@ -104,11 +104,11 @@ pub fn dot(machine: &Machine) -> String {
             }
         }
         for (s, st) in net.states.iter().enumerate() {
-            if let Some(e) = st.on_error {
+            for (e, label) in error_arcs(st) {
                 arcs.push(context! {
                     from => dot_id(machine, StateRef { network: id, state: crate::ir::StateId(s) }),
                     to => dot_id(machine, StateRef { network: id, state: e }),
-                    label => "on error",
+                    label => label,
                     style => "dashed",
                 });
             }
@@ -310,11 +310,11 @@ impl Ids {
             }
         }
         for (s, st) in net.states.iter().enumerate() {
-            if let Some(e) = st.on_error {
+            for (e, label) in error_arcs(st) {
                 arcs.push(context! {
                     from => self.state(m, sref(crate::ir::StateId(s))),
                     to => self.state(m, sref(e)),
-                    label => "on error",
+                    label => label,
                 });
             }
         }
@@ -342,4 +342,16 @@ impl Ids {
             subs,
         }
     }
+}
+
+/// A state's `on_error` arcs with their labels: the entries with kinds (`on error: timeout,
+/// unavailable`), then the one for every error (`on error`).
+fn error_arcs(st: &crate::ir::State) -> Vec<(crate::ir::StateId, String)> {
+    let mut arcs: Vec<(crate::ir::StateId, String)> = st
+        .error_arcs
+        .iter()
+        .map(|a| (a.to, format!("on error: {}", a.kinds.join(", "))))
+        .collect();
+    arcs.extend(st.on_error.map(|e| (e, "on error".to_owned())));
+    arcs
 }

@@ -39,8 +39,8 @@
 //! panics, whatever the tokens.
 
 use crate::ast::{
-    Arc, Attributes, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, ResourceKind,
-    State, Store, Superstate, Value, WILDCARD,
+    Arc, Attributes, Compensate, DataMode, ErrorArc, ErrorDecl, Event, FunctionDecl, FunctionRef, Machine, Network,
+    Origin, Resource, ResourceKind, State, Store, Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -385,6 +385,7 @@ impl Parser {
             resources: Vec::new(),
             functions: Vec::new(),
             attributes: None,
+            errors: Vec::new(),
             max_transitions: None,
             deny_warnings: None,
             metadata: None,
@@ -472,6 +473,11 @@ impl Parser {
             Some("functions") if input.peek2(syn::token::Brace) => {
                 let functions = self.item_block(input, docs, keys, "functions", Self::function_decl)?;
                 machine.functions.extend(functions);
+                Ok(())
+            }
+            Some("errors") if input.peek2(syn::token::Brace) => {
+                let errors = self.item_block(input, docs, keys, "errors", Self::error_decl)?;
+                machine.errors.extend(errors);
                 Ok(())
             }
             Some("attributes") if input.peek2(syn::token::Brace) => {
@@ -631,7 +637,8 @@ impl Parser {
             on_entry: Vec::new(),
             on_exit: Vec::new(),
             superstate: None,
-            on_error: None,
+            on_error: Vec::new(),
+            compensate: None,
             data_mode: None,
             data,
             retry: None,
@@ -699,7 +706,8 @@ impl Parser {
             keys::ON_ENTRY => state.on_entry = self.functions(input)?,
             keys::ON_EXIT => state.on_exit = self.functions(input)?,
             keys::SUPERSTATE => state.superstate = Some(self.name(input)?),
-            keys::ON_ERROR => state.on_error = Some(self.name(input)?),
+            keys::ON_ERROR => state.on_error = self.on_error(input)?,
+            keys::COMPENSATE => state.compensate = Some(self.compensate(input)?),
             keys::DATA_MODE => state.data_mode = self.data_mode(input)?,
             keys::RETRY => state.retry = Some(self.value(input)?),
             keys::TIMEOUT_SECONDS => state.timeout_seconds = Some(self.value(input)?),
@@ -1089,6 +1097,76 @@ impl Parser {
                 self.errors.push(e);
                 Self::recover(input, Stop::Comma);
             }
+        }
+    }
+
+    /// `compensate: undo_fn;` (one function) or `compensate: true;` (an end state).
+    fn compensate(&mut self, input: ParseStream<'_>) -> Result<Compensate> {
+        if input.peek(syn::LitBool) {
+            let b: syn::LitBool = input.parse()?;
+            let span = self.one(b.span);
+            return Ok(Compensate::End(Spanned::new(b.value, span)));
+        }
+        if input.peek(syn::token::Bracket) {
+            return Err(input.error("`compensate` takes one function (or `true` on an end state)"));
+        }
+        let mut functions = self.functions(input)?;
+        match functions.pop() {
+            Some(f) if functions.is_empty() => Ok(Compensate::Function(f)),
+            _ => Err(input.error("`compensate` takes one function (or `true` on an end state)")),
+        }
+    }
+
+    /// A kind of error in `errors { .. }`: its name, after optional doc comments.
+    fn error_decl(&mut self, input: ParseStream<'_>) -> Result<ErrorDecl> {
+        let description = self.docs(input)?;
+        let name = self.name(input)?;
+        let start = description.as_ref().map_or(name.span.start, |d| d.span.start);
+        Ok(ErrorDecl {
+            name,
+            description,
+            span: Span::new(start, self.here()),
+        })
+    }
+
+    /// `on_error: state;` (every error), or entries tried in order, each `[kind, kind] -> state`
+    /// or `state` (every error): `on_error: [timeout, unavailable] -> wait, failed;`.
+    fn on_error(&mut self, input: ParseStream<'_>) -> Result<Vec<ErrorArc>> {
+        let mut entries = Vec::new();
+        loop {
+            if input.peek(syn::token::Bracket) {
+                let content;
+                let bracket = syn::bracketed!(content in input);
+                let start = self.mark(bracket.span.open());
+                let mut kinds = Vec::new();
+                while !content.is_empty() {
+                    kinds.push(self.name(&content)?);
+                    if !content.is_empty() {
+                        content.parse::<Token![,]>()?;
+                    }
+                }
+                self.mark(bracket.span.close());
+                input.parse::<Token![->]>().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected `->` and a state after the kinds: `on_error: [timeout, unavailable] -> wait, failed;`",
+                    )
+                })?;
+                let to = self.name(input)?;
+                let span = Span::new(start, to.span.end);
+                entries.push(ErrorArc { kinds, to, span });
+            } else {
+                let to = self.name(input)?;
+                entries.push(ErrorArc {
+                    kinds: Vec::new(),
+                    span: to.span,
+                    to,
+                });
+            }
+            if !input.peek(Token![,]) {
+                return Ok(entries);
+            }
+            input.parse::<Token![,]>()?;
         }
     }
 

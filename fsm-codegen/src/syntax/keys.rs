@@ -50,6 +50,10 @@ keys! {
     ATTRIBUTES = "attributes";
     /// The end states (of `attributes`: the end-state enum).
     ENDS = "ends";
+    /// The kinds of errors a machine's functions return.
+    ERRORS = "errors";
+    /// The kinds of errors an `on_error` entry takes.
+    KINDS = "kinds";
     /// The step limit of a run.
     MAX_TRANSITIONS = "max_transitions";
     /// Warnings become errors.
@@ -66,6 +70,8 @@ keys! {
     TRANSFORM = "transform";
     /// Where a run goes when a function fails.
     ON_ERROR = "on_error";
+    /// What undoes a state (saga compensation); `true` on an end state that compensates.
+    COMPENSATE = "compensate";
     /// Entry actions of a state or superstate.
     ON_ENTRY = "on_entry";
     /// Exit actions of a state or superstate.
@@ -185,6 +191,10 @@ pub enum Place {
     RateLimit,
     /// The machine's `attributes`.
     Attributes,
+    /// A kind of error (`errors:`).
+    ErrorDecl,
+    /// An entry of a state's `on_error` list.
+    ErrorArc,
 }
 
 /// How the `fsm!` DSL writes a key.
@@ -247,6 +257,8 @@ pub fn keys(place: Place) -> &'static [Key] {
         Place::CircuitBreaker => CIRCUIT_BREAKER_KEYS,
         Place::RateLimit => RATE_LIMIT_KEYS,
         Place::Attributes => ATTRIBUTES_KEYS,
+        Place::ErrorDecl => ERROR_DECL,
+        Place::ErrorArc => ERROR_ARC,
     }
 }
 
@@ -266,6 +278,8 @@ pub const PLACES: &[Place] = &[
     Place::CircuitBreaker,
     Place::RateLimit,
     Place::Attributes,
+    Place::ErrorDecl,
+    Place::ErrorArc,
 ];
 
 /// The names of the keys of `place`.
@@ -317,6 +331,7 @@ const MACHINE: &[Key] = &[
     grammar(RESOURCES, "a `resources { .. }` block"),
     grammar(FUNCTIONS, "a `functions { .. }` block"),
     grammar(ATTRIBUTES, "an `attributes { .. }` block"),
+    grammar(ERRORS, "an `errors { .. }` block"),
     setting(MAX_TRANSITIONS),
     setting(DENY_WARNINGS),
     setting(METADATA),
@@ -341,6 +356,7 @@ const STATE: &[Key] = &[
     setting(ON_EXIT),
     setting(SUPERSTATE),
     setting(ON_ERROR),
+    setting(COMPENSATE),
     setting(DATA_MODE),
     grammar(DATA, "`state name(Type)`"),
     setting(RETRY),
@@ -424,6 +440,17 @@ const RETRY_KEYS: &[Key] = &[
     setting(MAX_DELAY_SECONDS),
     setting(BACKOFF),
     setting(JITTER),
+    setting(ON),
+];
+
+const ERROR_DECL: &[Key] = &[
+    grammar(NAME, "the kind's name in `errors { .. }`"),
+    grammar(DESCRIPTION, DOC),
+];
+
+const ERROR_ARC: &[Key] = &[
+    grammar(KINDS, "`[kind, kind] -> state` in `on_error: ..;`"),
+    grammar(TO, "`[kind, kind] -> state`, or `state` alone for every error"),
 ];
 
 const CIRCUIT_BREAKER_KEYS: &[Key] = &[setting(FAILURES), setting(RESET_SECONDS)];
@@ -666,6 +693,8 @@ mod tests {
             Place::CircuitBreaker => props(def("CircuitBreaker")),
             Place::RateLimit => props(def("RateLimit")),
             Place::Attributes => props(def("Attributes")),
+            Place::ErrorDecl => props(def("ErrorDecl")),
+            Place::ErrorArc => props(def("ErrorArc")),
         };
         keys.into_iter().collect()
     }
@@ -726,6 +755,8 @@ mod tests {
             ),
             // Values that validation reads (see `validate::resilience`).
             Place::Retry | Place::CircuitBreaker | Place::RateLimit => return None,
+            Place::ErrorDecl => ("name: M\nstates: [{name: a}]\nerrors:\n  - {name: k EXTRA}\n", &[NAME]),
+            Place::ErrorArc => ("name: M\nstates:\n  - {name: a, on_error: [{to: a EXTRA}]}\n", &[TO]),
         })
     }
 
@@ -741,6 +772,8 @@ mod tests {
             (_, STORE) => "{resource: db, table: t}",
             (_, EVENTS) => "[e]",
             (_, FUNCTIONS) => "[{name: f}]",
+            (_, ERRORS) => "[k]",
+            (_, KINDS) => "[k]",
             (_, DATA_MODE) => "direct",
             (_, DATA) | (_, PAYLOAD) => "u32",
             (_, RETRY) => "{attempts: 2}",

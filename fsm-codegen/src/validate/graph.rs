@@ -40,7 +40,7 @@ fn reachability(cx: &Context<'_>, net: usize, network: &Network, diags: &mut Dia
         backward[to].push(from);
     };
     for (i, state) in network.states.iter().enumerate() {
-        if let Some(to) = state.on_error.as_ref().and_then(|t| cx.state(net, &t.value)) {
+        for to in state.on_error.iter().filter_map(|t| cx.state(net, &t.to.value)) {
             edge(i, to);
         }
     }

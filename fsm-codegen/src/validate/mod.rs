@@ -7,6 +7,8 @@
 //! | `refs` | references to states, networks, events and resources that do not exist |
 //! | `resources` | each resource's `config` against the settings of its kind |
 //! | `resilience` | a state's `retry`, `timeout_seconds`, `circuit_breaker` |
+//! | `compensate` | `compensate: true` only on end states, a function only on the others |
+//! | `errors` | kinds of errors in `on_error` and `retry: { on }`, shadowed entries, kinds no function returns |
 //! | `store` | the record store of a `reference` machine: a database resource, a table name |
 //! | `structure` | start and end states, dead ends, malformed arcs, `main_network` |
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
@@ -21,7 +23,9 @@
 
 mod arcs;
 mod attributes;
+mod compensate;
 mod env_refs;
+mod errors;
 mod functions;
 mod graph;
 mod names;
@@ -69,6 +73,8 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     env_refs::check(&cx, &mut diags);
     store::check(&cx, &mut diags);
     let resilience = resilience::check(&cx, &mut diags);
+    errors::check(&cx, &mut diags);
+    compensate::check(&cx, &mut diags);
     let max_transitions = structure::check(&cx, &mut diags);
     superstates::check(&cx, &mut diags);
     graph::check(&cx, &unresolved, &mut diags);
@@ -212,7 +218,16 @@ pub(crate) fn functions_of(machine: &Machine) -> impl Iterator<Item = (Role, &Fu
     machine.networks.iter().flat_map(|n| {
         let states = n.states.iter().flat_map(|s| {
             let validate = s.validate.iter().map(|f| (Role::Validate, f));
-            let actions = s.transform.iter().chain(&s.on_entry).chain(&s.on_exit);
+            let compensate = match &s.compensate {
+                Some(crate::ast::Compensate::Function(f)) => Some(f),
+                _ => None,
+            };
+            let actions = s
+                .transform
+                .iter()
+                .chain(&s.on_entry)
+                .chain(&s.on_exit)
+                .chain(compensate);
             validate.chain(actions.map(|f| (Role::Transform, f)))
         });
         let superstates = n

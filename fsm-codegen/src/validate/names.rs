@@ -43,6 +43,12 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
         diags,
     );
     unique(
+        machine.errors.iter().map(|e| &e.name),
+        Kind::TYPE.named("kind of error", codes::DUPLICATE_ERROR_KIND),
+        "",
+        diags,
+    );
+    unique(
         machine.resources.iter().map(|r| &r.name),
         Kind::FN.named("resource", codes::DUPLICATE_RESOURCE),
         "",

@@ -61,8 +61,8 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Unresolved {
             }
         };
         for state in &network.states {
-            if let Some(target) = &state.on_error {
-                state_ref(target, diags);
+            for entry in &state.on_error {
+                state_ref(&entry.to, diags);
             }
         }
         let mut into_unresolved = false;

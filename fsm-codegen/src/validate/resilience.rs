@@ -81,6 +81,15 @@ const RETRY: &[(&str, bool, Check)] = &[
     (keys::JITTER, false, |v| {
         matches!(v, Value::Bool(_)).then_some(()).ok_or("`true` or `false`")
     }),
+    // The kinds themselves are checked with the others (`validate::errors`).
+    (keys::ON, false, |v| {
+        let name = |v: &Value| matches!(v, Value::String(_));
+        match v {
+            Value::String(_) => Ok(()),
+            Value::Seq(kinds) if !kinds.is_empty() && kinds.iter().all(|k| name(&k.value)) => Ok(()),
+            _ => Err("a kind of error or a non-empty list of kinds (`on: [timeout, unavailable]`)"),
+        }
+    }),
 ];
 
 const BREAKER: &[(&str, bool, Check)] = &[
@@ -133,6 +142,17 @@ fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
             max_delay: map_number(r, keys::MAX_DELAY_SECONDS).unwrap_or(DEFAULT_MAX_DELAY),
             exponential: !matches!(map_get(r, keys::BACKOFF), Some(Value::String(b)) if b == "fixed"),
             jitter: !matches!(map_get(r, keys::JITTER), Some(Value::Bool(false))),
+            on: match map_get(r, keys::ON) {
+                Some(Value::Seq(kinds)) => kinds
+                    .iter()
+                    .filter_map(|k| match &k.value {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                Some(Value::String(one)) => vec![one.clone()],
+                _ => Vec::new(),
+            },
         })
     });
     let breaker = valid(&state.circuit_breaker, "circuit_breaker", BREAKER, diags).and_then(|b| {

@@ -85,7 +85,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
         let unmade = net
             .states
             .iter()
-            .filter_map(|s| s.on_error.as_ref().map(|e| (e, "`on_error` leads here")))
+            .flat_map(|s| s.on_error.iter().map(|e| (&e.to, "`on_error` leads here")))
             .chain(
                 net.arcs
                     .iter()

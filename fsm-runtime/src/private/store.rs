@@ -85,7 +85,11 @@ impl<D> StoreSlot<D> {
             }
             Err(conflict @ StoreError::Conflict { .. }) => {
                 self.reload(data)?;
-                Err((STORE_FUNCTION, FnError::with_source("optimistic locking", conflict)))
+                Err((
+                    STORE_FUNCTION,
+                    FnError::with_source("optimistic locking", conflict)
+                        .with_kind(crate::core::ErrorKind::STORE_CONFLICT),
+                ))
             }
             Err(unknown @ StoreError::Unknown { .. }) => {
                 self.stale = Some(Stale::Unknown(unknown.to_string()));

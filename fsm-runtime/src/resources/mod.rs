@@ -301,9 +301,24 @@ impl From<::postgres::Error> for ResourceError {
     }
 }
 
+/// A resource's failure as a state function's error: of kind [`ErrorKind::RATE_LIMITED`] for an
+/// HTTP `429 Too Many Requests`, [`ErrorKind::TIMEOUT`] for a wait past the resource's time
+/// limit, of no kind otherwise.
+///
+/// [`ErrorKind::RATE_LIMITED`]: crate::ErrorKind::RATE_LIMITED
+/// [`ErrorKind::TIMEOUT`]: crate::ErrorKind::TIMEOUT
 impl From<ResourceError> for crate::FnError {
     fn from(e: ResourceError) -> Self {
-        crate::FnError::with_source(e.to_string(), e)
+        let kind = match &e {
+            ResourceError::Status { status: 429, .. } => Some(crate::ErrorKind::RATE_LIMITED),
+            ResourceError::Timeout { .. } => Some(crate::ErrorKind::TIMEOUT),
+            _ => None,
+        };
+        let error = crate::FnError::with_source(e.to_string(), e);
+        match kind {
+            Some(kind) => error.with_kind(kind),
+            None => error,
+        }
     }
 }
 

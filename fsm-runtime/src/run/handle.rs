@@ -68,6 +68,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
                     {
                         return self.entry_failed(to, failed);
                     }
+                    self.completed(to);
                     self.live = Some(to);
                     return Ok(Status::Waiting(to));
                 }
@@ -127,7 +128,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         loop {
             if M::is_end(self.pos) {
                 if self.frames.is_empty() {
-                    return Ok(self.settle());
+                    return self.settle();
                 }
                 self.pop()?;
                 continue;

@@ -12,6 +12,7 @@
 //! loop: a run of a generated machine costs what a hand-written `match` costs (see the CD player
 //! benchmark in `benches/benches/`).
 
+mod compensate;
 mod frames;
 mod handle;
 #[cfg(test)]
@@ -104,6 +105,15 @@ pub trait MachineDef<F, R, L = ()>: Sized + 'static {
         let _ = pos;
         None
     }
+    /// Where a failure `error` of the state's functions (or of its arcs' transforms) leads: the
+    /// first of the state's `on_error` entries whose `kinds` include the error's kind, else its
+    /// entry without kinds. Machines without kinds in their `on_error` lists keep the default,
+    /// [`on_error`](MachineDef::on_error).
+    #[inline(always)]
+    fn on_error_for(pos: Self::Pos, error: &FnError) -> Option<Self::Pos> {
+        let _ = error;
+        Self::on_error(pos)
+    }
     /// Whether the state has arcs triggered by events (a run may wait there).
     #[inline(always)]
     fn waits(pos: Self::Pos) -> bool {
@@ -179,6 +189,29 @@ pub trait MachineDef<F, R, L = ()>: Sized + 'static {
     fn accepts(from: Self::Pos, event: &Self::Event) -> bool {
         let _ = (from, event);
         false
+    }
+
+    /// Whether any state has a compensation (`compensate`): the run then keeps the states it
+    /// completed that have one, and takes the general path (no lean loop).
+    const COMPENSATES: bool = false;
+    /// Whether `pos` has a compensation.
+    #[inline(always)]
+    fn compensation(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+    /// Whether `pos` is an end state marked `compensate: true`: a run that finishes there
+    /// compensates the states it completed first.
+    #[inline(always)]
+    fn compensates_at(pos: Self::Pos) -> bool {
+        let _ = pos;
+        false
+    }
+    /// Runs the compensation of `at` (in the state's data mode, under its `retry`).
+    #[inline(always)]
+    fn compensate(cx: &mut Cx<Self::Data, F, R, L>, data: &mut Self::Data, at: Self::Pos) -> CallResult {
+        let _ = (cx, data, at);
+        Ok(())
     }
 
     /// Hook: the run takes a transition from `from` to `to` (also an internal one, `from == to`,
@@ -275,6 +308,9 @@ pub struct Run<M: MachineDef<F, R, L>, F, R = (), L = ()> {
     frames: M::Frames,
     /// What each superstate with history remembers (empty without any: no allocation).
     recall: Vec<Option<M::Pos>>,
+    /// The states completed that have a compensation, in the order they completed (last:
+    /// compensated first); empty, never allocated, for a machine without compensations.
+    saga: Vec<M::Pos>,
 }
 
 impl<M: MachineDef<F, (), L>, F, L: Default> Run<M, F, (), L> {
@@ -310,6 +346,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             started: None,
             frames: M::Frames::default(),
             recall: vec![None; M::HISTORY_SLOTS],
+            saga: Vec::new(),
         }
     }
 
@@ -317,7 +354,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// does, without building the run when nothing observes it.
     #[inline(always)]
     pub fn complete(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
-        if options.history || crate::private::tracing_enabled() {
+        if M::COMPENSATES || options.history || crate::private::tracing_enabled() {
             return Self::with_resources(fns, res, data, options).finish_observed();
         }
         let mut cx = Cx {
@@ -440,9 +477,14 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             Phase::Finished(end) => return Ok(Status::Finished(*end)),
             Phase::Failed(e) => return Err((**e).clone()),
         };
-        match moved {
-            Ok(true) => Ok(self.settle()),
-            Ok(false) => Ok(Status::Waiting(self.pos)),
+        match moved.and_then(|moved| {
+            if moved {
+                self.settle()
+            } else {
+                Ok(Status::Waiting(self.pos))
+            }
+        }) {
+            Ok(status) => Ok(status),
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -451,7 +493,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// then). A run that waits for an event stops with `NoTransition`.
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
-        if matches!(self.phase, Phase::Start) && !self.observe {
+        if matches!(self.phase, Phase::Start) && !self.observe && !M::COMPENSATES {
             let Run {
                 mut cx,
                 mut data,
@@ -496,8 +538,10 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// (`Ok`, the phase still `Running`).
     fn run_to_end(&mut self) -> Result<(), RunError> {
         loop {
-            if let Status::Finished(_) = self.settle() {
-                return Ok(());
+            match self.settle() {
+                Ok(Status::Finished(_)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(self.fail(e)),
             }
             match self.advance() {
                 Ok(true) => {}
@@ -529,20 +573,25 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     #[cold]
     #[inline(never)]
     fn fail(&mut self, error: RunError) -> RunError {
-        self.phase = Phase::Failed(Box::new(error.clone()));
         self.catch_up();
+        let error = self.compensate_failure(error);
+        self.phase = Phase::Failed(Box::new(error.clone()));
         error
     }
 
-    /// After a move: finished when at an end state of the main network.
-    fn settle(&mut self) -> Status<M::Pos, M::End> {
+    /// After a move: finished when at an end state of the main network (compensating first
+    /// when it is marked `compensate: true`).
+    fn settle(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
         match M::end_of(self.pos) {
             Some(end) if self.frames.is_empty() => {
-                self.phase = Phase::Finished(end);
                 self.catch_up();
-                Status::Finished(end)
+                if M::COMPENSATES && M::compensates_at(self.pos) {
+                    self.compensate_at_end()?;
+                }
+                self.phase = Phase::Finished(end);
+                Ok(Status::Finished(end))
             }
-            _ => Status::Running(self.pos),
+            _ => Ok(Status::Running(self.pos)),
         }
     }
 
@@ -641,7 +690,10 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         self.live = None;
         self.pos = to;
         match self.enter(to) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.completed(to);
+                Ok(())
+            }
             Err(failed) => self.enter_failed(to, failed),
         }
     }
@@ -664,8 +716,9 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         self.live = None;
         loop {
             self.pos = at;
+            let target = M::on_error_for(at, &failed.1);
             let failure = state_error::<M, F, R, L>(at, failed);
-            let Some(next) = M::on_error(at) else {
+            let Some(next) = target else {
                 return Err(RunError::Function(failure));
             };
             self.cx.error = Some(Box::new(failure));
@@ -677,7 +730,10 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             at = next;
             self.pos = at;
             match self.enter(at) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.completed(at);
+                    return Ok(());
+                }
                 Err(again) => failed = again,
             }
         }
@@ -687,8 +743,9 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     fn arc_failed(&mut self, from: M::Pos, failed: (&'static str, FnError)) -> Result<(), RunError> {
         self.pos = from;
         self.live = None;
+        let target = M::on_error_for(from, &failed.1);
         let failure = state_error::<M, F, R, L>(from, failed);
-        match M::on_error(from) {
+        match target {
             Some(next) => {
                 self.cx.error = Some(Box::new(failure));
                 self.count()?;
@@ -709,16 +766,22 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         }
         let begin = Instant::now();
         let result = M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop);
+        self.record(to, begin, false);
+        result
+    }
+
+    /// A history entry for `pos`, whose functions (or compensation) began at `begin`.
+    pub(super) fn record(&mut self, pos: M::Pos, begin: Instant, compensation: bool) {
         let at = self
             .started
             .map_or(Duration::ZERO, |s| begin.saturating_duration_since(s));
         self.history.push(HistoryEntry {
-            network: M::network(to),
-            state: to.name(),
+            network: M::network(pos),
+            state: pos.name(),
             at,
             took: begin.elapsed(),
+            compensation,
         });
-        result
     }
 }
 
@@ -758,8 +821,9 @@ fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
     let mut to = M::START;
     if let Err(failed) = M::begin(cx, data) {
         // Into the superstates around the start state failed: the start state's error arc.
+        let target = M::on_error_for(to, &failed.1);
         let failure = state_error::<M, F, R, L>(to, failed);
-        let Some(next) = M::on_error(to) else {
+        let Some(next) = target else {
             return Err(RunError::Function(failure));
         };
         cx.error = Some(Box::new(failure));
@@ -825,8 +889,9 @@ fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
             }
             Err(failed) => failed,
         };
+        let target = M::on_error_for(to, &failed.1);
         let failure = state_error::<M, F, R, L>(to, failed);
-        let Some(next) = M::on_error(to) else {
+        let Some(next) = target else {
             return Err(RunError::Function(failure));
         };
         cx.error = Some(Box::new(failure));

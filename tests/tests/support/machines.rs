@@ -20,9 +20,11 @@ fixture!(
     big,
     builtins,
     cd_player,
+    compensation,
     copy_mode,
     direct_mode,
     error_arcs,
+    error_kinds,
     flat,
     infallible,
     jukebox,
@@ -149,6 +151,37 @@ impl error_arcs::ErrorArcsFns for Fns {
             Err("negative on the arc".into())
         } else {
             Ok(())
+        }
+    }
+}
+
+impl compensation::CompensationFns for Fns {
+    fn add_one(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::add_one(self, data)
+    }
+    fn fail_if_asked(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        Fns::fail_if_asked(self, data)
+    }
+    fn release(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        data.value -= 1;
+        data.log.push("release".into());
+        Ok(())
+    }
+}
+
+/// `book` by the record's value: 1 is always unavailable, 2 declined, 3 an error of no kind, 4
+/// unavailable twice then booked; anything else booked at once. Each call is logged.
+impl error_kinds::ErrorKindsFns for Fns {
+    fn book(&self, data: &mut Doc, _: &mut Context<'_>) -> Result<(), FnError> {
+        use error_kinds::ErrorKindsErrorKind as Kind;
+        data.log.push("book".into());
+        let calls = data.log.len();
+        match data.value {
+            1 => Err(Kind::Unavailable.error("no seat left")),
+            2 => Err(Kind::Declined.because("the card", FnError::new("insufficient funds"))),
+            3 => Err("the line dropped".into()),
+            4 if calls < 3 => Err(FnError::of_kind(Kind::Unavailable, "busy")),
+            _ => Ok(()),
         }
     }
 }

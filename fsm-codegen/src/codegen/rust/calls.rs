@@ -134,7 +134,8 @@ impl Gen<'_> {
             Some(r) => {
                 let (attempts, delay, max, exponential, jitter) =
                     (r.attempts, nanos(r.delay), nanos(r.max_delay), r.exponential, r.jitter);
-                quote!(#rt::Some(&#rt::RetryPolicy::new(#attempts, #delay, #max, #exponential, #jitter)))
+                let on = self.retry_on(&r.on);
+                quote!(#rt::Some(&#rt::RetryPolicy::new(#attempts, #delay, #max, #exponential, #jitter)#on))
             }
             None => quote!(#rt::None),
         };

@@ -4,7 +4,9 @@
 //! user's imports or features. docs/generated-code.md describes the output.
 
 mod calls;
+mod compensate;
 mod enums;
+mod errors;
 mod functions;
 mod machine;
 mod tables;
@@ -90,6 +92,7 @@ pub fn generate_with(machine: &Machine, options: &Options) -> TokenStream {
     if machine.is_event_driven() {
         out.extend(g.event_enum());
     }
+    out.extend(g.error_kind_enum());
     out.extend(super::resources::resources_struct(machine, &g.rt_path, &g.machine));
     out.extend(g.fns_trait());
     out.extend(g.machine_type());

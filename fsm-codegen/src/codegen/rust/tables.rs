@@ -98,7 +98,7 @@ impl Gen<'_> {
         let event_driven = m.is_event_driven();
         let waits = set(&|r, s| s.arcs.iter().any(|a| net_of(r).arcs[a.0].event.is_some()));
         let settles = set(&|r, s| {
-            let may_divert = s.on_error.is_some() && s.functions().next().is_some();
+            let may_divert = (s.on_error.is_some() || !s.error_arcs.is_empty()) && s.functions().next().is_some();
             !(s.is_end || has_eventless(r, s) || may_divert)
         })
         .filter(|_| event_driven);
@@ -249,6 +249,16 @@ impl Gen<'_> {
         });
 
         let res = quote!(__fsm::Cx<#data, F, #res_arg #sd>);
+        let on_error_for = self.on_error_for(&all, &res_arg);
+        // Compensation: only for machines that have some.
+        let compensation = set(&|_, s| s.compensate.is_some());
+        let compensates_at = set(&|_, s| s.compensate_at_end).filter(|_| compensation.is_some());
+        let compensates_const = compensation.is_some().then(|| {
+            quote!(
+                const COMPENSATES: bool = true;
+            )
+        });
+        let compensate = self.compensate_table(&all);
         let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
             let name = format_ident!("{}", name);
             body.map(|body| {
@@ -262,6 +272,18 @@ impl Gen<'_> {
         };
         let tables: Vec<TokenStream> = [
             on("on_error", quote!((pos: #pos) -> __fsm::Option<#pos>), on_error),
+            on(
+                "on_error_for",
+                quote!((pos: #pos, error: &__fsm::FnError) -> __fsm::Option<#pos>),
+                on_error_for,
+            ),
+            on("compensation", quote!((pos: #pos) -> bool), compensation),
+            on("compensates_at", quote!((pos: #pos) -> bool), compensates_at),
+            on(
+                "compensate",
+                quote!((__cx: &mut #res, __d: &mut #data, at: #pos) -> __fsm::CallResult),
+                compensate,
+            ),
             on("waits", quote!((pos: #pos) -> bool), waits),
             on("settles", quote!((pos: #pos) -> bool), settles),
             on("bare", quote!((pos: #pos) -> bool), bare),
@@ -341,6 +363,7 @@ impl Gen<'_> {
                     const NAME: &'static str = #name;
                     const START: #pos = #pos::START;
                     #history_const
+                    #compensates_const
 
                     #[inline]
                     fn network(pos: #pos) -> &'static str {

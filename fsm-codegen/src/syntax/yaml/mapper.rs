@@ -4,8 +4,8 @@
 use super::scalar::{Scalar, resolve};
 use super::tree::{Kind, Node, Style};
 use crate::ast::{
-    Arc, Attributes, DataMode, Event, FunctionDecl, FunctionRef, Machine, Network, Origin, Resource, State, Store,
-    Superstate, Value, WILDCARD,
+    Arc, Attributes, Compensate, DataMode, ErrorArc, ErrorDecl, Event, FunctionDecl, FunctionRef, Machine, Network,
+    Origin, Resource, State, Store, Superstate, Value, WILDCARD,
 };
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::span::{Span, Spanned};
@@ -496,6 +496,7 @@ impl Mapper<'_> {
             resources: Vec::new(),
             functions: Vec::new(),
             attributes: fields.get(keys::ATTRIBUTES).and_then(|n| self.attributes(n)),
+            errors: Vec::new(),
             max_transitions: fields.get(keys::MAX_TRANSITIONS).and_then(|n| self.positive(n)),
             deny_warnings: fields.get(keys::DENY_WARNINGS).and_then(|n| self.boolean(n)),
             metadata: fields.get(keys::METADATA).map(|n| self.value(n)),
@@ -521,6 +522,13 @@ impl Mapper<'_> {
                 .list(functions, "functions")
                 .iter()
                 .filter_map(|f| self.function_decl(f))
+                .collect();
+        }
+        if let Some(errors) = fields.get(keys::ERRORS) {
+            machine.errors = self
+                .list(errors, "errors")
+                .iter()
+                .filter_map(|e| self.error_decl(e))
                 .collect();
         }
         let top_states = fields.get(keys::STATES);
@@ -671,7 +679,8 @@ impl Mapper<'_> {
             on_entry: self.function_refs_at(&fields, keys::ON_ENTRY),
             on_exit: self.function_refs_at(&fields, keys::ON_EXIT),
             superstate: fields.get(keys::SUPERSTATE).map(|n| self.reference(n)),
-            on_error: fields.get(keys::ON_ERROR).map(|n| self.reference(n)),
+            on_error: fields.get(keys::ON_ERROR).map(|n| self.on_error(n)).unwrap_or_default(),
+            compensate: fields.get(keys::COMPENSATE).and_then(|n| self.compensate(n)),
             data_mode: fields.get(keys::DATA_MODE).and_then(|n| self.data_mode(n)),
             data: fields.get(keys::DATA).and_then(|n| self.code(n)),
             retry: fields.get(keys::RETRY).map(|n| self.value(n)),
@@ -761,6 +770,72 @@ impl Mapper<'_> {
                 ..arc.clone()
             })
             .collect()
+    }
+
+    /// `compensate: undo_fn` (one function), or `true`/`false` on an end state.
+    fn compensate(&mut self, node: &Node) -> Option<Compensate> {
+        if let Kind::Scalar { text, style } = &node.kind
+            && let Scalar::Bool(b) = resolve(text, *style)
+        {
+            return Some(Compensate::End(Spanned::new(b, node.span)));
+        }
+        self.function_ref(node).map(Compensate::Function)
+    }
+
+    /// `on_error: state`, or a list of `{ kinds: [..], to: state }` entries.
+    fn on_error(&mut self, node: &Node) -> Vec<ErrorArc> {
+        let Kind::Seq(items) = &node.kind else {
+            let to = self.reference(node);
+            return vec![ErrorArc {
+                kinds: Vec::new(),
+                span: to.span,
+                to,
+            }];
+        };
+        if items.is_empty() {
+            self.wrong_type(
+                node,
+                "a state or a list of `{ kinds: [..], to: state }` entries",
+                Some("give at least one entry, or remove `on_error`".to_owned()),
+            );
+        }
+        items.iter().filter_map(|item| self.error_arc(item)).collect()
+    }
+
+    fn error_arc(&mut self, node: &Node) -> Option<ErrorArc> {
+        let fields = self.fields(node, "an `on_error` entry", Place::ErrorArc, &[])?;
+        let to = self
+            .required(&fields, node, keys::TO, "an `on_error` entry")
+            .map(|n| self.reference(n));
+        Some(ErrorArc {
+            kinds: fields
+                .get(keys::KINDS)
+                .map(|n| self.string_list(n, "kinds of errors"))
+                .unwrap_or_default(),
+            to: to?,
+            span: node.span,
+        })
+    }
+
+    /// A kind of error: a name, or `{ name, description }`.
+    fn error_decl(&mut self, node: &Node) -> Option<ErrorDecl> {
+        if let Kind::Scalar { .. } = node.kind {
+            let name = self.string(node)?;
+            return Some(ErrorDecl {
+                name,
+                description: None,
+                span: node.span,
+            });
+        }
+        let fields = self.fields(node, "a kind of error", Place::ErrorDecl, &[])?;
+        let name = self
+            .required(&fields, node, keys::NAME, "a kind of error")
+            .and_then(|n| self.string(n));
+        Some(ErrorDecl {
+            name: name?,
+            description: fields.get(keys::DESCRIPTION).and_then(|n| self.string(n)),
+            span: node.span,
+        })
     }
 
     fn event(&mut self, node: &Node) -> Option<Event> {

@@ -277,5 +277,10 @@ pub(super) fn run_error_state(e: &RunError) -> &'static str {
     match e {
         RunError::Function(e) => e.state,
         RunError::NoTransition { state, .. } | RunError::StepLimit { state, .. } => state,
+        // Where the run was when it began compensating, else the compensation that failed.
+        RunError::Compensation { cause, failed } => match cause {
+            Some(cause) => run_error_state(cause),
+            None => failed.first().map_or("", |f| f.state),
+        },
     }
 }
