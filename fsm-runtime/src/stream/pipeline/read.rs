@@ -5,7 +5,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::super::{Decoder, Item, Position, Raw, Source, StreamError, TooLarge};
+use super::super::{Decoder, Item, Poison, Position, Raw, Source, StreamError, TooLarge};
 
 /// At most this many records, and bytes, are allocated ahead for a chunk: a huge chunk size grows
 /// its buffers as records arrive instead of reserving memory that may not exist.
@@ -28,6 +28,8 @@ pub(super) enum RawRecord {
     Bytes { start: usize, end: usize, line: u64 },
     /// A line the source skipped as too long.
     TooLarge(TooLarge),
+    /// A record the source gave up on.
+    Poison(Poison),
 }
 
 impl<D> Batch<D> {
@@ -93,6 +95,9 @@ fn read_items<S: Source>(source: &mut S, chunk_size: usize) -> io::Result<(Batch
             Some(item) => items.push(item),
             None => return Ok((Batch::Items(items), true)),
         }
+        if source.end_of_batch() {
+            break;
+        }
     }
     Ok((Batch::Items(items), false))
 }
@@ -118,10 +123,17 @@ fn read_raw<S: Source>(
                 bytes.truncate(start);
                 records.push(RawRecord::TooLarge(t));
             }
+            Some(Raw::Poison(p)) => {
+                bytes.truncate(start);
+                records.push(RawRecord::Poison(p));
+            }
             None => {
                 at_end = true;
                 break;
             }
+        }
+        if source.end_of_batch() {
+            break;
         }
     }
     Ok((Batch::Raw { bytes, records, decode }, at_end))

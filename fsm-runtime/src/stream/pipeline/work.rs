@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
-use super::super::{Encoder, Item, Malformed, Position, TooLarge};
+use super::super::{Encoder, Item, Malformed, Poison, Position, TooLarge};
 use super::read::{Batch, ChunkIn, RawRecord};
 use crate::core::{Machine, RunError, StateError};
 
@@ -40,6 +40,7 @@ pub(super) enum Done<E, D> {
     },
     Malformed(Malformed),
     TooLarge(TooLarge),
+    Poison(Poison),
 }
 
 pub(super) struct ChunkOut<E, D> {
@@ -82,6 +83,7 @@ pub(super) fn work_loop<M: Machine>(
                     let done = match item {
                         Item::Malformed(m) => Done::Malformed(m),
                         Item::TooLarge(t) => Done::TooLarge(t),
+                        Item::Poison(p) => Done::Poison(p),
                         Item::Record { data, line } => process(machine, encoders, data, line, &mut out.bytes),
                     };
                     out.items.push(done);
@@ -93,6 +95,10 @@ pub(super) fn work_loop<M: Machine>(
                         RawRecord::Bytes { start, end, line } => (start, end, line),
                         RawRecord::TooLarge(t) => {
                             out.items.push(Done::TooLarge(t));
+                            continue;
+                        }
+                        RawRecord::Poison(p) => {
+                            out.items.push(Done::Poison(p));
                             continue;
                         }
                     };
