@@ -74,8 +74,11 @@ fn consumer(ack_wait: Duration, max_deliver: u64) -> NatsConsumer {
     }
 }
 
-/// Messages of `subject` in `stream`: (headers as name=value pairs, payload).
-fn read_subject(server: &str, stream: &str, subject: &str) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+/// A message read back: its headers as (name, value) pairs, and its payload.
+type Received = (Vec<(String, String)>, Vec<u8>);
+
+/// Messages of `subject` in `stream`.
+fn read_subject(server: &str, stream: &str, subject: &str) -> Vec<Received> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = async_nats::connect(server).await.unwrap();
