@@ -44,8 +44,8 @@ use fsm_examples::processor::StreamingProcessorEnd;
 use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
 use fsm_runtime::stream::{
-    DEFAULT_MAX_RECORD_BYTES, InputFile, JetStream, JsonlSink, JsonlSource, NatsConsumer, NatsDeadLetterSink,
-    NatsSink, NatsSource, NatsUrl, OutputFile, Pipeline, PostgresTarget, Source, SqliteSource, SqliteTarget,
+    DEFAULT_MAX_RECORD_BYTES, InputFile, JetStream, JsonlSink, JsonlSource, NatsConsumer, NatsDeadLetterSink, NatsSink,
+    NatsSource, NatsUrl, OutputFile, Pipeline, PostgresTarget, Source, SqliteSource, SqliteTarget, create_serialized,
     progress,
 };
 
@@ -413,7 +413,7 @@ fn run_pipeline<S: Source<Item = Record>>(args: &Args, source: S) -> Result<(), 
                 target.reset().map_err(|e| format!("--output: {e}"))?;
             }
             target
-                .with_client(|c| c.batch_execute(&record_table_sql(&out_table)))
+                .with_client(|c| c.batch_execute(&create_serialized(&record_table_sql(&out_table))))
                 .map_err(|e| format!("--output: {e}"))?;
             pipeline = pipeline
                 .route(
