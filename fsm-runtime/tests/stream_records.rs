@@ -61,6 +61,7 @@ fn pull(mut source: JsonlSource<Rec>) -> Vec<(String, u64, u64)> {
             Item::Record { data, line } => (format!("id {}", data.id), line),
             Item::Malformed(m) => (format!("malformed: {}", m.error), m.line),
             Item::TooLarge(t) => (format!("too large: {} > {}", t.bytes, t.limit), t.line),
+            Item::Poison(p) => (format!("poison after {} deliveries", p.deliveries), p.line),
         };
         items.push((kind, line, source.position().unwrap().offset));
     }

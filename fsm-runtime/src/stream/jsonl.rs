@@ -225,7 +225,7 @@ impl<T> JsonlSource<T> {
     }
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     not_an_object(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }

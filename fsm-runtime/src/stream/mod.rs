@@ -64,6 +64,8 @@ mod memory;
 mod pipeline;
 mod summary;
 
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -89,9 +91,11 @@ pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
 #[cfg(feature = "jsonl")]
 pub use self::jsonl::{DEFAULT_MAX_RECORD_BYTES, JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
+#[cfg(feature = "nats")]
+pub use self::nats::{JetStream, NatsConsumer, NatsDeadLetterSink, NatsSink, NatsSource, NatsUrl, Published};
 pub use self::pipeline::Pipeline;
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PostgresDeadLetterSink, PostgresSink, PostgresSource, PostgresTarget};
+pub use self::postgres::{PostgresDeadLetterSink, PostgresSink, PostgresSource, PostgresTarget, create_serialized};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{SqliteDeadLetterSink, SqliteSink, SqliteSource, SqliteTarget};
 
@@ -121,6 +125,21 @@ pub enum Item<T> {
     /// A line longer than the source's maximum record size, skipped unread; it goes to the
     /// dead-letter sink (reason `too_large`).
     TooLarge(TooLarge),
+    /// A record the source gives up on unprocessed (delivered too often); it goes to the
+    /// dead-letter sink (reason `poison`).
+    Poison(Poison),
+}
+
+/// A record a source gives up on without processing it: a message broker redelivered it more
+/// often than the source allows, as happens when it makes its worker crash every time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poison {
+    /// The record's line (for a stream: its sequence number).
+    pub line: u64,
+    /// How often it was delivered, this time included.
+    pub deliveries: u64,
+    /// The record as received (invalid UTF-8 replaced).
+    pub raw: String,
 }
 
 /// A line a source skipped because it is longer than its maximum record size: it was read past
@@ -142,6 +161,8 @@ pub enum Raw {
     Record(u64),
     /// A line too long to read; nothing was appended.
     TooLarge(TooLarge),
+    /// A record the source gives up on; nothing was appended.
+    Poison(Poison),
 }
 
 /// A line of input that could not be decoded into a record.
@@ -225,6 +246,28 @@ pub trait Source: Send {
             format!("source `{}` cannot resume from a checkpoint", self.name()),
         ))
     }
+
+    /// Whether the chunk being filled is to be handed on after the item just returned instead of
+    /// being filled up to the chunk size. A source that waits for records (a message broker)
+    /// says so at the end of each batch it received, so that what it has is processed now.
+    fn end_of_batch(&self) -> bool {
+        false
+    }
+
+    /// For a source that must be told what is safely written (a message broker redelivers what
+    /// it is not told about): a [`ChunkCommit`] that the pipeline commits once the output of
+    /// everything up to a position is durable, with that position (one the source returned from
+    /// [`Source::position`]), and rolls back when the run stops with an error. Called once,
+    /// before reading; [`ChunkCommit::load`] is not called (the source keeps its position).
+    ///
+    /// When there is one, a chunk is made durable before the next is written: by the pipeline's
+    /// [commit store](Pipeline::commit_chunks), by its [checkpoint](Pipeline::checkpoint)
+    /// (taken after every chunk), or else by [`Sink::checkpoint`] on every sink after every
+    /// chunk (which files refuse: an output file appears only when the run ends, so it needs a
+    /// checkpoint to be durable before then). Input order is needed.
+    fn acknowledger(&mut self) -> Option<Box<dyn ChunkCommit>> {
+        None
+    }
 }
 
 /// Why a [`Sink`] did not take a record.
@@ -269,6 +312,16 @@ impl std::error::Error for WriteError {
 pub trait Sink<T>: Send {
     /// Writes one record.
     fn write(&mut self, record: &T) -> Result<(), WriteError>;
+
+    /// Writes one record and where it came from: the source's name and the record's line there
+    /// (a file's line, a table's key, a stream's sequence number). The pipeline calls this for
+    /// records it did not have encoded; a sink that derives something from the origin (a message
+    /// ID by which a broker drops replays) implements it, the others keep this default, which
+    /// calls [`Sink::write`].
+    fn write_from(&mut self, record: &T, source: &str, line: u64) -> Result<(), WriteError> {
+        let _ = (source, line);
+        self.write(record)
+    }
 
     /// The file written, if the sink writes one: the pipeline refuses a run in which two roles
     /// share a file (see [`distinct_files`]), and a checkpoint records it.
@@ -319,6 +372,9 @@ pub trait Sink<T>: Send {
 impl<T, S: Sink<T> + ?Sized> Sink<T> for Box<S> {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
         (**self).write(record)
+    }
+    fn write_from(&mut self, record: &T, source: &str, line: u64) -> Result<(), WriteError> {
+        (**self).write_from(record, source, line)
     }
     fn path(&self) -> Option<&std::path::Path> {
         (**self).path()

@@ -310,6 +310,13 @@ impl TargetDb {
     }
 }
 
+/// `create` (a `CREATE ... IF NOT EXISTS`) in a transaction holding an advisory lock: workers
+/// starting together would otherwise race to create the same table, and all but one fail
+/// (`IF NOT EXISTS` does not serialize them).
+pub fn create_serialized(create: &str) -> String {
+    format!("BEGIN; SELECT pg_advisory_xact_lock(7306545180424001); {create}; COMMIT")
+}
+
 /// A row of the position table: offset, line, read, dropped, counts.
 type SavedRow = (i64, i64, i64, i64, String);
 
@@ -341,7 +348,7 @@ impl PostgresTarget {
             })),
         };
         target.with_client(|c| {
-            c.batch_execute(&format!(
+            c.batch_execute(&create_serialized(&format!(
                 "CREATE TABLE IF NOT EXISTS {POSITIONS_TABLE} (
                     job TEXT PRIMARY KEY,
                     position_offset BIGINT NOT NULL,
@@ -349,7 +356,7 @@ impl PostgresTarget {
                     read BIGINT NOT NULL,
                     dropped BIGINT NOT NULL,
                     counts TEXT NOT NULL)"
-            ))
+            )))
         })?;
         Ok(target)
     }
@@ -437,7 +444,7 @@ impl PostgresTarget {
     pub fn dead_letters<T: Serialize>(&self, table: &str) -> io::Result<PostgresDeadLetterSink<T>> {
         let t = quote_name(table);
         self.with_client(|c| {
-            c.batch_execute(&format!(
+            c.batch_execute(&create_serialized(&format!(
                 "CREATE TABLE IF NOT EXISTS {t} (
                     source TEXT NOT NULL,
                     position BIGINT NOT NULL,
@@ -445,7 +452,7 @@ impl PostgresTarget {
                     message TEXT NOT NULL,
                     payload TEXT,
                     PRIMARY KEY (source, position))"
-            ))
+            )))
         })?;
         let sql = format!(
             "INSERT INTO {t} (source, position, reason, message, payload)

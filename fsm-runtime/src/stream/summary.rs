@@ -25,11 +25,15 @@ pub enum DeadLetterReason {
     /// The input line is longer than the source's maximum record size; it was skipped without
     /// being held in memory (neither `record` nor `raw` is set).
     TooLarge,
+    /// The source gave up on the record unprocessed: a message broker redelivered it more often
+    /// than allowed (`max_deliver`), as happens when it crashes its worker every time (`raw`
+    /// holds the message).
+    Poison,
 }
 
 impl DeadLetterReason {
     /// Every reason, in a stable order.
-    pub const ALL: [DeadLetterReason; 7] = [
+    pub const ALL: [DeadLetterReason; 8] = [
         DeadLetterReason::Malformed,
         DeadLetterReason::ErrorState,
         DeadLetterReason::Failed,
@@ -37,6 +41,7 @@ impl DeadLetterReason {
         DeadLetterReason::Unrouted,
         DeadLetterReason::Rejected,
         DeadLetterReason::TooLarge,
+        DeadLetterReason::Poison,
     ];
 
     /// The reason as written in dead-letter records.
@@ -49,6 +54,7 @@ impl DeadLetterReason {
             DeadLetterReason::Unrouted => "unrouted",
             DeadLetterReason::Rejected => "rejected",
             DeadLetterReason::TooLarge => "too_large",
+            DeadLetterReason::Poison => "poison",
         }
     }
 
@@ -83,7 +89,7 @@ pub struct DeadLetter<D> {
     pub state: Option<&'static str>,
     /// The record, as it left the machine (absent for malformed input and panics).
     pub record: Option<D>,
-    /// The undecodable input line (malformed input only).
+    /// The undecodable input line (malformed input), or the message given up on (poison).
     pub raw: Option<String>,
 }
 

@@ -298,7 +298,15 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             last_health: started,
             checkpoint: None,
             commit: None,
+            ack: None,
         };
+        let ack = source.acknowledger();
+        let acknowledged = ack.is_some();
+        if acknowledged && !ordered {
+            return Err(StreamError::Config(format!(
+                "source `{source_name}` is acknowledged in input order: remove `unordered()`"
+            )));
+        }
         let mut read_before = 0;
         if let Some(store) = commit {
             if !ordered {
@@ -321,6 +329,25 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             }
             read_before = writer.open_checkpoint(path, every, &mut source)?;
         }
+        if acknowledged && writer.commit.is_none() && writer.checkpoint.is_none() {
+            if let Some((key, _)) = writer.sinks.iter().find(|(_, s)| s.path().is_some()) {
+                return Err(StreamError::Config(format!(
+                    "source `{source_name}` is acknowledged once its records are durable, and {} is a file, which is \
+                     durable only when the run ends: add a checkpoint (it is then taken after every chunk)",
+                    sink_role(key)
+                )));
+            }
+            if writer.dead_letter.as_ref().is_some_and(|s| s.path().is_some()) {
+                return Err(StreamError::Config(format!(
+                    "source `{source_name}` is acknowledged once its records are durable, and the dead letters go \
+                     to a file, which is durable only when the run ends: add a checkpoint (it is then taken after \
+                     every chunk)"
+                )));
+            }
+            // Every sink must be able to make its writes durable: found out before reading.
+            writer.make_durable()?;
+        }
+        writer.ack = ack;
 
         let read = AtomicU64::new(0);
         // A permit is the buffers of a chunk: they go round reader, worker, writer, reader.
@@ -406,6 +433,9 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             // Whatever the writer had begun of a chunk is not committed.
             if let Some(store) = writer.commit.as_mut() {
                 store.rollback();
+            }
+            if let Some(ack) = writer.ack.as_mut() {
+                ack.rollback();
             }
             return Err(e);
         }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
-use super::super::{Decoder, Item, Position, Raw, Source, StreamError, TooLarge};
+use super::super::{Decoder, Item, Poison, Position, Raw, Source, StreamError, TooLarge};
 use super::work::{Done, Slot};
 
 /// At most this many records, and bytes, are allocated ahead for a chunk: a huge chunk size grows
@@ -39,6 +39,8 @@ pub(super) enum RawRecord {
     Bytes { start: usize, end: usize, line: u64 },
     /// A line the source skipped as too long.
     TooLarge(TooLarge),
+    /// A record the source gave up on.
+    Poison(Poison),
 }
 
 impl<D> Batch<D> {
@@ -248,6 +250,9 @@ fn read_items<S: Source, E>(
             Some(item) => items.push(item),
             None => return Ok((Batch::Items(items), true)),
         }
+        if source.end_of_batch() {
+            break;
+        }
     }
     Ok((Batch::Items(items), false))
 }
@@ -276,10 +281,17 @@ fn read_raw<S: Source, E>(
                 bytes.truncate(start);
                 records.push(RawRecord::TooLarge(t));
             }
+            Some(Raw::Poison(p)) => {
+                bytes.truncate(start);
+                records.push(RawRecord::Poison(p));
+            }
             None => {
                 at_end = true;
                 break;
             }
+        }
+        if source.end_of_batch() {
+            break;
         }
     }
     Ok((Batch::Raw { bytes, records, decode }, at_end))

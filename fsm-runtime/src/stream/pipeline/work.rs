@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, PoisonError};
 
-use super::super::{Encoder, Item, Malformed, Position, Source, TooLarge};
+use super::super::{Encoder, Item, Malformed, Poison, Position, Source, TooLarge};
 use std::sync::atomic::AtomicU64;
 
 use super::read::{Batch, Buffers, ChunkIn, RawRecord, SharedSource};
@@ -52,6 +52,7 @@ pub(super) enum Done<E, D> {
     },
     Malformed(Malformed),
     TooLarge(TooLarge),
+    Poison(Poison),
 }
 
 pub(super) struct ChunkOut<E, D> {
@@ -123,6 +124,7 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
                     let done = match item {
                         Item::Malformed(m) => Done::Malformed(m),
                         Item::TooLarge(t) => Done::TooLarge(t),
+                        Item::Poison(p) => Done::Poison(p),
                         Item::Record { data, line } => process(machine, encoders, data, line, bytes),
                     };
                     out.push(done);
@@ -139,6 +141,10 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
                         RawRecord::Bytes { start, end, line } => (start, end, line),
                         RawRecord::TooLarge(t) => {
                             out.push(Done::TooLarge(t));
+                            continue;
+                        }
+                        RawRecord::Poison(p) => {
+                            out.push(Done::Poison(p));
                             continue;
                         }
                     };

@@ -46,6 +46,9 @@ pub(super) struct Writer<'a, E, D> {
     pub(super) last_health: Instant,
     pub(super) checkpoint: Option<CheckpointState>,
     pub(super) commit: Option<BoxCommit<'a>>,
+    /// The source's acknowledger ([`Source::acknowledger`]), committed after each chunk once
+    /// the chunk is durable.
+    pub(super) ack: Option<BoxCommit<'a>>,
 }
 
 impl<'a, E: EndState, D> Writer<'a, E, D> {
@@ -142,11 +145,18 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
                 })?;
             }
         }
+        // A source waiting for acknowledgements has a checkpoint taken after every chunk.
         if let Some(cp) = &self.checkpoint
-            && self.processed - cp.last >= cp.every
+            && (self.processed - cp.last >= cp.every || self.ack.is_some())
         {
             let position = end.unwrap_or_default();
             self.store_checkpoint(position)?;
+        }
+        if self.ack.is_some() {
+            if self.commit.is_none() && self.checkpoint.is_none() {
+                self.make_durable()?;
+            }
+            self.acknowledge(end.unwrap_or_default())?;
         }
         if let Some((interval, _)) = &self.progress {
             let now = Instant::now();
@@ -181,6 +191,34 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
         }
     }
 
+    /// Makes what every sink wrote durable ([`Sink::checkpoint`](super::super::Sink::checkpoint)),
+    /// for a source that is acknowledged with neither a commit store nor a checkpoint.
+    pub(super) fn make_durable(&mut self) -> Result<(), StreamError> {
+        for i in 0..self.sinks.len() {
+            if let Err(e) = self.sinks[i].1.checkpoint() {
+                return Err(self.sink_error(Some(i), e));
+            }
+        }
+        if let Some(sink) = self.dead_letter.as_mut()
+            && let Err(e) = sink.checkpoint()
+        {
+            return Err(self.sink_error(None, e));
+        }
+        Ok(())
+    }
+
+    /// Tells the source that everything up to `position` is durable.
+    pub(super) fn acknowledge(&mut self, position: Position) -> Result<(), StreamError> {
+        let state = self.committed(position);
+        if let Some(ack) = self.ack.as_mut() {
+            ack.commit(&state).map_err(|error| StreamError::Commit {
+                store: ack.name(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
     fn write_one(&mut self, done: Done<E, D>, bytes: &[u8]) -> Result<(), StreamError> {
         match done {
             Done::Encoded { route, start, stop } => match self.table.get(route) {
@@ -212,24 +250,26 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
                     );
                 };
                 match self.table[index].1 {
-                    Target::Sink(i) => match Self::write_to(&mut self.sinks[i].1, &data, rejected) {
-                        Ok(()) => {
-                            self.written[index] += 1;
-                            Ok(())
+                    Target::Sink(i) => {
+                        match Self::write_to(&mut self.sinks[i].1, &data, &self.source_name, line, rejected) {
+                            Ok(()) => {
+                                self.written[index] += 1;
+                                Ok(())
+                            }
+                            Err(WriteError::Rejected(why)) => {
+                                let message = format!("the sink of `{}` rejected the record: {why}", end.name());
+                                self.dead_letter(
+                                    DeadLetterReason::Rejected,
+                                    message,
+                                    line,
+                                    Some(end.name()),
+                                    Some(data),
+                                    None,
+                                )
+                            }
+                            Err(WriteError::Io(e)) => Err(self.sink_error(Some(i), e)),
                         }
-                        Err(WriteError::Rejected(why)) => {
-                            let message = format!("the sink of `{}` rejected the record: {why}", end.name());
-                            self.dead_letter(
-                                DeadLetterReason::Rejected,
-                                message,
-                                line,
-                                Some(end.name()),
-                                Some(data),
-                                None,
-                            )
-                        }
-                        Err(WriteError::Io(e)) => Err(self.sink_error(Some(i), e)),
-                    },
+                    }
                     Target::DeadLetter => {
                         let message = match error {
                             Some(e) => e.to_string(),
@@ -285,6 +325,13 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
                 );
                 self.dead_letter(DeadLetterReason::TooLarge, message, t.line, None, None, None)
             }
+            Done::Poison(p) => {
+                let message = format!(
+                    "delivered {} times, more than the source allows: given up on unprocessed (it may crash its worker)",
+                    p.deliveries
+                );
+                self.dead_letter(DeadLetterReason::Poison, message, p.line, None, None, Some(p.raw))
+            }
         }
     }
 
@@ -300,9 +347,15 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
         }
     }
 
-    fn write_to(sink: &mut BoxSink<'_, D>, data: &D, rejected: Option<String>) -> Result<(), WriteError> {
+    fn write_to(
+        sink: &mut BoxSink<'_, D>,
+        data: &D,
+        source: &str,
+        line: u64,
+        rejected: Option<String>,
+    ) -> Result<(), WriteError> {
         match rejected {
-            None => sink.write(data),
+            None => sink.write_from(data, source, line),
             Some(why) => Err(WriteError::Rejected(why)),
         }
     }
