@@ -111,6 +111,10 @@ pub mod codes {
         NOT_UTF8 = "fsm::not_utf8";
         /// Superstates whose `parent`s go round in a circle.
         SUPERSTATE_CYCLE = "fsm::superstate_cycle";
+        /// An async function where a run is synchronous (a condition, an arc's transform, an exit
+        /// action, a superstate's action), declared `async` with `atomic`, or `max_concurrency` on
+        /// a state without async functions.
+        ASYNC_FUNCTION = "fsm::async_function";
     }
 }
 

@@ -271,6 +271,36 @@ impl<M: Machine + ?Sized> Machine for &M {
     }
 }
 
+/// A data-driven machine with async functions, as the streaming runtime sees it: an async function
+/// from a record to an outcome. Every generated machine with a `run_async` method implements it;
+/// a [`Pipeline`](crate::stream::Pipeline) runs one through
+/// [`Concurrent`](crate::stream::Concurrent), with [`Pipeline::concurrency`](crate::stream::Pipeline::concurrency)
+/// records in flight per worker.
+pub trait AsyncMachine: Send + Sync {
+    /// The record type.
+    type Data: Send;
+    /// The end states.
+    type End: EndState;
+    /// Runs one record from the start state to an end state.
+    fn run_async(&self, data: Self::Data) -> impl Future<Output = RunResult<Self::End, Self::Data>> + Send;
+}
+
+impl<M: AsyncMachine + ?Sized> AsyncMachine for &M {
+    type Data = M::Data;
+    type End = M::End;
+    fn run_async(&self, data: Self::Data) -> impl Future<Output = RunResult<Self::End, Self::Data>> + Send {
+        (**self).run_async(data)
+    }
+}
+
+impl<M: AsyncMachine + ?Sized> AsyncMachine for std::sync::Arc<M> {
+    type Data = M::Data;
+    type End = M::End;
+    fn run_async(&self, data: Self::Data) -> impl Future<Output = RunResult<Self::End, Self::Data>> + Send {
+        (**self).run_async(data)
+    }
+}
+
 /// An event of a generated event-driven machine, with its name in the YAML.
 pub trait EventName {
     /// The name as written in the machine definition.

@@ -12,6 +12,7 @@
 //! loop: a run of a generated machine costs what a hand-written `match` costs (see the CD player
 //! benchmark in `benches/benches/`).
 
+mod async_loop;
 mod frames;
 mod handle;
 #[cfg(test)]
@@ -25,7 +26,13 @@ use crate::core::{
 };
 use crate::private::StoreSlot;
 
+pub use async_loop::AsyncMachineDef;
 pub use frames::{Frames, NoFrames, ReturnStack};
+
+/// What a synchronous entry point of a machine with async functions says at compile time.
+const SYNC_ON_ASYNC: &str = "this machine has async functions (`async: true`): a synchronous `run`, `step`, \
+     `handle` or `finish` cannot wait for them; use `run_async`, `step_async`, `handle_async` or `finish_async` \
+     inside an async runtime";
 pub use handle::Handled;
 
 /// What the functions of a state or an arc come to: `Err` holds the name of the function that
@@ -181,6 +188,11 @@ pub trait MachineDef<F, R>: Sized + 'static {
         false
     }
 
+    /// Whether some state runs async functions: the machine runs with `run_async`,
+    /// `step_async`, `handle_async` and `finish_async` ([`AsyncMachineDef`]), and the synchronous
+    /// entry points refuse to compile for it.
+    const ASYNC: bool = false;
+
     /// Hook: the run takes a transition from `from` to `to` (also an internal one, `from == to`,
     /// an `on_error` arc, a push into a network and the return from it). Called after the arc's
     /// transforms ran, before the target's functions run. Generated machines forward it to the
@@ -313,6 +325,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// does, without building the run when nothing observes it.
     #[inline(always)]
     pub fn complete(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
+        const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         if options.history || crate::private::tracing_enabled() {
             return Self::with_resources(fns, res, data, options).finish_observed();
         }
@@ -410,6 +423,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// functions. At an end state, returns `Finished` again. An error stops the run; later calls
     /// return it again.
     pub fn step(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
+        const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         self.catch_up();
         let moved = match &self.phase {
             Phase::Running => self.advance(),
@@ -417,6 +431,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             Phase::Finished(end) => return Ok(Status::Finished(*end)),
             Phase::Failed(e) => return Err((**e).clone()),
         };
+        self.stepped(moved)
+    }
+
+    /// Where a step left the run (shared by `step` and `step_async`): `moved` says whether it
+    /// moved (`false`: it waits for an event), or why it stopped.
+    fn stepped(&mut self, moved: Result<bool, RunError>) -> Result<Status<M::Pos, M::End>, RunError> {
         match moved {
             Ok(true) => Ok(self.settle()),
             Ok(false) => Ok(Status::Waiting(self.pos)),
@@ -428,6 +448,7 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// then). A run that waits for an event stops with `NoTransition`.
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
+        const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         if matches!(self.phase, Phase::Start) && !self.observe {
             let Run {
                 mut cx,
@@ -450,6 +471,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             Phase::Finished(_) => Ok(()),
             Phase::Failed(e) => Err((**e).clone()),
         };
+        self.outcome(ran)
+    }
+
+    /// The outcome of a run that `ran` to an end state, or why it stopped there (shared by
+    /// `finish` and `finish_async`).
+    fn outcome(self, ran: Result<(), RunError>) -> RunResult<M::End, M::Data> {
         match (ran, &self.phase) {
             (Ok(()), Phase::Finished(end)) => Ok(Outcome {
                 end: *end,
@@ -485,14 +512,20 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     }
 
     fn begin(&mut self) -> Result<(), RunError> {
+        if let Err(failed) = self.open() {
+            return self.enter_failed(M::START, failed);
+        }
+        self.arrive(M::START)
+    }
+
+    /// The run is under way (shared by the sync and async loops): its clock starts and the entry
+    /// actions of the superstates around the start state run; the start state is entered next.
+    fn open(&mut self) -> CallResult {
         self.phase = Phase::Running;
         if self.observe {
             self.started = Some(Instant::now());
         }
-        if let Err(failed) = M::begin(&mut self.cx, &mut self.data) {
-            return self.enter_failed(M::START, failed);
-        }
-        self.arrive(M::START)
+        M::begin(&mut self.cx, &mut self.data)
     }
 
     /// Brings `pos` up to date with the fast path's `live`, and leaves the fast path.
@@ -544,14 +577,24 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Leaves a pushed network that reached an end state: continues at the return state of the
     /// innermost push arc that has one.
     fn pop(&mut self) -> Result<(), RunError> {
+        match self.popped()? {
+            Some(ret) => self.arrive(ret),
+            None => Ok(()),
+        }
+    }
+
+    /// The bookkeeping of [`Self::pop`] (shared with the async loop): the return state to enter,
+    /// the transition counted and announced; `None` when no frame has one.
+    #[inline]
+    fn popped(&mut self) -> Result<Option<M::Pos>, RunError> {
         match pop_frame::<M, F, R>(&mut self.frames) {
             Some(ret) => {
                 self.count()?;
                 remember::<M, F, R>(&mut self.recall, self.pos);
                 M::on_transition(&self.cx.fns, self.pos, ret);
-                self.arrive(ret)
+                Ok(Some(ret))
             }
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 
@@ -578,6 +621,16 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     /// Takes an arc. Eventless arcs count against the step limit; the arc an event takes does not
     /// (the limit bounds what follows an event).
     fn take(&mut self, next: Next<M::Pos>, by_event: bool) -> Result<(), RunError> {
+        match self.route(next, by_event)? {
+            Some(to) => self.arrive(to),
+            None => Ok(()),
+        }
+    }
+
+    /// The bookkeeping of [`Self::take`] (shared with the async loop): the arc counted, the state
+    /// left remembered, the transition announced; the state to enter, `None` for an internal arc.
+    #[inline]
+    fn route(&mut self, next: Next<M::Pos>, by_event: bool) -> Result<Option<M::Pos>, RunError> {
         if by_event {
             self.transitions = self.transitions.wrapping_add(1);
         } else {
@@ -588,13 +641,13 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             Next::To(to) => {
                 remember::<M, F, R>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, to);
-                self.arrive(to)
+                Ok(Some(to))
             }
             Next::Resume { slot, or } => {
                 remember::<M, F, R>(&mut self.recall, from);
                 let to = recalled::<M, F, R>(&self.recall, slot, or);
                 M::on_transition(&self.cx.fns, from, to);
-                self.arrive(to)
+                Ok(Some(to))
             }
             Next::Push { start, ret } => {
                 if !self.frames.push(ret) {
@@ -602,11 +655,11 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
                 }
                 remember::<M, F, R>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, start);
-                self.arrive(start)
+                Ok(Some(start))
             }
             Next::Stay => {
                 M::on_transition(&self.cx.fns, from, from);
-                Ok(())
+                Ok(None)
             }
         }
     }
@@ -637,19 +690,8 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
     #[cold]
     #[inline(never)]
     pub(super) fn enter_failed(&mut self, mut at: M::Pos, mut failed: (&'static str, FnError)) -> Result<(), RunError> {
-        self.live = None;
         loop {
-            self.pos = at;
-            let failure = state_error::<M, F, R>(at, failed);
-            let Some(next) = M::on_error(at) else {
-                return Err(RunError::Function(failure));
-            };
-            self.cx.error = Some(Box::new(failure));
-            self.count()?;
-            remember::<M, F, R>(&mut self.recall, at);
-            M::on_transition(&self.cx.fns, at, next);
-            at = next;
-            self.pos = at;
+            at = self.divert(at, failed)?;
             match self.enter(at) {
                 Ok(()) => return Ok(()),
                 Err(again) => failed = again,
@@ -659,19 +701,27 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
 
     /// A failure of an arc's transform: the source state's `on_error` arc, or stop.
     fn arc_failed(&mut self, from: M::Pos, failed: (&'static str, FnError)) -> Result<(), RunError> {
-        self.pos = from;
+        let next = self.divert(from, failed)?;
+        self.arrive(next)
+    }
+
+    /// The bookkeeping of a failure at `at` (shared by the sync and async loops): the error kept
+    /// for the context, the `on_error` arc counted and announced, the run moved to its target,
+    /// which is answered (its functions not run yet); without an `on_error` arc, the run's error.
+    #[cold]
+    fn divert(&mut self, at: M::Pos, failed: (&'static str, FnError)) -> Result<M::Pos, RunError> {
         self.live = None;
-        let failure = state_error::<M, F, R>(from, failed);
-        match M::on_error(from) {
-            Some(next) => {
-                self.cx.error = Some(Box::new(failure));
-                self.count()?;
-                remember::<M, F, R>(&mut self.recall, from);
-                M::on_transition(&self.cx.fns, from, next);
-                self.arrive(next)
-            }
-            None => Err(RunError::Function(failure)),
-        }
+        self.pos = at;
+        let failure = state_error::<M, F, R>(at, failed);
+        let Some(next) = M::on_error(at) else {
+            return Err(RunError::Function(failure));
+        };
+        self.cx.error = Some(Box::new(failure));
+        self.count()?;
+        remember::<M, F, R>(&mut self.recall, at);
+        M::on_transition(&self.cx.fns, at, next);
+        self.pos = next;
+        Ok(next)
     }
 
     /// A state's functions with a tracing span and a history entry.
@@ -682,6 +732,12 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
         }
         let begin = Instant::now();
         let result = M::visit::<true, false>(&mut self.cx, &mut self.data, to).map(drop);
+        self.record(to, begin);
+        result
+    }
+
+    /// The history entry of `to`, whose functions began at `begin` and are done.
+    fn record(&mut self, to: M::Pos, begin: Instant) {
         let at = self
             .started
             .map_or(Duration::ZERO, |s| begin.saturating_duration_since(s));
@@ -691,7 +747,6 @@ impl<M: MachineDef<F, R>, F, R> Run<M, F, R> {
             at,
             took: begin.elapsed(),
         });
-        result
     }
 }
 

@@ -14,6 +14,7 @@ macro_rules! fixture {
 
 fixture!(
     all_resources,
+    async_api,
     atomic,
     awkward_names,
     big,
