@@ -28,6 +28,8 @@ struct Api {
     guarded_calls: AtomicU32,
     open_now: AtomicUsize,
     open_most: AtomicUsize,
+    fetching_now: AtomicUsize,
+    fetching_most: AtomicUsize,
 }
 
 impl AsyncApiFns for Api {
@@ -35,7 +37,11 @@ impl AsyncApiFns for Api {
         let call = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
         // Changed before the failure: copy mode rolls the failed runs back.
         data.value += 1;
-        tokio::task::yield_now().await;
+        let now = self.fetching_now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.fetching_most.fetch_max(now, Ordering::SeqCst);
+        // Later records wait less: with several in flight they end out of input order.
+        tokio::time::sleep(Duration::from_millis(10 - data.value.rem_euclid(10) as u64)).await;
+        self.fetching_now.fetch_sub(1, Ordering::SeqCst);
         if call <= self.failures {
             return Err(FnError::new(format!("503 service unavailable (call {call})")));
         }
@@ -341,5 +347,52 @@ async fn handle_async_feeds_events_to_an_async_machine() {
     match run.handle_async(DoorEvent::Open).await {
         Err(HandleError::Rejected { reason, .. }) => assert_eq!(reason, Reject::Finished),
         other => panic!("{other:?}"),
+    }
+}
+
+/// A pipeline of an async machine: `concurrency(8)` keeps eight records in flight per worker (the
+/// functions count them), output in input order, or in the order the runs end with `unordered()`;
+/// the pipeline runs from a current-thread runtime without blocking it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_pipeline_keeps_records_in_flight_in_order_on_a_current_thread_runtime() {
+    use fsm_runtime::stream::{Concurrent, IterSource, Pipeline, VecSink};
+    for ordered in [true, false] {
+        let machine = Arc::new(AsyncApi::new(Api::default()));
+        let done = VecSink::new();
+        let mut pipeline = Pipeline::new(Concurrent(machine.clone()))
+            .chunk_size(40)
+            .concurrency(8)
+            .route(AsyncApiEnd::Done, done.clone());
+        if !ordered {
+            pipeline = pipeline.unordered();
+        }
+        // The executor stays free while the pipeline runs: a timer on it keeps ticking.
+        let ticks = tokio::spawn(async {
+            let mut n = 0u32;
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                n += 1;
+                if n == 3 {
+                    return n;
+                }
+            }
+        });
+        let summary = pipeline
+            .run_async(IterSource::new((0..100).map(Doc::new)))
+            .await
+            .unwrap();
+        assert_eq!(ticks.await.unwrap(), 3);
+        assert_eq!((summary.read, summary.written_total()), (100, 100));
+        assert!(summary.is_balanced());
+        assert_eq!(machine.fns().fetching_most.load(Ordering::SeqCst), 8);
+        let values: Vec<i64> = done.take().iter().map(|d| d.value).collect();
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=100).collect::<Vec<_>>());
+        if ordered {
+            assert_eq!(values, sorted);
+        } else {
+            assert_ne!(values, sorted, "eight at a time, the shorter runs end first");
+        }
     }
 }

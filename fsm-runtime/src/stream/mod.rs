@@ -73,6 +73,8 @@ mod sqlite;
 
 #[cfg(feature = "tokio")]
 mod async_io;
+#[cfg(feature = "tokio")]
+mod concurrent;
 #[cfg(feature = "csv")]
 mod csv_io;
 #[cfg(feature = "jsonl")]
@@ -83,6 +85,8 @@ pub mod progress;
 #[cfg(feature = "tokio")]
 pub use self::async_io::{TokioSink, tokio_channel};
 pub use self::commit::{ChunkCommit, Committed};
+#[cfg(feature = "tokio")]
+pub use self::concurrent::Concurrent;
 #[cfg(feature = "csv")]
 pub use self::csv_io::{CsvSink, CsvSource};
 pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
@@ -103,6 +107,15 @@ impl<M: Machine + ?Sized> Machine for Arc<M> {
     type End = M::End;
     fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>> {
         (**self).run(data)
+    }
+    fn run_all(
+        &self,
+        records: Vec<Self::Data>,
+        concurrency: usize,
+        ordered: bool,
+        done: &mut crate::core::RunDone<'_, Self>,
+    ) {
+        (**self).run_all(records, concurrency, ordered, done)
     }
 }
 
