@@ -188,6 +188,11 @@ pub struct State {
     /// by every run in the process: `{ per_second: 10, burst: 20 }`.
     #[cfg_attr(feature = "schema", schemars(with = "Option<RateLimitSchema>"))]
     pub rate_limit: Option<Spanned<Value>>,
+    /// At most this many runs of the state's async functions at once, across every run in the
+    /// process (a bulkhead): a run waits for a free place without holding a thread. Only for
+    /// states with async functions.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u32>"))]
+    pub max_concurrency: Option<Spanned<Value>>,
     /// Resources this state's functions use (names of the machine's `resources`).
     #[cfg_attr(feature = "schema", schemars(default))]
     pub resources: Vec<Spanned<String>>,
@@ -534,6 +539,13 @@ pub struct FunctionDecl {
     /// failure of the arc's source state (its `on_error` arc, or the run stops). Only for
     /// conditions (transforms and checks can always fail).
     pub fallible: Option<Spanned<bool>>,
+    /// The transform or check is async: its method returns `impl Future<Output = ..> + Send`, and
+    /// the machine runs with `run_async`, `step_async` and `handle_async` (inside a tokio runtime
+    /// when a state has a timeout, a retry, a bulkhead or a rate limit). Only for the functions a
+    /// state runs on entering it (`validate`, `transform`, `on_entry`): arcs, conditions, exit
+    /// actions and superstates' actions run synchronously while the run picks its arc.
+    #[cfg_attr(feature = "schema", schemars(rename = "async"))]
+    pub r#async: Option<Spanned<bool>>,
     /// The whole declaration node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,

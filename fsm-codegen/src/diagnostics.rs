@@ -135,6 +135,10 @@ pub mod codes {
         /// A state that carries data is entered where no arc makes it: a start state, an
         /// `on_error` target, a `return_state`, a state inside a superstate with `history`.
         STATE_DATA_UNMADE = "fsm::state_data_unmade";
+        /// An async function where a run is synchronous (a condition, an arc's transform, an exit
+        /// action, a superstate's action), declared `async` with `atomic`, or `max_concurrency` on
+        /// a state without async functions.
+        ASYNC_FUNCTION = "fsm::async_function";
     }
 }
 

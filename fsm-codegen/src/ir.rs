@@ -75,12 +75,18 @@ pub struct Resilience {
     pub breaker: Option<(u32, f64)>,
     /// Runs a second, and the largest burst.
     pub rate_limit: Option<(f64, u32)>,
+    /// Runs of the (async) functions at once, at most.
+    pub max_concurrency: Option<u32>,
 }
 
 impl Resilience {
     /// Whether the state has none of it.
     pub fn is_empty(&self) -> bool {
-        self.retry.is_none() && self.timeout.is_none() && self.breaker.is_none() && self.rate_limit.is_none()
+        self.retry.is_none()
+            && self.timeout.is_none()
+            && self.breaker.is_none()
+            && self.rate_limit.is_none()
+            && self.max_concurrency.is_none()
     }
 }
 
@@ -458,6 +464,8 @@ pub struct Function {
     pub atomic: bool,
     /// A condition declared `fallible`: the method returns `Result<bool, FnError>`.
     pub fallible: bool,
+    /// A transform or check declared `async`: the method returns a future.
+    pub is_async: bool,
     /// Its declaration's `description`.
     pub description: Option<String>,
     /// The type of a state's data: for a [`Role::MakeData`] function, what it returns; for the
@@ -509,6 +517,12 @@ impl Machine {
     /// The main network.
     pub fn main_network(&self) -> &Network {
         &self.networks[self.main.0]
+    }
+
+    /// Whether some function is async: the machine then runs with `run_async`, `step_async` and
+    /// `handle_async`, and has no synchronous `run`.
+    pub fn is_async(&self) -> bool {
+        self.functions.iter().any(|f| f.is_async)
     }
 
     /// Whether the machine is driven by events (`handle`) rather than run to completion (`run`).

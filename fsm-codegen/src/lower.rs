@@ -68,6 +68,7 @@ pub(crate) fn lower(valid: Valid<'_>) -> Machine {
             f.infallible = f.role == Role::Transform && decl.infallible.as_ref().is_some_and(|i| i.value);
             f.atomic = f.role == Role::Transform && decl.atomic.as_ref().is_some_and(|a| a.value) && !f.infallible;
             f.fallible = f.role == Role::Condition && decl.fallible.as_ref().is_some_and(|a| a.value);
+            f.is_async = f.role == Role::Transform && decl.r#async.as_ref().is_some_and(|a| a.value);
             f.description = doc(&decl.description);
         }
     }
@@ -446,6 +447,7 @@ impl Lowering<'_, '_> {
                             infallible: false,
                             atomic: false,
                             fallible: false,
+                            is_async: false,
                             description: None,
                             state_data: None,
                         });

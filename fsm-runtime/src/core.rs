@@ -437,13 +437,70 @@ pub trait Machine: Send + Sync {
     type End: EndState;
     /// Runs one record from the start state to an end state.
     fn run(&self, data: Self::Data) -> RunResult<Self::End, Self::Data>;
+
+    /// Runs `records` and hands each outcome to `done` with the record's index: one after the
+    /// other with [`Machine::run`] unless the machine runs several at once (a machine with async
+    /// functions, through [`Concurrent`](crate::stream::Concurrent): up to `concurrency` in
+    /// flight, handed over as they end; `ordered` says whether the caller wants them in input
+    /// order, which it restores by index). A run that panicked is
+    /// handed over as `Err` with the panic's payload. What a pipeline worker calls for a chunk
+    /// when the pipeline has a [`concurrency`](crate::stream::Pipeline::concurrency).
+    #[doc(hidden)]
+    fn run_all(&self, records: Vec<Self::Data>, concurrency: usize, ordered: bool, done: &mut RunDone<'_, Self>) {
+        let _ = (concurrency, ordered);
+        for (i, data) in records.into_iter().enumerate() {
+            done(
+                i,
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(data))),
+            );
+        }
+    }
 }
+
+/// What [`Machine::run_all`] hands each outcome to: the record's index and its run's result, or
+/// the payload of the panic that ended it.
+#[doc(hidden)]
+pub type RunDone<'a, M> =
+    dyn FnMut(usize, std::thread::Result<RunResult<<M as Machine>::End, <M as Machine>::Data>>) + 'a;
 
 impl<M: Machine + ?Sized> Machine for &M {
     type Data = M::Data;
     type End = M::End;
     fn run(&self, data: Self::Data) -> RunResult<Self::End, Self::Data> {
         (**self).run(data)
+    }
+    fn run_all(&self, records: Vec<Self::Data>, concurrency: usize, ordered: bool, done: &mut RunDone<'_, Self>) {
+        (**self).run_all(records, concurrency, ordered, done)
+    }
+}
+
+/// A data-driven machine with async functions, as the streaming runtime sees it: an async function
+/// from a record to an outcome. Every generated machine with a `run_async` method implements it;
+/// a [`Pipeline`](crate::stream::Pipeline) runs one through
+/// [`Concurrent`](crate::stream::Concurrent), with [`Pipeline::concurrency`](crate::stream::Pipeline::concurrency)
+/// records in flight per worker.
+pub trait AsyncMachine: Send + Sync {
+    /// The record type.
+    type Data: Send;
+    /// The end states.
+    type End: EndState;
+    /// Runs one record from the start state to an end state.
+    fn run_async(&self, data: Self::Data) -> impl Future<Output = RunResult<Self::End, Self::Data>> + Send;
+}
+
+impl<M: AsyncMachine + ?Sized> AsyncMachine for &M {
+    type Data = M::Data;
+    type End = M::End;
+    fn run_async(&self, data: Self::Data) -> impl Future<Output = RunResult<Self::End, Self::Data>> + Send {
+        (**self).run_async(data)
+    }
+}
+
+impl<M: AsyncMachine + ?Sized> AsyncMachine for std::sync::Arc<M> {
+    type Data = M::Data;
+    type End = M::End;
+    fn run_async(&self, data: Self::Data) -> impl Future<Output = RunResult<Self::End, Self::Data>> + Send {
+        (**self).run_async(data)
     }
 }
 

@@ -32,10 +32,14 @@ pub mod __private {
     pub use crate::context::Context;
     pub use crate::core::*;
     pub use crate::private::*;
+    #[cfg(feature = "tokio")]
+    pub use crate::resilience::{Attempts, Bulkhead, timeout_async};
     pub use crate::resilience::{CircuitBreaker, Guards, RateLimiter, RetryPolicy, deadline, guarded};
     /// Resource handles and configurations.
     pub use crate::resources;
-    pub use crate::run::{CallResult, Choice, Cx, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run};
+    pub use crate::run::{
+        AsyncMachineDef, CallResult, Choice, Cx, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run,
+    };
     /// Record stores.
     pub use crate::store;
     pub use crate::store::{RecordStore, STORE_FUNCTION, StoreError, StoredMachine};

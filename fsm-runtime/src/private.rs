@@ -95,6 +95,35 @@ pub fn compensation_span(machine: &'static str, network: &'static str, state: &'
     }
 }
 
+/// The functions of an async state, as one future of a [`CallResult`](crate::run::CallResult): the
+/// type generated code's `async` blocks take (so that `?` inside them knows its error type).
+#[inline(always)]
+pub async fn state_fns(fns: impl std::future::Future<Output = crate::run::CallResult>) -> crate::run::CallResult {
+    fns.await
+}
+
+/// `entered`, the functions of a state of an async machine, inside the same span as
+/// [`transition_span`] gives a synchronous run: entered each time the future is polled, so the span
+/// never stays entered on a thread while the run waits.
+#[inline]
+#[allow(unused_variables)]
+pub async fn in_transition_span<T>(
+    machine: &'static str,
+    network: &'static str,
+    state: &'static str,
+    entered: impl std::future::Future<Output = T>,
+) -> T {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing::Instrument;
+        entered
+            .instrument(tracing::debug_span!("fsm.transition", machine, network, state))
+            .await
+    }
+    #[cfg(not(feature = "tracing"))]
+    entered.await
+}
+
 /// Implements `serde::Serialize`/`Deserialize` for a generated state or event-name type by its
 /// YAML name (through `StateName::name` and `FromStr`) when fsm-runtime is built with the `serde`
 /// feature, and expands to nothing otherwise: the generated code never depends on a feature of
@@ -347,6 +376,44 @@ macro_rules! __fsm_forward_fns {
             payload: &$payload,
             ctx: &mut $ctx,
         ) -> ::core::result::Result<(), $crate::__private::FnError> {
+            $fns::$name(&**self, data, payload, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty, $ctx:ty; async_transform $name:ident()) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &mut $data,
+            ctx: &mut $ctx,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::__private::FnError>> + ::core::marker::Send {
+            $fns::$name(&**self, data, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty, $ctx:ty; async_transform $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &mut $data,
+            payload: &$payload,
+            ctx: &mut $ctx,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::__private::FnError>> + ::core::marker::Send {
+            $fns::$name(&**self, data, payload, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty, $ctx:ty; async_infallible $name:ident()) => {
+        #[inline]
+        fn $name(&self, data: &mut $data, ctx: &mut $ctx) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+            $fns::$name(&**self, data, ctx)
+        }
+    };
+    (@method $fns:ident, $data:ty, $ctx:ty; async_infallible $name:ident($payload:ty)) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &mut $data,
+            payload: &$payload,
+            ctx: &mut $ctx,
+        ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
             $fns::$name(&**self, data, payload, ctx)
         }
     };

@@ -5,7 +5,15 @@
 //! many runs per second, in bursts of at most so many, across every run in the process).
 //!
 //! Generated code calls [`guarded`] and [`deadline`]; the types are public so their behaviour is
-//! documented and testable on its own.
+//! documented and testable on its own. States with async functions get the same guards, awaited
+//! ([`Attempts`], [`timeout_async`], and the [`Bulkhead`] of `max_concurrency`), with the `tokio`
+//! feature: a timeout drops the functions' future, so the call is cancelled, and waits hold no
+//! thread.
+
+#[cfg(feature = "tokio")]
+mod awaited;
+#[cfg(feature = "tokio")]
+pub use awaited::{Attempts, Bulkhead, Turn, timeout_async};
 
 use crate::{ErrorKind, FnError};
 use std::collections::hash_map::RandomState;
@@ -222,7 +230,7 @@ impl RateLimiter {
     }
 
     /// Takes a token if there is one (`None`), or says how long until the next one.
-    fn try_take(&self) -> Option<Duration> {
+    pub(crate) fn try_take(&self) -> Option<Duration> {
         let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         let (tokens, then) = bucket.unwrap_or((self.burst, now));
@@ -253,49 +261,72 @@ pub struct Guards<'a> {
 /// failed run is retried as the policy says. After the last failed run, the error says how many
 /// there were.
 pub fn guarded(guards: Guards<'_>, mut run: impl FnMut() -> CallResult) -> CallResult {
-    let Guards {
-        retry,
-        breaker,
-        limiter,
-    } = guards;
-    let attempts = retry.map_or(1, RetryPolicy::attempts);
     let mut n = 0;
     loop {
         n += 1;
-        if let Some(limiter) = limiter {
+        if let Some(limiter) = guards.limiter {
             limiter.acquire();
         }
-        if let Some(breaker) = breaker
-            && !breaker.allows()
-        {
-            return Err((
-                BREAKER_FUNCTION,
-                FnError::of_kind(
-                    ErrorKind::CIRCUIT_OPEN,
-                    format!(
-                        "circuit open: {} failures in a row; calls resume {:?} after the last one",
-                        breaker.threshold, breaker.reset
-                    ),
-                ),
-            ));
+        if let Some(open) = guards.refused() {
+            return Err(open);
         }
-        let result = run();
-        if let Some(breaker) = breaker {
+        match guards.after(n, run()) {
+            After::Done(result) => return result,
+            After::Retry(wait) => std::thread::sleep(wait),
+        }
+    }
+}
+
+/// What follows run `n` of a state's functions: its result is final, or they run again after a
+/// wait. The one decision behind [`guarded`] and its async twin.
+#[derive(Debug)]
+pub(crate) enum After {
+    /// The state's result.
+    Done(CallResult),
+    /// Run again after this wait.
+    Retry(Duration),
+}
+
+impl Guards<'_> {
+    /// The breaker's answer before a run: `Some` (the state fails at once) while it is open.
+    pub(crate) fn refused(&self) -> Option<(&'static str, FnError)> {
+        let breaker = self.breaker?;
+        if breaker.allows() {
+            return None;
+        }
+        Some((
+            BREAKER_FUNCTION,
+            FnError::of_kind(
+                ErrorKind::CIRCUIT_OPEN,
+                format!(
+                    "circuit open: {} failures in a row; calls resume {:?} after the last one",
+                    breaker.threshold, breaker.reset
+                ),
+            ),
+        ))
+    }
+
+    /// Run `n` (from 1) gave `result`: the breaker records it, and the retry policy says whether
+    /// the functions run again. After the last failed run, the error says how many there were.
+    pub(crate) fn after(&self, n: u32, result: CallResult) -> After {
+        if let Some(breaker) = self.breaker {
             breaker.record(result.is_ok());
         }
-        match (result, retry) {
-            (Ok(()), _) => return Ok(()),
+        let attempts = self.retry.map_or(1, RetryPolicy::attempts);
+        match (result, self.retry) {
+            (Ok(()), _) => After::Done(Ok(())),
             (Err(_failed), Some(retry))
                 if n < attempts && retry.retries(&_failed.1) && !outcome_unknown(&_failed.1) =>
             {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(function = _failed.0, error = %_failed.1, attempt = n, "state function failed; retrying");
-                std::thread::sleep(retry.waits.wait_with_jitter(n));
+                After::Retry(retry.waits.wait_with_jitter(n))
             }
-            (Err((function, error)), _) if n > 1 => {
-                return Err((function, FnError::with_source(format!("failed {n} times"), error)));
-            }
-            (Err(failed), _) => return Err(failed),
+            (Err((function, error)), _) if n > 1 => After::Done(Err((
+                function,
+                FnError::with_source(format!("failed {n} times"), error),
+            ))),
+            (Err(failed), _) => After::Done(Err(failed)),
         }
     }
 }

@@ -645,6 +645,7 @@ impl Parser {
             timeout_seconds: None,
             circuit_breaker: None,
             rate_limit: None,
+            max_concurrency: None,
             resources: Vec::new(),
             metadata: None,
             span: Span::default(),
@@ -713,6 +714,7 @@ impl Parser {
             keys::TIMEOUT_SECONDS => state.timeout_seconds = Some(self.value(input)?),
             keys::CIRCUIT_BREAKER => state.circuit_breaker = Some(self.value(input)?),
             keys::RATE_LIMIT => state.rate_limit = Some(self.value(input)?),
+            keys::MAX_CONCURRENCY => state.max_concurrency = Some(self.value(input)?),
             keys::RESOURCES => state.resources = self.names(input)?,
             keys::METADATA => state.metadata = Some(self.value(input)?),
             // A setting of the table this parser does not read (the table test catches it).
@@ -1188,25 +1190,38 @@ impl Parser {
         })
     }
 
-    /// `name`, `name: infallible`, `name: atomic` or `name: fallible`, after optional doc comments.
+    /// `name`, `name: infallible`, `name: atomic`, `name: fallible` or `name: async` (also
+    /// `name: async infallible`), after optional doc comments.
     fn function_decl(&mut self, input: ParseStream<'_>) -> Result<FunctionDecl> {
         let description = self.docs(input)?;
         let name = self.name(input)?;
-        let (mut infallible, mut atomic, mut fallible) = (None, None, None);
+        let (mut infallible, mut atomic, mut fallible, mut is_async) = (None, None, None, None);
         if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
-            let word = Ident::parse_any(input)
-                .map_err(|e| syn::Error::new(e.span(), "expected `infallible`, `atomic` or `fallible` after `:`"))?;
-            let flag = Some(Spanned::new(true, self.one(word.span())));
-            match word.to_string().as_str() {
-                keys::INFALLIBLE => infallible = flag,
-                keys::ATOMIC => atomic = flag,
-                keys::FALLIBLE => fallible = flag,
-                _ => {
-                    return Err(syn::Error::new(
-                        word.span(),
-                        "expected `infallible`, `atomic` or `fallible`: the properties a function declaration takes",
-                    ));
+            // `async` is a keyword: `Ident::parse_any` reads it too. Words follow each other
+            // until the `,` or the end of the block.
+            loop {
+                let word = Ident::parse_any(input).map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected `infallible`, `atomic`, `fallible` or `async` after `:`",
+                    )
+                })?;
+                let flag = Some(Spanned::new(true, self.one(word.span())));
+                match word.to_string().as_str() {
+                    keys::INFALLIBLE => infallible = flag,
+                    keys::ATOMIC => atomic = flag,
+                    keys::FALLIBLE => fallible = flag,
+                    keys::ASYNC => is_async = flag,
+                    _ => {
+                        return Err(syn::Error::new(
+                            word.span(),
+                            "expected `infallible`, `atomic`, `fallible` or `async`: the properties a function declaration takes",
+                        ));
+                    }
+                }
+                if input.is_empty() || input.peek(Token![,]) {
+                    break;
                 }
             }
         }
@@ -1217,6 +1232,7 @@ impl Parser {
             infallible,
             atomic,
             fallible,
+            r#async: is_async,
             span: Span::new(start, self.here()),
         })
     }
@@ -2062,27 +2078,35 @@ mod tests {
     #[test]
     fn function_declarations_take_infallible_atomic_or_fallible() {
         let m = ok(
-            quote! { machine M { functions { a: infallible, b: atomic, c, d: fallible } start state s; end state e; s -> e; } },
+            quote! { machine M { functions { a: infallible, b: atomic, c, d: fallible, f: async infallible } start state s; end state e; s -> e; } },
         );
         let flags: Vec<_> = m
             .functions
             .iter()
-            .map(|f| (f.infallible.is_some(), f.atomic.is_some(), f.fallible.is_some()))
+            .map(|f| {
+                (
+                    f.infallible.is_some(),
+                    f.atomic.is_some(),
+                    f.fallible.is_some(),
+                    f.r#async.is_some(),
+                )
+            })
             .collect();
         assert_eq!(
             flags,
             [
-                (true, false, false),
-                (false, true, false),
-                (false, false, false),
-                (false, false, true)
+                (true, false, false, false),
+                (false, true, false, false),
+                (false, false, false, false),
+                (false, false, true, false),
+                (true, false, false, true)
             ]
         );
         let parsed = parse(quote! { machine M { functions { a: pure } start state s; end state e; s -> e; } });
         let errors: Vec<String> = parsed.syntax_errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             errors,
-            ["expected `infallible`, `atomic` or `fallible`: the properties a function declaration takes"]
+            ["expected `infallible`, `atomic`, `fallible` or `async`: the properties a function declaration takes"]
         );
     }
 

@@ -96,6 +96,8 @@ keys! {
     CIRCUIT_BREAKER = "circuit_breaker";
     /// At most so many runs of a state's functions a second.
     RATE_LIMIT = "rate_limit";
+    /// At most so many runs of an async state's functions at once (a bulkhead).
+    MAX_CONCURRENCY = "max_concurrency";
     /// The source state of an arc.
     FROM = "from";
     /// The target state of an arc.
@@ -134,6 +136,8 @@ keys! {
     ATOMIC = "atomic";
     /// A declared condition that may fail.
     FALLIBLE = "fallible";
+    /// A declared transform or check whose method is async.
+    ASYNC = "async";
     /// Inline Rust.
     RUST = "rust";
     /// A built-in function.
@@ -363,6 +367,7 @@ const STATE: &[Key] = &[
     setting(TIMEOUT_SECONDS),
     setting(CIRCUIT_BREAKER),
     setting(RATE_LIMIT),
+    setting(MAX_CONCURRENCY),
     setting(RESOURCES),
     setting(METADATA),
 ];
@@ -426,6 +431,7 @@ const FUNCTION_DECL: &[Key] = &[
     grammar(INFALLIBLE, "`name: infallible`"),
     grammar(ATOMIC, "`name: atomic`"),
     grammar(FALLIBLE, "`name: fallible`"),
+    grammar(ASYNC, "`name: async`"),
 ];
 
 const FUNCTION: &[Key] = &[
@@ -780,9 +786,14 @@ mod tests {
             (_, CIRCUIT_BREAKER) => "{failures: 2}",
             (_, RATE_LIMIT) => "{per_second: 2}",
             (_, CONFIG) | (_, METADATA) | (_, PARAMS) => "{a: b}",
-            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | FALLIBLE | INTERNAL | HISTORY) => "true",
+            (_, IS_START | IS_END | DENY_WARNINGS | INFALLIBLE | ATOMIC | FALLIBLE | ASYNC | INTERNAL | HISTORY) => {
+                "true"
+            }
             (Place::Machine | Place::Network, SUPERSTATES) => "[{name: s}]",
-            (_, MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS) => "2",
+            (
+                _,
+                MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS | MAX_CONCURRENCY,
+            ) => "2",
             (_, RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL) => "2",
             _ => "x",
         }
@@ -838,7 +849,9 @@ mod tests {
             DATA => "u32",
             DATA_MODE => "direct",
             STORE => "db.t",
-            MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS => "2",
+            MAX_TRANSITIONS | PRIORITY | TIMEOUT_SECONDS | CONNECTION_POOL_SIZE | RETRY_ATTEMPTS | MAX_CONCURRENCY => {
+                "2"
+            }
             RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL => "2",
             DENY_WARNINGS | HISTORY => "true",
             METADATA => "{ a: 1 }",

@@ -52,6 +52,162 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) {
         }
     }
     declarations(cx, &roles, diags);
+    async_uses(cx, diags);
+}
+
+/// Async functions run only where a run can wait for them: the functions a state runs on entering
+/// it (`validate`, `transform`, `on_entry`), which the async loop awaits. Conditions, arcs'
+/// transforms, exit actions and superstates' actions run while the run picks and takes an arc, a
+/// synchronous `match`: an async function there is refused at the place it is used. `atomic`
+/// (the change returned to apply) has no async form, and `max_concurrency` bounds async states only.
+fn async_uses(cx: &Context<'_>, diags: &mut Diagnostics) {
+    let declared: HashMap<&str, Span> = cx
+        .machine
+        .functions
+        .iter()
+        .filter_map(|d| {
+            d.r#async
+                .as_ref()
+                .filter(|a| a.value)
+                .map(|a| (d.name.value.as_str(), a.span))
+        })
+        .collect();
+    for decl in &cx.machine.functions {
+        if let (Some(a), Some(atomic)) = (
+            decl.r#async.as_ref().filter(|a| a.value),
+            decl.atomic.as_ref().filter(|a| a.value),
+        ) {
+            diags.push(
+                Diagnostic::error(
+                    codes::ASYNC_FUNCTION,
+                    format!("function `{}` cannot be both `async` and `atomic`", decl.name.value),
+                    atomic.span,
+                    "atomic",
+                )
+                .with_label(a.span, "async")
+                .with_help(
+                    "an atomic function returns the change to apply, which has no async form; in copy mode an \
+                     async transform's changes are rolled back when it fails: remove `atomic`",
+                ),
+            );
+        }
+    }
+    fn is_async<'f>(declared: &HashMap<&str, Span>, f: &'f FunctionRef) -> Option<(&'f Spanned<String>, Span)> {
+        match f {
+            FunctionRef::Named(n) => declared.get(n.value.as_str()).map(|d| (n, *d)),
+            _ => None,
+        }
+    }
+    let mut refuse = |f: &FunctionRef, place: String| {
+        let Some((name, declared_at)) = is_async(&declared, f) else {
+            return;
+        };
+        diags.push(
+            Diagnostic::error(
+                codes::ASYNC_FUNCTION,
+                format!(
+                    "async function `{}` is used as {place}, which runs synchronously",
+                    name.value
+                ),
+                name.span,
+                "a synchronous call site",
+            )
+            .with_label(declared_at, "declared async here")
+            .with_help(
+                "a run awaits only the functions a state runs on entering it (`validate`, `transform`, \
+                 `on_entry`); conditions, arcs' transforms, exit actions and superstates' actions run while \
+                 it picks and takes an arc. Move the call into the target state's `transform`, or declare a \
+                 synchronous function for it",
+            ),
+        );
+    };
+    for network in &cx.machine.networks {
+        for state in &network.states {
+            for f in &state.on_exit {
+                refuse(f, format!("an exit action of state `{}`", state.name.value));
+            }
+            if let Some(crate::ast::Compensate::Function(f)) = &state.compensate {
+                refuse(f, format!("the compensation of state `{}`", state.name.value));
+            }
+        }
+        for sup in &network.superstates {
+            for f in sup.on_entry.iter().chain(&sup.on_exit) {
+                refuse(f, format!("an action of superstate `{}`", sup.name.value));
+            }
+        }
+        for arc in &network.arcs {
+            for f in &arc.condition {
+                refuse(f, format!("a condition of an arc from `{}`", arc.from.value));
+            }
+            for f in &arc.transform {
+                refuse(f, format!("a transform of an arc from `{}`", arc.from.value));
+            }
+            if let Some(f) = &arc.data {
+                refuse(
+                    f,
+                    format!("the maker of state data on an arc from `{}`", arc.from.value),
+                );
+            }
+        }
+    }
+    // State data and async functions do not meet yet: the async run loop has no state data.
+    let first_async = cx
+        .machine
+        .functions
+        .iter()
+        .find_map(|d| d.r#async.as_ref().filter(|a| a.value).map(|a| a.span));
+    if let Some(first_async) = first_async {
+        for network in &cx.machine.networks {
+            for state in &network.states {
+                let Some(data) = &state.data else { continue };
+                diags.push(
+                    Diagnostic::error(
+                        codes::ASYNC_FUNCTION,
+                        format!(
+                            "state `{}` carries data in a machine with async functions",
+                            state.name.value
+                        ),
+                        data.span,
+                        "state data",
+                    )
+                    .with_label(first_async, "an async function")
+                    .with_help(
+                        "the async run loop does not keep state data yet: keep the data in the record, or make \
+                         the machine's functions synchronous",
+                    ),
+                );
+            }
+        }
+    }
+    for network in &cx.machine.networks {
+        for state in &network.states {
+            let Some(m) = &state.max_concurrency else { continue };
+            let awaits = state
+                .validate
+                .iter()
+                .chain(&state.transform)
+                .chain(&state.on_entry)
+                .any(|f| is_async(&declared, f).is_some());
+            if !awaits {
+                diags.push(
+                    Diagnostic::error(
+                        codes::ASYNC_FUNCTION,
+                        format!(
+                            "`max_concurrency` on state `{}`, which runs no async function",
+                            state.name.value
+                        ),
+                        m.span,
+                        "nothing to bound",
+                    )
+                    .with_help(
+                        "a bulkhead bounds the runs waiting in a state's async functions; a synchronous state \
+                         runs at most as many at once as there are threads: declare its functions `async: true`, \
+                         or remove `max_concurrency`",
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// `functions:` declares named functions: each at most once, each used somewhere, and only

@@ -183,6 +183,21 @@ fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
             );
         }
     }
+    let mut max_concurrency = None;
+    if let Some(m) = &state.max_concurrency {
+        match &m.value {
+            Value::Int(n) if (1..=1_000_000).contains(n) => max_concurrency = u32::try_from(*n).ok(),
+            _ => diags.push(
+                Diagnostic::error(
+                    codes::RESILIENCE,
+                    "`max_concurrency` must be an integer from 1 to 1000000",
+                    m.span,
+                    "not a number of runs",
+                )
+                .with_help("e.g. `max_concurrency: 10` (at most ten runs in the state's functions at once)"),
+            ),
+        }
+    }
     let has_functions = !state.validate.is_empty() || !state.transform.is_empty();
     if !has_functions {
         for (key, node) in [
@@ -190,6 +205,7 @@ fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
             ("timeout_seconds", &state.timeout_seconds),
             ("circuit_breaker", &state.circuit_breaker),
             ("rate_limit", &state.rate_limit),
+            ("max_concurrency", &state.max_concurrency),
         ] {
             if let Some(node) = node {
                 diags.push(
@@ -209,6 +225,7 @@ fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
         timeout,
         breaker,
         rate_limit,
+        max_concurrency,
     }
 }
 

@@ -19,6 +19,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// before ([`Reject::Finished`], [`Reject::Failed`]).
     #[inline]
     pub fn handle(&mut self, event: M::Event) -> Handled<M, F, R, L> {
+        const { assert!(!M::ASYNC, "{}", super::SYNC_ON_ASYNC) };
         match self.live {
             Some(from) => self.dispatch(from, event, false),
             None => self.handle_slow(event),
@@ -30,9 +31,11 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     #[cold]
     #[inline(never)]
     fn handle_slow(&mut self, event: M::Event) -> Handled<M, F, R, L> {
+        if let Some(reason) = self.closed() {
+            return Err(self.reject(self.pos, event, reason));
+        }
         match &self.phase {
-            Phase::Failed(_) => return Err(self.reject(self.pos, event, Reject::Failed)),
-            Phase::Finished(_) => return Err(self.reject(self.pos, event, Reject::Finished)),
+            Phase::Failed(_) | Phase::Finished(_) => {}
             Phase::Start => {
                 self.base = 0;
                 match self.begin().and_then(|()| self.rest()) {
@@ -88,14 +91,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
                 self.base = self.transitions;
                 self.take(next, true).and_then(|()| self.rest())
             }
-            Ok(None) => {
-                let reason = if M::accepts(from, &event) {
-                    Reject::Guard
-                } else {
-                    Reject::NoArc
-                };
-                return Err(self.reject(from, event, reason));
-            }
+            Ok(None) => return Err(self.refuse(from, event)),
             Err(failed) => {
                 self.base = self.transitions;
                 self.arc_failed(from, failed).and_then(|()| self.rest())
@@ -114,9 +110,30 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             .map_err(|e| HandleError::Failed(Box::new(self.fail(e))))
     }
 
+    /// Why a run takes no more events: it finished or failed (shared with `handle_async`).
+    #[inline]
+    pub(super) fn closed(&self) -> Option<Reject> {
+        match &self.phase {
+            Phase::Failed(_) => Some(Reject::Failed),
+            Phase::Finished(_) => Some(Reject::Finished),
+            Phase::Start | Phase::Running => None,
+        }
+    }
+
+    /// An event no arc of `from` took, handed back: a guard said no, or no arc is for it.
+    #[inline]
+    pub(super) fn refuse(&self, from: M::Pos, event: M::Event) -> HandleError<M::Pos, M::Event> {
+        let reason = if M::accepts(from, &event) {
+            Reject::Guard
+        } else {
+            Reject::NoArc
+        };
+        self.reject(from, event, reason)
+    }
+
     /// An event not taken, handed back: the `on_reject` hook, then the error.
     #[inline]
-    fn reject(&self, state: M::Pos, event: M::Event, reason: Reject) -> HandleError<M::Pos, M::Event> {
+    pub(super) fn reject(&self, state: M::Pos, event: M::Event, reason: Reject) -> HandleError<M::Pos, M::Event> {
         M::on_reject(&self.cx.fns, state, &event, reason);
         HandleError::Rejected { state, event, reason }
     }
@@ -124,7 +141,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// After an event's arc: eventless arcs until the run waits or ends. Kept out of line so that
     /// `handle`'s common arms stay a leaf.
     #[inline(never)]
-    fn rest(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
+    pub(super) fn rest(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
         loop {
             if M::is_end(self.pos) {
                 if self.frames.is_empty() {

@@ -12,6 +12,7 @@
 //! loop: a run of a generated machine costs what a hand-written `match` costs (see the CD player
 //! benchmark in `benches/benches/`).
 
+mod async_loop;
 mod compensate;
 mod frames;
 mod handle;
@@ -26,7 +27,13 @@ use crate::core::{
 };
 use crate::private::StoreSlot;
 
+pub use async_loop::AsyncMachineDef;
 pub use frames::{Frames, NoFrames, ReturnStack};
+
+/// What a synchronous entry point of a machine with async functions says at compile time.
+const SYNC_ON_ASYNC: &str = "this machine has async functions (`async: true`): a synchronous `run`, `step`, \
+     `handle` or `finish` cannot wait for them; use `run_async`, `step_async`, `handle_async` or `finish_async` \
+     inside an async runtime";
 pub use handle::Handled;
 
 /// What the functions of a state or an arc come to: `Err` holds the name of the function that
@@ -213,6 +220,10 @@ pub trait MachineDef<F, R, L = ()>: Sized + 'static {
         let _ = (cx, data, at);
         Ok(())
     }
+    /// Whether some state runs async functions: the machine runs with `run_async`,
+    /// `step_async`, `handle_async` and `finish_async` ([`AsyncMachineDef`]), and the synchronous
+    /// entry points refuse to compile for it.
+    const ASYNC: bool = false;
 
     /// Hook: the run takes a transition from `from` to `to` (also an internal one, `from == to`,
     /// an `on_error` arc, a push into a network and the return from it). Called after the arc's
@@ -354,6 +365,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// does, without building the run when nothing observes it.
     #[inline(always)]
     pub fn complete(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
+        const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         if M::COMPENSATES || options.history || crate::private::tracing_enabled() {
             return Self::with_resources(fns, res, data, options).finish_observed();
         }
@@ -470,6 +482,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// functions. At an end state, returns `Finished` again. An error stops the run; later calls
     /// return it again.
     pub fn step(&mut self) -> Result<Status<M::Pos, M::End>, RunError> {
+        const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         self.catch_up();
         let moved = match &self.phase {
             Phase::Running => self.advance(),
@@ -477,14 +490,18 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             Phase::Finished(end) => return Ok(Status::Finished(*end)),
             Phase::Failed(e) => return Err((**e).clone()),
         };
-        match moved.and_then(|moved| {
-            if moved {
-                self.settle()
-            } else {
-                Ok(Status::Waiting(self.pos))
-            }
-        }) {
-            Ok(status) => Ok(status),
+        self.stepped(moved)
+    }
+
+    /// Where a step left the run (shared by `step` and `step_async`): `moved` says whether it
+    /// moved (`false`: it waits for an event), or why it stopped.
+    fn stepped(&mut self, moved: Result<bool, RunError>) -> Result<Status<M::Pos, M::End>, RunError> {
+        match moved {
+            Ok(true) => match self.settle() {
+                Ok(status) => Ok(status),
+                Err(e) => Err(self.fail(e)),
+            },
+            Ok(false) => Ok(Status::Waiting(self.pos)),
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -493,6 +510,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// then). A run that waits for an event stops with `NoTransition`.
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
+        const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         if matches!(self.phase, Phase::Start) && !self.observe && !M::COMPENSATES {
             let Run {
                 mut cx,
@@ -515,6 +533,12 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             Phase::Finished(_) => Ok(()),
             Phase::Failed(e) => Err((**e).clone()),
         };
+        self.outcome(ran)
+    }
+
+    /// The outcome of a run that `ran` to an end state, or why it stopped there (shared by
+    /// `finish` and `finish_async`).
+    fn outcome(self, ran: Result<(), RunError>) -> RunResult<M::End, M::Data> {
         match (ran, &self.phase) {
             (Ok(()), Phase::Finished(end)) => Ok(Outcome {
                 end: *end,
@@ -552,14 +576,20 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     }
 
     fn begin(&mut self) -> Result<(), RunError> {
+        if let Err(failed) = self.open() {
+            return self.enter_failed(M::START, failed);
+        }
+        self.arrive(M::START)
+    }
+
+    /// The run is under way (shared by the sync and async loops): its clock starts and the entry
+    /// actions of the superstates around the start state run; the start state is entered next.
+    fn open(&mut self) -> CallResult {
         self.phase = Phase::Running;
         if self.observe {
             self.started = Some(Instant::now());
         }
-        if let Err(failed) = M::begin(&mut self.cx, &mut self.data) {
-            return self.enter_failed(M::START, failed);
-        }
-        self.arrive(M::START)
+        M::begin(&mut self.cx, &mut self.data)
     }
 
     /// Brings `pos` up to date with the fast path's `live`, and leaves the fast path.
@@ -616,15 +646,25 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// Leaves a pushed network that reached an end state: continues at the return state of the
     /// innermost push arc that has one.
     fn pop(&mut self) -> Result<(), RunError> {
+        match self.popped()? {
+            Some(ret) => self.arrive(ret),
+            None => Ok(()),
+        }
+    }
+
+    /// The bookkeeping of [`Self::pop`] (shared with the async loop): the return state to enter,
+    /// the transition counted and announced; `None` when no frame has one.
+    #[inline]
+    fn popped(&mut self) -> Result<Option<M::Pos>, RunError> {
         match pop_frame::<M, F, R, L>(&mut self.frames) {
             Some(ret) => {
                 self.count()?;
                 self.cx.state_data = L::default();
                 remember::<M, F, R, L>(&mut self.recall, self.pos);
                 M::on_transition(&self.cx.fns, self.pos, ret);
-                self.arrive(ret)
+                Ok(Some(ret))
             }
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 
@@ -651,6 +691,16 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// Takes an arc. Eventless arcs count against the step limit; the arc an event takes does not
     /// (the limit bounds what follows an event).
     fn take(&mut self, next: Next<M::Pos>, by_event: bool) -> Result<(), RunError> {
+        match self.route(next, by_event)? {
+            Some(to) => self.arrive(to),
+            None => Ok(()),
+        }
+    }
+
+    /// The bookkeeping of [`Self::take`] (shared with the async loop): the arc counted, the state
+    /// left remembered, the transition announced; the state to enter, `None` for an internal arc.
+    #[inline]
+    fn route(&mut self, next: Next<M::Pos>, by_event: bool) -> Result<Option<M::Pos>, RunError> {
         if by_event {
             self.transitions = self.transitions.wrapping_add(1);
         } else {
@@ -661,13 +711,13 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             Next::To(to) => {
                 remember::<M, F, R, L>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, to);
-                self.arrive(to)
+                Ok(Some(to))
             }
             Next::Resume { slot, or } => {
                 remember::<M, F, R, L>(&mut self.recall, from);
                 let to = recalled::<M, F, R, L>(&self.recall, slot, or);
                 M::on_transition(&self.cx.fns, from, to);
-                self.arrive(to)
+                Ok(Some(to))
             }
             Next::Push { start, ret } => {
                 if !self.frames.push(ret) {
@@ -675,11 +725,11 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
                 }
                 remember::<M, F, R, L>(&mut self.recall, from);
                 M::on_transition(&self.cx.fns, from, start);
-                self.arrive(start)
+                Ok(Some(start))
             }
             Next::Stay => {
                 M::on_transition(&self.cx.fns, from, from);
-                Ok(())
+                Ok(None)
             }
         }
     }
@@ -713,22 +763,8 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     #[cold]
     #[inline(never)]
     pub(super) fn enter_failed(&mut self, mut at: M::Pos, mut failed: (&'static str, FnError)) -> Result<(), RunError> {
-        self.live = None;
         loop {
-            self.pos = at;
-            let target = M::on_error_for(at, &failed.1);
-            let failure = state_error::<M, F, R, L>(at, failed);
-            let Some(next) = target else {
-                return Err(RunError::Function(failure));
-            };
-            self.cx.error = Some(Box::new(failure));
-            self.count()?;
-            // An `on_error` arc leaves the failed state: its data goes (no error state has any).
-            self.cx.state_data = L::default();
-            remember::<M, F, R, L>(&mut self.recall, at);
-            M::on_transition(&self.cx.fns, at, next);
-            at = next;
-            self.pos = at;
+            at = self.divert(at, failed)?;
             match self.enter(at) {
                 Ok(()) => {
                     self.completed(at);
@@ -741,21 +777,30 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
 
     /// A failure of an arc's transform: the source state's `on_error` arc, or stop.
     fn arc_failed(&mut self, from: M::Pos, failed: (&'static str, FnError)) -> Result<(), RunError> {
-        self.pos = from;
+        let next = self.divert(from, failed)?;
+        self.arrive(next)
+    }
+
+    /// The bookkeeping of a failure at `at` (shared by the sync and async loops): the error kept
+    /// for the context, the `on_error` arc counted and announced, the run moved to its target,
+    /// which is answered (its functions not run yet); without an `on_error` arc, the run's error.
+    #[cold]
+    fn divert(&mut self, at: M::Pos, failed: (&'static str, FnError)) -> Result<M::Pos, RunError> {
         self.live = None;
-        let target = M::on_error_for(from, &failed.1);
-        let failure = state_error::<M, F, R, L>(from, failed);
-        match target {
-            Some(next) => {
-                self.cx.error = Some(Box::new(failure));
-                self.count()?;
-                self.cx.state_data = L::default();
-                remember::<M, F, R, L>(&mut self.recall, from);
-                M::on_transition(&self.cx.fns, from, next);
-                self.arrive(next)
-            }
-            None => Err(RunError::Function(failure)),
-        }
+        self.pos = at;
+        let target = M::on_error_for(at, &failed.1);
+        let failure = state_error::<M, F, R, L>(at, failed);
+        let Some(next) = target else {
+            return Err(RunError::Function(failure));
+        };
+        self.cx.error = Some(Box::new(failure));
+        self.count()?;
+        // An `on_error` arc leaves the failed state: its data goes (no error state has any).
+        self.cx.state_data = L::default();
+        remember::<M, F, R, L>(&mut self.recall, at);
+        M::on_transition(&self.cx.fns, at, next);
+        self.pos = next;
+        Ok(next)
     }
 
     /// A state's functions with a tracing span and a history entry.

@@ -75,6 +75,8 @@ mod sqlite;
 
 #[cfg(feature = "tokio")]
 mod async_io;
+#[cfg(feature = "tokio")]
+mod concurrent;
 #[cfg(feature = "csv")]
 mod csv_io;
 #[cfg(feature = "jsonl")]
@@ -85,6 +87,8 @@ pub mod progress;
 #[cfg(feature = "tokio")]
 pub use self::async_io::{TokioSink, tokio_channel};
 pub use self::commit::{ChunkCommit, Committed};
+#[cfg(feature = "tokio")]
+pub use self::concurrent::Concurrent;
 #[cfg(feature = "csv")]
 pub use self::csv_io::{CsvSink, CsvSource};
 pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
@@ -107,6 +111,15 @@ impl<M: Machine + ?Sized> Machine for Arc<M> {
     type End = M::End;
     fn run(&self, data: Self::Data) -> Result<Outcome<Self::End, Self::Data>, Failure<Self::Data>> {
         (**self).run(data)
+    }
+    fn run_all(
+        &self,
+        records: Vec<Self::Data>,
+        concurrency: usize,
+        ordered: bool,
+        done: &mut crate::core::RunDone<'_, Self>,
+    ) {
+        (**self).run_all(records, concurrency, ordered, done)
     }
 }
 

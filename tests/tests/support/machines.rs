@@ -14,6 +14,7 @@ macro_rules! fixture {
 
 fixture!(
     all_resources,
+    async_api,
     atomic,
     attributes,
     awkward_names,

@@ -21,19 +21,7 @@ impl Gen<'_> {
         let m = self.m;
         let net = &m.networks[at.network.0].name;
         let state = &m.state(at).name;
-        let name = &self.name;
-        let steps = calls.iter().map(|c| {
-            let fname = m.call_name(c);
-            let call = self.transform_call(c, payload.is_some());
-            if self.infallible(c) {
-                quote!(#call;)
-            } else if self.atomic(c) {
-                // Reads the record (`&mut D` coerces to `&D`), then applies the change.
-                quote!((#call.map_err(|e| (#fname, e))?)(__data);)
-            } else {
-                quote!(#call.map_err(|e| (#fname, e))?;)
-            }
-        });
+        let steps = self.steps(calls, payload, false);
         // `timeout_seconds`: the clock starts before the first function, and a run that took too
         // long fails after the last one (so copy and reference modes roll its changes back).
         let began = timeout.map(|_| quote!(let __began = ::std::time::Instant::now();));
@@ -42,6 +30,86 @@ impl Gen<'_> {
             quote!(#rt::deadline(__began, #nanos)?;)
         });
         let steps = began.into_iter().chain(steps).chain(deadline);
+        let ctx = self.ctx_binding(at, calls, net, state);
+        let (mode, infallible) = self.effective_mode(mode, calls, timeout);
+        let body = quote!(
+            let __data = &mut *__d;
+            #ctx
+            #(#steps)*
+            #rt::Ok(())
+        );
+        match mode {
+            DataMode::Direct => quote!({ #body }),
+            _ => self.in_mode(mode, infallible, state, quote!((|| -> #rt::CallResult { #body })())),
+        }
+    }
+
+    /// `run`, an expression giving the `CallResult` of a state's functions working on the record
+    /// in place, in data mode `mode` (shared by the sync and async tables).
+    fn in_mode(&self, mode: DataMode, infallible: bool, state: &str, run: TokenStream) -> TokenStream {
+        let rt = &self.rt;
+        match mode {
+            // The functions work in place; with a store, success saves the record (optimistic
+            // locking) and failure reloads it; without one, as `Copy`.
+            DataMode::Reference => {
+                let saved = if infallible {
+                    quote!(#rt::None)
+                } else {
+                    self.note_clone(DataMode::Reference, state);
+                    quote!(#rt::store_snapshot(&__cx.store, &*__d))
+                };
+                quote!({
+                    let __saved = #saved;
+                    let __result = #run;
+                    #rt::store_settle(&mut __cx.store, __d, __saved, __result)
+                })
+            }
+            // The functions work in place; the record as it entered waits in `__saved` and comes
+            // back only if one of them fails (cheaper than working on a copy and moving it back).
+            DataMode::Copy => {
+                self.note_clone(DataMode::Copy, state);
+                quote!({
+                    let __saved = ::core::clone::Clone::clone(&*__d);
+                    let __result = #run;
+                    if __result.is_err() {
+                        *__d = __saved;
+                    }
+                    __result
+                })
+            }
+            DataMode::Direct => run,
+        }
+    }
+
+    /// The calls of a state or an arc, one statement each, `?` on failure; `awaited`: the async
+    /// functions among them are awaited.
+    fn steps(&self, calls: &[&Call], payload: Option<()>, awaited: bool) -> Vec<TokenStream> {
+        let m = self.m;
+        calls
+            .iter()
+            .map(|c| {
+                let fname = m.call_name(c);
+                let call = self.transform_call(c, payload.is_some());
+                let call = if awaited && self.is_async(c) {
+                    quote!(#call.await)
+                } else {
+                    call
+                };
+                if self.infallible(c) {
+                    quote!(#call;)
+                } else if self.atomic(c) {
+                    // Reads the record (`&mut D` coerces to `&D`), then applies the change.
+                    quote!((#call.map_err(|e| (#fname, e))?)(__data);)
+                } else {
+                    quote!(#call.map_err(|e| (#fname, e))?;)
+                }
+            })
+            .collect()
+    }
+
+    /// `let mut __ctx = ..;` when a call takes the context.
+    fn ctx_binding(&self, at: StateRef, calls: &[&Call], net: &str, state: &str) -> TokenStream {
+        let rt = &self.rt;
         // The state's data, for the functions that take it (a run placed in the state by
         // `start_in` has none: the state fails).
         let state_data = self
@@ -56,12 +124,16 @@ impl Gen<'_> {
                 }
             });
         let needs_ctx = calls.iter().any(|c| !matches!(c, Call::Builtin { .. }));
-        let new_ctx = self.held.ctx_new(rt, name, net, state);
+        let new_ctx = self.held.ctx_new(rt, &self.name, net, state);
         let ctx = needs_ctx.then(|| quote!(let mut __ctx = #new_ctx;));
-        let ctx = quote!(#state_data #ctx);
-        // Nothing can leave the record half-changed when every function cannot fail, but for the
-        // first, which may be atomic (it fails, if at all, before changing anything): no snapshot
-        // to take (in `reference` mode the record still has to be saved).
+        quote!(#state_data #ctx)
+    }
+
+    /// The data mode the calls need, and whether they cannot fail. Nothing can leave the record
+    /// half-changed when every function cannot fail, but for the first, which may be atomic (it
+    /// fails, if at all, before changing anything): no snapshot to take (in `reference` mode the
+    /// record still has to be saved).
+    fn effective_mode(&self, mode: DataMode, calls: &[&Call], timeout: Option<f64>) -> (DataMode, bool) {
         let infallible = timeout.is_none()
             && calls
                 .iter()
@@ -73,52 +145,84 @@ impl Gen<'_> {
         } else {
             mode
         };
-        match mode {
-            // The functions work in place; with a store, success saves the record (optimistic
-            // locking) and failure reloads it; without one, as `Copy`.
-            DataMode::Reference => {
-                let saved = if infallible {
-                    quote!(#rt::None)
-                } else {
-                    self.note_clone(DataMode::Reference, state);
-                    quote!(#rt::store_snapshot(&__cx.store, &*__d))
-                };
-                quote!({
-                    let __saved = #saved;
-                    let __result = (|| -> #rt::CallResult {
-                        let __data = &mut *__d;
-                        #ctx
-                        #(#steps)*
-                        #rt::Ok(())
-                    })();
-                    #rt::store_settle(&mut __cx.store, __d, __saved, __result)
-                })
+        (mode, infallible)
+    }
+
+    /// The async twin of [`Self::transaction`], for a state with async functions (in the body of
+    /// `enter_async`): the same data modes, the functions awaited inside one `async` block, and a
+    /// `timeout_seconds` that drops that block's future when it runs out (cancelling the call in
+    /// flight), inside the data mode so that what the functions changed is rolled back.
+    pub(super) fn transaction_async(
+        &self,
+        at: StateRef,
+        mode: DataMode,
+        calls: &[&Call],
+        timeout: Option<f64>,
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let m = self.m;
+        let net = &m.networks[at.network.0].name;
+        let state = &m.state(at).name;
+        let steps = self.steps(calls, None, true);
+        let ctx = self.ctx_binding(at, calls, net, state);
+        let fns = quote!(async {
+            let __data = &mut *__d;
+            #ctx
+            #(#steps)*
+            #rt::Ok(())
+        });
+        let run = match timeout {
+            Some(t) => {
+                let nanos = proc_macro2::Literal::u64_unsuffixed((t * 1e9) as u64);
+                quote!(#rt::timeout_async(#nanos, #fns).await)
             }
-            // The functions work in place; the record as it entered waits in `__saved` and comes
-            // back only if one of them fails (cheaper than working on a copy and moving it back).
-            DataMode::Copy => {
-                self.note_clone(DataMode::Copy, state);
-                quote!({
-                let __saved = ::core::clone::Clone::clone(&*__d);
-                let __result = (|| -> #rt::CallResult {
-                    let __data = &mut *__d;
-                    #ctx
-                    #(#steps)*
-                    #rt::Ok(())
-                })();
-                if __result.is_err() {
-                    *__d = __saved;
-                }
-                __result
-                })
-            }
-            DataMode::Direct => quote!({
-                let __data = &mut *__d;
-                #ctx
-                #(#steps)*
-                #rt::Ok(())
-            }),
+            None => quote!(#rt::state_fns(#fns).await),
+        };
+        let (mode, infallible) = self.effective_mode(mode, calls, timeout);
+        self.in_mode(mode, infallible, state, run)
+    }
+
+    /// The async twin of [`Self::guarded`]: the loop of runs under the state's guards, awaited
+    /// (`Attempts`), with the state's `max_concurrency` bulkhead. `body` is an expression giving
+    /// the `CallResult` of one run, rolled back on failure.
+    pub(super) fn guarded_async(&self, resilience: &ir::Resilience, body: TokenStream) -> TokenStream {
+        if resilience.retry.is_none()
+            && resilience.breaker.is_none()
+            && resilience.rate_limit.is_none()
+            && resilience.max_concurrency.is_none()
+        {
+            return body;
         }
+        let rt = &self.rt;
+        let (statics, guards) = self.guard_parts(resilience);
+        let (bulkhead_static, bulkhead) = match resilience.max_concurrency {
+            Some(n) => (
+                quote!(static __BULKHEAD: #rt::Bulkhead = #rt::Bulkhead::new(#n);),
+                quote!(#rt::Some(&__BULKHEAD)),
+            ),
+            None => (quote!(), quote!(#rt::None)),
+        };
+        quote!({
+            #statics
+            #bulkhead_static
+            let __guards = #guards;
+            let mut __attempts = #rt::Attempts::new(__guards, #bulkhead);
+            loop {
+                let __turn = match __attempts.begin().await {
+                    #rt::Ok(turn) => turn,
+                    #rt::Err(open) => break #rt::Err(open),
+                };
+                let __result = #body;
+                if let #rt::Some(done) = __attempts.end(__turn, __result).await {
+                    break done;
+                }
+            }
+        })
+    }
+
+    /// Whether a call is of an async function.
+    pub(super) fn is_async(&self, c: &Call) -> bool {
+        matches!(c, Call::Named(f) if self.m.functions[f.0].is_async)
     }
 
     /// A state's functions (`body`, a block returning `CallResult` that rolls its own changes
@@ -128,6 +232,19 @@ impl Gen<'_> {
         if resilience.retry.is_none() && resilience.breaker.is_none() && resilience.rate_limit.is_none() {
             return body;
         }
+        let rt = &self.rt;
+        let (statics, guards) = self.guard_parts(resilience);
+        quote!({
+            #statics
+            #rt::guarded(
+                #guards,
+                || #body,
+            )
+        })
+    }
+
+    /// The `static` breaker and limiter of a state and the `Guards` value that names them.
+    fn guard_parts(&self, resilience: &ir::Resilience) -> (TokenStream, TokenStream) {
         let rt = &self.rt;
         let nanos = |s: f64| proc_macro2::Literal::u64_unsuffixed((s * 1e9) as u64);
         let retry = match &resilience.retry {
@@ -159,14 +276,10 @@ impl Gen<'_> {
             }
             None => (quote!(), quote!(#rt::None)),
         };
-        quote!({
-            #breaker_static
-            #limiter_static
-            #rt::guarded(
-                #rt::Guards { retry: #retry, breaker: #breaker, limiter: #limiter },
-                || #body,
-            )
-        })
+        (
+            quote!(#breaker_static #limiter_static),
+            quote!(#rt::Guards { retry: #retry, breaker: #breaker, limiter: #limiter }),
+        )
     }
 
     /// Whether a check or transform cannot fail: a named function declared `infallible`.

@@ -53,6 +53,23 @@ impl Gen<'_> {
         });
         let ctx = self.held.ctx_type(rt);
         match f.role {
+            // Async: the future borrows the record, the context and the functions (`&self`), and
+            // is `Send`, so that a run can move between the threads of a multi-thread runtime.
+            Role::Transform if f.is_async => {
+                let output = if f.infallible {
+                    quote!(())
+                } else {
+                    quote!(::core::result::Result<(), #rt::FnError>)
+                };
+                quote! {
+                    fn #name(
+                        &self,
+                        data: &mut #data,
+                        #payload
+                        ctx: &mut #ctx,
+                    ) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
+                }
+            }
             Role::Transform if f.infallible => quote! {
                 fn #name(
                     &self,
@@ -105,6 +122,13 @@ impl Gen<'_> {
         let sigs: Vec<TokenStream> = self.m.functions.iter().map(|f| self.method_sig(f)).collect();
         let docs = self.m.functions.iter().map(|f| {
             let what = match f.role {
+                Role::Transform if f.is_async && f.infallible => {
+                    "Async check or transform (infallible; write it as an `async fn` or return an `async` block)"
+                }
+                Role::Transform if f.is_async => {
+                    "Async check or transform (write it as an `async fn`, or return an `async move` block: the \
+                     future must be `Send`)"
+                }
                 Role::Transform if f.infallible => "Check or transform (infallible)",
                 Role::Transform if f.atomic => {
                     "Check or transform (atomic: reads the record and returns the change to apply, \
@@ -150,6 +174,8 @@ impl Gen<'_> {
         let forwards = self.m.functions.iter().filter(|f| self.full_sig(f).is_none()).map(|f| {
             let name = ident(&f.ident);
             let kind = match f.role {
+                Role::Transform if f.is_async && f.infallible => quote!(async_infallible),
+                Role::Transform if f.is_async => quote!(async_transform),
                 Role::Transform if f.infallible => quote!(infallible),
                 Role::Transform if f.atomic => quote!(atomic),
                 Role::Transform => quote!(transform),

@@ -62,9 +62,31 @@ impl Gen<'_> {
             if calls.is_empty() {
                 return None;
             }
+            // A state with async functions has no synchronous entry: the synchronous entry points
+            // of an async machine do not compile (`MachineDef::ASYNC`), and this arm says so if
+            // one is reached anyway.
+            if let Some(f) = calls.iter().find(|c| self.is_async(c)) {
+                let fname = m.call_name(f);
+                return Some(quote!(#rt::CallResult::Err((
+                    #fname,
+                    #rt::FnError::new("an async function, in a synchronous run: use `run_async`, `step_async` or `handle_async`"),
+                ))));
+            }
             let body = self.transaction(r, s.data_mode, &calls, None, s.resilience.timeout);
             Some(self.guarded(&s.resilience, body))
         };
+        // enter_async: the states with async functions, awaited; the others answer with `visit`.
+        let async_arms: Vec<TokenStream> = all
+            .iter()
+            .filter(|(_, s)| s.functions().any(|c| self.is_async(c)))
+            .map(|(r, s)| {
+                let calls: Vec<&Call> = s.functions().collect();
+                let body = self.transaction_async(*r, s.data_mode, &calls, s.resilience.timeout);
+                let body = self.guarded_async(&s.resilience, body);
+                let p = self.pos(*r);
+                quote!(#p => #body,)
+            })
+            .collect();
 
         let on_error_arms: Vec<TokenStream> = all
             .iter()
@@ -325,6 +347,38 @@ impl Gen<'_> {
         .flatten()
         .collect();
 
+        let async_const = m.is_async().then(|| {
+            quote!(
+                const ASYNC: bool = true;
+            )
+        });
+        let async_impl = m.is_async().then(|| {
+            let send = quote!(::core::marker::Send + ::core::marker::Sync);
+            let res_send = held.ty.is_some().then(|| quote!(R: #send,));
+            quote! {
+                impl<F: #t + #send #res_bound> __fsm::AsyncMachineDef<F, #res_arg> for #def
+                where
+                    #data: ::core::marker::Send,
+                    #res_send
+                {
+                    // A `Send` future the trait names: spelled out, not an `async fn`.
+                    #[inline]
+                    #[allow(clippy::manual_async_fn)]
+                    fn enter_async<'a>(
+                        __cx: &'a mut #res,
+                        __d: &'a mut #data,
+                        at: #pos,
+                    ) -> impl ::core::future::Future<Output = __fsm::CallResult> + ::core::marker::Send + 'a {
+                        async move {
+                            match at {
+                                #(#async_arms)*
+                                _ => <Self as __fsm::MachineDef<F, #res_arg>>::visit::<true, false>(__cx, __d, at).map(drop),
+                            }
+                        }
+                    }
+                }
+            }
+        });
         let def_doc = doc_attrs(&format!(
             "The tables of machine `{name}` for the runtime's run loop (`MachineDef`): \
              what [`{run}`] runs."
@@ -364,6 +418,7 @@ impl Gen<'_> {
                     const START: #pos = #pos::START;
                     #history_const
                     #compensates_const
+                    #async_const
 
                     #[inline]
                     fn network(pos: #pos) -> &'static str {
@@ -379,6 +434,8 @@ impl Gen<'_> {
                     }
                     #(#tables)*
                 }
+
+                #async_impl
 
                 #inline_impl
             };

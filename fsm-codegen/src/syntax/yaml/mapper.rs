@@ -687,6 +687,7 @@ impl Mapper<'_> {
             timeout_seconds: fields.get(keys::TIMEOUT_SECONDS).map(|n| self.value(n)),
             circuit_breaker: fields.get(keys::CIRCUIT_BREAKER).map(|n| self.value(n)),
             rate_limit: fields.get(keys::RATE_LIMIT).map(|n| self.value(n)),
+            max_concurrency: fields.get(keys::MAX_CONCURRENCY).map(|n| self.value(n)),
             resources: fields
                 .get(keys::RESOURCES)
                 .map(|n| self.string_list(n, "resource names"))
@@ -917,6 +918,7 @@ impl Mapper<'_> {
             infallible: fields.get(keys::INFALLIBLE).and_then(|n| self.boolean(n)),
             atomic: fields.get(keys::ATOMIC).and_then(|n| self.boolean(n)),
             fallible: fields.get(keys::FALLIBLE).and_then(|n| self.boolean(n)),
+            r#async: fields.get(keys::ASYNC).and_then(|n| self.boolean(n)),
             span: node.span,
         })
     }

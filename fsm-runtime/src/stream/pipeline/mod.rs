@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use self::read::{Buffers, ChunkIn, SharedSource, read_loop};
-use self::work::{ChunkOut, Chunks, EncoderEntry, work_loop};
+use self::work::{ChunkOut, Chunks, EncoderEntry, Runs, work_loop};
 use self::write::Writer;
 use super::{ChunkCommit, DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
 use crate::core::{EndState, EndStateRef, Machine};
@@ -61,6 +61,7 @@ pub struct Pipeline<'a, M: Machine> {
     dead_letter: Option<BoxSink<'a, DeadLetter<M::Data>>>,
     chunk_size: usize,
     workers: usize,
+    concurrency: usize,
     in_flight: Option<usize>,
     ordered: bool,
     progress: Option<(Duration, ProgressFn<'a>)>,
@@ -80,6 +81,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             dead_letter: None,
             chunk_size: 1000,
             workers: 1,
+            concurrency: 1,
             in_flight: None,
             ordered: true,
             progress: None,
@@ -142,6 +144,19 @@ impl<'a, M: Machine> Pipeline<'a, M> {
     /// system cannot start them all, the run goes on with those it started.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
+        self
+    }
+
+    /// Records each worker keeps in flight at once (at least 1; the default): for a machine with
+    /// async functions, run through [`Concurrent`](super::Concurrent), whose runs wait on the
+    /// network rather than on a thread. Each worker runs the records of its chunk on a tokio
+    /// runtime of its own (current-thread), `n` at a time, so a pipeline has up to
+    /// `workers × n` runs in flight, and at most a chunk's worth per worker: set
+    /// [`chunk_size`](Pipeline::chunk_size) to `n` or more. Output order is kept unless
+    /// [`unordered`](Pipeline::unordered); back-pressure (chunks in flight) and dead letters are
+    /// as without it. A synchronous machine runs its records one after the other whatever `n`.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
         self
     }
 
@@ -258,6 +273,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             dead_letter,
             chunk_size,
             workers,
+            concurrency,
             ordered,
             progress,
             health,
@@ -366,6 +382,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             None => (Some(source), None),
         };
 
+        let runs = Runs { concurrency, ordered };
         let scoped = thread::scope(|s| {
             let machine = &machine;
             let encoders = &encoders[..];
@@ -385,7 +402,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
                 let done_tx = done_tx.clone();
                 match thread::Builder::new()
                     .name(format!("fsm-worker-{i}"))
-                    .spawn_scoped(s, move || work_loop(machine, encoders, chunks, done_tx))
+                    .spawn_scoped(s, move || work_loop(machine, encoders, chunks, done_tx, runs))
                 {
                     Ok(h) => handles.push(h),
                     Err(e) if handles.is_empty() => {

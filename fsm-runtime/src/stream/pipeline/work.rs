@@ -9,7 +9,7 @@ use super::super::{Encoder, Item, Malformed, Poison, Position, Source, TooLarge}
 use std::sync::atomic::AtomicU64;
 
 use super::read::{Batch, Buffers, ChunkIn, RawRecord, SharedSource};
-use crate::core::{Machine, RunError, StateError};
+use crate::core::{EndState, Machine, RunError, RunResult, StateError};
 
 /// What became of a record, as the chunk lists it: small, so that the common case (encoded for its
 /// sink) moves few bytes from the worker's core to the writer's.
@@ -67,6 +67,14 @@ pub(super) struct ChunkOut<E, D> {
 pub(super) type EncoderEntry<E, D> = (E, Option<(usize, Encoder<D>)>);
 pub(super) type EncoderTable<E, D> = [EncoderEntry<E, D>];
 
+/// How a worker runs the records of a chunk: one after the other, or (`concurrency` above 1) all
+/// of them handed to [`Machine::run_all`], which an async machine runs that many at a time.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Runs {
+    pub(super) concurrency: usize,
+    pub(super) ordered: bool,
+}
+
 /// Where a worker's chunks come from: the reader thread's channel, or the source itself.
 pub(super) enum Chunks<'a, S: Source, E> {
     Channel(&'a Mutex<Receiver<ChunkIn<E, S::Item>>>),
@@ -104,6 +112,7 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
     encoders: &EncoderTable<M::End, M::Data>,
     chunks: Chunks<'_, S, M::End>,
     done: SyncSender<ChunkOut<M::End, M::Data>>,
+    runs: Runs,
 ) {
     while let Some(chunk) = chunks.next() {
         let ChunkIn {
@@ -119,6 +128,7 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
         out.slots.reserve(batch.len());
         let bytes = &mut buffers.encoded;
         match batch {
+            batch if runs.concurrency > 1 => run_together(machine, encoders, batch, runs, &mut out, bytes),
             Batch::Items(mut items) => {
                 for item in items.drain(..) {
                     let done = match item {
@@ -198,20 +208,108 @@ impl<E, D> Out<E, D> {
     }
 }
 
-/// Runs the machine and encodes the outcome. A panic anywhere in user code (state functions, an
-/// encoder) becomes a dead letter: a worker thread never dies, or the writer would wait forever for
-/// its chunk.
-fn process<M: Machine>(
+/// The records of a chunk, decoded, run together through [`Machine::run_all`]: in input order
+/// among the other items of the chunk, or (not `ordered`) each as its run ends.
+fn run_together<M: Machine>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
-    data: M::Data,
+    batch: Batch<M::Data>,
+    runs: Runs,
+    out: &mut Out<M::End, M::Data>,
+    bytes: &mut Vec<u8>,
+) {
+    // The items in order; a record's place is filled when its run ends.
+    let mut slots: Vec<Option<Done<M::End, M::Data>>> = Vec::new();
+    let mut records = Vec::new();
+    let mut lines = Vec::new();
+    let mut record = |slots: &mut Vec<Option<Done<M::End, M::Data>>>, data, line| {
+        slots.push(None);
+        records.push(data);
+        lines.push((slots.len() - 1, line));
+    };
+    match batch {
+        Batch::Items(items) => {
+            for item in items {
+                match item {
+                    Item::Malformed(m) => slots.push(Some(Done::Malformed(m))),
+                    Item::TooLarge(t) => slots.push(Some(Done::TooLarge(t))),
+                    Item::Poison(p) => slots.push(Some(Done::Poison(p))),
+                    Item::Record { data, line } => record(&mut slots, data, line),
+                }
+            }
+        }
+        Batch::Raw {
+            bytes,
+            records: raw,
+            decode,
+        } => {
+            for r in raw {
+                let (start, end, line) = match r {
+                    RawRecord::Bytes { start, end, line } => (start, end, line),
+                    RawRecord::TooLarge(t) => {
+                        slots.push(Some(Done::TooLarge(t)));
+                        continue;
+                    }
+                    RawRecord::Poison(p) => {
+                        slots.push(Some(Done::Poison(p)));
+                        continue;
+                    }
+                };
+                let raw = &bytes[start..end];
+                match catch_unwind(|| decode(raw)) {
+                    Ok(Ok(data)) => record(&mut slots, data, line),
+                    Ok(Err(error)) => slots.push(Some(Done::Malformed(Malformed {
+                        line,
+                        error,
+                        raw: String::from_utf8_lossy(raw.trim_ascii()).into_owned(),
+                    }))),
+                    Err(payload) => slots.push(Some(Done::Panicked {
+                        message: panic_message(&*payload),
+                        line,
+                    })),
+                }
+            }
+        }
+    }
+    machine.run_all(records, runs.concurrency, runs.ordered, &mut |i, result| {
+        let Some(&(slot, line)) = lines.get(i) else {
+            return;
+        };
+        let done = match result {
+            Ok(result) => settle(encoders, result, line, bytes),
+            Err(payload) => Done::Panicked {
+                message: panic_message(&*payload),
+                line,
+            },
+        };
+        if runs.ordered {
+            if let Some(place) = slots.get_mut(slot) {
+                *place = Some(done);
+            }
+        } else {
+            out.push(done);
+        }
+    });
+    for done in slots.into_iter().flatten() {
+        out.push(done);
+    }
+}
+
+/// Encodes the outcome of a run for its sink; a panic in the encoder is the record's dead letter.
+fn settle<E: EndState, D>(
+    encoders: &EncoderTable<E, D>,
+    result: RunResult<E, D>,
     line: u64,
     bytes: &mut Vec<u8>,
-) -> Done<M::End, M::Data> {
+) -> Done<E, D> {
+    caught(line, bytes, |bytes| encode(encoders, result, line, bytes))
+}
+
+/// What `f` gives, or, when it panics, the record's dead letter with its bytes taken back.
+#[inline(always)]
+fn caught<E, D>(line: u64, bytes: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> Done<E, D>) -> Done<E, D> {
     let mark = bytes.len();
-    match catch_unwind(AssertUnwindSafe(|| {
-        run_and_encode(machine, encoders, data, line, &mut *bytes)
-    })) {
+    match catch_unwind(AssertUnwindSafe(|| f(&mut *bytes))) {
         Ok(done) => done,
         Err(payload) => {
             bytes.truncate(mark);
@@ -223,14 +321,28 @@ fn process<M: Machine>(
     }
 }
 
-fn run_and_encode<M: Machine>(
+/// Runs the machine and encodes the outcome. A panic anywhere in user code (state functions, an
+/// encoder) becomes a dead letter: a worker thread never dies, or the writer would wait forever for
+/// its chunk.
+fn process<M: Machine>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
     data: M::Data,
     line: u64,
     bytes: &mut Vec<u8>,
 ) -> Done<M::End, M::Data> {
-    let outcome = match machine.run(data) {
+    caught(line, bytes, |bytes| encode(encoders, machine.run(data), line, bytes))
+}
+
+/// The outcome of a run, encoded for its end state's sink when that sink has an encoder.
+#[inline(always)]
+fn encode<E: EndState, D>(
+    encoders: &EncoderTable<E, D>,
+    result: RunResult<E, D>,
+    line: u64,
+    bytes: &mut Vec<u8>,
+) -> Done<E, D> {
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err(failure) => {
             return Done::Failed {
