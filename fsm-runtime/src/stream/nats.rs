@@ -378,7 +378,8 @@ impl Shared {
 /// until then the source sends in-progress acknowledgements (a third of the ack wait apart), so
 /// a long chunk is not delivered again to another worker. A message delivered more than
 /// `max_deliver` times is dead-lettered unprocessed (reason `poison`); from its third delivery
-/// on, a message is fetched and processed alone, once all before it are acknowledged, so that a
+/// on, a message is fetched and processed alone (once all before it are acknowledged, and nothing
+/// after it is fetched, by any worker thread, until it is acknowledged), so that a
 /// record that crashes its worker takes no other record with it to the dead letters (a crash
 /// counts as a delivery of every message the worker held; `max_deliver` is at least 3 for this).
 ///
@@ -408,6 +409,11 @@ pub struct NatsSource<T> {
     /// the third time or more come, so that none is held unprocessed when one of them crashes the
     /// worker (each crash counts as a delivery of every message held).
     small_fetch: bool,
+    /// The last message returned was a suspect (delivered for the third time or more): nothing
+    /// more is fetched or returned until it is acknowledged, so that no message is held when it
+    /// crashes the worker (another worker thread would otherwise fetch the next one meanwhile,
+    /// and that one's delivery would be counted too).
+    suspect_out: bool,
     progress: Option<tokio::task::JoinHandle<()>>,
     decode: Decoder<T>,
     _record: PhantomData<fn() -> T>,
@@ -465,6 +471,7 @@ impl<T: DeserializeOwned> NatsSource<T> {
             last_seq: 0,
             end_of_batch: false,
             small_fetch: true,
+            suspect_out: false,
             progress: None,
             decode: super::jsonl::decode::<T>,
             _record: PhantomData,
@@ -656,6 +663,10 @@ impl<T: Send> Source for NatsSource<T> {
         self.start_progress();
         let suspect = |m: &jetstream::Message| info(m).map(|(delivered, _)| delivered >= ISOLATE_FROM_DELIVERY);
         loop {
+            if self.suspect_out {
+                self.wait_for_acks();
+                self.suspect_out = false;
+            }
             let front = {
                 let held = self.shared.lock();
                 match held.page.front() {
@@ -689,6 +700,7 @@ impl<T: Send> Source for NatsSource<T> {
             };
             drop(held);
             self.end_of_batch = is_suspect || next_suspect;
+            self.suspect_out = is_suspect;
             if delivered > self.max_deliver {
                 return Ok(Some(Raw::Poison(Poison {
                     line: seq,
