@@ -7,8 +7,8 @@
 //! `nats-server -js`) and PostgreSQL (`FSM_TEST_POSTGRES_URL`); skipped (saying so) without them,
 //! except under `CI=true`, where they fail. Each run uses a stream and a schema of its own:
 //! `FSM_TEST_NATS_URL=nats://127.0.0.1:4222 FSM_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
-//! cargo test -p fsm-examples --test main_job_nats`. The 100,000-record version of the issue is
-//! `-- --ignored` (about a minute on two busy cores).
+//! cargo test -p fsm-examples --test main_job_nats` (100,000 records, as the issue asks: about a
+//! minute on two busy cores).
 #![cfg(unix)]
 
 use std::process::{Child, Command, Stdio};
@@ -168,13 +168,8 @@ fn three_workers_one_killed(n: u64, test: &str) {
     pg.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
 }
 
+/// The issue's 100,000 records (about a minute on two busy cores, in parallel with the rest).
 #[test]
 fn three_workers_one_killed_every_record_once() {
-    three_workers_one_killed(20_000, "workers");
-}
-
-#[test]
-#[ignore = "the issue's 100,000 records: about a minute; run with --ignored"]
-fn three_workers_one_killed_100k() {
-    three_workers_one_killed(100_000, "workers100k");
+    three_workers_one_killed(100_000, "workers");
 }
