@@ -75,7 +75,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut fill = |n: u64| -> Result<Vec<String>, Box<dyn std::error::Error>> {
         let keys: Vec<String> = (next..next + n).map(|i| format!("trip-{i:08}")).collect();
         for (i, key) in keys.iter().enumerate() {
-            store.insert(key, &Trip { id: next + i as u64, steps: Vec::new() })?;
+            store.insert(
+                key,
+                &Trip {
+                    id: next + i as u64,
+                    steps: Vec::new(),
+                },
+            )?;
         }
         next += n;
         Ok(keys)
@@ -83,7 +89,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Both do the same work: the same end and record; the durable run writes once more.
     let (a, b) = (fill(1)?, fill(1)?);
     let plain = machine.run_stored(store.clone(), a[0].as_str())?.map_err(|f| f.error)?;
-    let durable = machine.resume_stored(store.clone(), b[0].as_str())?.map_err(|f| f.error)?;
+    let durable = machine
+        .resume_stored(store.clone(), b[0].as_str())?
+        .map_err(|f| f.error)?;
     let (va, vb) = (store.load(&a[0])?.version, store.load(&b[0])?.version);
     if plain.data.steps != durable.data.steps || plain.end != durable.end || !store.unfinished()?.is_empty() {
         return Err("the two runs disagree".into());

@@ -17,8 +17,14 @@ const N: i64 = 3000;
 
 fn command(dir: &Path, resume: bool) -> Command {
     let mut cmd = Command::new(common::example_binary("error_recovery"));
-    cmd.current_dir(dir)
-        .args(["--bookings", &N.to_string(), "--failure-rate", "0.3", "--db", "trips.db"]);
+    cmd.current_dir(dir).args([
+        "--bookings",
+        &N.to_string(),
+        "--failure-rate",
+        "0.3",
+        "--db",
+        "trips.db",
+    ]);
     if resume {
         cmd.arg("--resume");
     }
@@ -29,8 +35,10 @@ fn command(dir: &Path, resume: bool) -> Command {
 fn done(db: &Path) -> i64 {
     let Ok(conn) = Connection::open(db) else { return 0 };
     let _ = conn.busy_timeout(Duration::from_secs(5));
-    conn.query_row("SELECT count(*) FROM bookings WHERE status <> 'pending'", [], |r| r.get(0))
-        .unwrap_or(0)
+    conn.query_row("SELECT count(*) FROM bookings WHERE status <> 'pending'", [], |r| {
+        r.get(0)
+    })
+    .unwrap_or(0)
 }
 
 /// Polls until `ready` holds, then kills the example with SIGKILL. Fails if it ends first.
@@ -94,7 +102,10 @@ fn killed_mid_run_then_resumed_it_ends_with_every_booking_and_the_invariant() {
     let conn = Connection::open(&db).unwrap();
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
     assert_eq!(count("SELECT count(*) FROM bookings"), N);
-    assert_eq!(count("SELECT count(*) FROM bookings WHERE status NOT IN ('confirmed', 'compensated')"), 0);
+    assert_eq!(
+        count("SELECT count(*) FROM bookings WHERE status NOT IN ('confirmed', 'compensated')"),
+        0
+    );
     assert_eq!(
         count(
             "SELECT count(*) FROM bookings b WHERE b.status = 'confirmed' AND 3 <> \
@@ -127,5 +138,9 @@ fn the_failure_rate_is_checked() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out).contains("--failure-rate must be between 0 and 1"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--failure-rate must be between 0 and 1"),
+        "{}",
+        text(&out)
+    );
 }

@@ -76,7 +76,10 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             SavedPhase::Running
         };
         let mut run = self.position_at(phase, to);
-        if M::COMPENSATES && M::compensation(to) {
+        if finishes {
+            // Over: nothing left to compensate (as `finished_durably` saves it).
+            run.pending.clear();
+        } else if M::COMPENSATES && M::compensation(to) {
             let to = path::<M, F, R, L>(to);
             run.pending.retain(|p| *p != to);
             run.pending.push(to);
@@ -134,7 +137,9 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// (the run then failed, with the saved cause); over, with its outcome, when it was.
     ///
     /// [`StoreError::Position`] when the position names a state the machine does not have, or
-    /// does not hold together (a finished run not at an end state).
+    /// does not hold together (a finished run not at an end state). For generated code
+    /// (`start_durable`).
+    #[doc(hidden)]
     pub fn resume(
         fns: F,
         res: R,
@@ -175,7 +180,6 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         }
         run.pos = at;
         run.transitions = saved.transitions;
-        run.base = saved.transitions;
         if run.observe {
             run.started = Some(Instant::now());
         }

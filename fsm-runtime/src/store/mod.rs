@@ -8,6 +8,10 @@
 //! works, so runs of different keys never wait for each other, and runs of the same key find out
 //! at commit time.
 //!
+//! A durable run (generated `resume_stored`, `start_durable`) also saves its position with the
+//! record, in the same write ([`RecordStore::save_run`], a [`SavedRun`]), so that it can be
+//! continued after a crash; [`RecordStore::unfinished`] lists the keys to continue.
+//!
 //! Three stores come with the runtime: [`MemoryStore`] (no feature), `SqliteStore` (feature
 //! `sqlite`) and `PostgresStore` (feature `postgres`); the database ones keep the record as JSON
 //! (serde). Any type implementing [`RecordStore`] works.
