@@ -1,6 +1,7 @@
 //! Runnable examples of `fsm`: YAML machines in `machines/`, compiled by build.rs, with their Rust
 //! functions and data.
 
+pub mod booking;
 pub mod orders;
 pub mod processor;
 pub mod record;

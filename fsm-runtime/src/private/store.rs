@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::core::FnError;
-use crate::store::{RecordStore, STORE_FUNCTION, StoreError, Versioned};
+use crate::store::{RecordStore, STORE_FUNCTION, SavedRun, StoreError, Versioned};
 
 /// A run's hold on its record in a store: generated code commits through it after every
 /// `reference` state and rolls back by reloading. Not public API.
@@ -18,6 +18,11 @@ pub struct StoreSlot<D> {
     /// Why the run's record may not be the stored one plus the current state's changes, so that
     /// saving it could apply a change twice.
     stale: Option<Stale>,
+    /// A durable run's position, written with the record at every save (`None`: the run is not
+    /// durable). The run loop keeps it up to date; boxed, so a run that is not durable stays small.
+    run: Option<Box<SavedRun>>,
+    /// Whether the store holds `run` as it is now.
+    run_saved: bool,
 }
 
 /// How a run's record got out of step with the store.
@@ -40,8 +45,76 @@ impl<D> StoreSlot<D> {
             key,
             version,
             stale: None,
+            run: None,
+            run_saved: false,
         };
         Ok((slot, data))
+    }
+
+    /// Loads the record under `key` and the position its durable run saved with it; the slot
+    /// (durable: every save writes the position), the record and the position (`None` for a
+    /// record no durable run saved).
+    pub fn load_run(store: Arc<dyn RecordStore<D>>, key: String) -> Result<(Self, D, Option<SavedRun>), StoreError> {
+        let (Versioned { data, version }, saved) = store.load_run(&key)?;
+        let slot = StoreSlot {
+            store,
+            key,
+            version,
+            stale: None,
+            run: None,
+            run_saved: false,
+        };
+        Ok((slot, data, saved))
+    }
+
+    /// Whether the run is durable (its position is saved with the record).
+    #[inline(always)]
+    pub fn is_durable(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// Makes the run durable from `run` on: its position, as the store holds it already when
+    /// `saved`.
+    pub fn make_durable(&mut self, run: SavedRun, saved: bool) {
+        self.run = Some(Box::new(run));
+        self.run_saved = saved;
+    }
+
+    /// The durable run's position, to move (the store no longer holds it as it is).
+    #[inline]
+    pub fn position_mut(&mut self) -> Option<&mut SavedRun> {
+        self.run_saved = false;
+        self.run.as_deref_mut()
+    }
+
+    /// The durable run's position as it is now.
+    pub fn position(&self) -> Option<&SavedRun> {
+        self.run.as_deref()
+    }
+
+    /// Writes the durable run's position with `data` unless the store holds it already: the run
+    /// moved without a save of a state (an end reached, compensations done). Nothing for a run that
+    /// is not durable, or that cannot save any more.
+    pub fn save_position(&mut self, data: &D) -> Result<(), StoreError> {
+        let Some(run) = self.run.as_deref() else {
+            return Ok(());
+        };
+        if self.run_saved || self.stale.is_some() {
+            return Ok(());
+        }
+        match self.store.save_run(&self.key, data, self.version, run) {
+            Ok(version) => {
+                self.version = version;
+                self.run_saved = true;
+                Ok(())
+            }
+            Err(e) => {
+                if let StoreError::Unknown { .. } = e {
+                    self.stale = Some(Stale::Unknown(e.to_string()));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The key.
@@ -78,9 +151,14 @@ impl<D> StoreSlot<D> {
                 ));
             }
         }
-        match self.store.save(&self.key, data, self.version) {
+        let saved = match self.run.as_deref() {
+            Some(run) => self.store.save_run(&self.key, data, self.version, run),
+            None => self.store.save(&self.key, data, self.version),
+        };
+        match saved {
             Ok(version) => {
                 self.version = version;
+                self.run_saved = true;
                 Ok(())
             }
             Err(conflict @ StoreError::Conflict { .. }) => {

@@ -56,7 +56,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         if !M::COMPENSATES || self.saga.is_empty() || matches!(error, RunError::Compensation { .. }) {
             return error;
         }
-        match self.compensate_all() {
+        match self.compensate_all(Some(&error)) {
             Ok(()) => error,
             Err(failed) => RunError::Compensation {
                 cause: Some(Box::new(error)),
@@ -68,17 +68,33 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// The run reached an end state marked `compensate: true`.
     #[cold]
     pub(super) fn compensate_at_end(&mut self) -> Result<(), RunError> {
-        self.compensate_all()
+        self.compensate_all(None)
             .map_err(|failed| RunError::Compensation { cause: None, failed })
     }
 
-    /// Every pending compensation, last completed first; the ones that failed.
-    fn compensate_all(&mut self) -> Result<(), Vec<StateError>> {
+    /// Every pending compensation, last completed first; the ones that failed. `cause` is why
+    /// (none at an end state marked `compensate: true`): a durable run saves it with its position.
+    fn compensate_all(&mut self, cause: Option<&RunError>) -> Result<(), Vec<StateError>> {
         let mut failed = Vec::new();
+        let mut cause = cause.map(ToString::to_string);
+        self.compensating(&cause);
         while let Some(pos) = self.saga.pop() {
-            if let Err(e) = self.compensate_one(pos) {
-                failed.push(state_error::<M, F, R, L>(pos, e));
+            // The position its save (a `reference` state's) writes: this one done.
+            self.place_compensating(&cause);
+            let result = self.compensate_one(pos);
+            if let Err(e) = result {
+                let e = state_error::<M, F, R, L>(pos, e);
+                if self.durable() {
+                    // Saved with the position, so a run resumed after a crash still says it.
+                    let text = cause.get_or_insert_with(String::new);
+                    if !text.is_empty() {
+                        text.push_str("; then ");
+                    }
+                    text.push_str(&format!("compensating `{}` failed: {e}", pos.name()));
+                }
+                failed.push(e);
             }
+            self.compensating(&cause);
         }
         if failed.is_empty() { Ok(()) } else { Err(failed) }
     }

@@ -10,6 +10,10 @@ pub trait Frames<P>: Default {
     fn pop(&mut self) -> Option<Option<P>>;
     /// Whether no frame is on the stack (the run is in its main network).
     fn is_empty(&self) -> bool;
+    /// The frames, outermost first (to save a durable run's position).
+    fn to_vec(&self) -> Vec<Option<P>> {
+        Vec::new()
+    }
 }
 
 /// The frames of a machine without push arcs: always empty, and free.
@@ -92,5 +96,9 @@ impl<P: Copy, const N: usize> Frames<P> for ReturnStack<P, N> {
     #[inline]
     fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    fn to_vec(&self) -> Vec<Option<P>> {
+        self.items.iter().take(self.len).copied().collect()
     }
 }

@@ -14,6 +14,7 @@
 
 mod async_loop;
 mod compensate;
+mod durable;
 mod frames;
 mod handle;
 #[cfg(test)]
@@ -201,6 +202,9 @@ pub trait MachineDef<F, R, L = ()>: Sized + 'static {
     /// Whether any state has a compensation (`compensate`): the run then keeps the states it
     /// completed that have one, and takes the general path (no lean loop).
     const COMPENSATES: bool = false;
+    /// Every position of the machine, for a durable run resumed from the names its store saved
+    /// (generated for machines with a record store; empty for the others).
+    const POSITIONS: &'static [Self::Pos] = &[];
     /// Whether `pos` has a compensation.
     #[inline(always)]
     fn compensation(pos: Self::Pos) -> bool {
@@ -511,7 +515,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     #[inline(always)]
     pub fn finish(self) -> RunResult<M::End, M::Data> {
         const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
-        if matches!(self.phase, Phase::Start) && !self.observe && !M::COMPENSATES {
+        if matches!(self.phase, Phase::Start) && !self.observe && !M::COMPENSATES && !self.durable() {
             let Run {
                 mut cx,
                 mut data,
@@ -605,6 +609,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     fn fail(&mut self, error: RunError) -> RunError {
         self.catch_up();
         let error = self.compensate_failure(error);
+        self.failed_durably(&error);
         self.phase = Phase::Failed(Box::new(error.clone()));
         error
     }
@@ -618,6 +623,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
                 if M::COMPENSATES && M::compensates_at(self.pos) {
                     self.compensate_at_end()?;
                 }
+                self.finished_durably();
                 self.phase = Phase::Finished(end);
                 Ok(Status::Finished(end))
             }
@@ -751,6 +757,9 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// The functions of `to`, observed (tracing span, history) when the run is.
     #[inline]
     fn enter(&mut self, to: M::Pos) -> CallResult {
+        if self.cx.store.is_some() {
+            self.entering(to);
+        }
         if self.observe {
             self.observed(to)
         } else {

@@ -18,6 +18,14 @@ pub trait StoredMachine: Machine {
         key: String,
     ) -> Result<RunResult<Self::End, Self::Data>, StoreError>;
 
+    /// Continues the durable run of the record under `key` to its end, from the position saved
+    /// with it (from the start state when none was): generated as `resume_stored`.
+    fn resume_stored(
+        &self,
+        store: Arc<dyn RecordStore<Self::Data>>,
+        key: String,
+    ) -> Result<RunResult<Self::End, Self::Data>, StoreError>;
+
     /// Network and name of the start state, where a record that cannot be loaded is reported.
     fn start_state(&self) -> (&'static str, &'static str);
 }
@@ -58,12 +66,39 @@ impl<D> Keyed<D> {
 pub struct ByKey<M: StoredMachine> {
     machine: M,
     store: Arc<dyn RecordStore<M::Data>>,
+    durable: bool,
 }
 
 impl<M: StoredMachine> ByKey<M> {
     /// `machine` over the records of `store`.
     pub fn new(machine: M, store: Arc<dyn RecordStore<M::Data>>) -> Self {
-        ByKey { machine, store }
+        ByKey {
+            machine,
+            store,
+            durable: false,
+        }
+    }
+
+    /// `machine` over the records of `store`, each run durable (`resume_stored`): its position is
+    /// saved with the record, and a key whose run is unfinished continues where it was saved. After
+    /// a crash, [`Self::unfinished`] gives the keys to feed it again.
+    ///
+    /// ```ignore
+    /// let by_key = ByKey::durable(Bookings::new(Agent), store.clone());
+    /// Pipeline::new(&by_key).run(IterSource::new(by_key.unfinished()?))?;
+    /// ```
+    pub fn durable(machine: M, store: Arc<dyn RecordStore<M::Data>>) -> Self {
+        ByKey {
+            machine,
+            store,
+            durable: true,
+        }
+    }
+
+    /// The keys of the store whose durable run is unfinished, in key order, as items for this
+    /// machine (see [`RecordStore::unfinished`]).
+    pub fn unfinished(&self) -> Result<Vec<Keyed<M::Data>>, StoreError> {
+        Ok(self.store.unfinished()?.into_iter().map(Keyed::new).collect())
     }
 
     /// The machine.
@@ -84,7 +119,12 @@ impl<M: StoredMachine> Machine for ByKey<M> {
 
     fn run(&self, item: Keyed<M::Data>) -> RunResult<M::End, Keyed<M::Data>> {
         let Keyed { key, .. } = item;
-        match self.machine.run_stored(self.store.clone(), key.clone()) {
+        let ran = if self.durable {
+            self.machine.resume_stored(self.store.clone(), key.clone())
+        } else {
+            self.machine.run_stored(self.store.clone(), key.clone())
+        };
+        match ran {
             Ok(Ok(out)) => Ok(Outcome {
                 end: out.end,
                 data: Keyed {

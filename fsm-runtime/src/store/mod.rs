@@ -8,6 +8,10 @@
 //! works, so runs of different keys never wait for each other, and runs of the same key find out
 //! at commit time.
 //!
+//! A durable run (generated `resume_stored`, `start_durable`) also saves its position with the
+//! record, in the same write ([`RecordStore::save_run`], a [`SavedRun`]), so that it can be
+//! continued after a crash; [`RecordStore::unfinished`] lists the keys to continue.
+//!
 //! Three stores come with the runtime: [`MemoryStore`] (no feature), `SqliteStore` (feature
 //! `sqlite`) and `PostgresStore` (feature `postgres`); the database ones keep the record as JSON
 //! (serde). Any type implementing [`RecordStore`] works.
@@ -34,6 +38,7 @@ mod by_key;
 mod memory;
 #[cfg(feature = "postgres")]
 mod pg;
+mod position;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -43,6 +48,7 @@ pub use by_key::{ByKey, Keyed, StoredMachine};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use pg::PostgresStore;
+pub use position::{SAVED_RUN_FORMAT, SavedPhase, SavedRun, StatePath};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -77,6 +83,32 @@ pub trait RecordStore<D>: Send + Sync {
     /// Adds a record under a new key, at version 1; [`StoreError::Exists`] when the key is taken.
     /// As for `save`, a lost answer is found out, or [`StoreError::Unknown`].
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError>;
+
+    /// The record under `key`, its version, and the position of its durable run saved with it:
+    /// `None` for a record no durable run saved (a new one, or one written before durable runs).
+    /// [`StoreError::Position`] when the saved position cannot be read.
+    ///
+    /// The default, for a store that keeps no positions: the record, without one.
+    fn load_run(&self, key: &str) -> Result<(Versioned<D>, Option<SavedRun>), StoreError> {
+        Ok((self.load(key)?, None))
+    }
+
+    /// As [`save`](RecordStore::save), writing `run` (the run's position) with the record, in
+    /// the same write: both land or neither does.
+    ///
+    /// The default, for a store that keeps no positions: [`StoreError::Unsupported`].
+    fn save_run(&self, key: &str, data: &D, expected: u64, run: &SavedRun) -> Result<u64, StoreError> {
+        let _ = (key, data, expected, run);
+        Err(StoreError::Unsupported("saving a run's position with its record"))
+    }
+
+    /// The keys whose durable run is saved unfinished (neither finished nor failed), in key
+    /// order: what to resume after a crash. Records no durable run saved are not among them.
+    ///
+    /// The default, for a store that keeps no positions: [`StoreError::Unsupported`].
+    fn unfinished(&self) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::Unsupported("listing unfinished runs"))
+    }
 }
 
 impl<D, S: RecordStore<D> + ?Sized> RecordStore<D> for Arc<S> {
@@ -88,6 +120,15 @@ impl<D, S: RecordStore<D> + ?Sized> RecordStore<D> for Arc<S> {
     }
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError> {
         (**self).insert(key, data)
+    }
+    fn load_run(&self, key: &str) -> Result<(Versioned<D>, Option<SavedRun>), StoreError> {
+        (**self).load_run(key)
+    }
+    fn save_run(&self, key: &str, data: &D, expected: u64, run: &SavedRun) -> Result<u64, StoreError> {
+        (**self).save_run(key, data, expected, run)
+    }
+    fn unfinished(&self) -> Result<Vec<String>, StoreError> {
+        (**self).unfinished()
     }
 }
 
@@ -121,6 +162,18 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// The position a durable run saved with the record cannot be read (corrupted, written by
+    /// a runtime of another format version), or names a state the machine does not have (its
+    /// definition changed since): the run cannot be resumed from it.
+    Position {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store does not do what was asked (a store of your own that keeps no run positions,
+    /// asked to save one).
+    Unsupported(&'static str),
     /// The database failed.
     Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A save or insert lost its connection before the database answered, and the store could not
@@ -145,6 +198,10 @@ impl fmt::Display for StoreError {
                 "the record under key `{key}` changed since it was loaded (version {expected}, now {found})"
             ),
             StoreError::Codec { key, reason } => write!(f, "the record under key `{key}`: {reason}"),
+            StoreError::Position { key, reason } => {
+                write!(f, "the run position saved with the record under key `{key}`: {reason}")
+            }
+            StoreError::Unsupported(what) => write!(f, "this store does not support {what}"),
             StoreError::Backend(e) => write!(f, "store: {e}"),
             StoreError::Unknown { key, source } => write!(
                 f,
@@ -165,3 +222,7 @@ impl std::error::Error for StoreError {
 
 /// The function name a store failure is reported under, in place of a state function's.
 pub const STORE_FUNCTION: &str = "<store>";
+
+/// The function name the failure of a resumed durable run is reported under: the run failed (or
+/// was compensating after a failure) before it was resumed, and its store kept the message.
+pub const RESUMED_FUNCTION: &str = "<resumed>";

@@ -1,13 +1,15 @@
 //! [`PostgresStore`]: records as JSON in a PostgreSQL table.
 
-use super::sql::{Statements, backend, decode, encode, inserted, saved, version_of, version_sql};
-use super::{RecordStore, StoreError, Versioned};
+use super::sql::{Statements, backend, decode, decode_run, encode, inserted, saved, version_of, version_sql};
+use super::{RecordStore, SavedRun, StoreError, Versioned};
 use crate::resources::{PgAttempt, Postgres, ResourceError, pg_outcome_unknown};
 use std::marker::PhantomData;
 
 /// Records as JSON in a table of a PostgreSQL database (the [`Postgres`] resource handle and its
-/// pool), one row per key: `(key TEXT PRIMARY KEY, version BIGINT, data TEXT)`. The table is
-/// created if missing. Saves are one `UPDATE ... WHERE key = $2 AND version = $3`, so concurrent
+/// pool), one row per key: `(key TEXT PRIMARY KEY, version BIGINT, data TEXT, position TEXT,
+/// finished INTEGER)`. The table is created if missing; a table of an older version, without the
+/// two columns of durable runs (the run's position, saved with the record, and whether it is
+/// over), gets them. Saves are one `UPDATE ... WHERE key = $2 AND version = $3`, so concurrent
 /// writers from any number of processes are serialised by the database.
 ///
 /// A save or insert whose connection is lost before the answer (the session terminated, the
@@ -28,6 +30,13 @@ impl<D> PostgresStore<D> {
     pub fn new(db: Postgres, table: &str) -> Result<Self, StoreError> {
         let sql = Statements::new(table, "$", "BIGINT")?;
         db.batch_execute(&sql.create).map_err(backend)?;
+        let has: i64 = match db.query(&sql.has_position, &[]).map_err(backend)?.first() {
+            Some(row) => row.try_get(0).map_err(backend)?,
+            None => 0,
+        };
+        if has == 0 {
+            db.batch_execute(&sql.add_position).map_err(backend)?;
+        }
         let read_back = format!("SELECT version, data FROM {table} WHERE key = $1 FOR SHARE");
         Ok(PostgresStore {
             db,
@@ -53,21 +62,33 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Postg
     }
 
     fn save(&self, key: &str, data: &D, expected: u64) -> Result<u64, StoreError> {
-        let json = encode(key, data)?;
-        let changed = self
-            .db
-            .attempt(|client| client.execute(&self.sql.save, &[&json, &key, &version_sql(expected)]))
-            .or_else(|failed| self.after_failed_write(key, &json, expected, failed).map(|_| 1))?;
-        let found = if changed == 1 {
-            None
-        } else {
-            let rows = self.db.query(&self.sql.version, &[&key]).map_err(backend)?;
-            match rows.first() {
-                Some(row) => Some(row.try_get::<_, i64>(0).map_err(backend)?),
-                None => None,
-            }
+        self.write(key, data, expected, None)
+    }
+
+    fn load_run(&self, key: &str) -> Result<(Versioned<D>, Option<SavedRun>), StoreError> {
+        let rows = self.db.query(&self.sql.load_run, &[&key]).map_err(backend)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::NotFound { key: key.to_owned() })?;
+        let version: i64 = row.try_get(0).map_err(backend)?;
+        let json: String = row.try_get(1).map_err(backend)?;
+        let run: Option<String> = row.try_get(2).map_err(backend)?;
+        let record = Versioned {
+            data: decode(key, &json)?,
+            version: version_of(version),
         };
-        saved(key, expected, changed, found)
+        Ok((record, decode_run(key, run)?))
+    }
+
+    fn save_run(&self, key: &str, data: &D, expected: u64, run: &SavedRun) -> Result<u64, StoreError> {
+        self.write(key, data, expected, Some(run))
+    }
+
+    fn unfinished(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self.db.query(&self.sql.unfinished, &[]).map_err(backend)?;
+        rows.iter()
+            .map(|row| row.try_get::<_, String>(0).map_err(backend))
+            .collect()
     }
 
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError> {
@@ -79,6 +100,35 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Postg
             Ok(changed) => inserted(key, changed),
             Err(failed) => self.after_failed_write(key, &json, 0, failed),
         }
+    }
+}
+
+impl<D: serde::Serialize> PostgresStore<D> {
+    /// A save, with the run's position when there is one.
+    fn write(&self, key: &str, data: &D, expected: u64, run: Option<&SavedRun>) -> Result<u64, StoreError> {
+        let json = encode(key, data)?;
+        let version = version_sql(expected);
+        let changed = match run {
+            None => self
+                .db
+                .attempt(|client| client.execute(&self.sql.save, &[&json, &key, &version])),
+            Some(run) => {
+                let (text, finished) = (run.encode(), i32::from(run.is_finished()));
+                self.db
+                    .attempt(|client| client.execute(&self.sql.save_run, &[&json, &key, &version, &text, &finished]))
+            }
+        }
+        .or_else(|failed| self.after_failed_write(key, &json, expected, failed).map(|_| 1))?;
+        let found = if changed == 1 {
+            None
+        } else {
+            let rows = self.db.query(&self.sql.version, &[&key]).map_err(backend)?;
+            match rows.first() {
+                Some(row) => Some(row.try_get::<_, i64>(0).map_err(backend)?),
+                None => None,
+            }
+        };
+        saved(key, expected, changed, found)
     }
 }
 

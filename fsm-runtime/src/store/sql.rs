@@ -28,16 +28,26 @@ pub(super) struct Statements {
     pub(super) save: String,
     pub(super) insert: String,
     pub(super) version: String,
+    /// The record, its version and the position of its durable run.
+    pub(super) load_run: String,
+    /// As `save`, with the position (`{p4}`) and whether the run is over (`{p5}`).
+    pub(super) save_run: String,
+    pub(super) unfinished: String,
+    /// Whether the table has the columns of durable runs (an older table has not).
+    pub(super) has_position: String,
+    /// Adds them.
+    pub(super) add_position: String,
 }
 
 impl Statements {
     /// For `table` (checked), `param` names the n-th parameter, `int` is the version's type.
     pub(super) fn new(table: &str, param: &str, int: &str) -> Result<Self, StoreError> {
         check_table(table)?;
-        let [p1, p2, p3] = [1, 2, 3].map(|n| format!("{param}{n}"));
+        let [p1, p2, p3, p4, p5] = [1, 2, 3, 4, 5].map(|n| format!("{param}{n}"));
         Ok(Statements {
             create: format!(
-                "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, version {int} NOT NULL, data TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, version {int} NOT NULL, data TEXT NOT NULL, \
+                 position TEXT, finished INTEGER)"
             ),
             load: format!("SELECT version, data FROM {table} WHERE key = {p1}"),
             save: format!("UPDATE {table} SET data = {p1}, version = version + 1 WHERE key = {p2} AND version = {p3}"),
@@ -45,6 +55,30 @@ impl Statements {
                 "INSERT INTO {table} (key, version, data) VALUES ({p1}, 1, {p2}) ON CONFLICT (key) DO NOTHING"
             ),
             version: format!("SELECT version FROM {table} WHERE key = {p1}"),
+            load_run: format!("SELECT version, data, position FROM {table} WHERE key = {p1}"),
+            save_run: format!(
+                "UPDATE {table} SET data = {p1}, version = version + 1, position = {p4}, finished = {p5} \
+                 WHERE key = {p2} AND version = {p3}"
+            ),
+            unfinished: format!("SELECT key FROM {table} WHERE position IS NOT NULL AND finished = 0 ORDER BY key"),
+            has_position: if param == "?" {
+                format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = 'position'")
+            } else {
+                format!(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_name = '{}' \
+                     AND column_name = 'position' AND table_schema = ANY (current_schemas(false))",
+                    table.to_ascii_lowercase()
+                )
+            },
+            add_position: if param == "?" {
+                format!(
+                    "ALTER TABLE {table} ADD COLUMN position TEXT; ALTER TABLE {table} ADD COLUMN finished INTEGER;"
+                )
+            } else {
+                format!(
+                    "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS position TEXT, ADD COLUMN IF NOT EXISTS finished INTEGER"
+                )
+            },
         })
     }
 }
@@ -96,4 +130,17 @@ pub(super) fn encode<D: serde::Serialize>(key: &str, data: &D) -> Result<String,
         key: key.to_owned(),
         reason: format!("cannot encode as JSON: {e}"),
     })
+}
+
+/// The position saved in a row, read back: `None` for a row no durable run saved.
+pub(super) fn decode_run(key: &str, text: Option<String>) -> Result<Option<super::SavedRun>, StoreError> {
+    match text {
+        None => Ok(None),
+        Some(text) => super::SavedRun::decode(&text)
+            .map(Some)
+            .map_err(|reason| StoreError::Position {
+                key: key.to_owned(),
+                reason,
+            }),
+    }
 }

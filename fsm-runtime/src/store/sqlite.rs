@@ -1,13 +1,15 @@
 //! [`SqliteStore`]: records as JSON in an SQLite table.
 
-use super::sql::{Statements, backend, decode, encode, inserted, saved, version_of, version_sql};
-use super::{RecordStore, StoreError, Versioned};
+use super::sql::{Statements, backend, decode, decode_run, encode, inserted, saved, version_of, version_sql};
+use super::{RecordStore, SavedRun, StoreError, Versioned};
 use crate::resources::Sqlite;
 use rusqlite::OptionalExtension;
 use std::marker::PhantomData;
 
 /// Records as JSON in a table of an SQLite database (the [`Sqlite`] resource handle), one row
-/// per key: `(key TEXT PRIMARY KEY, version INTEGER, data TEXT)`. The table is created if missing.
+/// per key: `(key TEXT PRIMARY KEY, version INTEGER, data TEXT, position TEXT, finished INTEGER)`.
+/// The table is created if missing; a table of an older version, without the two columns of
+/// durable runs (the run's position, saved with the record, and whether it is over), gets them.
 ///
 /// Every save is one transaction. On a database file with SQLite's default rollback journal, that
 /// is a sync to disk per save (about 1 ms each in `tests/benches/stores.rs`); in write-ahead-log
@@ -38,6 +40,17 @@ impl<D> SqliteStore<D> {
     pub fn new(db: Sqlite, table: &str) -> Result<Self, StoreError> {
         let sql = Statements::new(table, "?", "INTEGER")?;
         db.execute_batch(&sql.create).map_err(backend)?;
+        let has = |db: &Sqlite| -> Result<bool, StoreError> {
+            db.with(|conn| conn.query_row(&sql.has_position, [], |row| row.get::<_, i64>(0)))
+                .map(|n| n > 0)
+                .map_err(backend)
+        };
+        // Another process may add them at the same time: what counts is that they are there.
+        if !has(&db)? && db.execute_batch(&sql.add_position).is_err() && !has(&db)? {
+            return Err(StoreError::Backend(
+                format!("cannot add the columns of durable runs to table `{table}`").into(),
+            ));
+        }
         Ok(SqliteStore {
             db,
             sql,
@@ -64,28 +77,38 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Sqlit
     }
 
     fn save(&self, key: &str, data: &D, expected: u64) -> Result<u64, StoreError> {
-        let json = encode(key, data)?;
-        // The update and the read of the version that refused it run under one lock of the
-        // connection, so a conflict names the version that won.
-        let (changed, found) = self
+        self.write(key, data, expected, None)
+    }
+
+    fn load_run(&self, key: &str) -> Result<(Versioned<D>, Option<SavedRun>), StoreError> {
+        let row: Option<(i64, String, Option<String>)> = self
             .db
             .with(|conn| {
-                let changed = conn.prepare_cached(&self.sql.save)?.execute(rusqlite::params![
-                    json,
-                    key,
-                    version_sql(expected)
-                ])?;
-                let found: Option<i64> = if changed == 1 {
-                    None
-                } else {
-                    conn.prepare_cached(&self.sql.version)?
-                        .query_row([key], |row| row.get(0))
-                        .optional()?
-                };
-                Ok((changed as u64, found))
+                conn.prepare_cached(&self.sql.load_run)?
+                    .query_row([key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .optional()
             })
             .map_err(backend)?;
-        saved(key, expected, changed, found)
+        let (version, json, run) = row.ok_or_else(|| StoreError::NotFound { key: key.to_owned() })?;
+        let record = Versioned {
+            data: decode(key, &json)?,
+            version: version_of(version),
+        };
+        Ok((record, decode_run(key, run)?))
+    }
+
+    fn save_run(&self, key: &str, data: &D, expected: u64, run: &SavedRun) -> Result<u64, StoreError> {
+        self.write(key, data, expected, Some(run))
+    }
+
+    fn unfinished(&self) -> Result<Vec<String>, StoreError> {
+        self.db
+            .with(|conn| {
+                let mut stmt = conn.prepare_cached(&self.sql.unfinished)?;
+                let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
+                keys.collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(backend)
     }
 
     fn insert(&self, key: &str, data: &D) -> Result<u64, StoreError> {
@@ -98,6 +121,43 @@ impl<D: serde::Serialize + serde::de::DeserializeOwned> RecordStore<D> for Sqlit
             })
             .map_err(backend)?;
         inserted(key, changed as u64)
+    }
+}
+
+impl<D: serde::Serialize> SqliteStore<D> {
+    /// A save, with the run's position when there is one.
+    fn write(&self, key: &str, data: &D, expected: u64, run: Option<&SavedRun>) -> Result<u64, StoreError> {
+        let json = encode(key, data)?;
+        // The update and the read of the version that refused it run under one lock of the
+        // connection, so a conflict names the version that won.
+        let (changed, found) = self
+            .db
+            .with(|conn| {
+                let changed = match run {
+                    None => conn.prepare_cached(&self.sql.save)?.execute(rusqlite::params![
+                        json,
+                        key,
+                        version_sql(expected)
+                    ])?,
+                    Some(run) => conn.prepare_cached(&self.sql.save_run)?.execute(rusqlite::params![
+                        json,
+                        key,
+                        version_sql(expected),
+                        run.encode(),
+                        i64::from(run.is_finished())
+                    ])?,
+                };
+                let found: Option<i64> = if changed == 1 {
+                    None
+                } else {
+                    conn.prepare_cached(&self.sql.version)?
+                        .query_row([key], |row| row.get(0))
+                        .optional()?
+                };
+                Ok((changed as u64, found))
+            })
+            .map_err(backend)?;
+        saved(key, expected, changed, found)
     }
 }
 

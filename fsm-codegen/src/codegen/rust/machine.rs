@@ -106,6 +106,36 @@ impl Gen<'_> {
                     ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
                         #rt::Ok(self.start_stored(store, key)?.finish())
                     }
+
+                    /// A durable run of the record under `key` in `store`: as [`Self::start_stored`],
+                    /// and every save writes the run's position (state, push-arc frames, pending
+                    /// compensations) with the record, in the same write, so that another process
+                    /// can continue it after a crash. It continues from the position saved with the
+                    /// record, if there is one: a run that was under way goes on from its last saved
+                    /// state, one that was compensating finishes its compensations (it then has
+                    /// failed), one that was over answers its outcome; a record without a position
+                    /// (new, or saved by a run that was not durable) starts at the start state.
+                    /// `Err` when the record cannot be loaded or its position cannot be read
+                    /// (`StoreError::Position`).
+                    pub fn start_durable(
+                        &self,
+                        store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
+                        key: impl ::core::convert::Into<::std::string::String>,
+                    ) -> #rt::Result<#run<&F #res_borrowed_arg>, #rt::StoreError> {
+                        let (slot, data, saved) = #rt::StoreSlot::load_run(store, key.into())?;
+                        #rt::Run::resume(&self.fns, #res_borrowed_or_unit self.options, slot, data, saved)
+                    }
+
+                    /// Continues the durable run of the record under `key` to its end (see
+                    /// [`Self::start_durable`]): after a crash, what finishes an unfinished run;
+                    /// `store.unfinished()` lists their keys. The outcome, or why the run stopped.
+                    pub fn resume_stored(
+                        &self,
+                        store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
+                        key: impl ::core::convert::Into<::std::string::String>,
+                    ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
+                        #rt::Ok(self.start_durable(store, key)?.finish())
+                    }
                 }
             });
             let open_store = self.m.store.as_ref().map(|s| {
@@ -206,6 +236,13 @@ impl Gen<'_> {
                         key: ::std::string::String,
                     ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
                         #m::run_stored(self, store, key)
+                    }
+                    fn resume_stored(
+                        &self,
+                        store: ::std::sync::Arc<dyn #rt::RecordStore<#data>>,
+                        key: ::std::string::String,
+                    ) -> #rt::Result<#rt::RunResult<#end, #data>, #rt::StoreError> {
+                        #m::resume_stored(self, store, key)
                     }
                     fn start_state(&self) -> (&'static str, &'static str) {
                         (#pos::START.network(), #pos::START.name())

@@ -281,6 +281,14 @@ impl Gen<'_> {
             )
         });
         let compensate = self.compensate_table(&all);
+        // Durable runs resume from the names a store saved: every position, for a machine with a
+        // record store (data-driven and synchronous, as `resume_stored` is).
+        let positions_const = (m.uses_store() && !m.is_event_driven() && !m.is_async()).then(|| {
+            let each = all.iter().map(|(r, _)| self.pos(*r));
+            quote!(
+                const POSITIONS: &'static [#pos] = &[#(#each),*];
+            )
+        });
         let on = |name: &str, sig: TokenStream, body: Option<TokenStream>| {
             let name = format_ident!("{}", name);
             body.map(|body| {
@@ -418,6 +426,7 @@ impl Gen<'_> {
                     const START: #pos = #pos::START;
                     #history_const
                     #compensates_const
+                    #positions_const
                     #async_const
 
                     #[inline]
