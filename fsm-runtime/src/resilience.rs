@@ -193,6 +193,7 @@ impl CircuitBreaker {
 
     /// Records the result of a call it guards (closing it on success), for guards other than a
     /// state's, such as an HTTP endpoint's.
+    #[cfg(feature = "http-async")]
     pub(crate) fn record_outcome(&self, ok: bool) {
         self.record(ok);
     }
