@@ -2,6 +2,8 @@
 //! functions and data.
 
 pub mod booking;
+pub mod api;
+pub mod api_server;
 pub mod orders;
 pub mod processor;
 pub mod record;

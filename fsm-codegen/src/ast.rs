@@ -137,6 +137,13 @@ pub struct State {
     /// Checks run on entering the state, before its transforms; a failing check fails the state.
     #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub validate: Vec<FunctionRef>,
+    /// Async functions run at the same time on entering the state, after its checks and before
+    /// its transforms (`parallel: [fetch_orders, fetch_credit]`): each reads the record and returns
+    /// the change to make to it; once every one has succeeded the changes are applied in list
+    /// order. The first failure cancels the others and fails the state. Each must be declared
+    /// `async: true` and used nowhere else.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub parallel: Option<Spanned<Vec<FunctionRef>>>,
     /// Functions that change the record on entering the state, in order.
     #[cfg_attr(feature = "schema", schemars(default, with = "OneOrMany<FunctionRef>"))]
     pub transform: Vec<FunctionRef>,

@@ -139,6 +139,10 @@ pub mod codes {
         /// action, a superstate's action), declared `async` with `atomic`, or `max_concurrency` on
         /// a state without async functions.
         ASYNC_FUNCTION = "fsm::async_function";
+        /// A state's `parallel:` list that is empty, names a function twice, names one that is
+        /// not declared `async: true` (or not declared at all), inline Rust or a built-in, or a
+        /// function also used elsewhere (a parallel function has a signature of its own).
+        PARALLEL = "fsm::parallel";
     }
 }
 

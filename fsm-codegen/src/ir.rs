@@ -240,6 +240,9 @@ pub struct State {
     pub is_end: bool,
     /// Checks run on entering, before the transforms.
     pub validate: Vec<Call>,
+    /// Async functions run at the same time after the checks, before the transforms (`parallel:`),
+    /// each returning a change applied in this order once all have succeeded.
+    pub parallel: Vec<Call>,
     /// Transforms run on entering, in order, then its entry actions (`on_entry`).
     pub transform: Vec<Call>,
     /// Where a run goes when a function of this state (or of one of its arcs) fails, whatever
@@ -273,9 +276,9 @@ pub struct State {
 }
 
 impl State {
-    /// The checks and then the transforms: everything run on entering.
+    /// The checks, the parallel functions and then the transforms: everything run on entering.
     pub fn functions(&self) -> impl Iterator<Item = &Call> {
-        self.validate.iter().chain(&self.transform)
+        self.validate.iter().chain(&self.parallel).chain(&self.transform)
     }
 }
 
@@ -466,6 +469,9 @@ pub struct Function {
     pub fallible: bool,
     /// A transform or check declared `async`: the method returns a future.
     pub is_async: bool,
+    /// In a state's `parallel:` list (and async): the method reads the record and its future
+    /// gives the change to make (`Change<D>`).
+    pub parallel: bool,
     /// Its declaration's `description`.
     pub description: Option<String>,
     /// The type of a state's data: for a [`Role::MakeData`] function, what it returns; for the

@@ -198,6 +198,17 @@ impl Lowering<'_, '_> {
                 .iter()
                 .map(|f| self.call(f, Role::Transform, None, data.clone(), what("check")))
                 .collect();
+            let parallel: Vec<Call> = s
+                .parallel
+                .iter()
+                .flat_map(|p| &p.value)
+                .map(|f| self.call(f, Role::Transform, None, None, what("parallel function")))
+                .collect();
+            for call in &parallel {
+                if let Call::Named(id) = call {
+                    self.functions[id.0].parallel = true;
+                }
+            }
             let mut transform: Vec<Call> = s
                 .transform
                 .iter()
@@ -215,6 +226,7 @@ impl Lowering<'_, '_> {
                 is_start: s.is_start.as_ref().is_some_and(|b| b.value),
                 is_end: s.is_end.as_ref().is_some_and(|b| b.value),
                 validate,
+                parallel,
                 transform,
                 on_error: s.catch_all().and_then(|e| state_index(&e.to)),
                 compensate: match &s.compensate {
@@ -448,6 +460,7 @@ impl Lowering<'_, '_> {
                             atomic: false,
                             fallible: false,
                             is_async: false,
+                            parallel: false,
                             description: None,
                             state_data: None,
                         });

@@ -154,7 +154,27 @@ const HTTP: &[Setting] = &[
     TIMEOUT,
     opt("headers", SettingType::StrMap, "headers sent with every request"),
     HEALTH_PATH,
+    opt(
+        "max_concurrency",
+        SettingType::Positive,
+        "machines with async functions: at most so many requests of this endpoint open at once \
+         (a bulkhead shared by every run in the process)",
+    ),
+    opt(
+        "breaker_failures",
+        SettingType::Positive,
+        "machines with async functions: a circuit breaker for this endpoint, open after so many \
+         failed requests in a row (no connection, a timeout, 5xx, 408, 429)",
+    ),
+    opt(
+        "breaker_reset_ms",
+        SettingType::Positive,
+        "how long the breaker stays open before a request tries again (default 1000)",
+    ),
 ];
+
+/// The `http` settings only the async handle (`AsyncHttp`) has.
+pub const ASYNC_HTTP_ONLY: &[&str] = &["max_concurrency", "breaker_failures", "breaker_reset_ms"];
 
 const LLM: &[Setting] = &[
     req(

@@ -214,6 +214,14 @@ fn fix_state_part(s: &mut State, at: Span) -> bool {
         s.superstate = None;
         return true;
     }
+    // A mistake in a `parallel` list (or the empty list itself): the skeleton runs none of it.
+    if s.parallel
+        .as_ref()
+        .is_some_and(|p| inside(p.span, at) || p.value.iter().any(|f| inside(f.span(), at)))
+    {
+        s.parallel = None;
+        return true;
+    }
     remove_function(&mut s.validate, at)
         || remove_function(&mut s.transform, at)
         || remove_function(&mut s.on_entry, at)

@@ -21,7 +21,7 @@ pub mod stream;
 
 pub use crate::context::Context;
 pub use crate::core::*;
-pub use crate::run::Run;
+pub use crate::run::{Change, Run};
 
 /// Items generated code uses. Not public API: may change in any release.
 #[doc(hidden)]
@@ -38,7 +38,8 @@ pub mod __private {
     /// Resource handles and configurations.
     pub use crate::resources;
     pub use crate::run::{
-        AsyncMachineDef, CallResult, Choice, Cx, Frames, MachineDef, Next, NoFrames, Phase, ReturnStack, Run,
+        AsyncMachineDef, Branch, CallResult, Change, Choice, Cx, Frames, MachineDef, Next, NoFrames, Phase,
+        ReturnStack, Run, branch, join,
     };
     /// Record stores.
     pub use crate::store;

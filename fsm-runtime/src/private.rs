@@ -400,6 +400,19 @@ macro_rules! __fsm_forward_fns {
             $fns::$name(&**self, data, payload, ctx)
         }
     };
+    // A function of a state's `parallel:` list: reads the record, awaits, returns the change.
+    (@method $fns:ident, $data:ty, $ctx:ty; parallel $name:ident()) => {
+        #[inline]
+        fn $name(
+            &self,
+            data: &$data,
+            ctx: &mut $ctx,
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<$crate::__private::Change<$data>, $crate::__private::FnError>,
+        > + ::core::marker::Send {
+            $fns::$name(&**self, data, ctx)
+        }
+    };
     (@method $fns:ident, $data:ty, $ctx:ty; async_infallible $name:ident()) => {
         #[inline]
         fn $name(&self, data: &mut $data, ctx: &mut $ctx) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {

@@ -191,6 +191,13 @@ impl CircuitBreaker {
         opened == 0 || Duration::from_nanos(now_nanos().saturating_sub(opened)) >= self.reset
     }
 
+    /// Records the result of a call it guards (closing it on success), for guards other than a
+    /// state's, such as an HTTP endpoint's.
+    #[cfg(feature = "http-async")]
+    pub(crate) fn record_outcome(&self, ok: bool) {
+        self.record(ok);
+    }
+
     fn record(&self, ok: bool) {
         if ok {
             self.failures.store(0, Ordering::Release);

@@ -633,6 +633,7 @@ impl Parser {
             is_start,
             is_end,
             validate: Vec::new(),
+            parallel: None,
             transform: Vec::new(),
             on_entry: Vec::new(),
             on_exit: Vec::new(),
@@ -704,6 +705,7 @@ impl Parser {
         match key.as_str() {
             keys::VALIDATE => state.validate = self.functions(input)?,
             keys::TRANSFORM => state.transform = self.functions(input)?,
+            keys::PARALLEL => state.parallel = Some(Spanned::new(self.functions(input)?, key_span)),
             keys::ON_ENTRY => state.on_entry = self.functions(input)?,
             keys::ON_EXIT => state.on_exit = self.functions(input)?,
             keys::SUPERSTATE => state.superstate = Some(self.name(input)?),

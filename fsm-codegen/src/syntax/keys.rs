@@ -98,6 +98,8 @@ keys! {
     RATE_LIMIT = "rate_limit";
     /// At most so many runs of an async state's functions at once (a bulkhead).
     MAX_CONCURRENCY = "max_concurrency";
+    /// Async functions a state runs at the same time.
+    PARALLEL = "parallel";
     /// The source state of an arc.
     FROM = "from";
     /// The target state of an arc.
@@ -355,6 +357,7 @@ const STATE: &[Key] = &[
     grammar(IS_START, "`start state name`"),
     grammar(IS_END, "`end state name`"),
     setting(VALIDATE),
+    setting(PARALLEL),
     setting(TRANSFORM),
     setting(ON_ENTRY),
     setting(ON_EXIT),

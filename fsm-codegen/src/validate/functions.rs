@@ -185,6 +185,7 @@ fn async_uses(cx: &Context<'_>, diags: &mut Diagnostics) {
             let awaits = state
                 .validate
                 .iter()
+                .chain(state.parallel.iter().flat_map(|p| &p.value))
                 .chain(&state.transform)
                 .chain(&state.on_entry)
                 .any(|f| is_async(&declared, f).is_some());

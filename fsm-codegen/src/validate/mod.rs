@@ -14,6 +14,7 @@
 //! | `graph` | unreachable states, states with no path to an end, push cycles |
 //! | `arcs` | shadowed arcs, non-deterministic arcs |
 //! | `functions` | a function name in two roles, built-ins and their parameters |
+//! | `parallel` | a state's `parallel:` list: not empty, declared async functions used nowhere else |
 //! | `rust` | inline Rust, the record type, event payload types and state data types |
 //! | `attributes` | the attributes passed through to the generated enums |
 //! | `state_data` | arcs into states with data make it, only they do, and nothing enters such a state without it |
@@ -29,6 +30,7 @@ mod errors;
 mod functions;
 mod graph;
 mod names;
+mod parallel;
 mod refs;
 pub(crate) mod resilience;
 mod resources;
@@ -80,6 +82,7 @@ fn checked<'m>(machine: &'m Machine, source: Option<&'m Source>) -> (Context<'m>
     graph::check(&cx, &unresolved, &mut diags);
     arcs::check(&cx, &mut diags);
     functions::check(&cx, &mut diags);
+    parallel::check(&cx, &mut diags);
     rust::check(&cx, &mut diags);
     attributes::check(&cx, &mut diags);
     state_data::check(&cx, &mut diags);
@@ -218,6 +221,8 @@ pub(crate) fn functions_of(machine: &Machine) -> impl Iterator<Item = (Role, &Fu
     machine.networks.iter().flat_map(|n| {
         let states = n.states.iter().flat_map(|s| {
             let validate = s.validate.iter().map(|f| (Role::Validate, f));
+            let parallel = s.parallel.iter().flat_map(|p| &p.value).map(|f| (Role::Transform, f));
+            let validate = validate.chain(parallel);
             let compensate = match &s.compensate {
                 Some(crate::ast::Compensate::Function(f)) => Some(f),
                 _ => None,

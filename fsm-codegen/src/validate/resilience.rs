@@ -198,7 +198,9 @@ fn check_state(state: &State, diags: &mut Diagnostics) -> Resilience {
             ),
         }
     }
-    let has_functions = !state.validate.is_empty() || !state.transform.is_empty();
+    let has_functions = !state.validate.is_empty()
+        || !state.transform.is_empty()
+        || state.parallel.as_ref().is_some_and(|p| !p.value.is_empty());
     if !has_functions {
         for (key, node) in [
             ("retry", &state.retry),

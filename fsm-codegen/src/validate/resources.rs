@@ -17,6 +17,7 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<ir::Resour
         .resources
         .iter()
         .map(|resource| {
+            async_only(cx, resource, diags);
             config(resource, diags);
             own_settings(resource, diags);
             typed(resource)
@@ -120,6 +121,43 @@ fn typed(r: &Resource) -> ir::Resource {
         settings: out,
         retry,
         health_check_interval_ms: own(&r.health_check_interval, "health_check_interval").map(ms),
+    }
+}
+
+/// The settings of an `http` resource that only the async handle has, in a machine without
+/// async functions (whose resources are blocking handles).
+fn async_only(cx: &Context<'_>, resource: &Resource, diags: &mut Diagnostics) {
+    if resource.kind.value != ResourceKind::Http
+        || cx
+            .machine
+            .functions
+            .iter()
+            .any(|f| f.r#async.as_ref().is_some_and(|a| a.value))
+    {
+        return;
+    }
+    let Some(Value::Map(entries)) = resource.config.as_ref().map(|c| &c.value) else {
+        return;
+    };
+    for (key, _) in entries {
+        if crate::resources::ASYNC_HTTP_ONLY.contains(&key.value.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    codes::RESOURCE_CONFIG,
+                    format!(
+                        "`{}` of http resource `{}` needs a machine with async functions",
+                        key.value, resource.name.value
+                    ),
+                    key.span,
+                    "only for the async client",
+                )
+                .with_help(
+                    "in a machine with async functions an http resource is the async client (`AsyncHttp`), \
+                     with a bulkhead and a circuit breaker per endpoint; a synchronous machine's blocking \
+                     client has neither: use a state's `circuit_breaker`, or remove it",
+                ),
+            );
+        }
     }
 }
 

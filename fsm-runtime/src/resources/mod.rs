@@ -9,6 +9,7 @@
 //! | `postgres` | [`Postgres`] | `postgres` | [`PostgresConfig`]: `url` or `url_env`, `pool_size`, `timeout_ms` |
 //! | `file` | [`Files`] | none | [`FilesConfig`]: `dir`, `create` |
 //! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers`, `health_path` |
+//! | `http` in a machine with async functions | [`AsyncHttp`] | `http-async` | [`HttpConfig`], and `max_concurrency`, `breaker_failures`, `breaker_reset_ms` |
 //! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, `health_path`, ... |
 //!
 //! For a machine that declares resources, the generated code has a `<Machine>Resources` struct
@@ -42,6 +43,8 @@ mod files;
 mod health;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "http-async")]
+mod http_async;
 #[cfg(feature = "llm")]
 mod llm;
 #[cfg(feature = "postgres")]
@@ -55,6 +58,8 @@ pub use self::files::Files;
 pub use self::health::{Health, HealthError, ResourceSet, Watched};
 #[cfg(feature = "http")]
 pub use self::http::{Http, HttpResponse};
+#[cfg(feature = "http-async")]
+pub use self::http_async::{AsyncHttp, DEFAULT_BREAKER_RESET_MS};
 #[cfg(feature = "llm")]
 pub use self::llm::{Llm, Message};
 #[cfg(feature = "postgres")]
@@ -68,6 +73,9 @@ pub use self::sqlite::Sqlite;
 /// The `postgres` crate, as the handle uses it (parameters, rows, the client).
 #[cfg(feature = "postgres")]
 pub use ::postgres;
+/// The `reqwest` crate, as [`AsyncHttp`] uses it (its client).
+#[cfg(feature = "http-async")]
+pub use ::reqwest;
 /// The `rusqlite` crate, as the handle uses it (parameters, rows, the connection).
 #[cfg(feature = "sqlite")]
 pub use ::rusqlite;
@@ -84,7 +92,7 @@ use std::time::Duration;
 #[diagnostic::on_unimplemented(
     message = "the resource handle `{Self}` is not available: its fsm-runtime feature is off",
     label = "needs a feature of fsm-runtime",
-    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`) on \
+    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`; `http-async` for the `http` resources of a machine with async functions) on \
             `fsm-runtime`, or on `fsm` when you depend on the facade"
 )]
 pub trait Resource: Sized {
@@ -139,6 +147,22 @@ pub enum ResourceError {
         /// The cause.
         source: Box<ureq::Error>,
     },
+    /// An async HTTP request ([`AsyncHttp`]) failed before a response came back: connection,
+    /// timeout, protocol.
+    #[cfg(feature = "http-async")]
+    HttpAsync {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        source: Box<reqwest::Error>,
+    },
+    /// The endpoint's circuit breaker is open ([`AsyncHttp`]'s `breaker_failures`): too many
+    /// requests failed in a row, so this one was not sent. Transient: it closes again after its
+    /// reset time.
+    CircuitOpen {
+        /// The URL that was not requested.
+        url: String,
+    },
     /// The server answered with an error status (400 and above).
     Status {
         /// The URL requested.
@@ -186,7 +210,9 @@ impl ResourceError {
             | ResourceError::Response { .. }
             | ResourceError::OutcomeUnknown(_) => false,
             ResourceError::Io { source, .. } => io_transient(source),
-            ResourceError::Timeout { .. } => true,
+            ResourceError::Timeout { .. } | ResourceError::CircuitOpen { .. } => true,
+            #[cfg(feature = "http-async")]
+            ResourceError::HttpAsync { source, .. } => http_async::transient(source),
             ResourceError::Status { status, .. } => matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504),
             #[cfg(feature = "sqlite")]
             ResourceError::Sqlite(e) => matches!(
@@ -252,6 +278,20 @@ impl fmt::Display for ResourceError {
             },
             #[cfg(feature = "http")]
             ResourceError::Http { url, source } => write!(f, "{url}: {source}"),
+            #[cfg(feature = "http-async")]
+            ResourceError::HttpAsync { url, source } => {
+                write!(f, "{url}: {source}")?;
+                // reqwest's own message is the kind ("error sending request"): the causes say why.
+                let mut cause = std::error::Error::source(source.as_ref());
+                while let Some(e) = cause {
+                    write!(f, ": {e}")?;
+                    cause = e.source();
+                }
+                Ok(())
+            }
+            ResourceError::CircuitOpen { url } => {
+                write!(f, "{url}: not requested: the endpoint's circuit breaker is open")
+            }
             ResourceError::Status { url, status, body } => {
                 write!(f, "{url}: status {status}")?;
                 if !body.is_empty() {
@@ -281,6 +321,8 @@ impl std::error::Error for ResourceError {
             ResourceError::Postgres(e) => Some(e),
             #[cfg(feature = "http")]
             ResourceError::Http { source, .. } => Some(source.as_ref()),
+            #[cfg(feature = "http-async")]
+            ResourceError::HttpAsync { source, .. } => Some(source.as_ref()),
             ResourceError::OutcomeUnknown(e) => Some(&**e),
             _ => None,
         }
@@ -303,7 +345,10 @@ impl From<::postgres::Error> for ResourceError {
 
 /// A resource's failure as a state function's error: of kind [`ErrorKind::RATE_LIMITED`] for an
 /// HTTP `429 Too Many Requests`, [`ErrorKind::TIMEOUT`] for a wait past the resource's time
-/// limit, of no kind otherwise.
+/// limit or an async request that timed out, [`ErrorKind::CIRCUIT_OPEN`] for an endpoint whose
+/// breaker is open, of no kind otherwise.
+///
+/// [`ErrorKind::CIRCUIT_OPEN`]: crate::ErrorKind::CIRCUIT_OPEN
 ///
 /// [`ErrorKind::RATE_LIMITED`]: crate::ErrorKind::RATE_LIMITED
 /// [`ErrorKind::TIMEOUT`]: crate::ErrorKind::TIMEOUT
@@ -312,6 +357,9 @@ impl From<ResourceError> for crate::FnError {
         let kind = match &e {
             ResourceError::Status { status: 429, .. } => Some(crate::ErrorKind::RATE_LIMITED),
             ResourceError::Timeout { .. } => Some(crate::ErrorKind::TIMEOUT),
+            ResourceError::CircuitOpen { .. } => Some(crate::ErrorKind::CIRCUIT_OPEN),
+            #[cfg(feature = "http-async")]
+            ResourceError::HttpAsync { source, .. } if source.is_timeout() => Some(crate::ErrorKind::TIMEOUT),
             _ => None,
         };
         let error = crate::FnError::with_source(e.to_string(), e);
@@ -596,6 +644,14 @@ pub struct HttpConfig {
     /// `None`: health is only whether the server accepts a connection, and opening contacts
     /// nothing.
     pub health_path: Option<String>,
+    /// [`AsyncHttp`] only: at most so many requests open at once (a bulkhead). `None`: no limit.
+    pub max_concurrency: Option<u32>,
+    /// [`AsyncHttp`] only: the circuit breaker opens after so many failed requests in a row.
+    /// `None`: no breaker.
+    pub breaker_failures: Option<u32>,
+    /// [`AsyncHttp`] only: how long the breaker stays open before a request may try again
+    /// (default 1000 ms).
+    pub breaker_reset_ms: Option<u64>,
 }
 
 impl HttpConfig {
@@ -606,6 +662,9 @@ impl HttpConfig {
             timeout_ms: None,
             headers: Vec::new(),
             health_path: None,
+            max_concurrency: None,
+            breaker_failures: None,
+            breaker_reset_ms: None,
         }
     }
 
@@ -627,6 +686,27 @@ impl HttpConfig {
     #[must_use]
     pub fn health_path(mut self, path: impl Into<String>) -> Self {
         self.health_path = Some(path.into());
+        self
+    }
+
+    /// Sets the bulkhead of an [`AsyncHttp`]: at most `n` requests open at once (at least 1).
+    #[must_use]
+    pub fn max_concurrency(mut self, n: u32) -> Self {
+        self.max_concurrency = Some(n);
+        self
+    }
+
+    /// Gives an [`AsyncHttp`] a circuit breaker that opens after `n` failed requests in a row.
+    #[must_use]
+    pub fn breaker_failures(mut self, n: u32) -> Self {
+        self.breaker_failures = Some(n);
+        self
+    }
+
+    /// Sets how long an [`AsyncHttp`]'s open breaker waits before a request may try again.
+    #[must_use]
+    pub fn breaker_reset_ms(mut self, ms: u64) -> Self {
+        self.breaker_reset_ms = Some(ms);
         self
     }
 }
@@ -742,6 +822,8 @@ unavailable!(Sqlite, "sqlite");
 unavailable!(Postgres, "postgres");
 #[cfg(not(feature = "http"))]
 unavailable!(Http, "http");
+#[cfg(not(feature = "http-async"))]
+unavailable!(AsyncHttp, "http-async");
 #[cfg(not(feature = "llm"))]
 unavailable!(Llm, "llm");
 

@@ -17,6 +17,7 @@ mod compensate;
 mod durable;
 mod frames;
 mod handle;
+mod parallel;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ use crate::private::StoreSlot;
 
 pub use async_loop::AsyncMachineDef;
 pub use frames::{Frames, NoFrames, ReturnStack};
+pub use parallel::{Branch, Change, Join, branch, join};
 
 /// What a synchronous entry point of a machine with async functions says at compile time.
 const SYNC_ON_ASYNC: &str = "this machine has async functions (`async: true`): a synchronous `run`, `step`, \

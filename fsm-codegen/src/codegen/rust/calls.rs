@@ -152,23 +152,30 @@ impl Gen<'_> {
     /// `enter_async`): the same data modes, the functions awaited inside one `async` block, and a
     /// `timeout_seconds` that drops that block's future when it runs out (cancelling the call in
     /// flight), inside the data mode so that what the functions changed is rolled back.
-    pub(super) fn transaction_async(
-        &self,
-        at: StateRef,
-        mode: DataMode,
-        calls: &[&Call],
-        timeout: Option<f64>,
-    ) -> TokenStream {
+    ///
+    /// The state's `parallel:` functions run between its checks and its transforms, awaited
+    /// together (the runtime's `join`), each with a context of its own; their changes
+    /// are applied in list order once all have succeeded.
+    pub(super) fn transaction_async(&self, at: StateRef, s: &ir::State) -> TokenStream {
+        let (mode, timeout) = (s.data_mode, s.resilience.timeout);
+        let calls: Vec<&Call> = s.validate.iter().chain(&s.transform).collect();
+        let calls = calls.as_slice();
         let rt = &self.rt;
         let m = self.m;
         let net = &m.networks[at.network.0].name;
         let state = &m.state(at).name;
-        let steps = self.steps(calls, None, true);
+        let checks: Vec<&Call> = s.validate.iter().collect();
+        let transforms: Vec<&Call> = s.transform.iter().collect();
+        let checks = self.steps(&checks, None, true);
+        let transforms = self.steps(&transforms, None, true);
+        let parallel = self.parallel_step(&s.parallel, net, state);
         let ctx = self.ctx_binding(at, calls, net, state);
         let fns = quote!(async {
             let __data = &mut *__d;
             #ctx
-            #(#steps)*
+            #(#checks)*
+            #parallel
+            #(#transforms)*
             #rt::Ok(())
         });
         let run = match timeout {
@@ -179,7 +186,46 @@ impl Gen<'_> {
             None => quote!(#rt::state_fns(#fns).await),
         };
         let (mode, infallible) = self.effective_mode(mode, calls, timeout);
+        // Parallel functions change nothing until all have succeeded (then their changes cannot
+        // fail): a copy need not be taken for them, but a reference record is still saved.
+        let infallible = infallible && (s.parallel.is_empty() || mode != DataMode::Reference);
         self.in_mode(mode, infallible, state, run)
+    }
+
+    /// The statement awaiting a state's `parallel:` functions together, then applying their
+    /// changes in list order; nothing without them.
+    fn parallel_step(&self, parallel: &[Call], net: &str, state: &str) -> TokenStream {
+        if parallel.is_empty() {
+            return quote!();
+        }
+        let rt = &self.rt;
+        let t = &self.fns;
+        let new_ctx = self.held.ctx_new(rt, &self.name, net, state);
+        let (contexts, branches): (Vec<TokenStream>, Vec<TokenStream>) = parallel
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                // Validation: only named async functions.
+                let Call::Named(f) = c else { return None };
+                let func = &self.m.functions[f.0];
+                let name = ident(&func.ident);
+                let fname = &func.name;
+                let ctx = format_ident!("__pctx{}", i);
+                Some((
+                    quote!(let mut #ctx = #new_ctx;),
+                    quote!(#rt::branch(#fname, #t::#name(&__cx.fns, &*__data, &mut #ctx))),
+                ))
+            })
+            .unzip();
+        quote! {
+            let __changes = {
+                #(#contexts)*
+                #rt::join(::std::vec::Vec::from([#(#branches),*])).await?
+            };
+            for __change in __changes {
+                __change(&mut *__data);
+            }
+        }
     }
 
     /// The async twin of [`Self::guarded`]: the loop of runs under the state's guards, awaited

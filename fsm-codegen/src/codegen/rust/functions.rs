@@ -53,6 +53,18 @@ impl Gen<'_> {
         });
         let ctx = self.held.ctx_type(rt);
         match f.role {
+            // A function of a `parallel:` list: reads the record (the others of the list read it
+            // at the same time), and its future gives the change to make once all have succeeded.
+            Role::Transform if f.is_async && f.parallel => quote! {
+                fn #name(
+                    &self,
+                    data: &#data,
+                    #payload
+                    ctx: &mut #ctx,
+                ) -> impl ::core::future::Future<
+                    Output = ::core::result::Result<#rt::Change<#data>, #rt::FnError>,
+                > + ::core::marker::Send
+            },
             // Async: the future borrows the record, the context and the functions (`&self`), and
             // is `Send`, so that a run can move between the threads of a multi-thread runtime.
             Role::Transform if f.is_async => {
@@ -122,6 +134,12 @@ impl Gen<'_> {
         let sigs: Vec<TokenStream> = self.m.functions.iter().map(|f| self.method_sig(f)).collect();
         let docs = self.m.functions.iter().map(|f| {
             let what = match f.role {
+                Role::Transform if f.is_async && f.parallel => {
+                    "Async parallel function (runs at the same time as the others of its state's `parallel` \
+                     list: it reads the record and gives the change to make, applied once all have \
+                     succeeded; write it as an `async fn` returning `Result<Change<D>, FnError>`, \
+                     e.g. `Ok(Box::new(move |d| d.field = value))`)"
+                }
                 Role::Transform if f.is_async && f.infallible => {
                     "Async check or transform (infallible; write it as an `async fn` or return an `async` block)"
                 }
@@ -174,6 +192,7 @@ impl Gen<'_> {
         let forwards = self.m.functions.iter().filter(|f| self.full_sig(f).is_none()).map(|f| {
             let name = ident(&f.ident);
             let kind = match f.role {
+                Role::Transform if f.is_async && f.parallel => quote!(parallel),
                 Role::Transform if f.is_async && f.infallible => quote!(async_infallible),
                 Role::Transform if f.is_async => quote!(async_transform),
                 Role::Transform if f.infallible => quote!(infallible),

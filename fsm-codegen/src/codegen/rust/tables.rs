@@ -80,8 +80,7 @@ impl Gen<'_> {
             .iter()
             .filter(|(_, s)| s.functions().any(|c| self.is_async(c)))
             .map(|(r, s)| {
-                let calls: Vec<&Call> = s.functions().collect();
-                let body = self.transaction_async(*r, s.data_mode, &calls, s.resilience.timeout);
+                let body = self.transaction_async(*r, s);
                 let body = self.guarded_async(&s.resilience, body);
                 let p = self.pos(*r);
                 quote!(#p => #body,)

@@ -675,6 +675,9 @@ impl Mapper<'_> {
             is_start: fields.get(keys::IS_START).and_then(|n| self.boolean(n)),
             is_end: fields.get(keys::IS_END).and_then(|n| self.boolean(n)),
             validate: self.function_refs_at(&fields, keys::VALIDATE),
+            parallel: fields
+                .get(keys::PARALLEL)
+                .map(|n| Spanned::new(self.function_refs(n), n.span)),
             transform: self.function_refs_at(&fields, keys::TRANSFORM),
             on_entry: self.function_refs_at(&fields, keys::ON_ENTRY),
             on_exit: self.function_refs_at(&fields, keys::ON_EXIT),
