@@ -7,7 +7,9 @@
 #      machine (each record carries PAD bytes of text the machine decodes, validates and writes
 #      back, so the job's work per message outweighs the broker's, as in a real CPU-bound job).
 #
-# Each run loads the stream afresh (`streaming publish`, not timed) and drains it; runs take turns
+# Every run checkpoints its files every 1,000 records (a stream's messages are acknowledged at
+# checkpoints, so a worker writing files needs them; the file run does the same for a fair
+# comparison). Each run loads the stream afresh (`streaming publish`, not timed) and drains it; runs take turns
 # for ROUNDS rounds and the medians are compared. CPU is the job's own (user + system of the
 # worker processes) and, separately, the NATS server's, read from /proc when the server is a
 # local process. On a 2-core machine the server shares the cores with the workers.
@@ -21,7 +23,7 @@ rounds=${2:-3}
 pad=${3:-4000}
 nats=${FSM_TEST_NATS_URL:-nats://127.0.0.1:4222}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet -p fsm-examples --features nats --example streaming
+cargo build --release --quiet -p fsm-examples --example streaming
 job="$target/release/examples/streaming"
 base=$([ -d /dev/shm ] && echo /dev/shm || echo "$target")
 work=$(mktemp -d "$base/fsm-nats-bench.XXXXXX")
@@ -77,7 +79,8 @@ while True:  # the API's answer (or a PING to answer) ends the wait
 EOF
 }
 
-load() { # load FILE: the stream afresh with FILE's lines
+load() { # load FILE: the stream afresh with FILE's lines (and no outputs or checkpoints left)
+  rm -f "$work"/out* "$work"/err* "$work"/ckpt*
   delete_stream
   "$job" publish --input "$1" --to "$nats/$stream" >/dev/null
 }
@@ -108,10 +111,11 @@ EOF
 }
 
 nats_in="$nats/$stream"
-worker=(--quiet --until-drained --input "$nats_in" --output "$work/out{i}.jsonl" --errors "$work/err{i}.jsonl")
+worker=(--quiet --until-drained --input "$nats_in" --output "$work/out{i}.jsonl" --errors "$work/err{i}.jsonl" --checkpoint "$work/ckpt{i}" --checkpoint-every 1000)
 : >"$work/file" >"$work/broker" >"$work/heavy1" >"$work/heavy2"
 for round in $(seq "$rounds"); do
-  measure 1 "$job" --quiet --input "$work/in.jsonl" --output "$work/file-out.jsonl" --errors "$work/file-err.jsonl" >>"$work/file"
+  rm -f "$work"/file-*
+  measure 1 "$job" --quiet --input "$work/in.jsonl" --output "$work/file-out.jsonl" --errors "$work/file-err.jsonl" --checkpoint "$work/file-ckpt" --checkpoint-every 1000 >>"$work/file"
   load "$work/in.jsonl"
   measure 1 "$job" "${worker[@]}" >>"$work/broker"
   load "$work/heavy.jsonl"
