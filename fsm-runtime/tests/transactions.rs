@@ -120,7 +120,7 @@ fn sqlite_per_record_keeps_only_the_writes_of_successful_runs() {
 #[test]
 fn sqlite_without_a_transaction_keeps_every_write() {
     let path = temp_dir("tx-none").join("db.sqlite");
-    let db = Sqlite::open(path.to_str().unwrap()).unwrap();
+    let db = Sqlite::from_config(&SqliteConfig::new(path.to_str().unwrap()).wal(true)).unwrap();
     db.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY);")
         .unwrap();
     let machine = Writing {

@@ -20,7 +20,9 @@ use std::time::Duration;
 /// chunk's) scope until the scope ends, in one transaction (`BEGIN IMMEDIATE`): parallel workers
 /// never interleave their statements in one transaction; a worker whose record uses the
 /// database waits until the record holding it has committed or rolled back (SQLite lets one
-/// writer in at a time anyway). See [`transaction`](super::Transaction).
+/// writer in at a time anyway). The lock is one for all SQLite handles with a mode, so that
+/// workers holding transactions of two handles can never wait for each other in a circle. See
+/// [`transaction`](super::Transaction).
 ///
 /// ```
 /// # fn main() -> Result<(), fsm_runtime::resources::ResourceError> {
@@ -38,43 +40,52 @@ pub struct Sqlite {
     conn: Arc<Mutex<Connection>>,
     path: Arc<str>,
     mode: Option<Transaction>,
-    /// The thread whose transaction holds the connection, if any.
-    owner: Arc<Owner>,
 }
 
-/// Which thread holds the connection for its transaction.
-#[derive(Default)]
+/// Which thread holds the transactions of SQLite handles, and how many calls or transactions of
+/// it hold them. One lock for every handle with a [`Transaction`] mode, not one per handle: a
+/// worker holding a per-chunk transaction of one handle for the whole chunk, and the per-record
+/// transaction of another for one record, would otherwise wait for a worker that holds them the
+/// other way round, for ever. With one lock no such cycle can form; the price is that the
+/// transactions of two SQLite files do not run in parallel either (SQLite lets one writer into a
+/// file at a time anyway).
 struct Owner {
-    holder: Mutex<Option<ThreadId>>,
+    holder: Mutex<(Option<ThreadId>, usize)>,
     freed: Condvar,
 }
 
-impl Owner {
-    fn held_by(&self, me: ThreadId) -> bool {
-        *self.holder.lock().unwrap_or_else(PoisonError::into_inner) == Some(me)
-    }
+static OWNER: Owner = Owner {
+    holder: Mutex::new((None, 0)),
+    freed: Condvar::new(),
+};
 
-    /// Waits until no other thread holds the connection, and takes it.
+impl Owner {
+    /// Waits until no other thread holds the lock, and takes it (once more, if this thread does).
     fn acquire(&self, me: ThreadId) {
         let mut holder = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
-        while holder.is_some_and(|h| h != me) {
+        while holder.0.is_some_and(|h| h != me) {
             holder = self.freed.wait(holder).unwrap_or_else(PoisonError::into_inner);
         }
-        *holder = Some(me);
+        holder.0 = Some(me);
+        holder.1 += 1;
     }
 
     fn release(&self) {
-        *self.holder.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        self.freed.notify_all();
+        let mut holder = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
+        holder.1 = holder.1.saturating_sub(1);
+        if holder.1 == 0 {
+            holder.0 = None;
+            self.freed.notify_all();
+        }
     }
 }
 
-/// Releases the connection when dropped (a panic in the caller's closure included).
-struct Held<'a>(&'a Owner);
+/// Releases the lock when dropped (a panic in the caller's closure included).
+struct Held;
 
-impl Drop for Held<'_> {
+impl Drop for Held {
     fn drop(&mut self) {
-        self.0.release();
+        OWNER.release();
     }
 }
 
@@ -85,7 +96,7 @@ struct SqliteOpen {
 
 impl SqliteOpen {
     fn end(db: &Sqlite, commit: bool) -> Result<(), ResourceError> {
-        let _held = Held(&db.owner);
+        let _held = Held;
         db.locked(|conn| {
             if conn.is_autocommit() {
                 // SQLite rolled it back itself (a failed statement with `RAISE(ROLLBACK)`, a
@@ -185,7 +196,6 @@ impl Sqlite {
             conn: Arc::new(Mutex::new(conn)),
             path,
             mode: None,
-            owner: Arc::default(),
         }
     }
 
@@ -213,11 +223,10 @@ impl Sqlite {
         if self.mode != Some(Transaction::Manual) {
             return Err(tx::not_manual("begin", self.mode));
         }
-        let me = std::thread::current().id();
-        if self.owner.held_by(me) {
+        if tx::is_open(self.key()) {
             return Err(tx::already_open());
         }
-        self.open_transaction(me, Level::Manual)
+        self.open_transaction(std::thread::current().id(), Level::Manual)
     }
 
     /// Commits the transaction [`Sqlite::begin`] opened on this thread.
@@ -248,9 +257,9 @@ impl Sqlite {
     /// Takes the connection for this thread and begins its transaction, kept open in the scope
     /// `level`.
     fn open_transaction(&self, me: ThreadId, level: Level) -> Result<(), ResourceError> {
-        self.owner.acquire(me);
+        OWNER.acquire(me);
         if let Err(e) = self.locked(|conn| conn.execute_batch("BEGIN IMMEDIATE")) {
-            self.owner.release();
+            OWNER.release();
             return Err(e);
         }
         tx::register(level, Box::new(SqliteOpen { db: Some(self.clone()) }));
@@ -317,18 +326,18 @@ impl Sqlite {
         let Some(mode) = self.mode else {
             return self.locked(f);
         };
-        let me = std::thread::current().id();
-        if self.owner.held_by(me) {
+        if tx::is_open(self.key()) {
             return self.locked(f);
         }
+        let me = std::thread::current().id();
         match tx::scope_of(mode) {
             Some(level) => {
                 self.open_transaction(me, level)?;
                 self.locked(f)
             }
             None => {
-                self.owner.acquire(me);
-                let _held = Held(&self.owner);
+                OWNER.acquire(me);
+                let _held = Held;
                 self.locked(f)
             }
         }
