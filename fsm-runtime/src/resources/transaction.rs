@@ -128,7 +128,8 @@ fn leave(level: Level, commit: bool) -> Result<(), ResourceError> {
             Level::Manual => return Vec::new(),
         };
         *depth = depth.saturating_sub(1);
-        if *depth > 0 {
+        if *depth > 0 || o.open.is_empty() {
+            // The common case, a record that opened nothing: no allocation, nothing to finish.
             return Vec::new();
         }
         let (mine, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut o.open)
