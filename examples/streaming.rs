@@ -19,8 +19,10 @@
 //! table shape `(source, position, reason, message, payload)`. Output and dead letters in a database
 //! go to the same one, committed together with the input's position every chunk: a killed run
 //! started again resumes after the last committed chunk, without `--checkpoint`. They also take
-//! `postgres://USER@HOST:PORT/DB?table=T` (the same, in PostgreSQL: records upserted by `id` into a
-//! table of the record's fields, created if missing).
+//! `postgres://USER@HOST:PORT/DB?table=T` (the same, in PostgreSQL: records as rows
+//! `(id BIGINT PRIMARY KEY, record JSONB)`, output upserted by `id` into such a table, created if
+//! missing). Other URL parameters (`&sslmode=require`, `&options=-csearch_path%3Ds`) go to the
+//! server.
 //!
 //! Past one machine (docs/scale-out.md): `--input nats://HOST:PORT/STREAM` reads a NATS JetStream
 //! stream (`?subject=`, default `STREAM.records`; `?consumer=`, default `fsm-workers`) through a
@@ -45,7 +47,7 @@ use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
 use fsm_runtime::stream::{
     DEFAULT_MAX_RECORD_BYTES, InputFile, JetStream, JsonlSink, JsonlSource, NatsConsumer, NatsDeadLetterSink, NatsSink,
-    NatsSource, NatsUrl, OutputFile, Pipeline, PostgresTarget, Source, SqliteSource, SqliteTarget, create_serialized,
+    NatsSource, NatsUrl, OutputFile, Pipeline, PostgresSource, PostgresTarget, Source, SqliteSource, SqliteTarget,
     progress,
 };
 
@@ -63,7 +65,8 @@ const MAX_RECORD_BYTES: u64 = 1 << 30;
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// JSON Lines input (`-` for stdin; `.gz` is decompressed), `sqlite://PATH?table=T`, or a
+    /// JSON Lines input (`-` for stdin; `.gz` is decompressed), `sqlite://PATH?table=T`,
+    /// `postgres://USER@HOST:PORT/DB?table=T` (rows `(id, record)`, the record as JSON), or a
     /// NATS JetStream stream `nats://HOST:PORT/STREAM[?subject=S][&consumer=C]`.
     #[arg(long, conflicts_with = "generate")]
     input: Option<PathBuf>,
@@ -219,6 +222,28 @@ fn run(args: &Args) -> Result<(), BoxError> {
             .until_drained(args.until_drained);
         return run_pipeline(args, source);
     }
+    if let Some(Place::Postgres(url, table)) = args
+        .input
+        .as_deref()
+        .filter(|p| {
+            p.to_str()
+                .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+        })
+        .map(Place::parse)
+        .transpose()
+        .map_err(|e| format!("--input: {e}"))?
+    {
+        let name = args
+            .input
+            .as_deref()
+            .map(|p| redacted(&p.display().to_string()))
+            .unwrap_or_default();
+        let source = PostgresSource::<Record>::table(&url, &table, "id")
+            .map_err(|e| format!("--input: {e}"))?
+            .json_column("record")
+            .name(&name);
+        return run_pipeline(args, source);
+    }
     match (input.flatten(), &args.input, args.generate) {
         (Some((path, table)), _, _) => {
             let name = args
@@ -264,6 +289,22 @@ fn sqlite_url(arg: &std::path::Path) -> Result<Option<(PathBuf, String)>, String
         return Err(format!("`{}`: write sqlite://PATH?table=TABLE", arg.display()));
     };
     Ok(Some((PathBuf::from(path), table.to_string())))
+}
+
+/// `url` without the password of its credentials (`postgres://u:secret@h/db` as
+/// `postgres://u@h/db`): the name of a database input, which dead letters and messages show.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split_once(':').map_or(credentials, |(u, _)| u);
+            format!("{scheme}://{user}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Where --output or --errors goes.
@@ -330,31 +371,6 @@ fn no_checkpoint(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The columns of a PostgreSQL output table: the fields of an output record.
-const RECORD_COLUMNS: &[&str] = &[
-    "id",
-    "category",
-    "status",
-    "original_value",
-    "doubled_value",
-    "squared_value",
-    "value_tier",
-    "risk_score",
-];
-
-fn record_table_sql(table: &str) -> String {
-    let quoted = table
-        .split('.')
-        .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(".");
-    format!(
-        "CREATE TABLE IF NOT EXISTS {quoted} (id BIGINT PRIMARY KEY, category TEXT, status TEXT,
-         original_value BIGINT, doubled_value BIGINT, squared_value BIGINT, value_tier TEXT,
-         risk_score DOUBLE PRECISION)"
-    )
-}
-
 fn run_pipeline<S: Source<Item = Record>>(args: &Args, source: S) -> Result<(), Box<dyn std::error::Error>> {
     let source_name = source.name();
     let output = Place::parse(&args.output).map_err(|e| format!("--output: {e}"))?;
@@ -412,14 +428,11 @@ fn run_pipeline<S: Source<Item = Record>>(args: &Args, source: S) -> Result<(), 
             if args.generate.is_some() {
                 target.reset().map_err(|e| format!("--output: {e}"))?;
             }
-            target
-                .with_client(|c| c.batch_execute(&create_serialized(&record_table_sql(&out_table))))
-                .map_err(|e| format!("--output: {e}"))?;
             pipeline = pipeline
                 .route(
                     StreamingProcessorEnd::Output,
                     target
-                        .table::<Record>(&out_table, "id", RECORD_COLUMNS)
+                        .json_table::<Record>(&out_table, "id")
                         .map_err(|e| format!("--output: {e}"))?,
                 )
                 .dead_letter_state(StreamingProcessorEnd::Error)

@@ -139,7 +139,8 @@ fn three_workers_one_killed(n: u64, test: &str) {
         count(
             &mut pg,
             &format!(
-                "SELECT count(*) FROM {schema}.out WHERE status = 'processed' AND doubled_value = 2 * original_value"
+                "SELECT count(*) FROM {schema}.out WHERE record->>'status' = 'processed' \
+                 AND (record->>'doubled_value')::bigint = 2 * (record->>'original_value')::bigint"
             )
         ),
         valid

@@ -605,6 +605,12 @@ pub struct Resource {
     /// runtime's `Pipeline::watch_health`).
     #[cfg_attr(feature = "schema", schemars(with = "Option<f64>", range(min = 0.001, max = 86400)))]
     pub health_check_interval: Option<Spanned<Value>>,
+    /// When what the functions write through the resource commits: `per_record` (one
+    /// transaction per record's run, committed only if it ends in a success end state),
+    /// `per_chunk` (one per chunk of a pipeline), `manual` (the functions begin and commit).
+    /// Databases only (sqlite, postgres).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<TransactionMode>"))]
+    pub transaction: Option<Spanned<Value>>,
     /// The whole resource node.
     #[cfg_attr(feature = "schema", schemars(skip))]
     pub span: Span,
@@ -631,8 +637,34 @@ impl Resource {
             "retry_attempts" => &mut self.retry_attempts,
             "retry_delay_seconds" => &mut self.retry_delay_seconds,
             "health_check_interval" => &mut self.health_check_interval,
+            "transaction" => &mut self.transaction,
             _ => return None,
         })
+    }
+}
+
+/// When the writes of a database resource commit (`transaction:` of the resource).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename_all = "snake_case"))]
+pub enum TransactionMode {
+    /// One transaction per record's run: committed if it ends in a success end state, rolled
+    /// back if it ends in a dead-letter state, fails or panics.
+    PerRecord,
+    /// One transaction per chunk of a pipeline.
+    PerChunk,
+    /// The functions begin, commit and roll back through the handle.
+    Manual,
+}
+
+impl TransactionMode {
+    /// The YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionMode::PerRecord => "per_record",
+            TransactionMode::PerChunk => "per_chunk",
+            TransactionMode::Manual => "manual",
+        }
     }
 }
 

@@ -66,6 +66,9 @@ pub mod codes {
         UNKNOWN_RESOURCE = "fsm::unknown_resource";
         /// A resource's `config` lacks a setting its kind needs, or has an unknown or ill-typed one.
         RESOURCE_CONFIG = "fsm::resource_config";
+        /// `transaction:` on a resource that cannot have one (a file, http or llm resource: only
+        /// databases have transactions).
+        TRANSACTION = "fsm::transaction";
         /// A state's `retry`, `timeout_seconds` or `circuit_breaker` is malformed or out of range, or
         /// guards a state without functions (warning).
         RESILIENCE = "fsm::resilience";

@@ -351,6 +351,8 @@ pub struct Resource {
     pub retry: Option<Retry>,
     /// `health_check_interval`, in milliseconds.
     pub health_check_interval_ms: Option<u64>,
+    /// `transaction:`, for a database resource.
+    pub transaction: Option<crate::ast::TransactionMode>,
 }
 
 /// The required settings of a resource, by kind: the arguments of the runtime's `*Config`

@@ -265,7 +265,15 @@ fn config(r: &Resource, res: &TokenStream) -> TokenStream {
                 }
             }
         });
-    quote!(#constructor #(#calls)*)
+    let transaction = r.transaction.map(|mode| {
+        let variant = ident(match mode {
+            crate::ast::TransactionMode::PerRecord => "PerRecord",
+            crate::ast::TransactionMode::PerChunk => "PerChunk",
+            crate::ast::TransactionMode::Manual => "Manual",
+        });
+        quote!(.transaction(#res::Transaction::#variant))
+    });
+    quote!(#constructor #(#calls)* #transaction)
 }
 
 /// `; path: orders.db, busy_timeout_ms: 100` for the docs of a field.
@@ -294,6 +302,9 @@ fn describe_settings(r: &Resource) -> String {
     }
     if let Some(ms) = r.health_check_interval_ms {
         parts.push(format!("`health_check_interval: {}`", seconds(ms)));
+    }
+    if let Some(mode) = r.transaction {
+        parts.push(format!("`transaction: {}`", mode.as_str()));
     }
     if parts.is_empty() {
         String::new()

@@ -1279,6 +1279,7 @@ impl Parser {
             retry_attempts: None,
             retry_delay_seconds: None,
             health_check_interval: None,
+            transaction: None,
             span: Span::new(start, self.here()),
         };
         // The braces hold the config and the settings of the resource itself (which YAML writes

@@ -8,7 +8,7 @@
 //! with a hint (`refused`), so that they are never accepted and ignored; and the words of the
 //! fixed vocabularies (data modes, resource kinds) both front ends read.
 
-use crate::ast::{DataMode, ResourceKind};
+use crate::ast::{DataMode, ResourceKind, TransactionMode};
 use crate::diagnostics::{Diagnostic, codes};
 use crate::span::Spanned;
 
@@ -132,6 +132,8 @@ keys! {
     RETRY_DELAY_SECONDS = "retry_delay_seconds";
     /// Seconds between health checks of a resource.
     HEALTH_CHECK_INTERVAL = "health_check_interval";
+    /// When a database resource's writes commit.
+    TRANSACTION = "transaction";
     /// A declared function that cannot fail.
     INFALLIBLE = "infallible";
     /// A declared function that returns the change to apply.
@@ -426,6 +428,7 @@ const RESOURCE_KEYS: &[Key] = &[
     setting(RETRY_ATTEMPTS),
     setting(RETRY_DELAY_SECONDS),
     setting(HEALTH_CHECK_INTERVAL),
+    setting(TRANSACTION),
 ];
 
 const FUNCTION_DECL: &[Key] = &[
@@ -483,6 +486,13 @@ pub const RESOURCE_KINDS: &[(&str, ResourceKind)] = &[
     ("file", ResourceKind::File),
     ("http", ResourceKind::Http),
     ("llm", ResourceKind::Llm),
+];
+
+/// The transaction modes of a database resource, as validation reads them.
+pub const TRANSACTION_MODES: &[(&str, TransactionMode)] = &[
+    ("per_record", TransactionMode::PerRecord),
+    ("per_chunk", TransactionMode::PerChunk),
+    ("manual", TransactionMode::Manual),
 ];
 
 /// The value a word of a vocabulary stands for.
@@ -569,7 +579,8 @@ pub(crate) mod refused {
         ),
         (
             "transaction",
-            "use `data_mode: copy`: a failed state leaves the record as it entered",
+            "declare `transaction: per_record`, `per_chunk` or `manual` on a database resource; \
+             `data_mode: copy` keeps a failed state's record as it entered",
         ),
         ("initial_state", "mark the first state with `is_start: true`"),
         (
@@ -720,7 +731,8 @@ mod tests {
 
     #[test]
     fn the_settings_of_a_resource_are_those_of_the_catalog() {
-        let own: Vec<&str> = crate::resources::OWN.iter().map(|o| o.name).collect();
+        let mut own: Vec<&str> = crate::resources::OWN.iter().map(|o| o.name).collect();
+        own.push(TRANSACTION);
         assert_eq!(dsl_settings(Place::Resource), own);
     }
 
@@ -856,6 +868,7 @@ mod tests {
                 "2"
             }
             RETRY_DELAY_SECONDS | HEALTH_CHECK_INTERVAL => "2",
+            TRANSACTION => "per_record",
             DENY_WARNINGS | HISTORY => "true",
             METADATA => "{ a: 1 }",
             RETRY => "{ attempts: 2 }",

@@ -5,10 +5,11 @@
 //! program opens its resources, or never.
 
 use super::Context;
-use crate::ast::{Resource, ResourceKind, Value};
+use crate::ast::{Resource, ResourceKind, TransactionMode, Value};
 use crate::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use crate::ir::{self, Connection, SettingValue};
 use crate::resources::{OWN, SettingType, at_most_one_of, one_of, settings};
+use crate::syntax::keys;
 
 /// Checks every resource and returns them typed, in declaration order (a resource with errors is
 /// returned too; the gate then stops at the error).
@@ -20,7 +21,9 @@ pub(super) fn check(cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<ir::Resour
             async_only(cx, resource, diags);
             config(resource, diags);
             own_settings(resource, diags);
-            typed(resource)
+            let mut typed = typed(resource);
+            typed.transaction = transaction(resource, diags);
+            typed
         })
         .collect()
 }
@@ -121,6 +124,7 @@ fn typed(r: &Resource) -> ir::Resource {
         settings: out,
         retry,
         health_check_interval_ms: own(&r.health_check_interval, "health_check_interval").map(ms),
+        transaction: None,
     }
 }
 
@@ -159,6 +163,67 @@ fn async_only(cx: &Context<'_>, resource: &Resource, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// `transaction:`: one of the modes (did-you-mean for a misspelt one), on a database.
+fn transaction(resource: &Resource, diags: &mut Diagnostics) -> Option<TransactionMode> {
+    let value = resource.transaction.as_ref()?;
+    let name = &resource.name.value;
+    let modes = keys::words(keys::TRANSACTION_MODES);
+    let mode = match &value.value {
+        Value::String(s) => match keys::word(keys::TRANSACTION_MODES, s) {
+            Some(mode) => Some(mode),
+            None => {
+                let help = match did_you_mean(s, modes.iter().copied()) {
+                    Some(better) => format!("did you mean `{better}`?"),
+                    None => format!("a transaction mode is one of: {}", modes.join(", ")),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::INVALID_VALUE,
+                        format!("`{s}` is not a valid transaction mode of resource `{name}`"),
+                        value.span,
+                        "unknown transaction mode",
+                    )
+                    .with_help(help),
+                );
+                None
+            }
+        },
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    codes::INVALID_VALUE,
+                    format!("`transaction` of resource `{name}` must be a word"),
+                    value.span,
+                    "expected a transaction mode",
+                )
+                .with_help(format!("write one of: {}", modes.join(", "))),
+            );
+            None
+        }
+    };
+    let kind = resource.kind.value;
+    if !matches!(kind, ResourceKind::Sqlite | ResourceKind::Postgres) {
+        let why = match kind {
+            ResourceKind::File => "a file resource is a directory: its writes are files, with no transaction to join",
+            _ => "an HTTP request cannot be rolled back: it has no transaction to join",
+        };
+        diags.push(
+            Diagnostic::error(
+                codes::TRANSACTION,
+                format!("{} resource `{name}` cannot have a transaction", kind.as_str()),
+                value.span,
+                "not for this kind of resource",
+            )
+            .with_label(resource.kind.span, format!("`{name}` is {} resource", a(kind)))
+            .with_help(format!(
+                "remove `transaction:`: only database resources (sqlite, postgres) have transactions; {why}"
+            )),
+        );
+        return None;
+    }
+    mode
 }
 
 /// `connection_pool_size`, `timeout_seconds`, `retry_attempts`, `retry_delay_seconds`,

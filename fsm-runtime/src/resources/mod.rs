@@ -52,6 +52,8 @@ pub(crate) mod pg;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) mod transaction;
 
 pub use self::env::expand_env;
 pub use self::files::Files;
@@ -69,6 +71,9 @@ pub(crate) use self::pg::{Attempt as PgAttempt, outcome_unknown as pg_outcome_un
 pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::Sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use self::transaction as tx;
+pub use self::transaction::{ChunkScope, RecordScope, Transaction};
 
 /// The `postgres` crate, as the handle uses it (parameters, rows, the client).
 #[cfg(feature = "postgres")]
@@ -495,6 +500,9 @@ pub struct SqliteConfig {
     /// the log to be written, not synced: durable across a crash of the process, not of the
     /// machine's power, and much faster (see `store::SqliteStore`).
     pub wal: bool,
+    /// When the handle's writes commit (`transaction:` of the declaration); `None`: each
+    /// statement on its own (autocommit).
+    pub transaction: Option<Transaction>,
 }
 
 impl SqliteConfig {
@@ -504,7 +512,15 @@ impl SqliteConfig {
             path: path.into(),
             busy_timeout_ms: None,
             wal: false,
+            transaction: None,
         }
+    }
+
+    /// Sets when the handle's writes commit (see [`Transaction`]).
+    #[must_use]
+    pub fn transaction(mut self, mode: Transaction) -> Self {
+        self.transaction = Some(mode);
+        self
     }
 
     /// Turns the write-ahead log on or off.
@@ -535,6 +551,9 @@ pub struct PostgresConfig {
     /// (the server's `statement_timeout`), and of waiting for a free connection of the pool.
     /// `None`: no limit (the server's own `statement_timeout`, if any).
     pub timeout_ms: Option<u64>,
+    /// When the handle's writes commit (`transaction:` of the declaration); `None`: each
+    /// statement on its own (autocommit).
+    pub transaction: Option<Transaction>,
 }
 
 impl PostgresConfig {
@@ -544,6 +563,7 @@ impl PostgresConfig {
             url: Secret::Value(url.into()),
             pool_size: 1,
             timeout_ms: None,
+            transaction: None,
         }
     }
 
@@ -553,6 +573,7 @@ impl PostgresConfig {
             url: Secret::Env(var.into()),
             pool_size: 1,
             timeout_ms: None,
+            transaction: None,
         }
     }
 
@@ -567,6 +588,13 @@ impl PostgresConfig {
     #[must_use]
     pub fn timeout_ms(mut self, ms: u64) -> Self {
         self.timeout_ms = Some(ms);
+        self
+    }
+
+    /// Sets when the handle's writes commit (see [`Transaction`]).
+    #[must_use]
+    pub fn transaction(mut self, mode: Transaction) -> Self {
+        self.transaction = Some(mode);
         self
     }
 }

@@ -1,6 +1,7 @@
 //! [`Postgres`]: a PostgreSQL server, through a small pool of synchronous connections.
 
-use super::{Health, PostgresConfig, Resource, ResourceError};
+use super::tx::{self, Level, OpenTransaction};
+use super::{Health, PostgresConfig, Resource, ResourceError, Transaction};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Row};
@@ -27,9 +28,16 @@ pub(crate) mod tls;
 /// With a time limit (`timeout_seconds`, [`PostgresConfig::timeout_ms`]), connecting, each
 /// statement (the server's `statement_timeout`, set for the handle's connections) and the wait
 /// for a free connection ([`ResourceError::Timeout`]) are limited by it.
+///
+/// With a [`Transaction`] mode (`transaction:` of the declaration, [`Postgres::transaction`]),
+/// the first call inside a record's (or chunk's) scope takes a connection of the pool, begins a
+/// transaction on it, and keeps it for the calling thread until the scope ends: each parallel
+/// worker has a connection and a transaction of its own (so `pool_size` should be at least the
+/// number of workers, or workers wait for a connection). See [`transaction`](super::Transaction).
 #[derive(Clone)]
 pub struct Postgres {
     pool: Arc<Pool>,
+    mode: Option<Transaction>,
 }
 
 struct Pool {
@@ -42,12 +50,75 @@ struct Pool {
     wait: Option<Duration>,
 }
 
+impl Pool {
+    fn put_back(&self, client: Client) {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(client);
+        self.returned.notify_one();
+    }
+}
+
+/// The transaction a thread holds open on a [`Postgres`] handle, with its connection.
+struct PgOpen {
+    pool: Arc<Pool>,
+    client: Option<Client>,
+}
+
+impl PgOpen {
+    fn end(&mut self, commit: bool) -> Result<(), ResourceError> {
+        let Some(mut client) = self.client.take() else {
+            return Ok(());
+        };
+        let result = if commit {
+            client.batch_execute("COMMIT").map_err(|e| {
+                if outcome_unknown(&e) {
+                    ResourceError::OutcomeUnknown(Box::new(ResourceError::Postgres(e)))
+                } else {
+                    ResourceError::Postgres(e)
+                }
+            })
+        } else {
+            // A connection that was lost rolled back on the server.
+            let _ = client.batch_execute("ROLLBACK");
+            Ok(())
+        };
+        if result.is_err() && !client.is_closed() {
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        self.pool.put_back(client);
+        result
+    }
+}
+
+impl OpenTransaction for PgOpen {
+    fn handle(&self) -> usize {
+        Arc::as_ptr(&self.pool) as usize
+    }
+
+    fn finish(mut self: Box<Self>, commit: bool) -> Result<(), ResourceError> {
+        self.end(commit)
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+impl Drop for PgOpen {
+    fn drop(&mut self) {
+        let _ = self.end(false);
+    }
+}
+
 impl Resource for Postgres {
     type Config = PostgresConfig;
 
     fn from_config(config: &PostgresConfig) -> Result<Self, ResourceError> {
         let url = config.url.resolve()?;
-        Postgres::connect_with(&url, config.pool_size, config.timeout_ms.map(Duration::from_millis))
+        let db = Postgres::connect_with(&url, config.pool_size, config.timeout_ms.map(Duration::from_millis))?;
+        Ok(match config.transaction {
+            Some(mode) => db.transaction(mode),
+            None => db,
+        })
     }
 }
 
@@ -102,7 +173,108 @@ impl Postgres {
                 connect,
                 wait,
             }),
+            mode: None,
         }
+    }
+
+    /// The handle with transactions of `mode` (what `transaction:` of the declaration sets).
+    #[must_use]
+    pub fn transaction(mut self, mode: Transaction) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The transaction mode, if any.
+    pub fn transaction_mode(&self) -> Option<Transaction> {
+        self.mode
+    }
+
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.pool) as usize
+    }
+
+    /// Begins a transaction on a connection of the pool that the calling thread keeps until
+    /// [`Postgres::commit`] or [`Postgres::rollback`] (`transaction: manual` only): every call
+    /// of this thread on the handle runs in it. Inside a pipeline, a transaction still open when
+    /// the record's run ends is rolled back.
+    pub fn begin(&self) -> Result<(), ResourceError> {
+        if self.mode != Some(Transaction::Manual) {
+            return Err(tx::not_manual("begin", self.mode));
+        }
+        if tx::is_open(self.key()) {
+            return Err(tx::already_open());
+        }
+        self.open(Level::Manual)
+    }
+
+    /// Commits the transaction [`Postgres::begin`] opened on this thread.
+    pub fn commit(&self) -> Result<(), ResourceError> {
+        self.end_manual("commit", true)
+    }
+
+    /// Rolls back the transaction [`Postgres::begin`] opened on this thread.
+    pub fn rollback(&self) -> Result<(), ResourceError> {
+        self.end_manual("rollback", false)
+    }
+
+    /// Whether the calling thread holds a transaction of this handle open.
+    pub fn in_transaction(&self) -> bool {
+        self.mode.is_some() && tx::is_open(self.key())
+    }
+
+    fn end_manual(&self, what: &str, commit: bool) -> Result<(), ResourceError> {
+        if self.mode != Some(Transaction::Manual) {
+            return Err(tx::not_manual(what, self.mode));
+        }
+        match tx::take(self.key()) {
+            Some((_, open)) => open.finish(commit),
+            None => Err(tx::none_open(what)),
+        }
+    }
+
+    /// Takes a connection of the pool for this thread and begins a transaction on it, kept open
+    /// in the scope `level`.
+    fn open(&self, level: Level) -> Result<(), ResourceError> {
+        let mut lease = self.lease()?;
+        let mut client = lease.client.take().ok_or_else(|| ResourceError::Config {
+            key: "pool_size",
+            reason: "the pool has no connection".into(),
+        })?;
+        drop(lease);
+        let mut open = PgOpen {
+            pool: self.pool.clone(),
+            client: None,
+        };
+        if client.is_closed()
+            && let Some(connect) = &self.pool.connect
+        {
+            match connect.connect() {
+                Ok(c) => client = c,
+                Err(e) => {
+                    self.pool.put_back(client);
+                    return Err(e.into());
+                }
+            }
+        }
+        let begun = client.batch_execute("BEGIN");
+        open.client = Some(client);
+        begun?;
+        tx::register(level, Box::new(open));
+        Ok(())
+    }
+
+    /// Runs `f` on the connection of the transaction this thread holds open on the handle.
+    fn in_open<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Option<Result<T, Attempt>> {
+        // Out of the registry while `f` runs (it may use other handles). When `f` panics, the
+        // transaction is dropped here, which rolls it back and gives the connection back.
+        let (level, mut open) = tx::take(self.key())?;
+        let result = open
+            .as_any()
+            .downcast_mut::<PgOpen>()
+            .and_then(|o| o.client.as_mut())
+            .map(|client| f(client).map_err(Attempt::Sent));
+        tx::register(level, open);
+        result
     }
 
     /// Runs `f` with a connection of the pool (for transactions, prepared statements, copies,
@@ -117,6 +289,21 @@ impl Postgres {
     /// Runs `f` with a connection of the pool, telling a failure before `f` ran (no free
     /// connection, reconnecting failed: the server got nothing) from one of `f` itself.
     pub(crate) fn attempt<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, Attempt> {
+        if let Some(mode) = self.mode {
+            if tx::is_open(self.key()) {
+                if let Some(result) = self.in_open(f) {
+                    return result;
+                }
+                return Err(Attempt::NotSent(tx::none_open("a call")));
+            }
+            if let Some(level) = tx::scope_of(mode) {
+                self.open(level).map_err(Attempt::NotSent)?;
+                if let Some(result) = self.in_open(f) {
+                    return result;
+                }
+                return Err(Attempt::NotSent(tx::none_open("a call")));
+            }
+        }
         let mut lease = self.lease().map_err(Attempt::NotSent)?;
         let client = lease.client().map_err(Attempt::NotSent)?;
         if client.is_closed()

@@ -1,8 +1,10 @@
 //! [`Sqlite`]: an embedded SQLite database (rusqlite, bundled).
 
-use super::{Health, Resource, ResourceError, SqliteConfig};
+use super::tx::{self, Level, OpenTransaction};
+use super::{Health, Resource, ResourceError, SqliteConfig, Transaction};
 use rusqlite::{Connection, Params, Row};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 /// An SQLite database: one connection, behind a mutex, shared by the clones of the handle.
@@ -12,6 +14,15 @@ use std::time::Duration;
 /// statement takes microseconds, so parallel workers mostly queue for the database rather than
 /// the mutex. [`Sqlite::with`] gives the connection itself for transactions and prepared
 /// statements; the mutex is held while the closure runs.
+///
+/// With a [`Transaction`] mode (`transaction:` of the declaration, [`Sqlite::transaction`]),
+/// the connection belongs to one thread at a time from the first call inside a record's (or
+/// chunk's) scope until the scope ends, in one transaction (`BEGIN IMMEDIATE`): parallel workers
+/// never interleave their statements in one transaction; a worker whose record uses the
+/// database waits until the record holding it has committed or rolled back (SQLite lets one
+/// writer in at a time anyway). The lock is one for all SQLite handles with a mode, so that
+/// workers holding transactions of two handles can never wait for each other in a circle. See
+/// [`transaction`](super::Transaction).
 ///
 /// ```
 /// # fn main() -> Result<(), fsm_runtime::resources::ResourceError> {
@@ -28,6 +39,117 @@ use std::time::Duration;
 pub struct Sqlite {
     conn: Arc<Mutex<Connection>>,
     path: Arc<str>,
+    mode: Option<Transaction>,
+}
+
+/// Which thread holds the transactions of SQLite handles, and how many calls or transactions of
+/// it hold them. One lock for every handle with a [`Transaction`] mode, not one per handle: a
+/// worker holding a per-chunk transaction of one handle for the whole chunk, and the per-record
+/// transaction of another for one record, would otherwise wait for a worker that holds them the
+/// other way round, for ever. With one lock no such cycle can form; the price is that the
+/// transactions of two SQLite files do not run in parallel either (SQLite lets one writer into a
+/// file at a time anyway).
+struct Owner {
+    holder: Mutex<(Option<ThreadId>, usize)>,
+    freed: Condvar,
+}
+
+static OWNER: Owner = Owner {
+    holder: Mutex::new((None, 0)),
+    freed: Condvar::new(),
+};
+
+impl Owner {
+    /// Waits until no other thread holds the lock, and takes it (once more, if this thread does).
+    fn acquire(&self, me: ThreadId) {
+        let mut holder = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
+        while holder.0.is_some_and(|h| h != me) {
+            holder = self.freed.wait(holder).unwrap_or_else(PoisonError::into_inner);
+        }
+        holder.0 = Some(me);
+        holder.1 += 1;
+    }
+
+    fn release(&self) {
+        let mut holder = self.holder.lock().unwrap_or_else(PoisonError::into_inner);
+        holder.1 = holder.1.saturating_sub(1);
+        if holder.1 == 0 {
+            holder.0 = None;
+            self.freed.notify_all();
+        }
+    }
+}
+
+/// Releases the lock when dropped (a panic in the caller's closure included).
+struct Held;
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        OWNER.release();
+    }
+}
+
+/// The transaction a thread holds open on a [`Sqlite`] handle.
+struct SqliteOpen {
+    db: Option<Sqlite>,
+}
+
+impl SqliteOpen {
+    fn end(db: &Sqlite, commit: bool) -> Result<(), ResourceError> {
+        let _held = Held;
+        db.locked(|conn| {
+            if conn.is_autocommit() {
+                // SQLite rolled it back itself (a failed statement with `RAISE(ROLLBACK)`, a
+                // full disk): nothing is left to commit.
+                return if commit {
+                    Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some("the transaction was rolled back by SQLite before its commit".into()),
+                    ))
+                } else {
+                    Ok(())
+                };
+            }
+            if commit {
+                match conn.execute_batch("COMMIT") {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        if !conn.is_autocommit() {
+                            let _ = conn.execute_batch("ROLLBACK");
+                        }
+                        Err(e)
+                    }
+                }
+            } else {
+                conn.execute_batch("ROLLBACK")
+            }
+        })
+    }
+}
+
+impl OpenTransaction for SqliteOpen {
+    fn handle(&self) -> usize {
+        self.db.as_ref().map_or(0, Sqlite::key)
+    }
+
+    fn finish(mut self: Box<Self>, commit: bool) -> Result<(), ResourceError> {
+        match self.db.take() {
+            Some(db) => SqliteOpen::end(&db, commit),
+            None => Ok(()),
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+impl Drop for SqliteOpen {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            let _ = SqliteOpen::end(&db, false);
+        }
+    }
 }
 
 impl Resource for Sqlite {
@@ -47,6 +169,10 @@ impl Resource for Sqlite {
         if config.wal {
             db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         }
+        let db = match config.transaction {
+            Some(mode) => db.transaction(mode),
+            None => db,
+        };
         // A file that is not a database, or locked for longer than the busy timeout, shows now.
         db.health()?;
         Ok(db)
@@ -62,19 +188,94 @@ impl Sqlite {
         } else {
             Connection::open(path)?
         };
-        Ok(Sqlite {
+        Ok(Sqlite::from_parts(conn, path.into()))
+    }
+
+    fn from_parts(conn: Connection, path: Arc<str>) -> Self {
+        Sqlite {
             conn: Arc::new(Mutex::new(conn)),
-            path: path.into(),
-        })
+            path,
+            mode: None,
+        }
+    }
+
+    /// The handle with transactions of `mode` (what `transaction:` of the declaration sets).
+    #[must_use]
+    pub fn transaction(mut self, mode: Transaction) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The transaction mode, if any.
+    pub fn transaction_mode(&self) -> Option<Transaction> {
+        self.mode
+    }
+
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.conn) as usize
+    }
+
+    /// Begins a transaction that the calling thread holds until [`Sqlite::commit`] or
+    /// [`Sqlite::rollback`] (`transaction: manual` only): every call of this thread on the
+    /// handle runs in it, other threads wait for it to end. Inside a pipeline, a transaction
+    /// still open when the record's run ends is rolled back.
+    pub fn begin(&self) -> Result<(), ResourceError> {
+        if self.mode != Some(Transaction::Manual) {
+            return Err(tx::not_manual("begin", self.mode));
+        }
+        if tx::is_open(self.key()) {
+            return Err(tx::already_open());
+        }
+        self.open_transaction(std::thread::current().id(), Level::Manual)
+    }
+
+    /// Commits the transaction [`Sqlite::begin`] opened on this thread.
+    pub fn commit(&self) -> Result<(), ResourceError> {
+        self.end_manual("commit", true)
+    }
+
+    /// Rolls back the transaction [`Sqlite::begin`] opened on this thread.
+    pub fn rollback(&self) -> Result<(), ResourceError> {
+        self.end_manual("rollback", false)
+    }
+
+    /// Whether the calling thread holds a transaction of this handle open.
+    pub fn in_transaction(&self) -> bool {
+        self.mode.is_some() && tx::is_open(self.key())
+    }
+
+    fn end_manual(&self, what: &str, commit: bool) -> Result<(), ResourceError> {
+        if self.mode != Some(Transaction::Manual) {
+            return Err(tx::not_manual(what, self.mode));
+        }
+        match tx::take(self.key()) {
+            Some((_, open)) => open.finish(commit),
+            None => Err(tx::none_open(what)),
+        }
+    }
+
+    /// Takes the connection for this thread and begins its transaction, kept open in the scope
+    /// `level`.
+    fn open_transaction(&self, me: ThreadId, level: Level) -> Result<(), ResourceError> {
+        OWNER.acquire(me);
+        if let Err(e) = self.locked(|conn| conn.execute_batch("BEGIN IMMEDIATE")) {
+            OWNER.release();
+            return Err(e);
+        }
+        tx::register(level, Box::new(SqliteOpen { db: Some(self.clone()) }));
+        Ok(())
+    }
+
+    fn locked<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, ResourceError> {
+        // A panic in another user's closure poisons the mutex but leaves the connection usable.
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(f(&mut conn)?)
     }
 
     /// A handle over a connection you opened yourself.
     pub fn from_connection(conn: Connection) -> Self {
         let path = conn.path().filter(|p| !p.is_empty()).unwrap_or(":memory:").into();
-        Sqlite {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        }
+        Sqlite::from_parts(conn, path)
     }
 
     /// The database file, or `:memory:`.
@@ -117,10 +318,29 @@ impl Sqlite {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// With a [`Transaction`] mode, the call runs in the calling thread's open transaction
+    /// (opened now when the call is the first of its record or chunk), or, outside one, on its
+    /// own once no other thread's transaction holds the connection.
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, ResourceError> {
-        // A panic in another user's closure poisons the mutex but leaves the connection usable.
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(f(&mut conn)?)
+        let Some(mode) = self.mode else {
+            return self.locked(f);
+        };
+        if tx::is_open(self.key()) {
+            return self.locked(f);
+        }
+        let me = std::thread::current().id();
+        match tx::scope_of(mode) {
+            Some(level) => {
+                self.open_transaction(me, level)?;
+                self.locked(f)
+            }
+            None => {
+                OWNER.acquire(me);
+                let _held = Held;
+                self.locked(f)
+            }
+        }
     }
 
     /// Runs one statement; the number of rows it changed.

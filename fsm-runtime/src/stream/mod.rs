@@ -99,7 +99,9 @@ pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, 
 pub use self::nats::{JetStream, NatsConsumer, NatsDeadLetterSink, NatsSink, NatsSource, NatsUrl, Published};
 pub use self::pipeline::Pipeline;
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PostgresDeadLetterSink, PostgresSink, PostgresSource, PostgresTarget, create_serialized};
+pub use self::postgres::{
+    PostgresDeadLetterSink, PostgresJsonSink, PostgresSink, PostgresSource, PostgresTarget, create_serialized,
+};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{SqliteDeadLetterSink, SqliteSink, SqliteSource, SqliteTarget};
 

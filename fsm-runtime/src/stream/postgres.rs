@@ -79,6 +79,8 @@ pub struct PostgresSource<T> {
     fetched_key: Option<i64>,
     page: VecDeque<(i64, Item<T>)>,
     at_end: bool,
+    /// Decode records from the JSON of this column instead of from the row.
+    json_column: Option<String>,
     _record: PhantomData<fn() -> T>,
 }
 
@@ -119,6 +121,7 @@ impl<T: DeserializeOwned> PostgresSource<T> {
             fetched_key: None,
             page: VecDeque::new(),
             at_end: false,
+            json_column: None,
             _record: PhantomData,
         };
         // A missing table or key column shows now, not at the first read.
@@ -148,6 +151,16 @@ impl<T: DeserializeOwned> PostgresSource<T> {
         self
     }
 
+    /// Decodes each record from the JSON in column `column` (`json`, `jsonb` or text) instead of
+    /// from the row's columns: for tables of records kept as JSON, `(id BIGINT PRIMARY KEY,
+    /// record JSONB)`, as [`PostgresTarget::json_table`] writes them. A value that does not
+    /// decode is a malformed item with the text as read. A missing column shows at the first
+    /// read.
+    pub fn json_column(mut self, column: &str) -> Self {
+        self.json_column = Some(column.to_string());
+        self
+    }
+
     /// Declares the cursor after the last key fetched, in a read-only transaction of its own.
     fn declare(&mut self) -> Result<(), postgres::Error> {
         let client = live_client(&mut self.client, &self.connect)?;
@@ -155,9 +168,13 @@ impl<T: DeserializeOwned> PostgresSource<T> {
             Some(k) => format!("WHERE {} > {k}", quote_ident(&self.key)),
             None => String::new(),
         };
+        let json = match &self.json_column {
+            Some(column) => format!("(t.{})::text", quote_ident(column)),
+            None => "row_to_json(t)::text".to_string(),
+        };
         client.batch_execute(&format!(
             "BEGIN READ ONLY; DECLARE {CURSOR} NO SCROLL CURSOR FOR
-             SELECT row_to_json(t)::text, ({k})::int8 FROM ({from}) AS t {after} ORDER BY {k}",
+             SELECT {json}, ({k})::int8 FROM ({from}) AS t {after} ORDER BY {k}",
             k = quote_ident(&self.key),
             from = self.from
         ))?;
@@ -437,6 +454,36 @@ impl PostgresTarget {
         })
     }
 
+    /// A sink upserting whole records as JSON into `table`, created if missing as
+    /// `(KEY BIGINT PRIMARY KEY, record JSONB NOT NULL)`: the key is the record's integer field
+    /// `key`, `record` the whole record. [`PostgresSource::json_column`] reads such a table back.
+    /// As [`PostgresTarget::table`], the rows of a chunk are written at its commit (two records
+    /// of one chunk must not share a key); a record without an integer field `key` is rejected
+    /// (a dead letter).
+    pub fn json_table<T: Serialize>(&self, table: &str, key: &str) -> io::Result<PostgresJsonSink<T>> {
+        let t = quote_name(table);
+        let k = quote_ident(key);
+        self.with_client(|c| {
+            c.batch_execute(&create_serialized(&format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({k} BIGINT PRIMARY KEY, record JSONB NOT NULL)"
+            )))
+        })?;
+        // Each row is `{"key": .., "record": {..}}`: the record is taken whole, its key out of it.
+        let sql = format!(
+            "INSERT INTO {t} ({k}, record)
+             SELECT (r.value->>'key')::int8, r.value->'record' FROM json_array_elements($1::text::json) AS r
+             ON CONFLICT ({k}) DO UPDATE SET record = excluded.record"
+        );
+        self.with_client(|c| c.prepare(&sql).map(drop))?;
+        Ok(PostgresJsonSink {
+            index: self.register(sql)?,
+            target: self.clone(),
+            key: key.to_string(),
+            buf: Vec::new(),
+            _record: PhantomData,
+        })
+    }
+
     /// A dead-letter sink into `table`, created if missing with the columns `source`,
     /// `position` (the record's line, or key for database sources), `reason`, `message` and
     /// `payload` (the record as JSON, or the undecodable input), primary key
@@ -647,6 +694,33 @@ impl<T: Serialize> Sink<T> for PostgresSink<T> {
                 "a record must serialize as an object (a struct or a map) to fill columns".to_string(),
             ));
         }
+        self.target.add(self.index, &self.buf)
+    }
+}
+
+/// Upserts whole records as JSON into a table of a [`PostgresTarget`] (see
+/// [`PostgresTarget::json_table`]).
+pub struct PostgresJsonSink<T> {
+    target: PostgresTarget,
+    index: usize,
+    key: String,
+    buf: Vec<u8>,
+    _record: PhantomData<fn(&T)>,
+}
+
+impl<T: Serialize> Sink<T> for PostgresJsonSink<T> {
+    fn write(&mut self, record: &T) -> Result<(), WriteError> {
+        let value = serde_json::to_value(record)
+            .map_err(|e| WriteError::Rejected(format!("cannot serialize the record: {e}")))?;
+        let Some(key) = value.get(&self.key).and_then(serde_json::Value::as_i64) else {
+            return Err(WriteError::Rejected(format!(
+                "the record has no integer field `{}` to key it by",
+                self.key
+            )));
+        };
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &serde_json::json!({ "key": key, "record": value }))
+            .map_err(|e| WriteError::Rejected(format!("cannot serialize the record: {e}")))?;
         self.target.add(self.index, &self.buf)
     }
 }

@@ -43,10 +43,43 @@ fixture!(
     statechart,
     step_limit,
     stored_order,
+    transactions,
     turnstile,
     unit,
     unused_events,
 );
+
+impl transactions::BookedFns for Fns {
+    fn write(&self, data: &mut Doc, ctx: &mut Context<'_, transactions::BookedResources>) -> Result<(), FnError> {
+        if data.value == 13 {
+            panic!("unlucky {}", data.value);
+        }
+        let db = &ctx.resources().db;
+        db.execute("INSERT INTO t (value) VALUES (?1)", [data.value])?;
+        ctx.resources()
+            .batch
+            .execute("INSERT INTO t (value) VALUES (?1)", [data.value])?;
+        if data.fail {
+            // After the writes: the per-record ones are rolled back, the per-chunk ones stay.
+            return Err(FnError::new(format!("asked to fail at {}", data.value)));
+        }
+        data.log.push("write".into());
+        Ok(())
+    }
+
+    fn note(&self, data: &mut Doc, ctx: &mut Context<'_, transactions::BookedResources>) -> Result<(), FnError> {
+        let notes = &ctx.resources().notes;
+        notes.begin()?;
+        notes.execute("INSERT INTO t (value) VALUES (?1)", [data.value])?;
+        if data.value % 2 == 0 {
+            notes.commit()?;
+        } else {
+            notes.rollback()?;
+        }
+        data.log.push("note".into());
+        Ok(())
+    }
+}
 
 impl atomic::AtomicFns for Fns {
     fn settle(&self, data: &Counted, _: &mut Context<'_>) -> Result<impl FnOnce(&mut Counted) + use<>, FnError> {

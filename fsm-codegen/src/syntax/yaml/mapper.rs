@@ -970,11 +970,12 @@ impl Mapper<'_> {
             retry_attempts: None,
             retry_delay_seconds: None,
             health_check_interval: None,
+            transaction: None,
             span: node.span,
         };
         // Checked by validation against the catalog (`crate::resources::OWN`), like `config`;
         // the span covers `key: value`.
-        for key in crate::resources::OWN.iter().map(|s| s.name) {
+        for key in crate::resources::OWN.iter().map(|s| s.name).chain([keys::TRANSACTION]) {
             let Some(value_node) = fields.get(key) else { continue };
             let value = self.value(value_node);
             let start = key_span(node, key).map_or(value.span.start, |k| k.start);

@@ -296,6 +296,10 @@ impl<'a, M: Machine> Pipeline<'a, M> {
                 _ => (e, None),
             })
             .collect();
+        let commits: Vec<bool> = table
+            .iter()
+            .map(|(_, target)| matches!(target, Target::Sink(_) | Target::Drop))
+            .collect();
         let source_name = source.name();
         let mut writer = Writer::<M::End, M::Data> {
             table,
@@ -386,6 +390,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         let scoped = thread::scope(|s| {
             let machine = &machine;
             let encoders = &encoders[..];
+            let commits = &commits[..];
             let read = &read;
             let chunks = match &shared {
                 Some(source) => Chunks::Source {
@@ -402,7 +407,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
                 let done_tx = done_tx.clone();
                 match thread::Builder::new()
                     .name(format!("fsm-worker-{i}"))
-                    .spawn_scoped(s, move || work_loop(machine, encoders, chunks, done_tx, runs))
+                    .spawn_scoped(s, move || work_loop(machine, encoders, commits, chunks, done_tx, runs))
                 {
                     Ok(h) => handles.push(h),
                     Err(e) if handles.is_empty() => {

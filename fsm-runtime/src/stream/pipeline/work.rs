@@ -9,7 +9,8 @@ use super::super::{Encoder, Item, Malformed, Poison, Position, Source, TooLarge}
 use std::sync::atomic::AtomicU64;
 
 use super::read::{Batch, Buffers, ChunkIn, RawRecord, SharedSource};
-use crate::core::{EndState, Machine, RunError, RunResult, StateError};
+use crate::core::{EndState, Failure, Machine, RunError, RunResult, StateError};
+use crate::resources::{ChunkScope, RecordScope};
 
 /// What became of a record, as the chunk lists it: small, so that the common case (encoded for its
 /// sink) moves few bytes from the worker's core to the writer's.
@@ -61,11 +62,18 @@ pub(super) struct ChunkOut<E, D> {
     /// `done` holds what became of each record, `encoded` the records encoded by the worker, back
     /// to back; the input buffers are empty, kept for the next chunk.
     pub(super) buffers: Buffers<E, D>,
+    /// The commit of the chunk's per-chunk resource transactions failed: the run stops.
+    pub(super) failed: Option<crate::resources::ResourceError>,
 }
 
 /// Per end state: the sink it routes to and that sink's encoder, if the sink has one.
 pub(super) type EncoderEntry<E, D> = (E, Option<(usize, Encoder<D>)>);
 pub(super) type EncoderTable<E, D> = [EncoderEntry<E, D>];
+
+/// Per end state (in the order of the encoder table): whether a run ending there commits the
+/// per-record transactions of its resources (routed to a sink, or dropped), or rolls them back
+/// (a dead-letter state, no route).
+pub(super) type Commits = [bool];
 
 /// How a worker runs the records of a chunk: one after the other, or (`concurrency` above 1) all
 /// of them handed to [`Machine::run_all`], which an async machine runs that many at a time.
@@ -110,11 +118,14 @@ impl<S: Source, E> Chunks<'_, S, E> {
 pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
+    commits: &Commits,
     chunks: Chunks<'_, S, M::End>,
     done: SyncSender<ChunkOut<M::End, M::Data>>,
     runs: Runs,
 ) {
     while let Some(chunk) = chunks.next() {
+        // The per-chunk transactions of the resources: committed once the chunk's records ran.
+        let scope = ChunkScope::enter();
         let ChunkIn {
             seq,
             batch,
@@ -135,7 +146,7 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
                         Item::Malformed(m) => Done::Malformed(m),
                         Item::TooLarge(t) => Done::TooLarge(t),
                         Item::Poison(p) => Done::Poison(p),
-                        Item::Record { data, line } => process(machine, encoders, data, line, bytes),
+                        Item::Record { data, line } => process(machine, encoders, commits, data, line, bytes),
                     };
                     out.push(done);
                 }
@@ -160,7 +171,7 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
                     };
                     let raw = &raw_bytes[start..end];
                     let done = match catch_unwind(|| decode(raw)) {
-                        Ok(Ok(data)) => process(machine, encoders, data, line, bytes),
+                        Ok(Ok(data)) => process(machine, encoders, commits, data, line, bytes),
                         Ok(Err(error)) => Done::Malformed(Malformed {
                             line,
                             error,
@@ -180,7 +191,16 @@ pub(super) fn work_loop<M: Machine, S: Source<Item = M::Data>>(
         }
         buffers.slots = out.slots;
         buffers.others = out.others;
-        if done.send(ChunkOut { seq, end, buffers }).is_err() {
+        let failed = scope.finish(true).err();
+        if done
+            .send(ChunkOut {
+                seq,
+                end,
+                buffers,
+                failed,
+            })
+            .is_err()
+        {
             // The writer stopped: reading on would only fill memory nobody writes.
             if let Chunks::Source { source, .. } = &chunks {
                 source.stop();
@@ -324,14 +344,55 @@ fn caught<E, D>(line: u64, bytes: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> 
 /// Runs the machine and encodes the outcome. A panic anywhere in user code (state functions, an
 /// encoder) becomes a dead letter: a worker thread never dies, or the writer would wait forever for
 /// its chunk.
+///
+/// The run is one [`RecordScope`]: the per-record transactions of the machine's resources commit
+/// when it ends in an end state that commits ([`Commits`]), and roll back otherwise, or when a
+/// function panics (the scope is dropped while unwinding).
 fn process<M: Machine>(
     machine: &M,
     encoders: &EncoderTable<M::End, M::Data>,
+    commits: &Commits,
     data: M::Data,
     line: u64,
     bytes: &mut Vec<u8>,
 ) -> Done<M::End, M::Data> {
-    caught(line, bytes, |bytes| encode(encoders, machine.run(data), line, bytes))
+    caught(line, bytes, |bytes| {
+        let scope = RecordScope::enter();
+        let result = machine.run(data);
+        let result = finish_record(scope, result, encoders, commits);
+        encode(encoders, result, line, bytes)
+    })
+}
+
+/// Commits or rolls back the record's transactions as its outcome says; a commit that fails
+/// makes the run a failure (a dead letter), its writes rolled back.
+fn finish_record<E: EndState, D>(
+    scope: RecordScope,
+    result: RunResult<E, D>,
+    encoders: &EncoderTable<E, D>,
+    commits: &Commits,
+) -> RunResult<E, D> {
+    let commit = match &result {
+        Ok(outcome) => encoders
+            .iter()
+            .position(|(e, _)| *e == outcome.end)
+            .and_then(|i| commits.get(i))
+            .copied()
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    match (scope.finish(commit), result) {
+        (Err(e), Ok(outcome)) if commit => Err(Failure {
+            error: RunError::Function(StateError {
+                network: "",
+                state: outcome.end.name(),
+                function: "commit",
+                error: crate::FnError::from(e),
+            }),
+            data: outcome.data,
+        }),
+        (_, result) => result,
+    }
 }
 
 /// The outcome of a run, encoded for its end state's sink when that sink has an encoder.

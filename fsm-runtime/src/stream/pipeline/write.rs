@@ -93,7 +93,18 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
 
     /// Writes a chunk; gives back its buffers, emptied, for the next one.
     fn write_chunk(&mut self, chunk: ChunkOut<E, D>) -> Result<Buffers<E, D>, StreamError> {
-        let ChunkOut { end, mut buffers, .. } = chunk;
+        let ChunkOut {
+            end,
+            mut buffers,
+            failed,
+            ..
+        } = chunk;
+        if let Some(e) = failed {
+            return Err(StreamError::Commit {
+                store: "a resource's per-chunk transaction".to_string(),
+                error: std::io::Error::other(e),
+            });
+        }
         let mut slots = std::mem::take(&mut buffers.slots);
         let mut others = std::mem::take(&mut buffers.others);
         let bytes = std::mem::take(&mut buffers.encoded);
