@@ -114,7 +114,7 @@ pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -
     ));
     let fields = m.resources.iter().map(|r| {
         let name = ident(&r.ident);
-        let handle = handle_type(r.kind);
+        let handle = handle_type(r.kind, m.is_async());
         let mut text = r
             .description
             .clone()
@@ -126,7 +126,7 @@ pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -
     let opens = m.resources.iter().map(|r| {
         let name = ident(&r.ident);
         let yaml_name = &r.name;
-        let handle = handle_type(r.kind);
+        let handle = handle_type(r.kind, m.is_async());
         let config = config(r, &res);
         let retry = match r.retry {
             None => quote!(#res::Retry::NONE),
@@ -215,8 +215,11 @@ pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -
     }
 }
 
-fn handle_type(kind: ResourceKind) -> Ident {
+/// The runtime's handle of a resource of `kind`: for a machine with async functions, the async
+/// client where there is one (`AsyncLlm`), so its functions await calls instead of blocking.
+fn handle_type(kind: ResourceKind, is_async: bool) -> Ident {
     ident(match kind {
+        ResourceKind::Llm if is_async => "AsyncLlm",
         ResourceKind::Sqlite => "Sqlite",
         ResourceKind::Postgres => "Postgres",
         ResourceKind::File => "Files",

@@ -10,6 +10,7 @@
 //! | `file` | [`Files`] | none | [`FilesConfig`]: `dir`, `create` |
 //! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers`, `health_path` |
 //! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, `health_path`, ... |
+//! | `llm` in a machine with async functions | [`AsyncLlm`] | `llm-async` | [`LlmConfig`], and `stream`, `format_retries` |
 //!
 //! For a machine that declares resources, the generated code has a `<Machine>Resources` struct
 //! with one public field per resource, whose `open()` opens each of them from its YAML `config`
@@ -44,11 +45,14 @@ mod health;
 mod http;
 #[cfg(feature = "llm")]
 mod llm;
+#[cfg(feature = "llm-async")]
+mod llm_async;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod tokens;
 
 pub use self::env::expand_env;
 pub use self::files::Files;
@@ -57,6 +61,10 @@ pub use self::health::{Health, HealthError, ResourceSet, Watched};
 pub use self::http::{Http, HttpResponse};
 #[cfg(feature = "llm")]
 pub use self::llm::{Llm, Message};
+#[cfg(feature = "llm-async")]
+pub(crate) use self::llm_async::counting as counting_tokens;
+#[cfg(feature = "llm-async")]
+pub use self::llm_async::{AsyncLlm, Completion, Parsed, format_feedback, tokens_this_run, track};
 #[cfg(feature = "postgres")]
 pub use self::pg::Postgres;
 #[cfg(feature = "postgres")]
@@ -64,10 +72,14 @@ pub(crate) use self::pg::{Attempt as PgAttempt, outcome_unknown as pg_outcome_un
 pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::Sqlite;
+pub use self::tokens::{TokenMeter, TokenUsage};
 
 /// The `postgres` crate, as the handle uses it (parameters, rows, the client).
 #[cfg(feature = "postgres")]
 pub use ::postgres;
+/// The `reqwest` crate, as [`AsyncLlm`] uses it.
+#[cfg(feature = "llm-async")]
+pub use ::reqwest;
 /// The `rusqlite` crate, as the handle uses it (parameters, rows, the connection).
 #[cfg(feature = "sqlite")]
 pub use ::rusqlite;
@@ -84,8 +96,9 @@ use std::time::Duration;
 #[diagnostic::on_unimplemented(
     message = "the resource handle `{Self}` is not available: its fsm-runtime feature is off",
     label = "needs a feature of fsm-runtime",
-    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`) on \
-            `fsm-runtime`, or on `fsm` when you depend on the facade"
+    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`; \
+            `llm-async` for the `llm` of a machine with async functions) on `fsm-runtime`, or on `fsm` \
+            when you depend on the facade"
 )]
 pub trait Resource: Sized {
     /// What it opens from.
@@ -139,6 +152,26 @@ pub enum ResourceError {
         /// The cause.
         source: Box<ureq::Error>,
     },
+    /// An async request failed before a response came back (reqwest: connection, protocol).
+    #[cfg(feature = "llm-async")]
+    Request {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        source: Box<reqwest::Error>,
+    },
+    /// A model's answer did not parse into the expected type, after every retry
+    /// (`format_retries`) with the parse error as feedback. Not transient.
+    Format {
+        /// The URL requested.
+        url: String,
+        /// How many answers were asked for.
+        attempts: u32,
+        /// Why the last one did not parse.
+        error: String,
+        /// The last answer.
+        answer: String,
+    },
     /// The server answered with an error status (400 and above).
     Status {
         /// The URL requested.
@@ -184,7 +217,12 @@ impl ResourceError {
             | ResourceError::Env { .. }
             | ResourceError::PathEscapes { .. }
             | ResourceError::Response { .. }
+            | ResourceError::Format { .. }
             | ResourceError::OutcomeUnknown(_) => false,
+            #[cfg(feature = "llm-async")]
+            ResourceError::Request { source, .. } => {
+                source.is_timeout() || source.is_connect() || (source.is_request() && !source.is_builder())
+            }
             ResourceError::Io { source, .. } => io_transient(source),
             ResourceError::Timeout { .. } => true,
             ResourceError::Status { status, .. } => matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504),
@@ -260,6 +298,30 @@ impl fmt::Display for ResourceError {
                 Ok(())
             }
             ResourceError::Response { url, reason } => write!(f, "{url}: {reason}"),
+            #[cfg(feature = "llm-async")]
+            ResourceError::Request { url, source } => {
+                write!(f, "{url}: {source}")?;
+                // reqwest's own message is the kind ("error sending request"): the cause says why.
+                let mut cause = std::error::Error::source(source.as_ref());
+                while let Some(e) = cause {
+                    write!(f, ": {e}")?;
+                    cause = e.source();
+                }
+                Ok(())
+            }
+            ResourceError::Format {
+                url,
+                attempts,
+                error,
+                answer,
+            } => {
+                let answer: String = answer.chars().take(200).collect();
+                write!(
+                    f,
+                    "{url}: the answer is not the expected JSON after {attempts} attempt{}: {error} (last answer: {answer:?})",
+                    if *attempts == 1 { "" } else { "s" }
+                )
+            }
             ResourceError::Timeout { what, after } => {
                 write!(f, "{what}: no answer within {}", Seconds(*after))
             }
@@ -281,6 +343,8 @@ impl std::error::Error for ResourceError {
             ResourceError::Postgres(e) => Some(e),
             #[cfg(feature = "http")]
             ResourceError::Http { source, .. } => Some(source.as_ref()),
+            #[cfg(feature = "llm-async")]
+            ResourceError::Request { source, .. } => Some(source.as_ref()),
             ResourceError::OutcomeUnknown(e) => Some(&**e),
             _ => None,
         }
@@ -655,6 +719,13 @@ pub struct LlmConfig {
     /// A path under `base_url` that answers `GET` (with the API key) when the service is up,
     /// such as `/models`; as [`HttpConfig::health_path`].
     pub health_path: Option<String>,
+    /// Ask for the answer as a stream of server-sent events (`stream: true`, with
+    /// `stream_options.include_usage` so the last event reports the tokens). Default `true`; used
+    /// by [`AsyncLlm`] (the blocking [`Llm`] never streams).
+    pub stream: bool,
+    /// How many times a JSON answer that does not parse into the expected type is asked for
+    /// again, with the parse error (`AsyncLlm::complete_json`). Default 2.
+    pub format_retries: u32,
 }
 
 impl LlmConfig {
@@ -669,7 +740,23 @@ impl LlmConfig {
             temperature: None,
             system: None,
             health_path: None,
+            stream: true,
+            format_retries: 2,
         }
+    }
+
+    /// Sets whether answers are streamed.
+    #[must_use]
+    pub fn stream(mut self, on: bool) -> Self {
+        self.stream = on;
+        self
+    }
+
+    /// Sets how many times an answer that does not parse is asked for again.
+    #[must_use]
+    pub fn format_retries(mut self, n: u32) -> Self {
+        self.format_retries = n;
+        self
     }
 
     /// Sets the environment variable holding the API key.
@@ -744,6 +831,8 @@ unavailable!(Postgres, "postgres");
 unavailable!(Http, "http");
 #[cfg(not(feature = "llm"))]
 unavailable!(Llm, "llm");
+#[cfg(not(feature = "llm-async"))]
+unavailable!(AsyncLlm, "llm-async");
 
 /// The start of a response body, for an error message.
 #[cfg(feature = "http")]

@@ -1,0 +1,419 @@
+//! An LLM workflow (issue 12): support tickets through an async machine that classifies each one,
+//! extracts its fields into a typed struct and summarises it, asking a language model at every
+//! step (`machines/llm_workflow.yaml`).
+//!
+//! ```text
+//! cargo run --release --example llm_workflow -- [--records N] [--concurrency C] [--workers W] [--latency-ms L]
+//! ```
+//!
+//! It needs nothing installed: it starts its own model server on 127.0.0.1, which speaks the
+//! OpenAI chat-completions protocol (streamed answers as server-sent events, the token usage in
+//! the last event), answers deterministically from the prompt after about L ms, and now and then
+//! answers the extraction with malformed JSON. The machine's `extract` asks for JSON that must
+//! parse into `Fields` and, when it does not, asks again with the parse error in the prompt; a
+//! ticket whose answers never parse ends in `failed` and is dead-lettered. The summary shows the
+//! tokens used (as the pipeline counted them, checked against what the server reported) and the
+//! `read = written + dead-lettered` check.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::Parser;
+use fsm_runtime::resources::{AsyncLlm, LlmConfig, TokenUsage};
+use fsm_runtime::stream::{Concurrent, DeadLetter, IterSource, Pipeline, VecSink};
+use fsm_runtime::{Context, FnError};
+use serde::{Deserialize, Serialize};
+
+mod machine {
+    include!(concat!(env!("OUT_DIR"), "/llm_workflow.rs"));
+}
+
+use machine::{LlmWorkflow, LlmWorkflowEnd, LlmWorkflowFns, LlmWorkflowResources};
+
+/// A support ticket, as it goes through the machine.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Its number.
+    pub id: u64,
+    /// What the customer wrote.
+    pub text: String,
+    /// `billing`, `bug` or `question`.
+    pub category: Option<String>,
+    /// The fields the model extracted.
+    pub fields: Option<Fields>,
+    /// How many answers the extraction took (1 when the first one parsed).
+    pub extract_attempts: u32,
+    /// A one-line summary.
+    pub summary: Option<String>,
+    /// The tokens this ticket's run used.
+    pub tokens: TokenUsage,
+}
+
+/// What `extract` asks the model for: JSON that must parse into this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fields {
+    /// The customer's name.
+    pub customer: String,
+    /// The order the ticket is about.
+    pub order_id: u64,
+    /// How urgent it is.
+    pub urgency: Urgency,
+}
+
+/// How urgent a ticket is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    /// Whenever.
+    Low,
+    /// Soon.
+    Medium,
+    /// Now.
+    High,
+}
+
+/// The machine's functions: one prompt each.
+struct Model;
+
+type Ctx<'a> = Context<'a, LlmWorkflowResources>;
+
+impl LlmWorkflowFns for Model {
+    async fn classify(&self, ticket: &mut Ticket, ctx: &mut Ctx<'_>) -> Result<(), FnError> {
+        let prompt = format!(
+            "Classify this support ticket as billing, bug or question. Answer with the category only.\n\nTicket: {}",
+            ticket.text
+        );
+        let answer = ctx.resources().llm.complete(&prompt).await?;
+        ticket.category = Some(answer.text.trim().to_lowercase());
+        ticket.tokens = ctx.tokens();
+        Ok(())
+    }
+
+    async fn extract(&self, ticket: &mut Ticket, ctx: &mut Ctx<'_>) -> Result<(), FnError> {
+        let prompt = format!(
+            "Extract the customer's name, the order number and the urgency (low, medium or high) of \
+             this ticket as JSON: {{\"customer\": string, \"order_id\": integer, \"urgency\": string}}.\n\nTicket: {}",
+            ticket.text
+        );
+        let parsed = ctx.resources().llm.complete_json::<Fields>(&prompt).await;
+        ticket.tokens = ctx.tokens();
+        let parsed = parsed?;
+        ticket.extract_attempts = parsed.attempts;
+        ticket.fields = Some(parsed.value);
+        Ok(())
+    }
+
+    async fn summarise(&self, ticket: &mut Ticket, ctx: &mut Ctx<'_>) -> Result<(), FnError> {
+        let prompt = format!("Summarise this ticket in one line.\n\nTicket: {}", ticket.text);
+        let answer = ctx.resources().llm.complete(&prompt).await?;
+        ticket.summary = Some(answer.text.trim().to_owned());
+        ticket.tokens = ctx.tokens();
+        Ok(())
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Support tickets through an LLM workflow (classify, extract, summarise) against a local model server"
+)]
+struct Args {
+    /// How many tickets.
+    #[arg(long, default_value_t = 200)]
+    records: u64,
+    /// Tickets in flight per worker.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Pipeline workers (threads, each with a runtime of its own).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// How long the server takes to answer, in milliseconds (spread over the streamed chunks).
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+}
+
+/// Tickets of made-up customers; every 5th one's first extraction comes back malformed, every
+/// 25th one's always does.
+fn tickets(n: u64) -> impl Iterator<Item = Ticket> {
+    const NAMES: [&str; 6] = ["Ada", "Brian", "Chen", "Dolores", "Emeka", "Farah"];
+    const ISSUES: [&str; 6] = [
+        "I was charged twice and want a refund",
+        "the app crashes with an error when I open my basket",
+        "how do I change the delivery address",
+        "my invoice shows the wrong amount",
+        "the tracking page is broken",
+        "can I add a gift note",
+    ];
+    const URGENCY: [&str; 3] = ["Please fix this urgently.", "Thanks.", "Whenever you can."];
+    (1..=n).map(|id| {
+        let i = id as usize;
+        let garbled = if id % 25 == 0 { " (garbled)" } else { "" };
+        Ticket {
+            id,
+            text: format!(
+                "Hello, this is {}. About order #{}: {}. {}{garbled}",
+                NAMES[i % NAMES.len()],
+                1000 + id,
+                ISSUES[(i / 2) % ISSUES.len()],
+                URGENCY[i % URGENCY.len()],
+            ),
+            ..Ticket::default()
+        }
+    })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    // The model server, on a runtime of its own (the pipeline's workers have theirs).
+    let runtime = tokio::runtime::Runtime::new()?;
+    let server = runtime.block_on(server::start(Duration::from_millis(args.latency_ms)))?;
+
+    let llm = AsyncLlm::new(
+        &LlmConfig::new(&server.url, "workflow-demo")
+            .temperature(0.0)
+            .format_retries(2),
+    )?;
+    let tokens = llm.tokens();
+    let machine = Arc::new(LlmWorkflow::new(Model, LlmWorkflowResources { llm }));
+    let done = VecSink::<Ticket>::new();
+    let dead = VecSink::<DeadLetter<Ticket>>::new();
+    let summary = Pipeline::new(Concurrent(machine))
+        .workers(args.workers)
+        .chunk_size(args.concurrency.max(1) * 4)
+        .concurrency(args.concurrency)
+        .count_tokens(tokens)
+        .route(LlmWorkflowEnd::Done, done.clone())
+        .dead_letter_state(LlmWorkflowEnd::Failed)
+        .dead_letter(dead.clone())
+        .run(IterSource::new(tickets(args.records)))?;
+
+    let done = done.take();
+    let dead = dead.take();
+    for ticket in done.iter().take(2) {
+        println!("{}", serde_json::to_string(ticket)?);
+    }
+    if let Some(letter) = dead.first() {
+        println!(
+            "dead letter: ticket {:?}: {}",
+            letter.record.as_ref().map(|t| t.id),
+            letter.message
+        );
+    }
+    let retried = done.iter().filter(|t| t.extract_attempts > 1).count();
+    println!(
+        "extractions asked again after malformed JSON: {retried} tickets; dead-lettered after {} attempts: {}",
+        3,
+        dead.len()
+    );
+    println!("{summary}");
+    let counted = summary.tokens.unwrap_or_default();
+    let reported = server.reported();
+    let per_ticket: TokenUsage = done.iter().map(|t| t.tokens).sum();
+    println!(
+        "tokens: the server reported {}, the pipeline counted {}: {}; written tickets' own counts add up to {}",
+        reported.total_tokens,
+        counted.total_tokens,
+        if counted == reported { "equal" } else { "DIFFERENT" },
+        per_ticket.total_tokens
+    );
+    println!(
+        "server: {} requests, {} malformed answers sent, {} retry prompts carrying the parse error",
+        server.stats.requests.load(Ordering::Relaxed),
+        server.stats.malformed.load(Ordering::Relaxed),
+        server.stats.feedback.load(Ordering::Relaxed),
+    );
+    if !summary.is_balanced() || counted != reported {
+        return Err("the summary does not balance".into());
+    }
+    Ok(())
+}
+
+/// A model server speaking the OpenAI chat-completions protocol, deterministic.
+mod server {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::{Body, Bytes};
+    use axum::extract::State;
+    use axum::http::{StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::post;
+    use fsm_runtime::resources::TokenUsage;
+    use serde_json::{Value, json};
+
+    /// What the server counted.
+    #[derive(Default)]
+    pub struct Stats {
+        pub requests: AtomicU64,
+        pub malformed: AtomicU64,
+        pub feedback: AtomicU64,
+        prompt_tokens: AtomicU64,
+        completion_tokens: AtomicU64,
+        total_tokens: AtomicU64,
+    }
+
+    pub struct Server {
+        /// `http://127.0.0.1:<port>/v1`.
+        pub url: String,
+        pub stats: Arc<Stats>,
+    }
+
+    impl Server {
+        /// The tokens of every answer, as the server reported them.
+        pub fn reported(&self) -> TokenUsage {
+            TokenUsage {
+                prompt_tokens: self.stats.prompt_tokens.load(Ordering::Relaxed),
+                completion_tokens: self.stats.completion_tokens.load(Ordering::Relaxed),
+                total_tokens: self.stats.total_tokens.load(Ordering::Relaxed),
+            }
+        }
+    }
+
+    #[derive(Clone)]
+    struct Shared {
+        stats: Arc<Stats>,
+        latency: Duration,
+    }
+
+    /// Binds 127.0.0.1 on a free port and serves on the current runtime.
+    pub async fn start(latency: Duration) -> std::io::Result<Server> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/v1", listener.local_addr()?);
+        let stats = Arc::new(Stats::default());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(Shared {
+                stats: stats.clone(),
+                latency,
+            });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Server { url, stats })
+    }
+
+    fn words(text: &str) -> u64 {
+        text.split_whitespace().count().max(1) as u64
+    }
+
+    async fn chat(State(shared): State<Shared>, body: Bytes) -> Response {
+        let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+            return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+        };
+        let stats = &shared.stats;
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        let messages = request["messages"].as_array().cloned().unwrap_or_default();
+        let content = |m: &Value| m["content"].as_str().unwrap_or_default().to_owned();
+        let users: Vec<String> = messages.iter().filter(|m| m["role"] == "user").map(content).collect();
+        let first = users.first().cloned().unwrap_or_default();
+        if users.len() > 1 && users.iter().skip(1).any(|u| u.contains("not valid JSON")) {
+            stats.feedback.fetch_add(1, Ordering::Relaxed);
+        }
+        let (answer, malformed) = answer(&first, users.len());
+        if malformed {
+            stats.malformed.fetch_add(1, Ordering::Relaxed);
+        }
+        let prompt_tokens: u64 = messages.iter().map(|m| words(&content(m))).sum();
+        let completion_tokens = words(&answer);
+        let usage = json!({
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        });
+        stats.prompt_tokens.fetch_add(prompt_tokens, Ordering::Relaxed);
+        stats.completion_tokens.fetch_add(completion_tokens, Ordering::Relaxed);
+        stats
+            .total_tokens
+            .fetch_add(prompt_tokens + completion_tokens, Ordering::Relaxed);
+        if request["stream"] != true {
+            tokio::time::sleep(shared.latency).await;
+            let body = json!({
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": usage,
+            });
+            return ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        }
+        // Streamed: the answer in pieces of a few characters, the usage last, then `[DONE]`.
+        let mut events: Vec<String> = Vec::new();
+        let chars: Vec<char> = answer.chars().collect();
+        for piece in chars.chunks(12) {
+            let piece: String = piece.iter().collect();
+            let chunk =
+                json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}}]});
+            events.push(format!("data: {chunk}\n\n"));
+        }
+        let stop =
+            json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+        events.push(format!("data: {stop}\n\n"));
+        if request["stream_options"]["include_usage"] == true {
+            events.push(format!("data: {}\n\n", json!({"choices": [], "usage": usage})));
+        }
+        events.push("data: [DONE]\n\n".to_owned());
+        let pause = shared.latency / events.len() as u32;
+        let stream = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
+            let event = events.next()?;
+            tokio::time::sleep(pause).await;
+            Some((Ok::<_, Infallible>(Bytes::from(event)), events))
+        });
+        ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(stream)).into_response()
+    }
+
+    /// The answer to a conversation whose first user message is `prompt` and which has `turns`
+    /// user messages (more than one: the client asked again after a malformed answer), and
+    /// whether it is malformed on purpose.
+    fn answer(prompt: &str, turns: usize) -> (String, bool) {
+        let ticket = prompt.split("Ticket: ").nth(1).unwrap_or_default();
+        let lower = ticket.to_lowercase();
+        let name = ticket
+            .split("this is ")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .unwrap_or("someone");
+        let order: u64 = ticket
+            .split('#')
+            .nth(1)
+            .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or(0);
+        if prompt.starts_with("Classify") {
+            let category = if ["refund", "charged", "invoice"].iter().any(|w| lower.contains(w)) {
+                "billing"
+            } else if ["crash", "error", "broken"].iter().any(|w| lower.contains(w)) {
+                "bug"
+            } else {
+                "question"
+            };
+            return (category.to_owned(), false);
+        }
+        if prompt.starts_with("Extract") {
+            let urgency = if lower.contains("urgent") {
+                "high"
+            } else if lower.contains("whenever") {
+                "low"
+            } else {
+                "medium"
+            };
+            // A ticket marked garbled never gets JSON; every 5th gets a malformed first answer.
+            if lower.contains("garbled") {
+                return (format!("Sure! The customer is {name}, order {order}."), true);
+            }
+            if order % 5 == 0 && turns == 1 {
+                return (
+                    format!("{{\"customer\": \"{name}\", \"order_id\": \"#{order}\", \"urgency\": \"{urgency}\""),
+                    true,
+                );
+            }
+            let json = json!({"customer": name, "order_id": order, "urgency": urgency});
+            return (format!("```json\n{json}\n```"), false);
+        }
+        let issue = ticket
+            .split(": ")
+            .nth(1)
+            .and_then(|s| s.split('.').next())
+            .unwrap_or(ticket);
+        (format!("{name}, order {order}: {issue}."), false)
+    }
+}
