@@ -177,7 +177,7 @@ fn answer(prompt: &str, turns: usize) -> (String, bool) {
         if lower.contains("garbled") {
             return (format!("Sure! The customer is {name}, order {order}."), true);
         }
-        if order % 5 == 0 && turns == 1 {
+        if order.is_multiple_of(5) && turns == 1 {
             return (
                 format!("{{\"customer\": \"{name}\", \"order_id\": \"#{order}\", \"urgency\": \"{urgency}\""),
                 true,

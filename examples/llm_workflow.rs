@@ -148,7 +148,7 @@ fn tickets(n: u64) -> impl Iterator<Item = Ticket> {
     const URGENCY: [&str; 3] = ["Please fix this urgently.", "Thanks.", "Whenever you can."];
     (1..=n).map(|id| {
         let i = id as usize;
-        let garbled = if id % 25 == 0 { " (garbled)" } else { "" };
+        let garbled = if id.is_multiple_of(25) { " (garbled)" } else { "" };
         Ticket {
             id,
             text: format!(
