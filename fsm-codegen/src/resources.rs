@@ -194,6 +194,18 @@ const LLM: &[Setting] = &[
     opt("temperature", SettingType::Number, "`temperature` of every request"),
     opt("system", SettingType::Str, "a system message put before every prompt"),
     HEALTH_PATH,
+    opt(
+        "stream",
+        SettingType::Bool,
+        "ask for streamed answers, with the token usage in the last event (default `true`; the \
+         async client of a machine with async functions streams, the blocking one never does)",
+    ),
+    opt(
+        "format_retries",
+        SettingType::Count,
+        "how many times a JSON answer that does not parse into the expected type is asked for \
+         again with the parse error as feedback (default 2; `complete_json` of the async client)",
+    ),
 ];
 
 /// Groups of keys of which exactly one must be given.

@@ -77,6 +77,15 @@ impl<'a, R: ?Sized> Context<'a, R> {
     pub fn resources(&self) -> &'a R {
         self.resources
     }
+
+    /// The tokens the run's language-model calls ([`AsyncLlm`](crate::resources::AsyncLlm)) used
+    /// so far: the run's count in a pipeline (every run of a
+    /// [`Concurrent`](crate::stream::Concurrent) machine is counted once an `AsyncLlm` is open),
+    /// or inside [`resources::track`](crate::resources::track); zero elsewhere.
+    #[cfg(feature = "llm-async")]
+    pub fn tokens(&self) -> crate::resources::TokenUsage {
+        crate::resources::tokens_this_run().unwrap_or_default()
+    }
 }
 
 // By hand: resources need not be `Debug`, and would flood the output if they were.

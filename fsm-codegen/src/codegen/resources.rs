@@ -215,10 +215,12 @@ pub(super) fn resources_struct(m: &Machine, rt: &TokenStream, machine: &Ident) -
     }
 }
 
-/// The handle of a resource: an `http` resource of a machine with async functions is the async
-/// client (`AsyncHttp`, feature `http-async`); the others are the blocking handles.
+/// The runtime's handle of a resource of `kind`: for a machine with async functions, the async
+/// client where there is one (`AsyncHttp`, feature `http-async`; `AsyncLlm`, feature `llm-async`),
+/// so its functions await calls instead of blocking; the others are the blocking handles.
 fn handle_type(kind: ResourceKind, is_async: bool) -> Ident {
     ident(match kind {
+        ResourceKind::Llm if is_async => "AsyncLlm",
         ResourceKind::Sqlite => "Sqlite",
         ResourceKind::Postgres => "Postgres",
         ResourceKind::File => "Files",

@@ -11,6 +11,7 @@
 //! | `http` | [`Http`] | `http` | [`HttpConfig`]: `base_url`, `timeout_ms`, `headers`, `health_path` |
 //! | `http` in a machine with async functions | [`AsyncHttp`] | `http-async` | [`HttpConfig`], and `max_concurrency`, `breaker_failures`, `breaker_reset_ms` |
 //! | `llm` | [`Llm`] | `llm` | [`LlmConfig`]: `base_url`, `model`, `api_key_env`, `timeout_ms`, `health_path`, ... |
+//! | `llm` in a machine with async functions | [`AsyncLlm`] | `llm-async` | [`LlmConfig`], and `stream`, `format_retries` |
 //!
 //! For a machine that declares resources, the generated code has a `<Machine>Resources` struct
 //! with one public field per resource, whose `open()` opens each of them from its YAML `config`
@@ -47,11 +48,14 @@ mod http;
 mod http_async;
 #[cfg(feature = "llm")]
 mod llm;
+#[cfg(feature = "llm-async")]
+mod llm_async;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod tokens;
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) mod transaction;
 
@@ -64,6 +68,10 @@ pub use self::http::{Http, HttpResponse};
 pub use self::http_async::{AsyncHttp, DEFAULT_BREAKER_RESET_MS};
 #[cfg(feature = "llm")]
 pub use self::llm::{Llm, Message};
+#[cfg(feature = "llm-async")]
+pub(crate) use self::llm_async::counting as counting_tokens;
+#[cfg(feature = "llm-async")]
+pub use self::llm_async::{AsyncLlm, Completion, Parsed, format_feedback, tokens_this_run, track};
 #[cfg(feature = "postgres")]
 pub use self::pg::Postgres;
 #[cfg(feature = "postgres")]
@@ -71,6 +79,7 @@ pub(crate) use self::pg::{Attempt as PgAttempt, outcome_unknown as pg_outcome_un
 pub use self::retry::{Exhausted, Retry};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::Sqlite;
+pub use self::tokens::{TokenMeter, TokenUsage};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use self::transaction as tx;
 pub use self::transaction::{ChunkScope, RecordScope, Transaction};
@@ -78,7 +87,7 @@ pub use self::transaction::{ChunkScope, RecordScope, Transaction};
 /// The `postgres` crate, as the handle uses it (parameters, rows, the client).
 #[cfg(feature = "postgres")]
 pub use ::postgres;
-/// The `reqwest` crate, as [`AsyncHttp`] uses it (its client).
+/// The `reqwest` crate, as [`AsyncHttp`] and [`AsyncLlm`] use it (their client).
 #[cfg(feature = "http-async")]
 pub use ::reqwest;
 /// The `rusqlite` crate, as the handle uses it (parameters, rows, the connection).
@@ -97,8 +106,9 @@ use std::time::Duration;
 #[diagnostic::on_unimplemented(
     message = "the resource handle `{Self}` is not available: its fsm-runtime feature is off",
     label = "needs a feature of fsm-runtime",
-    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`; `http-async` for the `http` resources of a machine with async functions) on \
-            `fsm-runtime`, or on `fsm` when you depend on the facade"
+    note = "enable the feature named like the resource kind (`sqlite`, `postgres`, `http`, `llm`; `http-async` for the `http` \
+            and `llm-async` for the `llm` resources of a machine with async functions) on `fsm-runtime`, or on \
+            `fsm` when you depend on the facade"
 )]
 pub trait Resource: Sized {
     /// What it opens from.
@@ -152,7 +162,7 @@ pub enum ResourceError {
         /// The cause.
         source: Box<ureq::Error>,
     },
-    /// An async HTTP request ([`AsyncHttp`]) failed before a response came back: connection,
+    /// An async HTTP request ([`AsyncHttp`], [`AsyncLlm`]) failed before a response came back: connection,
     /// timeout, protocol.
     #[cfg(feature = "http-async")]
     HttpAsync {
@@ -167,6 +177,18 @@ pub enum ResourceError {
     CircuitOpen {
         /// The URL that was not requested.
         url: String,
+    },
+    /// A model's answer did not parse into the expected type, after every retry
+    /// (`format_retries`) with the parse error as feedback. Not transient.
+    Format {
+        /// The URL requested.
+        url: String,
+        /// How many answers were asked for.
+        attempts: u32,
+        /// Why the last one did not parse.
+        error: String,
+        /// The last answer.
+        answer: String,
     },
     /// The server answered with an error status (400 and above).
     Status {
@@ -213,6 +235,7 @@ impl ResourceError {
             | ResourceError::Env { .. }
             | ResourceError::PathEscapes { .. }
             | ResourceError::Response { .. }
+            | ResourceError::Format { .. }
             | ResourceError::OutcomeUnknown(_) => false,
             ResourceError::Io { source, .. } => io_transient(source),
             ResourceError::Timeout { .. } | ResourceError::CircuitOpen { .. } => true,
@@ -305,6 +328,19 @@ impl fmt::Display for ResourceError {
                 Ok(())
             }
             ResourceError::Response { url, reason } => write!(f, "{url}: {reason}"),
+            ResourceError::Format {
+                url,
+                attempts,
+                error,
+                answer,
+            } => {
+                let answer: String = answer.chars().take(200).collect();
+                write!(
+                    f,
+                    "{url}: the answer is not the expected JSON after {attempts} attempt{}: {error} (last answer: {answer:?})",
+                    if *attempts == 1 { "" } else { "s" }
+                )
+            }
             ResourceError::Timeout { what, after } => {
                 write!(f, "{what}: no answer within {}", Seconds(*after))
             }
@@ -763,6 +799,13 @@ pub struct LlmConfig {
     /// A path under `base_url` that answers `GET` (with the API key) when the service is up,
     /// such as `/models`; as [`HttpConfig::health_path`].
     pub health_path: Option<String>,
+    /// Ask for the answer as a stream of server-sent events (`stream: true`, with
+    /// `stream_options.include_usage` so the last event reports the tokens). Default `true`; used
+    /// by [`AsyncLlm`] (the blocking [`Llm`] never streams).
+    pub stream: bool,
+    /// How many times a JSON answer that does not parse into the expected type is asked for
+    /// again, with the parse error (`AsyncLlm::complete_json`). Default 2.
+    pub format_retries: u32,
 }
 
 impl LlmConfig {
@@ -777,7 +820,23 @@ impl LlmConfig {
             temperature: None,
             system: None,
             health_path: None,
+            stream: true,
+            format_retries: 2,
         }
+    }
+
+    /// Sets whether answers are streamed.
+    #[must_use]
+    pub fn stream(mut self, on: bool) -> Self {
+        self.stream = on;
+        self
+    }
+
+    /// Sets how many times an answer that does not parse is asked for again.
+    #[must_use]
+    pub fn format_retries(mut self, n: u32) -> Self {
+        self.format_retries = n;
+        self
     }
 
     /// Sets the environment variable holding the API key.
@@ -854,6 +913,8 @@ unavailable!(Http, "http");
 unavailable!(AsyncHttp, "http-async");
 #[cfg(not(feature = "llm"))]
 unavailable!(Llm, "llm");
+#[cfg(not(feature = "llm-async"))]
+unavailable!(AsyncLlm, "llm-async");
 
 /// The start of a response body, for an error message.
 #[cfg(feature = "http")]

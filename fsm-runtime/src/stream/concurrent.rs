@@ -66,10 +66,19 @@ type Ended<A> = (
 );
 
 /// The run of record `i`, its panic caught, answering with its index.
+///
+/// Once an [`AsyncLlm`](crate::resources::AsyncLlm) is open in the process, each run counts its
+/// tokens ([`Context::tokens`](crate::Context::tokens)); before, runs pay nothing for it.
 fn start<A: AsyncMachine>(machine: &A, (i, data): (usize, A::Data)) -> impl Future<Output = Ended<A>> + Send + '_ {
-    AssertUnwindSafe(machine.run_async(data))
-        .catch_unwind()
-        .map(move |result| (i, result))
+    #[cfg(feature = "llm-async")]
+    let run = if crate::resources::counting_tokens() {
+        futures_util::future::Either::Left(crate::resources::track(machine.run_async(data)).map(|(ran, _)| ran))
+    } else {
+        futures_util::future::Either::Right(machine.run_async(data))
+    };
+    #[cfg(not(feature = "llm-async"))]
+    let run = machine.run_async(data);
+    AssertUnwindSafe(run).catch_unwind().map(move |result| (i, result))
 }
 
 impl<A: AsyncMachine> Machine for Concurrent<A> {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::resources::TokenUsage;
+
 /// Why a record went to the dead-letter sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DeadLetterReason {
@@ -132,6 +134,9 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Records read by this run (excludes what a resumed run had read before).
     pub read_this_run: u64,
+    /// Tokens the language models used during this run, when the pipeline counts them
+    /// ([`Pipeline::count_tokens`](super::Pipeline::count_tokens)); `None` otherwise.
+    pub tokens: Option<TokenUsage>,
 }
 
 impl Summary {
@@ -173,6 +178,13 @@ impl fmt::Display for Summary {
         }
         if self.dropped > 0 {
             writeln!(f, "  dropped   {:>10}", self.dropped)?;
+        }
+        if let Some(tokens) = &self.tokens {
+            writeln!(
+                f,
+                "  tokens    {:>10}  ({} prompt + {} completion)",
+                tokens.total_tokens, tokens.prompt_tokens, tokens.completion_tokens
+            )?;
         }
         write!(
             f,

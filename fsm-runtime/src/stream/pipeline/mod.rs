@@ -13,7 +13,7 @@ use self::work::{ChunkOut, Chunks, EncoderEntry, Runs, work_loop};
 use self::write::Writer;
 use super::{ChunkCommit, DeadLetter, DeadLetterReason, Progress, Sink, Source, StreamError, Summary};
 use crate::core::{EndState, EndStateRef, Machine};
-use crate::resources::{HealthError, ResourceSet};
+use crate::resources::{HealthError, ResourceSet, TokenMeter, TokenUsage};
 
 mod read;
 mod work;
@@ -68,6 +68,8 @@ pub struct Pipeline<'a, M: Machine> {
     health: Option<(Duration, HealthFn<'a>)>,
     checkpoint: Option<(PathBuf, u64)>,
     commit: Option<BoxCommit<'a>>,
+    /// Token meters whose growth during the run the summary reports (none: no work for tokens).
+    meters: Vec<TokenMeter>,
 }
 
 impl<'a, M: Machine> Pipeline<'a, M> {
@@ -88,6 +90,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             health: None,
             checkpoint: None,
             commit: None,
+            meters: Vec::new(),
         }
     }
 
@@ -250,6 +253,16 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             .min(MAX_IN_FLIGHT_CHUNKS)
     }
 
+    /// Reports in [`Summary::tokens`] the tokens `meter` counts while the pipeline runs: an LLM
+    /// handle's ([`AsyncLlm::tokens`](crate::resources::AsyncLlm::tokens)), which counts every
+    /// call of the handle and its clones, so a pipeline that shares its handle with other work
+    /// counts that work too. Give several meters and the summary has their sum. Without one the
+    /// summary's `tokens` is `None` and the pipeline does nothing for tokens.
+    pub fn count_tokens(mut self, meter: TokenMeter) -> Self {
+        self.meters.push(meter);
+        self
+    }
+
     /// The most records that exist at once inside the pipeline (read but not yet written), whatever
     /// the input size and sink speed: in-flight chunks × chunk size.
     pub fn max_in_flight_records(&self) -> usize {
@@ -264,6 +277,8 @@ impl<'a, M: Machine> Pipeline<'a, M> {
         S: Source<Item = M::Data>,
     {
         let started = Instant::now();
+        let tokens_before: Option<TokenUsage> =
+            (!self.meters.is_empty()).then(|| self.meters.iter().map(TokenMeter::total).sum());
         let in_flight = self.in_flight_chunks_or_default();
         let Pipeline {
             machine,
@@ -279,6 +294,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             health,
             checkpoint,
             commit,
+            meters,
             ..
         } = self;
         let table = route_table::<M::End>(&routes, default_sink)?;
@@ -461,7 +477,8 @@ impl<'a, M: Machine> Pipeline<'a, M> {
             }
             return Err(e);
         }
-        let summary = writer.summary(read_before + read_this_run, read_this_run, started.elapsed());
+        let mut summary = writer.summary(read_before + read_this_run, read_this_run, started.elapsed());
+        summary.tokens = tokens_before.map(|before| meters.iter().map(TokenMeter::total).sum::<TokenUsage>() - before);
         if summary.read != writer.processed_before + writer.processed {
             return Err(StreamError::Panicked(format!(
                 "records lost: {} read, {} processed",

@@ -443,6 +443,7 @@ impl<'a, E: EndState, D> Writer<'a, E, D> {
             dropped: self.dropped,
             elapsed,
             read_this_run,
+            tokens: None,
         }
     }
 
