@@ -46,9 +46,9 @@ use fsm_examples::processor::StreamingProcessorEnd;
 use fsm_examples::record::{Generated, Record, write_input};
 use fsm_examples::streaming_machine;
 use fsm_runtime::stream::{
-    DEFAULT_MAX_RECORD_BYTES, InputFile, JetStream, JsonlSink, JsonlSource, NatsConsumer, NatsDeadLetterSink, NatsSink,
-    NatsSource, NatsUrl, OutputFile, Pipeline, PostgresSource, PostgresTarget, Source, SqliteSource, SqliteTarget,
-    progress,
+    DEFAULT_MAX_RECORD_BYTES, InputFile, JetStream, JsonCodec, JsonlSink, JsonlSource, NatsConsumer,
+    NatsDeadLetterSink, NatsSink, NatsSource, NatsUrl, OutputFile, Pipeline, PostgresSource, PostgresTarget, Source,
+    SqliteSource, SqliteTarget, progress,
 };
 
 /// Upper bounds of the options: beyond them a run cannot start its threads or allocate its chunks,
@@ -112,6 +112,11 @@ struct Args {
         value_parser = clap::value_parser!(u64).range(1024..=MAX_RECORD_BYTES)
     )]
     max_record_bytes: u64,
+    /// The JSON codec of JSON Lines input, output and dead letters: `serde_json`, or `sonic`
+    /// (sonic-rs: the same records, reasons and bytes; not faster on these small records,
+    /// docs/streaming.md § JSON codecs).
+    #[arg(long, default_value = "serde_json", value_parser = codec_name)]
+    codec: JsonCodec,
     /// Checkpoint file: resume an interrupted run from it.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
@@ -274,7 +279,16 @@ fn run(args: &Args) -> Result<(), BoxError> {
 
 fn limited(args: &Args, source: JsonlSource<Record>) -> JsonlSource<Record> {
     // Within usize: the option's range is at most 1 GiB.
-    source.max_record_bytes(usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX))
+    source
+        .max_record_bytes(usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX))
+        .codec(args.codec)
+}
+
+fn codec_name(name: &str) -> Result<JsonCodec, String> {
+    JsonCodec::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = JsonCodec::ALL.iter().map(|c| c.name()).collect();
+        format!("`{name}` is no JSON codec of this build (codecs: {})", known.join(", "))
+    })
 }
 
 /// `sqlite://PATH?table=T` as (PATH, T); `None` for anything else (a file).
@@ -488,9 +502,12 @@ fn run_pipeline<S: Source<Item = Record>>(args: &Args, source: S) -> Result<(), 
             }
             pipeline = pipeline
                 // Routes name the generated end enum: a misspelt end state is a compile error.
-                .route(StreamingProcessorEnd::Output, JsonlSink::to_output(output))
+                .route(
+                    StreamingProcessorEnd::Output,
+                    JsonlSink::to_output(output).codec(args.codec),
+                )
                 .dead_letter_state(StreamingProcessorEnd::Error)
-                .dead_letter(JsonlSink::to_output(errors));
+                .dead_letter(JsonlSink::to_output(errors).codec(args.codec));
             if let Some(path) = &args.checkpoint {
                 pipeline = pipeline.checkpoint(path, args.checkpoint_every);
             }

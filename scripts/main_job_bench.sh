@@ -10,6 +10,9 @@
 #   throughput with 2 workers / with 1 worker                 goal >= 1.6 on 2 free cores
 # and whether the outputs are byte for byte the plain loop's.
 #
+# With CODEC=sonic (a codec of the main job's --codec), a fourth contender takes its turn in each
+# round: the main job, 1 worker, with that codec; its ratios to the main job on serde_json follow.
+#
 # CPU ratios hold on a loaded machine (each side is charged only its own work); wall-time ratios,
 # and the 2-worker scaling most of all, need the cores free.
 #
@@ -39,21 +42,26 @@ print(f"{wall:.6f} {r.ru_utime + r.ru_stime:.6f} {r.ru_minflt + r.ru_majflt} {r.
 EOF
 }
 
-: >"$work/job1" >"$work/job2" >"$work/plain"
+: >"$work/job1" >"$work/job2" >"$work/plain" >"$work/codec"
 for round in $(seq "$rounds"); do
   measure "$plain" --input "$work/in.jsonl" --output "$work/plain-out.jsonl" --errors "$work/plain-err.jsonl" >>"$work/plain"
   measure "$job" --input "$work/in.jsonl" --output "$work/job-out.jsonl" --errors "$work/job-err.jsonl" --quiet --workers 1 >>"$work/job1"
   measure "$job" --input "$work/in.jsonl" --output "$work/job2-out.jsonl" --errors "$work/job2-err.jsonl" --quiet --workers 2 >>"$work/job2"
+  if [ -n "${CODEC:-}" ]; then
+    measure "$job" --input "$work/in.jsonl" --output "$work/codec-out.jsonl" --errors "$work/codec-err.jsonl" --quiet --workers 1 --codec "$CODEC" >>"$work/codec"
+  fi
   echo "round $round of $rounds done" >&2
 done
 
-python3 - "$work" "$records" <<'EOF'
+python3 - "$work" "$records" "${CODEC:-}" <<'EOF'
 import statistics, sys
-work, records = sys.argv[1], int(sys.argv[2])
+work, records, codec = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def load(name):
     rows = [list(map(float, l.split())) for l in open(f"{work}/{name}") if l.strip()]
     return [statistics.median(col) for col in zip(*rows)]
 runs = {"plain loop": load("plain"), "main job, 1 worker": load("job1"), "main job, 2 workers": load("job2")}
+if codec:
+    runs[f"main job, 1w, {codec}"] = load("codec")
 print(f"{records} records, median of each (wall s, CPU s, page faults, context switches):")
 for name, (wall, cpu, faults, switches) in runs.items():
     print(f"  {name:20} {wall:8.3f} s  {records / wall:10.0f} records/s  CPU {cpu:7.3f} s  {faults:8.0f} faults  {switches:7.0f} switches")
@@ -61,10 +69,13 @@ p, j1, j2 = runs["plain loop"], runs["main job, 1 worker"], runs["main job, 2 wo
 print(f"throughput, main job (1 worker) / plain loop: {p[0] / j1[0]:.2f}x (goal >= 1.0)")
 print(f"CPU, main job (1 worker) / plain loop:        {j1[1] / p[1]:.2f}x (goal <= 1.10)")
 print(f"throughput, 2 workers / 1 worker:             {j1[0] / j2[0]:.2f}x (goal >= 1.6 on 2 free cores)")
+if codec:
+    c = runs[f"main job, 1w, {codec}"]
+    print(f"throughput, main job on {codec} / on serde_json: {j1[0] / c[0]:.2f}x; CPU {c[1] / j1[1]:.2f}x")
 EOF
 # Outputs: byte for byte the plain loop's; dead letters the same JSON values line by line (the
 # plain loop writes their keys in another order).
-python3 - "$work" <<'EOF'
+python3 - "$work" "${CODEC:-}" <<'EOF'
 import json, sys
 work = sys.argv[1]
 def same(a, b, exact):
@@ -74,7 +85,7 @@ def same(a, b, exact):
         xs, ys = x.read().splitlines(), y.read().splitlines()
         return len(xs) == len(ys) and all(json.loads(p) == json.loads(q) for p, q in zip(xs, ys))
 ok = True
-for run in ["job", "job2"]:
+for run in ["job", "job2"] + (["codec"] if len(sys.argv) > 2 and sys.argv[2] else []):
     for kind, exact in [("out", True), ("err", False)]:
         good = same(f"{run}-{kind}", f"plain-{kind}", exact)
         ok &= good

@@ -140,3 +140,70 @@ fn a_line_over_max_record_bytes_is_dead_lettered_and_the_rest_is_processed() {
     );
     assert_eq!(files_in(&dir), vec!["errors.jsonl", "in.jsonl", "out.jsonl"]);
 }
+
+#[test]
+fn the_sonic_codec_writes_the_same_bytes_and_dead_letters_as_serde_json() {
+    let dir = temp_dir("codec");
+    // Generated records (invalid and undecodable ones among them) and hostile lines: invalid
+    // UTF-8 inside and outside strings, control characters, lone surrogates, deep nesting,
+    // trailing text, numbers out of range, an unknown status.
+    let mut input = Vec::new();
+    for i in 0..300u64 {
+        input.extend_from_slice(
+            format!(
+                "{{\"id\": {i}, \"value\": {}, \"category\": \"cat_{}\", \"status\": \"pending\"}}\n",
+                i * 7,
+                i % 5
+            )
+            .as_bytes(),
+        );
+        let hostile: &[u8] = match i % 12 {
+            0 => b"{\"id\": 1, \"value\": 2, \"category\": \"\xff\"}",
+            1 => b"{\"id\": 2, \"value\": 2, \"x\": \"\xc3\x28\"}",
+            2 => b"{\"id\": 3, \"value\": 2, \"category\": \"a\x01b\"}",
+            3 => br#"{"id": 4, "value": 2, "category": "\ud800"}"#,
+            4 => br#"{"id": 5, "value": 2, "category": "\u00e9\"\\\ud83d\ude00 \u2028"}"#,
+            5 => br#"{"id": 6, "value": 2} trailing"#,
+            6 => br#"{"id": 7, "value": 99999999999}"#,
+            7 => br#"{"id": 8, "value": 1e400}"#,
+            8 => br#"{"id": 9, "value": 2, "status": "bogus"}"#,
+            9 => br#"{"id": 10, "value": 2,}"#,
+            10 => b"\x00\x01",
+            _ => {
+                br#"{"id": 11, "value": 2, "x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#
+            }
+        };
+        input.extend_from_slice(hostile);
+        input.push(b'\n');
+    }
+    let mut deep = br#"{"id": 12, "value": 2, "x": "#.to_vec();
+    deep.extend(std::iter::repeat_n(b'[', 200));
+    deep.extend_from_slice(b"}\n");
+    input.extend_from_slice(&deep);
+    fs::write(dir.join("in.jsonl"), &input).unwrap();
+    let mut outputs = Vec::new();
+    for codec in ["serde_json", "sonic"] {
+        let output = run_in(&dir, &["--input", "in.jsonl", "--codec", codec, "--chunk-size", "7"]);
+        assert!(
+            output.status.success(),
+            "{codec}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        outputs.push((
+            fs::read(dir.join("out.jsonl")).unwrap(),
+            fs::read(dir.join("errors.jsonl")).unwrap(),
+        ));
+    }
+    let (serde, sonic) = (&outputs[0], &outputs[1]);
+    assert_eq!(String::from_utf8_lossy(&sonic.0), String::from_utf8_lossy(&serde.0));
+    assert_eq!(String::from_utf8_lossy(&sonic.1), String::from_utf8_lossy(&serde.1));
+    let letters = String::from_utf8_lossy(&serde.1);
+    assert!(letters.lines().count() > 200, "{letters}");
+    assert!(letters.contains("control character"), "{letters}");
+
+    let output = run_in(&dir, &["--input", "in.jsonl", "--codec", "simd"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no JSON codec of this build (codecs: serde_json, sonic)")
+    );
+}

@@ -17,6 +17,78 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 16 << 20;
 /// The UTF-8 byte-order mark some editors put at the start of a file.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// How a [`JsonlSource`] decodes and a [`JsonlSink`] encodes records.
+///
+/// serde_json is the default. With the `sonic` feature, sonic-rs (SIMD) can be chosen per source
+/// and sink; it accepts and writes what serde_json does: a line sonic-rs refuses is decoded by
+/// serde_json again, so a malformed line's dead letter has serde_json's reason, and a line only
+/// serde_json accepts (invalid UTF-8 inside a string of a field the record ignores) is still a
+/// record; a record sonic-rs cannot encode is encoded by serde_json. The bytes written are
+/// serde_json's. One difference remains: sonic-rs parses floating-point numbers correctly rounded,
+/// serde_json (without its `float_roundtrip` feature) can be one unit in the last place off, so
+/// a float read from the input may be written back differing in its last digit.
+///
+/// Measured on the main job's records (benches/benches/codec.rs, docs/streaming.md), sonic-rs is
+/// not the faster codec for small records (1.5 times serde_json's decoding time); measure before
+/// choosing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JsonCodec {
+    /// serde_json.
+    #[default]
+    SerdeJson,
+    /// sonic-rs, falling back to serde_json on errors (feature `sonic`).
+    #[cfg(feature = "sonic")]
+    Sonic,
+}
+
+impl JsonCodec {
+    /// The codec named `name`: `serde_json` (or `serde`), or `sonic` (or `sonic-rs`) with the
+    /// `sonic` feature.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "serde_json" | "serde" => Some(JsonCodec::SerdeJson),
+            #[cfg(feature = "sonic")]
+            "sonic" | "sonic-rs" => Some(JsonCodec::Sonic),
+            _ => None,
+        }
+    }
+
+    /// The codecs this build has.
+    pub const ALL: &'static [JsonCodec] = &[
+        JsonCodec::SerdeJson,
+        #[cfg(feature = "sonic")]
+        JsonCodec::Sonic,
+    ];
+
+    /// The codec's name, as [`JsonCodec::from_name`] takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonCodec::SerdeJson => "serde_json",
+            #[cfg(feature = "sonic")]
+            JsonCodec::Sonic => "sonic",
+        }
+    }
+
+    /// The codec's decoder: a JSON object (one line) into a `T`.
+    pub fn decoder<T: DeserializeOwned>(self) -> Decoder<T> {
+        match self {
+            JsonCodec::SerdeJson => decode::<T>,
+            #[cfg(feature = "sonic")]
+            JsonCodec::Sonic => decode_sonic::<T>,
+        }
+    }
+
+    /// The codec's encoder: a `T` as one JSON line (with its `\n`).
+    pub fn encoder<T: Serialize>(self) -> Encoder<T> {
+        match self {
+            JsonCodec::SerdeJson => encode::<T>,
+            #[cfg(feature = "sonic")]
+            JsonCodec::Sonic => encode_sonic::<T>,
+        }
+    }
+}
+
 /// Reads one record per line: each line is a JSON object (blank lines are skipped). A line that
 /// is not an object or does not decode into `T` is an [`Item::Malformed`] with its line number and
 /// the reason, never a fatal error.
@@ -33,6 +105,7 @@ pub struct JsonlSource<T> {
     line: u64,
     buf: Vec<u8>,
     max_record_bytes: usize,
+    decode: Decoder<T>,
     _record: PhantomData<fn() -> T>,
 }
 
@@ -55,8 +128,15 @@ impl<T: DeserializeOwned> JsonlSource<T> {
             line: 0,
             buf: Vec::with_capacity(1024),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            decode: decode::<T>,
             _record: PhantomData,
         }
+    }
+
+    /// Decodes with `codec` (default [`JsonCodec::SerdeJson`]).
+    pub fn codec(mut self, codec: JsonCodec) -> Self {
+        self.decode = codec.decoder::<T>();
+        self
     }
 
     /// The longest line read as a record, in bytes (at least 1; default
@@ -158,7 +238,7 @@ impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
             if text.is_empty() {
                 continue;
             }
-            return Ok(Some(match decode::<T>(text) {
+            return Ok(Some(match (self.decode)(text) {
                 Ok(data) => Item::Record { data, line: self.line },
                 Err(error) => Item::Malformed(Malformed {
                     line: self.line,
@@ -178,7 +258,7 @@ impl<T: DeserializeOwned + Send> Source for JsonlSource<T> {
     }
 
     fn decoder(&self) -> Option<Decoder<T>> {
-        Some(decode::<T>)
+        Some(self.decode)
     }
 
     fn next_raw(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Raw>> {
@@ -252,6 +332,32 @@ fn not_an_object(bytes: &[u8]) -> Result<(), String> {
     ))
 }
 
+/// [`decode`] by sonic-rs; what it refuses is decoded by serde_json (see [`JsonCodec`]).
+#[cfg(feature = "sonic")]
+fn decode_sonic<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    not_an_object(bytes)?;
+    match sonic_rs::from_slice(bytes) {
+        Ok(record) => Ok(record),
+        Err(_) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+    }
+}
+
+/// [`encode`] by sonic-rs; what it cannot encode is encoded by serde_json (see [`JsonCodec`]).
+#[cfg(feature = "sonic")]
+fn encode_sonic<T: Serialize>(record: &T, buf: &mut Vec<u8>) -> Result<(), String> {
+    let start = buf.len();
+    match sonic_rs::to_writer(&mut *buf, record) {
+        Ok(()) => {
+            buf.push(b'\n');
+            Ok(())
+        }
+        Err(_) => {
+            buf.truncate(start);
+            encode(record, buf)
+        }
+    }
+}
+
 fn encode<T: Serialize>(record: &T, buf: &mut Vec<u8>) -> Result<(), String> {
     let start = buf.len();
     match serde_json::to_writer(&mut *buf, record) {
@@ -272,6 +378,7 @@ fn encode<T: Serialize>(record: &T, buf: &mut Vec<u8>) -> Result<(), String> {
 pub struct JsonlSink {
     out: OutputFile,
     buf: Vec<u8>,
+    codec: JsonCodec,
 }
 
 impl JsonlSink {
@@ -290,20 +397,27 @@ impl JsonlSink {
         JsonlSink {
             out,
             buf: Vec::with_capacity(1024),
+            codec: JsonCodec::SerdeJson,
         }
+    }
+
+    /// Encodes with `codec` (default [`JsonCodec::SerdeJson`]).
+    pub fn codec(mut self, codec: JsonCodec) -> Self {
+        self.codec = codec;
+        self
     }
 }
 
 impl<T: Serialize> Sink<T> for JsonlSink {
     fn write(&mut self, record: &T) -> Result<(), WriteError> {
         self.buf.clear();
-        encode(record, &mut self.buf).map_err(WriteError::Rejected)?;
+        (self.codec.encoder::<T>())(record, &mut self.buf).map_err(WriteError::Rejected)?;
         self.out.write_all(&self.buf)?;
         Ok(())
     }
 
     fn encoder(&self) -> Option<Encoder<T>> {
-        Some(encode::<T>)
+        Some(self.codec.encoder::<T>())
     }
 
     fn path(&self) -> Option<&Path> {
@@ -325,5 +439,179 @@ impl<T: Serialize> Sink<T> for JsonlSink {
 
     fn finish(&mut self) -> io::Result<()> {
         self.out.finish()
+    }
+}
+
+#[cfg(all(test, feature = "sonic"))]
+mod tests {
+    //! sonic-rs against serde_json on hostile input: the same records, the same reasons, the
+    //! same bytes.
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Rec {
+        id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<i64>,
+        #[serde(default)]
+        category: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        score: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<Kind>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Pending,
+        Done,
+    }
+
+    fn hostile_lines() -> Vec<Vec<u8>> {
+        let mut lines: Vec<Vec<u8>> = [
+            &br#"{"id": 1, "value": 10, "category": "cat_1", "kind": "pending"}"#[..],
+            b"{\"id\":1,\"category\":\"\xff\"}",
+            // serde_json skips the strings of ignored fields without checking their UTF-8; sonic-rs
+            // checks the whole line first: the fallback keeps serde_json's answer.
+            b"{\"id\":1,\"x\":\"\xc3\x28\"}",
+            b"{\"id\":1}\xff",
+            b"\xff\xfe{\"id\":1}",
+            b"{\"id\":1,\"category\":\"a\x01b\"}",
+            b"{\"id\":1,\"x\":\"\0\"}",
+            b"{\"id\":1,\"category\":\"a\x7fb\"}",
+            br#"{"id":1,"category":"\ud800"}"#,
+            br#"{"id":1,"x":"\ud800"}"#,
+            br#"{"id":1,"category":"\udc00\ud800"}"#,
+            br#"{"id":1,"category":"\u00e9\n\"\\\u2028\ud83d\ude00\/"}"#,
+            br#"{"id":1} x"#,
+            br#"{"id":1}{"id":2}"#,
+            br#"{"id":1,"id":2}"#,
+            br#"{"id":1e400}"#,
+            br#"{"id":1,"x":1e400}"#,
+            br#"{"id":18446744073709551616}"#,
+            br#"{"id":18446744073709551615}"#,
+            br#"{"id":-1}"#,
+            br#"{"id":1,"value":1.5}"#,
+            br#"{"id":1,"value":-0}"#,
+            br#"{"id":1,"value":9223372036854775808}"#,
+            br#"{"id":1,"value":NaN}"#,
+            br#"{"id":1,"x":Infinity}"#,
+            br#"{}"#,
+            br#"{"id":1,}"#,
+            br#"{"id":01}"#,
+            br#"{"id":1,"x":[1,]}"#,
+            br#"{"id":1,"x":{"a" 1}}"#,
+            br#"{"id":1,"x":tru}"#,
+            br#"{"id":1,"x":"\x"}"#,
+            br#"{"id":1,"x":"\u12"}"#,
+            br#"{"id":1,"x":'a'}"#,
+            br#"{"id":1, "kind":"bogus"}"#,
+            br#"{"id":1, "category":null}"#,
+            br#"{"id":1"#,
+            br#"{"id": 1, "value": oops"#,
+            b"{\"id\":1}\x0c",
+            br#"{"id":1,"x":"unterminated}"#,
+            br#"{"id":1,"x":[1,2,{"y":[true,false,null]}]}"#,
+            br#"[1,"cat",null]"#,
+            br#"{"id":"1"}"#,
+            br#"{"id":1,"score":1e-400}"#,
+            br#"{"id":1,"score":0.1}"#,
+            br#"{"id":1,"score":-0.0}"#,
+        ]
+        .iter()
+        .map(|l| l.to_vec())
+        .collect();
+        for depth in [127, 128, 129, 10_000] {
+            let mut open = br#"{"id":1,"x":"#.to_vec();
+            open.extend(std::iter::repeat_n(b'[', depth));
+            let mut closed = open.clone();
+            closed.extend(std::iter::repeat_n(b']', depth));
+            closed.push(b'}');
+            open.push(b'}');
+            lines.push(open);
+            lines.push(closed);
+        }
+        let mut long = br#"{"id":1,"category":""#.to_vec();
+        long.extend(std::iter::repeat_n(b'a', 100_000));
+        long.extend_from_slice(b"\"}");
+        lines.push(long);
+        lines
+    }
+
+    #[test]
+    fn sonic_decodes_what_serde_json_decodes_and_refuses_with_its_reasons() {
+        let (serde, sonic) = (JsonCodec::SerdeJson.decoder::<Rec>(), JsonCodec::Sonic.decoder::<Rec>());
+        for line in hostile_lines() {
+            let text = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
+            assert_eq!(sonic(&line), serde(&line), "line {text}");
+        }
+    }
+
+    #[test]
+    fn sonic_writes_serde_jsons_bytes() {
+        let strings = [
+            "plain",
+            "quote\" back\\ slash/",
+            "ctl \u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f} end",
+            "é ü 😀 \u{2028}\u{2029} \u{fffd}",
+            "</script>",
+            "",
+        ];
+        let floats = [
+            0.0,
+            -0.0,
+            1.0,
+            100.0,
+            0.1,
+            1e-7,
+            1e15,
+            1e16,
+            1e21,
+            123456789.123,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1.0 / 3.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let values = [None, Some(0), Some(-1), Some(i64::MIN), Some(i64::MAX)];
+        let (serde, sonic) = (JsonCodec::SerdeJson.encoder::<Rec>(), JsonCodec::Sonic.encoder::<Rec>());
+        let mut n = 0;
+        for (i, category) in strings.iter().enumerate() {
+            for (j, score) in floats.iter().enumerate() {
+                let record = Rec {
+                    id: [0, 1, u64::MAX][(i + j) % 3],
+                    value: values[(i + j) % values.len()],
+                    category: (*category).to_string(),
+                    score: (j % 4 != 3).then_some(*score),
+                    kind: (j % 2 == 0).then_some(Kind::Done),
+                };
+                let (mut a, mut b) = (b"prefix".to_vec(), b"prefix".to_vec());
+                assert_eq!(serde(&record, &mut a), sonic(&record, &mut b));
+                assert_eq!(String::from_utf8_lossy(&b), String::from_utf8_lossy(&a), "{record:?}");
+                n += 1;
+            }
+        }
+        assert_eq!(n, strings.len() * floats.len());
+        // A map whose keys are not strings: both write the number as the key.
+        let map = std::collections::BTreeMap::from([(1u32, "one"), (2, "two")]);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        assert_eq!(
+            JsonCodec::SerdeJson.encoder()(&map, &mut a),
+            JsonCodec::Sonic.encoder()(&map, &mut b)
+        );
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn codecs_by_name() {
+        for codec in JsonCodec::ALL {
+            assert_eq!(JsonCodec::from_name(codec.name()), Some(*codec));
+        }
+        assert_eq!(JsonCodec::from_name("sonic-rs"), Some(JsonCodec::Sonic));
+        assert_eq!(JsonCodec::from_name("simd"), None);
     }
 }

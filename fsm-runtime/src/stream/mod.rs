@@ -93,7 +93,7 @@ pub use self::concurrent::Concurrent;
 pub use self::csv_io::{CsvSink, CsvSource};
 pub use self::file::{AtomicFile, InputFile, OutputFile, distinct_files};
 #[cfg(feature = "jsonl")]
-pub use self::jsonl::{DEFAULT_MAX_RECORD_BYTES, JsonlSink, JsonlSource};
+pub use self::jsonl::{DEFAULT_MAX_RECORD_BYTES, JsonCodec, JsonlSink, JsonlSource};
 pub use self::memory::{ChannelSink, ChannelSource, FnSink, IterSource, MapSink, VecSink, channel};
 #[cfg(feature = "nats")]
 pub use self::nats::{JetStream, NatsConsumer, NatsDeadLetterSink, NatsSink, NatsSource, NatsUrl, Published};
