@@ -396,3 +396,103 @@ async fn a_pipeline_keeps_records_in_flight_in_order_on_a_current_thread_runtime
         }
     }
 }
+
+/// A data-driven machine with an async function that may fail, an `on_error` arc and a loop, in
+/// the DSL: `run_async` on the lean path (nothing observes the run) and on the general one
+/// (history) must agree.
+mod retry_loop {
+    fsm::fsm! {
+        machine RetryLoop {
+            data: crate::support::Doc;
+            functions { work: async, again: async, is_done }
+            start state start;
+            state working { transform: work; on_error: recovering; }
+            state recovering { transform: again; }
+            end state done;
+            start -> working;
+            working -> done if is_done;
+            working -> working;
+            recovering -> done;
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct Steps;
+
+    impl RetryLoopFns for Steps {
+        async fn work(
+            &self,
+            data: &mut crate::support::Doc,
+            _: &mut fsm_runtime::Context<'_>,
+        ) -> Result<(), fsm_runtime::FnError> {
+            data.value += 1;
+            tokio::task::yield_now().await;
+            if data.fail && data.value == 3 {
+                return Err(fsm_runtime::FnError::new("work failed"));
+            }
+            data.log.push(format!("work {}", data.value));
+            Ok(())
+        }
+
+        async fn again(
+            &self,
+            data: &mut crate::support::Doc,
+            ctx: &mut fsm_runtime::Context<'_>,
+        ) -> Result<(), fsm_runtime::FnError> {
+            tokio::task::yield_now().await;
+            let function = ctx.error().map(|e| e.function).unwrap_or("none");
+            data.log.push(format!("recovered from {function}"));
+            Ok(())
+        }
+
+        fn is_done(&self, data: &crate::support::Doc) -> bool {
+            data.value >= 4
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn run_async_answers_the_same_whether_or_not_it_is_observed() {
+    use retry_loop::{RetryLoop, Steps};
+    let lean = RetryLoop::new(Steps);
+    let observed = lean.clone().with_options(fsm_runtime::RunOptions {
+        history: true,
+        ..lean.options()
+    });
+    for doc in [Doc::new(0), Doc::failing(0)] {
+        let (a, b) = (
+            lean.run_async(doc.clone()).await.unwrap(),
+            observed.run_async(doc).await.unwrap(),
+        );
+        assert_eq!((a.end, &a.data, a.transitions), (b.end, &b.data, b.transitions));
+        assert_eq!(a.error.map(|e| e.function), b.error.map(|e| e.function));
+        assert!(a.history.is_empty());
+        assert_eq!(b.history.len() as u32, b.transitions + 1);
+    }
+    // The failing run: the copy of the record rolled back, the `on_error` arc followed.
+    let out = lean.run_async(Doc::failing(0)).await.unwrap();
+    assert_eq!(out.data.log, ["work 1", "work 2", "recovered from work"]);
+    assert_eq!(out.data.value, 2);
+    assert_eq!(out.end, retry_loop::RetryLoopEnd::Done);
+    assert_eq!(out.transitions, 5);
+
+    // The step limit: the same error on both paths.
+    for history in [false, true] {
+        let limited = lean.clone().with_options(fsm_runtime::RunOptions {
+            max_transitions: 2,
+            history,
+        });
+        let failure = limited.run_async(Doc::new(0)).await.unwrap_err();
+        assert!(
+            matches!(
+                failure.error,
+                fsm_runtime::RunError::StepLimit {
+                    limit: 2,
+                    state: "working"
+                }
+            ),
+            "{:?}",
+            failure.error
+        );
+    }
+}

@@ -16,8 +16,10 @@
 use std::future::Future;
 use std::time::Instant;
 
-use super::{CallResult, Cx, Frames, MachineDef, Phase, Run, stuck};
-use crate::core::{FnError, HandleError, RunError, RunOptions, RunResult, StateName, Status};
+use super::{
+    CallResult, Cx, Frames, MachineDef, Next, Phase, Run, limit, pop_frame, recalled, remember, state_error, stuck,
+};
+use crate::core::{FnError, HandleError, Outcome, RunError, RunOptions, RunResult, StateName, Status};
 
 /// The table of a machine with async functions that the async loop adds to [`MachineDef`]:
 /// entering a state, awaiting its functions. Generated code implements it for machines that
@@ -36,8 +38,33 @@ pub trait AsyncMachineDef<F, R>: MachineDef<F, R> {
 impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
     /// Runs `data` from the start state to an end state, as `run_async` does: the async
     /// `Run::complete`.
-    pub async fn complete_async(fns: F, res: R, data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
-        Self::with_resources(fns, res, data, options).finish_async().await
+    ///
+    /// A run nothing observes (no history, no tracing subscriber, no compensation) takes the lean
+    /// path, [`lean_async`]: the same moves, counts and errors, with the position and the count
+    /// in locals. The general path is boxed: its future (a whole [`Run`] and the chain of the
+    /// loop's futures) would otherwise set the size of every run's future, which an executor
+    /// moves into its task and a set of runs in flight keeps, one per record.
+    pub async fn complete_async(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
+        if M::COMPENSATES || options.history || crate::private::tracing_enabled() {
+            return Box::pin(Self::with_resources(fns, res, data, options).finish_async()).await;
+        }
+        let mut cx = Cx {
+            fns,
+            res,
+            error: None,
+            store: None,
+            state_data: (),
+        };
+        match lean_async::<M, F, R>(&mut cx, &mut data, options.max_transitions).await {
+            Ok((end, transitions)) => Ok(Outcome {
+                end,
+                data,
+                error: cx.into_error(),
+                transitions,
+                history: Vec::new(),
+            }),
+            Err(error) => Err(crate::core::Failure { error, data }),
+        }
     }
 
     /// [`Run::step`] for a machine with async functions: takes one transition, awaiting the
@@ -228,5 +255,105 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
             self.record(to, begin, false);
         }
         result
+    }
+}
+
+/// `finish_async` from the start, for a run nothing observes: the async twin of the synchronous
+/// loop's `lean`. One loop awaits the functions of the state it enters, stops at an end state (or
+/// leaves a pushed network), or picks the next eventless arc and counts it; a failure follows the
+/// state's `on_error` arc. The same moves, errors, counts and hooks as the general path
+/// (`begin_async`, then `run_to_end_async`), with the position, the count and the frames in
+/// locals, and one future (`enter_async`'s) awaited below it, where the general path polls a chain
+/// of six.
+async fn lean_async<M: AsyncMachineDef<F, R>, F, R>(
+    cx: &mut Cx<M::Data, F, R>,
+    data: &mut M::Data,
+    max: u32,
+) -> Result<(M::End, u32), RunError> {
+    let mut transitions: u32 = 0;
+    let mut frames = M::Frames::default();
+    let mut recall: Vec<Option<M::Pos>> = vec![None; M::HISTORY_SLOTS];
+    let mut to = M::START;
+    // Into the superstates around the start state: a failure is the start state's.
+    let mut failed = M::begin(cx, data).err();
+    loop {
+        // A failure moved out before the await, not kept across it: the run's future stays small.
+        let entered = match failed {
+            None => M::enter_async(cx, data, to).await,
+            Some(failure) => Err(failure),
+        };
+        failed = None;
+        if let Err(failure) = entered {
+            // The state's (or its arc's) function failed: its `on_error` arc, or stop.
+            let target = M::on_error_for(to, &failure.1);
+            let failure = state_error::<M, F, R, ()>(to, failure);
+            let Some(next) = target else {
+                return Err(RunError::Function(failure));
+            };
+            cx.error = Some(Box::new(failure));
+            if transitions >= max {
+                return Err(limit(max, to));
+            }
+            transitions = transitions.wrapping_add(1);
+            remember::<M, F, R, ()>(&mut recall, to);
+            M::on_transition(&cx.fns, to, next);
+            to = next;
+            continue;
+        }
+        if M::is_end(to) {
+            // The end of the run, or of a pushed network: the return state of its push arc.
+            let Some(ret) = pop_frame::<M, F, R, ()>(&mut frames) else {
+                return match M::end_of(to) {
+                    Some(end) => Ok((end, transitions)),
+                    None => Err(stuck::<M, F, R, ()>(to)),
+                };
+            };
+            if transitions >= max {
+                return Err(limit(max, to));
+            }
+            transitions = transitions.wrapping_add(1);
+            remember::<M, F, R, ()>(&mut recall, to);
+            M::on_transition(&cx.fns, to, ret);
+            to = ret;
+            continue;
+        }
+        // The eventless arcs of `to`; an internal one stays (its functions not run again) and
+        // picks again, the step limit ending a loop of it.
+        loop {
+            let next = match M::visit::<false, true>(cx, data, to) {
+                Ok(Some(next)) => next,
+                // A state that waits for an event, or has no arc available: the run stops there.
+                Ok(None) => return Err(stuck::<M, F, R, ()>(to)),
+                Err(failure) => {
+                    failed = Some(failure);
+                    break;
+                }
+            };
+            if transitions >= max {
+                return Err(limit(max, to));
+            }
+            transitions = transitions.wrapping_add(1);
+            let from = to;
+            to = match next {
+                Next::To(p) => p,
+                Next::Resume { slot, or } => {
+                    remember::<M, F, R, ()>(&mut recall, from);
+                    recalled::<M, F, R, ()>(&recall, slot, or)
+                }
+                Next::Push { start, ret } => {
+                    if !frames.push(ret) {
+                        return Err(limit(max, from));
+                    }
+                    start
+                }
+                Next::Stay => {
+                    M::on_transition(&cx.fns, from, from);
+                    continue;
+                }
+            };
+            remember::<M, F, R, ()>(&mut recall, from);
+            M::on_transition(&cx.fns, from, to);
+            break;
+        }
     }
 }
