@@ -32,6 +32,10 @@ use super::{ChunkCommit, Committed, DeadLetter, Decoder, Poison, Position, Raw, 
 /// How long a fetch waits for a message when none is there, before it looks again (and, for a
 /// source that stops when drained, asks the consumer whether anything is left).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// The same wait for a source that stops when drained, once the stream has nothing pending but
+/// other workers still hold messages: it exits as soon as their last acknowledgement lands
+/// (within this time), instead of up to [`IDLE_WAIT`] later, which the run's wall time would show.
+const DRAIN_WAIT: Duration = Duration::from_millis(50);
 /// A message delivered for at least this time is processed in a chunk of its own, once every
 /// earlier chunk is acknowledged, and fetched alone: if it crashes its worker, it takes no other
 /// message with it (a crash counts as one more delivery of every message the worker held).
@@ -532,7 +536,7 @@ impl<T> NatsSource<T> {
     }
 
     /// One pull request: at most a batch of what is there now, or (`wait`) one message as soon
-    /// as there is one, within [`IDLE_WAIT`].
+    /// as there is one, within [`IDLE_WAIT`] ([`DRAIN_WAIT`] for a source that stops when drained).
     fn fetch(&mut self, wait: bool) -> io::Result<usize> {
         let consumer = &self.consumer;
         let batch = if self.small_fetch { 1 } else { self.batch };
@@ -540,7 +544,8 @@ impl<T> NatsSource<T> {
             .js
             .block_on(async {
                 let mut stream = if wait {
-                    consumer.batch().max_messages(1).expires(IDLE_WAIT).messages().await?
+                    let expires = if self.until_drained { DRAIN_WAIT } else { IDLE_WAIT };
+                    consumer.batch().max_messages(1).expires(expires).messages().await?
                 } else {
                     consumer.fetch().max_messages(batch).messages().await?
                 };
