@@ -26,6 +26,8 @@ pub use crate::run::{Change, Run};
 /// Items generated code uses. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    /// The body of a generated `run`.
+    pub use crate::__fsm_complete as complete;
     /// The built-in functions (with the `builtins` feature).
     #[cfg(feature = "builtins")]
     pub use crate::builtins;

@@ -4,6 +4,9 @@
 //! Three times: generated, a hand-written `match` that inlines every exit and entry action, and
 //! statig, whose superstates and entry/exit actions are the model of this feature. It accepts the
 //! same events in the same states as the flat player, so they are fed the same sequence.
+//!
+//! Instructions per event (`scripts/callgrind.sh`, one run): hand-written 18.91, generated 20.33
+//! (1.07×; the goal of issue 19 is 1.05×).
 
 use std::hint::black_box;
 

@@ -2,6 +2,9 @@
 //! `machines/streaming_processor.yaml` (copy mode) and from `machines/streaming_processor_direct.yaml`
 //! (the same machine in direct mode), against the same logic as a plain function. The record type
 //! and its functions are the ones of the streaming example (`fsm_examples::record`).
+//!
+//! Instructions per record (`scripts/callgrind.sh`, one run): plain 277.93, direct 357.92 (1.29×),
+//! copy 385.36 (1.39×); the goal of issue 10 is 1.25× direct.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};

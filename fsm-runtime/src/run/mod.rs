@@ -146,6 +146,11 @@ pub trait MachineDef<F, R, L = ()>: Sized + 'static {
     }
     /// How many superstates with history the machine has: the run keeps a slot for each.
     const HISTORY_SLOTS: usize = 0;
+    /// The most transitions a run can take, when no path of eventless and `on_error` arcs comes
+    /// back to a state it left (`None`: a loop is possible, or the machine pushes networks or
+    /// resumes a history). A run whose step limit is at least this cannot reach it: the lean loop
+    /// then counts its transitions without checking them against the limit.
+    const LONGEST: Option<u32> = None;
     /// The history slot `pos` is recorded in when the run leaves it (the slot of the superstate
     /// with history it is inside).
     #[inline(always)]
@@ -368,21 +373,58 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     }
 
     /// Runs `data` from the start state to an end state, as `Run::with_resources(..).finish()`
-    /// does, without building the run when nothing observes it.
+    /// does, without building the run when nothing observes it. Generated `run` functions use
+    /// [`complete!`](crate::__private::complete) instead, which keeps the record where the caller
+    /// put it (a record passed by value to this function is copied once more).
     #[inline(always)]
     pub fn complete(fns: F, res: R, mut data: M::Data, options: RunOptions) -> RunResult<M::End, M::Data> {
+        match Self::lean_context(fns, res, &options) {
+            Ok(cx) => match Self::lean_finish(cx, &mut data, options.max_transitions) {
+                Ok((end, transitions, error)) => Ok(Outcome {
+                    end,
+                    data,
+                    error,
+                    transitions,
+                    history: Vec::new(),
+                }),
+                Err(error) => Err(crate::core::Failure { error, data }),
+            },
+            Err((fns, res)) => Self::with_resources(fns, res, data, options).finish_observed(),
+        }
+    }
+
+    /// For [`complete!`](crate::__private::complete): the context of a run from the start that
+    /// nothing observes (no history, no tracing, no compensation), or the functions and resources
+    /// handed back when the run takes the general path.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn lean_context(fns: F, res: R, options: &RunOptions) -> Result<Cx<M::Data, F, R, L>, (F, R)> {
         const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         if M::COMPENSATES || options.history || crate::private::tracing_enabled() {
-            return Self::with_resources(fns, res, data, options).finish_observed();
+            return Err((fns, res));
         }
-        let mut cx = Cx {
+        Ok(Cx {
             fns,
             res,
             error: None,
             store: None,
             state_data: L::default(),
-        };
-        lean_run!(M, F, R, L, cx, data, options.max_transitions)
+        })
+    }
+
+    /// For [`complete!`](crate::__private::complete): the lean run of `data`, in place, from the
+    /// start state: the end state, the transitions taken and the last error an `on_error` arc
+    /// followed.
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    pub fn lean_finish(
+        mut cx: Cx<M::Data, F, R, L>,
+        data: &mut M::Data,
+        max: u32,
+    ) -> Result<(M::End, u32, Option<Box<StateError>>), RunError> {
+        let (end, transitions) = lean_any::<M, F, R, L>(&mut cx, data, max)?;
+        Ok((end, transitions, cx.into_error()))
     }
 
     /// A run of `data` that is in state `at` already, as if it had entered it: nothing runs
@@ -530,8 +572,9 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     }
 
     /// `finish` the general way: a run under way, or one that history or tracing observes.
+    #[doc(hidden)]
     #[inline(never)]
-    fn finish_observed(mut self) -> RunResult<M::End, M::Data> {
+    pub fn finish_observed(mut self) -> RunResult<M::End, M::Data> {
         self.catch_up();
         let ran = match &self.phase {
             Phase::Start => self.begin().and_then(|()| self.run_to_end()),
@@ -846,7 +889,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
 /// again, inlined or not (measured: 24 instructions per record of the seed processor).
 macro_rules! lean_run {
     ($m:ty, $f:ty, $r:ty, $l:ty, $cx:ident, $data:ident, $max:expr) => {
-        match lean::<$m, $f, $r, $l>(&mut $cx, &mut $data, $max) {
+        match lean_any::<$m, $f, $r, $l>(&mut $cx, &mut $data, $max) {
             Ok((end, transitions)) => Ok(Outcome {
                 end,
                 data: $data,
@@ -860,13 +903,73 @@ macro_rules! lean_run {
 }
 use lean_run;
 
+/// The body of a generated machine's `run(&self, mut data)`: [`Run::complete`] with the record
+/// kept in the caller's `data` (the function's argument), run in place and moved once, into the
+/// outcome. A macro, not a function, for the reason [`lean_run`] is one (measured: 19
+/// instructions per record of the seed processor). `$run` is the machine's `Run` type (its
+/// functions and resources inferred: `Run<Def, _, _>`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __fsm_complete {
+    ($run:ty, $fns:expr, $res:expr, $data:ident, $options:expr) => {{
+        let __options: $crate::RunOptions = $options;
+        match <$run>::lean_context($fns, $res, &__options) {
+            ::core::result::Result::Ok(__cx) => {
+                match <$run>::lean_finish(__cx, &mut $data, __options.max_transitions) {
+                    ::core::result::Result::Ok((end, transitions, error)) => {
+                        ::core::result::Result::Ok($crate::Outcome {
+                            end,
+                            data: $data,
+                            error,
+                            transitions,
+                            history: ::std::vec::Vec::new(),
+                        })
+                    }
+                    ::core::result::Result::Err(error) => {
+                        ::core::result::Result::Err($crate::Failure { error, data: $data })
+                    }
+                }
+            }
+            ::core::result::Result::Err((__fns, __res)) => {
+                <$run>::with_resources(__fns, __res, $data, __options).finish_observed()
+            }
+        }
+    }};
+}
+
 /// `finish` from the start, for a run nothing observes: one loop that enters a state, stops at an
 /// end state, or picks the next arc and counts it. The same moves, errors and counts as the
 /// general path (`begin`, then `run_to_end`), with its position, count and frames in locals.
 /// It works on the record where the caller holds it, and answers the end state and the count:
 /// the caller moves the record once, into the outcome.
 #[inline(always)]
-fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
+fn lean_any<M: MachineDef<F, R, L>, F, R, L: Default>(
+    cx: &mut Cx<M::Data, F, R, L>,
+    data: &mut M::Data,
+    max: u32,
+) -> Result<(M::End, u32), RunError> {
+    match M::LONGEST {
+        None => lean::<M, F, R, L, true>(cx, data, max),
+        // No loop: a run cannot take more than `longest` transitions, within the limit.
+        Some(longest) if longest <= max => lean::<M, F, R, L, false>(cx, data, max),
+        Some(_) => lean_limited::<M, F, R, L>(cx, data, max),
+    }
+}
+
+/// [`lean`] with a step limit below the longest path of a machine without loops: checked, out of
+/// line (a limit that low is for tests).
+#[inline(never)]
+fn lean_limited<M: MachineDef<F, R, L>, F, R, L: Default>(
+    cx: &mut Cx<M::Data, F, R, L>,
+    data: &mut M::Data,
+    max: u32,
+) -> Result<(M::End, u32), RunError> {
+    lean::<M, F, R, L, true>(cx, data, max)
+}
+
+/// The loop of [`lean_any`]: `LIMITED` checks each transition against the step limit `max`.
+#[inline(always)]
+fn lean<M: MachineDef<F, R, L>, F, R, L: Default, const LIMITED: bool>(
     cx: &mut Cx<M::Data, F, R, L>,
     data: &mut M::Data,
     max: u32,
@@ -883,7 +986,7 @@ fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
             return Err(RunError::Function(failure));
         };
         cx.error = Some(Box::new(failure));
-        if max == 0 {
+        if LIMITED && max == 0 {
             return Err(limit(max, to));
         }
         transitions = 1;
@@ -894,7 +997,7 @@ fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
     loop {
         let failed = match M::visit::<true, true>(cx, data, to) {
             Ok(Some(next)) => {
-                if transitions >= max {
+                if LIMITED && transitions >= max {
                     return Err(limit(max, to));
                 }
                 transitions = transitions.wrapping_add(1);
@@ -924,11 +1027,17 @@ fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
             }
             // No eventless arc: an end state (of a pushed network, or of the run), or stuck.
             Ok(None) => {
+                // In the main network, the end state is the whole answer: one look-up.
+                if frames.is_empty()
+                    && let Some(end) = M::end_of(to)
+                {
+                    return Ok((end, transitions));
+                }
                 if !M::is_end(to) {
                     return Err(stuck::<M, F, R, L>(to));
                 }
                 if let Some(ret) = pop_frame::<M, F, R, L>(&mut frames) {
-                    if transitions >= max {
+                    if LIMITED && transitions >= max {
                         return Err(limit(max, to));
                     }
                     transitions = transitions.wrapping_add(1);
@@ -951,7 +1060,7 @@ fn lean<M: MachineDef<F, R, L>, F, R, L: Default>(
             return Err(RunError::Function(failure));
         };
         cx.error = Some(Box::new(failure));
-        if transitions >= max {
+        if LIMITED && transitions >= max {
             return Err(limit(max, to));
         }
         transitions = transitions.wrapping_add(1);

@@ -593,3 +593,70 @@ fn a_state_failing_on_entry_follows_its_error_arc_however_many_events_came_befor
         assert!(run.cx.error.as_ref().is_some_and(|e| e.function == "lock"));
     }
 }
+
+/// A chain without loops, `a -> b -> c` (an end state), that says so: `LONGEST` is 2.
+enum Chain {}
+
+impl MachineDef<(), ()> for Chain {
+    type Pos = P;
+    type End = End;
+    type Data = Vec<&'static str>;
+    type Event = core::convert::Infallible;
+    type Frames = NoFrames;
+    const NAME: &'static str = "Chain";
+    const START: P = P::Start;
+    const LONGEST: Option<u32> = Some(2);
+
+    fn network(_: P) -> &'static str {
+        "main"
+    }
+    fn is_end(pos: P) -> bool {
+        pos == P::Done
+    }
+    fn end_of(pos: P) -> Option<End> {
+        (pos == P::Done).then_some(End::Done)
+    }
+    fn visit<const ENTER: bool, const PICK: bool>(
+        _: &mut Cx<Vec<&'static str>, ()>,
+        data: &mut Vec<&'static str>,
+        at: P,
+    ) -> Choice<P> {
+        if ENTER {
+            data.push(at.name());
+        }
+        if !PICK {
+            return Ok(None);
+        }
+        Ok(match at {
+            P::Start => Some(Next::To(P::Count)),
+            P::Count => Some(Next::To(P::Done)),
+            _ => None,
+        })
+    }
+}
+
+#[test]
+fn a_machine_without_loops_keeps_its_step_limit_when_the_limit_is_below_its_longest_run() {
+    let run = |max_transitions| {
+        let options = RunOptions {
+            max_transitions,
+            history: false,
+        };
+        Run::<Chain, ()>::complete((), (), Vec::new(), options)
+    };
+    // At or above the longest run: unchecked, the same outcome.
+    for max in [2, 3, 1000] {
+        let out = run(max).unwrap();
+        assert_eq!(
+            (out.end, out.transitions, out.data),
+            (End::Done, 2, vec!["start", "count", "done"])
+        );
+    }
+    // Below it: the limit stops the run where it was, as for any machine.
+    let failure = run(1).unwrap_err();
+    match failure.error {
+        RunError::StepLimit { limit, state } => assert_eq!((limit, state), (1, "count")),
+        other => panic!("expected the step limit, got {other:?}"),
+    }
+    assert_eq!(failure.data, vec!["start", "count"]);
+}

@@ -221,9 +221,9 @@ impl Gen<'_> {
                 #[inline]
                 pub fn run(
                     &self,
-                    data: #data,
+                    mut data: #data,
                 ) -> #rt::RunResult<#end, #data> {
-                    #rt::Run::<#def, _, _ #state_data>::complete(&self.fns, #res_borrowed_or_unit data, self.options)
+                    #rt::complete!(#rt::Run<#def, _, _ #state_data>, &self.fns, #res_borrowed_or_unit data, self.options)
                 }
             }
         };

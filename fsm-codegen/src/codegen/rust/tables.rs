@@ -280,6 +280,11 @@ impl Gen<'_> {
             )
         });
         let compensate = self.compensate_table(&all);
+        // The longest run of a machine without loops: the lean loop then skips the step limit.
+        let longest_const = longest_run(m).map(|n| {
+            let n = proc_macro2::Literal::u32_unsuffixed(n);
+            quote!(const LONGEST: __fsm::Option<u32> = __fsm::Some(#n);)
+        });
         // Durable runs resume from the names a store saved: every position, for a machine with a
         // record store (data-driven and synchronous, as `resume_stored` is).
         let positions_const = (m.uses_store() && !m.is_event_driven() && !m.is_async()).then(|| {
@@ -425,6 +430,7 @@ impl Gen<'_> {
                     const START: #pos = #pos::START;
                     #history_const
                     #compensates_const
+                    #longest_const
                     #positions_const
                     #async_const
 
@@ -598,4 +604,57 @@ impl Gen<'_> {
             return #rt::Ok(#rt::Some(#next));
         })
     }
+}
+
+/// The most transitions a run of a data-driven machine can take from its start state (its
+/// eventless arcs and `on_error` arcs, every one a transition), when none of those paths comes
+/// back to a state: `None` when one may (a loop, an internal arc), for an event-driven machine,
+/// and for a machine that pushes networks or resumes a history (whose paths the run loop counts
+/// with frames and slots).
+fn longest_run(m: &ir::Machine) -> Option<u32> {
+    if m.is_event_driven() || m.has_push_arcs() || m.networks.len() != 1 || m.history_slots > 0 {
+        return None;
+    }
+    let net = m.main_network();
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); net.states.len()];
+    for arc in net.arcs.iter().filter(|a| a.event.is_none()) {
+        match arc.target {
+            Target::State(_) if arc.internal || arc.resume.is_some() => return None,
+            Target::State(to) => next[arc.from.0].push(to.0),
+            Target::Push { .. } => return None,
+        }
+    }
+    for (i, s) in net.states.iter().enumerate() {
+        next[i].extend(s.on_error.iter().chain(s.error_arcs.iter().map(|e| &e.to)).map(|t| t.0));
+    }
+    // Depth-first, without recursion: `longest[s]` once every state after `s` is done; a state
+    // met again while on the path closes a loop.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut mark = vec![Mark::New; net.states.len()];
+    let mut longest = vec![0u32; net.states.len()];
+    let mut path = vec![(net.start.0, 0usize)];
+    mark[net.start.0] = Mark::OnPath;
+    while let Some(&mut (s, ref mut k)) = path.last_mut() {
+        if let Some(&t) = next[s].get(*k) {
+            *k += 1;
+            match mark[t] {
+                Mark::OnPath => return None,
+                Mark::New => {
+                    mark[t] = Mark::OnPath;
+                    path.push((t, 0));
+                }
+                Mark::Done => {}
+            }
+        } else {
+            longest[s] = next[s].iter().map(|&t| longest[t].saturating_add(1)).max().unwrap_or(0);
+            mark[s] = Mark::Done;
+            path.pop();
+        }
+    }
+    Some(longest[net.start.0])
 }
