@@ -398,6 +398,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// handed back when the run takes the general path.
     #[doc(hidden)]
     #[inline(always)]
+    #[allow(clippy::type_complexity)] // a context or the two parts back, read where it is matched
     pub fn lean_context(fns: F, res: R, options: &RunOptions) -> Result<Cx<M::Data, F, R, L>, (F, R)> {
         const { assert!(!M::ASYNC, "{}", SYNC_ON_ASYNC) };
         if M::COMPENSATES || options.history || crate::private::tracing_enabled() {

@@ -636,6 +636,7 @@ impl MachineDef<(), ()> for Chain {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // the runtime's own Result, as callers get it
 fn a_machine_without_loops_keeps_its_step_limit_when_the_limit_is_below_its_longest_run() {
     let run = |max_transitions| {
         let options = RunOptions {
