@@ -68,7 +68,8 @@ pub(crate) trait OpenTransaction {
     fn handle(&self) -> usize;
     /// Commits (`commit`) or rolls back, and gives the connection back.
     fn finish(self: Box<Self>, commit: bool) -> Result<(), ResourceError>;
-    /// For the handle to reach its connection.
+    /// For the handle to reach its connection (the PostgreSQL handle's).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
