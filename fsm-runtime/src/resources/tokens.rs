@@ -85,7 +85,7 @@ impl fmt::Display for TokenUsage {
 }
 
 /// A running total of tokens, shared by its clones and safe to add to from any thread: an LLM
-/// handle's ([`AsyncLlm::tokens`](super::AsyncLlm::tokens)), which every call through the
+/// handle's (`AsyncLlm::tokens`, feature `llm-async`), which every call through the
 /// handle or its clones adds to.
 #[derive(Clone, Debug, Default)]
 pub struct TokenMeter(Arc<[AtomicU64; 3]>);

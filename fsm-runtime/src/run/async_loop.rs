@@ -40,7 +40,7 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
     /// `Run::complete`.
     ///
     /// A run nothing observes (no history, no tracing subscriber, no compensation) takes the lean
-    /// path, [`lean_async`]: the same moves, counts and errors, with the position and the count
+    /// path (`lean_async`): the same moves, counts and errors, with the position and the count
     /// in locals. The general path is boxed: its future (a whole [`Run`] and the chain of the
     /// loop's futures) would otherwise set the size of every run's future, which an executor
     /// moves into its task and a set of runs in flight keeps, one per record.

@@ -254,7 +254,7 @@ impl<'a, M: Machine> Pipeline<'a, M> {
     }
 
     /// Reports in [`Summary::tokens`] the tokens `meter` counts while the pipeline runs: an LLM
-    /// handle's ([`AsyncLlm::tokens`](crate::resources::AsyncLlm::tokens)), which counts every
+    /// handle's (`AsyncLlm::tokens`, feature `llm-async`), which counts every
     /// call of the handle and its clones, so a pipeline that shares its handle with other work
     /// counts that work too. Give several meters and the summary has their sum. Without one the
     /// summary's `tokens` is `None` and the pipeline does nothing for tokens.
