@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::Parser;
 use fsm_examples::api::{Api, ApiOrchestration, ApiOrchestrationEnd, ApiOrchestrationResources, Application};
 use fsm_examples::api_server::{Behaviour, Server};
+use fsm_runtime::resources::with_vars;
 use fsm_runtime::stream::{Concurrent, IterSource, Pipeline, VecSink};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -56,13 +57,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         return Err("--failure-rate must be from 0 to 1".into());
     }
     let concurrency = args.concurrency.max(1);
-    // The services' address must be known before the resources open (their `base_url` is
-    // `${API_URL}/...`), and the environment may be changed only while no other thread runs.
+    // The services' address is known once the server listens; the resources' `base_url` is
+    // `${API_URL}/...`, handed in for their opening only (`with_vars`), not set in the
+    // process's environment.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
-    // SAFETY: no other thread has been started yet (the server starts below), so nothing reads
-    // the environment while it changes.
-    unsafe { std::env::set_var("API_URL", &url) };
     let server = Server::start_on(
         listener,
         Behaviour {
@@ -70,7 +69,7 @@ fn run(args: Args) -> Result<(), BoxError> {
             failure_rate: args.failure_rate,
         },
     )?;
-    let resources = ApiOrchestrationResources::open()?;
+    let resources = with_vars([("API_URL", url.as_str())], ApiOrchestrationResources::open)?;
     let machine = Arc::new(ApiOrchestration::new(Api, resources));
 
     let decided = VecSink::new();

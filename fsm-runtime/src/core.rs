@@ -142,7 +142,8 @@ impl FnError {
         self
     }
 
-    /// The message.
+    /// The message: empty for an error that is only its cause, as a resource's error converted by
+    /// `?` is (its `Display` is then the cause's).
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -172,11 +173,12 @@ impl FnError {
 
 impl fmt::Display for FnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(src) = &self.source {
-            write!(f, ": {src}")?;
+        match (&self.source, self.message.is_empty()) {
+            // An error that is only its cause (a `ResourceError` through `?`): the cause's words, once.
+            (Some(src), true) => write!(f, "{src}"),
+            (Some(src), false) => write!(f, "{}: {src}", self.message),
+            (None, _) => f.write_str(&self.message),
         }
-        Ok(())
     }
 }
 

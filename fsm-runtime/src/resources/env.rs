@@ -5,6 +5,7 @@
 
 use super::ResourceError;
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// `text` with every `${NAME}` replaced by the value of environment variable `NAME`.
 ///
@@ -54,12 +55,64 @@ pub fn expand_env<'a>(key: &'static str, text: &'a str) -> Result<Cow<'a, str>, 
                 reason: format!("`${{{name}}}` is not an environment variable name (in `{text}`)"),
             });
         }
-        let value = std::env::var(name).map_err(|_| ResourceError::Env { var: name.to_owned() })?;
+        let value = var(name)?;
         out.push_str(&value);
         rest = &after[close + 1..];
     }
     out.push_str(rest);
     Ok(Cow::Owned(out))
+}
+
+thread_local! {
+    /// The variables [`with_vars`] gives the code it runs on this thread.
+    static SCOPED: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `open` (typically a machine's `Resources::open()`) with `vars` as environment variables
+/// that take precedence over the process's, on this thread only: for `${NAME}` in settings,
+/// `url_env` and `api_key_env`. A program that learns a setting at run time (the port of a server
+/// it just started, a password from a vault) hands it in here instead of changing the process's
+/// environment, which is unsound while other threads may read it (`std::env::set_var`).
+/// Nested calls see the variables of every enclosing call, the innermost first.
+///
+/// ```
+/// use fsm_runtime::resources::{expand_env, with_vars};
+/// let url = with_vars([("API_URL", "http://127.0.0.1:8080")], || expand_env("base_url", "${API_URL}/v1"));
+/// assert_eq!(url?, "http://127.0.0.1:8080/v1");
+/// // Outside the call, the variable is not set.
+/// assert!(expand_env("base_url", "${API_URL}/v1").is_err());
+/// # Ok::<(), fsm_runtime::resources::ResourceError>(())
+/// ```
+pub fn with_vars<K, V, R>(vars: impl IntoIterator<Item = (K, V)>, open: impl FnOnce() -> R) -> R
+where
+    K: Into<String>,
+    V: Into<String>,
+{
+    /// Takes the call's variables off again however `open` ends (a panic included).
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.borrow_mut().truncate(self.0));
+        }
+    }
+    let depth = SCOPED.with(|s| {
+        let mut s = s.borrow_mut();
+        let depth = s.len();
+        s.extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        depth
+    });
+    let _restore = Restore(depth);
+    open()
+}
+
+/// The value of variable `name`: the innermost [`with_vars`]'s on this thread, else the
+/// process's.
+pub(crate) fn var(name: &str) -> Result<String, ResourceError> {
+    let scoped = SCOPED.with(|s| s.borrow().iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
+    match scoped {
+        Some(value) => Ok(value),
+        None => std::env::var(name).map_err(|_| ResourceError::Env { var: name.to_owned() }),
+    }
 }
 
 /// Letters, digits and `_`, not starting with a digit.

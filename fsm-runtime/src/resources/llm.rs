@@ -73,7 +73,7 @@ impl Resource for Llm {
         let http = Http::from_config(&http_config)?;
         let authorization = match &config.api_key_env {
             Some(var) => {
-                let key = std::env::var(var).map_err(|_| ResourceError::Env { var: var.clone() })?;
+                let key = super::env::var(var)?;
                 Some(format!("Bearer {key}").into())
             }
             None => None,

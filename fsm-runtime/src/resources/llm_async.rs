@@ -170,7 +170,7 @@ impl Resource for AsyncLlm {
         }
         let authorization = match &config.api_key_env {
             Some(var) => {
-                let key = std::env::var(var).map_err(|_| ResourceError::Env { var: var.clone() })?;
+                let key = super::env::var(var)?;
                 Some(format!("Bearer {key}"))
             }
             None => None,

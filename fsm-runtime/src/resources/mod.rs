@@ -59,7 +59,7 @@ mod tokens;
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) mod transaction;
 
-pub use self::env::expand_env;
+pub use self::env::{expand_env, with_vars};
 pub use self::files::Files;
 pub use self::health::{Health, HealthError, ResourceSet, Watched};
 #[cfg(feature = "http")]
@@ -403,7 +403,8 @@ impl From<ResourceError> for crate::FnError {
             ResourceError::HttpAsync { source, .. } if source.is_timeout() => Some(crate::ErrorKind::TIMEOUT),
             _ => None,
         };
-        let error = crate::FnError::with_source(e.to_string(), e);
+        // The message is the cause's own: a dead letter says it once.
+        let error = crate::FnError::with_source("", e);
         match kind {
             Some(kind) => error.with_kind(kind),
             None => error,
@@ -650,7 +651,7 @@ impl Secret {
     pub fn resolve(&self) -> Result<String, ResourceError> {
         match self {
             Secret::Value(v) => expand_env("url", v).map(std::borrow::Cow::into_owned),
-            Secret::Env(var) => std::env::var(var).map_err(|_| ResourceError::Env { var: var.clone() }),
+            Secret::Env(var) => env::var(var),
         }
     }
 }
@@ -922,4 +923,23 @@ fn excerpt(body: &[u8]) -> String {
     const MAX: usize = 1024;
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
     text.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResourceError;
+    use crate::FnError;
+
+    #[test]
+    fn a_resource_error_through_question_mark_says_its_words_once_and_stays_its_cause() {
+        let error = FnError::from(ResourceError::Env { var: "API_URL".into() });
+        assert_eq!(error.to_string(), "environment variable `API_URL` is not set");
+        let cause = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<ResourceError>());
+        assert!(matches!(cause, Some(ResourceError::Env { var }) if var == "API_URL"));
+        let wrapped = FnError::with_source("fetching the customer", error);
+        assert_eq!(
+            wrapped.to_string(),
+            "fetching the customer: environment variable `API_URL` is not set"
+        );
+    }
 }
