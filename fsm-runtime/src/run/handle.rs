@@ -66,13 +66,16 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
                 self.transitions = self.transitions.wrapping_add(1);
                 if !observe {
                     // `live` leads: the position is stored only when the run leaves the fast path.
+                    // Set before the target's functions run (they do not see it; a failure
+                    // clears it): each arm then ends in its target's entry, not in a tail that
+                    // every arm jumps to.
+                    self.live = Some(to);
                     if !M::bare(to)
                         && let Err(failed) = M::visit::<true, false>(&mut self.cx, &mut self.data, to)
                     {
                         return self.entry_failed(to, failed);
                     }
                     self.completed(to);
-                    self.live = Some(to);
                     return Ok(Status::Waiting(to));
                 }
                 // Observed: entered with a span and a history entry; a failure may follow an

@@ -290,6 +290,18 @@ pub struct Cx<D, F, R = (), L = ()> {
 }
 
 impl<D, F, R, L> Cx<D, F, R, L> {
+    /// [`Cx::into_error`] for a context made by [`Run::lean_context`]: it has no store, and a run
+    /// never gives it one (a store comes with the run, `stored_in`, never from a state), so its
+    /// empty store is not tested. The test would be one more per run: the store's address escapes
+    /// to the drops on the unwinding paths, so the compiler cannot see that it stays empty.
+    #[inline(always)]
+    fn into_lean_error(self) -> Option<Box<StateError>> {
+        let Cx { error, store, .. } = self;
+        debug_assert!(store.is_none(), "a lean run's context has no store");
+        std::mem::forget(store);
+        error
+    }
+
     /// The last error, ending the context. A store is dropped only where there is one: the
     /// common case, no store, costs a test, not a call.
     #[inline(always)]
@@ -424,8 +436,16 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         data: &mut M::Data,
         max: u32,
     ) -> Result<(M::End, u32, Option<Box<StateError>>), RunError> {
+        match M::LONGEST {
+            // No loop: a run cannot take more than `longest` transitions, within the limit.
+            Some(longest) if longest <= max => {}
+            // A limit below the longest path, checked out of line, the context moved there: the
+            // context of the common path stays local (its empty store known, not tested).
+            Some(_) => return lean_limited_finish::<M, F, R, L>(cx, data, max),
+            None => {}
+        }
         let (end, transitions) = lean_any::<M, F, R, L>(&mut cx, data, max)?;
-        Ok((end, transitions, cx.into_error()))
+        Ok((end, transitions, cx.into_lean_error()))
     }
 
     /// A run of `data` that is in state `at` already, as if it had entered it: nothing runs
@@ -966,6 +986,19 @@ fn lean_limited<M: MachineDef<F, R, L>, F, R, L: Default>(
     max: u32,
 ) -> Result<(M::End, u32), RunError> {
     lean::<M, F, R, L, true>(cx, data, max)
+}
+
+/// [`Run::lean_finish`] with a step limit below the longest path of a machine without loops:
+/// [`lean_limited`], the context moved in and its error handed back.
+#[inline(never)]
+#[allow(clippy::type_complexity)]
+fn lean_limited_finish<M: MachineDef<F, R, L>, F, R, L: Default>(
+    mut cx: Cx<M::Data, F, R, L>,
+    data: &mut M::Data,
+    max: u32,
+) -> Result<(M::End, u32, Option<Box<StateError>>), RunError> {
+    let (end, transitions) = lean::<M, F, R, L, true>(&mut cx, data, max)?;
+    Ok((end, transitions, cx.into_error()))
 }
 
 /// The loop of [`lean_any`]: `LIMITED` checks each transition against the step limit `max`.

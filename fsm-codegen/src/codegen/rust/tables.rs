@@ -129,6 +129,7 @@ impl Gen<'_> {
         // arm per state that enters or picks anything; `ENTER` and `PICK` are the runtime's
         // constants, so each instance keeps only its part.
         let mut visit_arms = Vec::new();
+        let mut visit_rest = Vec::new();
         for (r, s) in &all {
             let net = net_of(*r);
             let mut tries = Vec::new();
@@ -154,12 +155,14 @@ impl Gen<'_> {
                 ([take], true) => Some(quote!(if PICK #take)),
                 _ => Some(quote!(if PICK { #(#tries)* })),
             };
+            let p = self.pos(*r);
             if enter.is_some() || pick.is_some() {
-                let p = self.pos(*r);
                 visit_arms.push(quote!(#p => { #enter #pick }));
+            } else {
+                visit_rest.push(p);
             }
         }
-        let visit = (!visit_arms.is_empty()).then(|| self.choice_table(visit_arms, total, quote!(at)));
+        let visit = (!visit_arms.is_empty()).then(|| self.choice_table(visit_arms, &visit_rest, quote!(at)));
         // history_slot: the history slot of each state inside a superstate with history.
         let history_arms: Vec<TokenStream> = all
             .iter()
@@ -457,10 +460,11 @@ impl Gen<'_> {
     }
 
     /// A `match` on `on` whose arms return the arc they take; `Ok(None)` after it (a function's
-    /// body, without its braces).
-    pub(super) fn choice_table(&self, arms: Vec<TokenStream>, total: usize, on: TokenStream) -> TokenStream {
+    /// body, without its braces). `rest`, the positions no arm names, are named too, not left to
+    /// a `_` arm: an exhaustive `match` compiles to a jump table without a range test first.
+    pub(super) fn choice_table(&self, arms: Vec<TokenStream>, rest: &[TokenStream], on: TokenStream) -> TokenStream {
         let rt = &self.rt;
-        let default = (arms.len() < total).then(|| quote!(_ => {}));
+        let default = (!rest.is_empty()).then(|| quote!(#(#rest)|* => {}));
         quote!(
             match #on {
                 #(#arms)*
@@ -476,6 +480,7 @@ impl Gen<'_> {
         let ev = &self.event;
         let payload_ident = quote!(payload);
         let mut arms = Vec::new();
+        let mut rest = Vec::new();
         for (r, s) in all {
             let net = &m.networks[r.network.0];
             let mut event_arms = Vec::new();
@@ -500,8 +505,10 @@ impl Gen<'_> {
                 let take = self.take_arc(*r, arc, Some(&payload_ident));
                 event_arms.push(quote!(#pat #guard => #take));
             }
-            if !event_arms.is_empty() {
-                let p = self.pos(*r);
+            let p = self.pos(*r);
+            if event_arms.is_empty() {
+                rest.push(p);
+            } else {
                 arms.push(quote! {
                     #p => match event {
                         #(#event_arms)*
@@ -510,7 +517,7 @@ impl Gen<'_> {
                 });
             }
         }
-        (!arms.is_empty()).then(|| self.choice_table(arms, all.len(), quote!(from)))
+        (!arms.is_empty()).then(|| self.choice_table(arms, &rest, quote!(from)))
     }
 
     /// `accepts`' body: per state with event arcs, whether the event is one of theirs (the
