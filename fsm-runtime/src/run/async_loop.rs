@@ -3,7 +3,7 @@
 //!
 //! It walks the same tables as the synchronous loop and keeps the same books with the same
 //! functions (`route`, `divert`, `popped`, `count`, `settle`, `stepped`, `outcome`, `open`,
-//! `closed`, `refuse`, `record`): what differs is only that entering a state awaits
+//! `completed`, `fail`, `closed`, `refuse`, `record`): what differs is only that entering a state awaits
 //! [`AsyncMachineDef::enter_async`], so a state whose functions wait on the network holds no
 //! thread while it waits. Arcs (conditions and transforms) stay synchronous: picking an arc is a
 //! `match`, and the compiler refuses an async function there.
@@ -138,14 +138,19 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         self.arrive_async(M::START).await
     }
 
-    /// Moves until an end state or a state that waits for an event.
+    /// Moves until an end state or a state that waits for an event; an error stops the run, as
+    /// `run_to_end` does (`fail`: the states completed are compensated).
     async fn run_to_end_async(&mut self) -> Result<(), RunError> {
         loop {
-            if let Status::Finished(_) = self.settle()? {
-                return Ok(());
+            match self.settle() {
+                Ok(Status::Finished(_)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(self.fail(e)),
             }
-            if !self.advance_async().await? {
-                return Ok(());
+            match self.advance_async().await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.fail(e)),
             }
         }
     }
@@ -223,7 +228,10 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         self.live = None;
         self.pos = to;
         match self.enter_async(to).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.completed(to);
+                Ok(())
+            }
             Err(failed) => self.enter_failed_async(to, failed).await,
         }
     }
@@ -236,7 +244,10 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         loop {
             at = self.divert(at, failed)?;
             match self.enter_async(at).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.completed(at);
+                    return Ok(());
+                }
                 Err(again) => failed = again,
             }
         }
