@@ -183,6 +183,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{which}: {RECORDS} records ({sum})");
         return Ok(());
     }
+    if std::env::var_os("FSM_BENCH_SIZES").is_some() {
+        // What a set of runs in flight keeps per record: the size of each contender's future.
+        let machine_run = machine.run_async(0);
+        let plain_run = async {
+            let mut data = 0;
+            for k in 1..=4 {
+                if step(&mut data, k).await.is_err() {
+                    return 0;
+                }
+            }
+            data
+        };
+        println!(
+            "future sizes: run_async {} bytes, plain loop {} bytes",
+            std::mem::size_of_val(&machine_run),
+            std::mem::size_of_val(&plain_run)
+        );
+        return Ok(());
+    }
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list`: nothing for the harness to list
     }

@@ -95,15 +95,6 @@ pub fn compensation_span(machine: &'static str, network: &'static str, state: &'
     }
 }
 
-/// The functions of an async state, as one future of a [`CallResult`](crate::run::CallResult): the
-/// type generated code's `async` blocks take (so that `?` inside them knows its error type).
-/// The block itself, not a future around it: an `async fn` here would move the block into a
-/// future of its own and add a layer to every poll of the state.
-#[inline(always)]
-pub fn state_fns<Fns: std::future::Future<Output = crate::run::CallResult>>(fns: Fns) -> Fns {
-    fns
-}
-
 /// `entered`, the functions of a state of an async machine, inside the same span as
 /// [`transition_span`] gives a synchronous run: entered each time the future is polled, so the span
 /// never stays entered on a thread while the run waits.

@@ -496,3 +496,151 @@ async fn run_async_answers_the_same_whether_or_not_it_is_observed() {
         );
     }
 }
+
+mod async_trip {
+    use fsm_runtime::FnError;
+
+    fsm::fsm! {
+        /// The saga of `tests/compensation.rs` with async reservations: flight, hotel, charge;
+        /// a declined charge cancels. Compensations are synchronous (the compiler refuses an
+        /// async one).
+        machine AsyncTrip {
+            data: crate::support::Doc;
+            data_mode: direct;
+            errors { declined }
+            functions { reserve_flight: async, reserve_hotel: async, charge: async }
+            start state flight { transform: reserve_flight; compensate: release_flight; }
+            state hotel { transform: reserve_hotel; compensate: release_hotel; }
+            state payment { transform: charge; compensate: refund; on_error: [declined] -> cancelled; }
+            end state confirmed;
+            end state cancelled { compensate: true; }
+            flight -> hotel;
+            hotel -> payment;
+            payment -> confirmed;
+        }
+    }
+
+    /// `value` says how the charge goes: 0 it works, 1 it is declined, 2 it fails of no kind.
+    pub struct Agent;
+
+    fn log(data: &mut crate::support::Doc, what: &str) {
+        data.log.push(what.to_owned());
+    }
+
+    impl AsyncTripFns for Agent {
+        async fn reserve_flight(
+            &self,
+            d: &mut crate::support::Doc,
+            _: &mut fsm_runtime::Context<'_>,
+        ) -> Result<(), FnError> {
+            tokio::task::yield_now().await;
+            log(d, "reserve_flight");
+            Ok(())
+        }
+        fn release_flight(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), FnError> {
+            log(d, "release_flight");
+            Ok(())
+        }
+        async fn reserve_hotel(
+            &self,
+            d: &mut crate::support::Doc,
+            _: &mut fsm_runtime::Context<'_>,
+        ) -> Result<(), FnError> {
+            tokio::task::yield_now().await;
+            log(d, "reserve_hotel");
+            Ok(())
+        }
+        fn release_hotel(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), FnError> {
+            log(d, "release_hotel");
+            Ok(())
+        }
+        async fn charge(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), FnError> {
+            tokio::task::yield_now().await;
+            log(d, "charge");
+            match d.value {
+                0 => Ok(()),
+                2 => Err("the bank is down".into()),
+                _ => Err(AsyncTripErrorKind::Declined.error("card refused")),
+            }
+        }
+        fn refund(&self, d: &mut crate::support::Doc, _: &mut fsm_runtime::Context<'_>) -> Result<(), FnError> {
+            log(d, "refund");
+            Ok(())
+        }
+    }
+}
+
+/// What the sync saga of `tests/compensation.rs` does, awaited: the states completed are
+/// compensated, last first, when the run fails or ends in an end state marked `compensate: true`;
+/// the state that failed is not (it did not complete). `run_async`, `finish_async` and
+/// `step_async` alike, with and without history.
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_saga_compensates_the_completed_states_in_reverse() {
+    use async_trip::{Agent, AsyncTrip, AsyncTripEnd};
+    use fsm_runtime::{RunError, RunOptions};
+    let undone = [
+        "reserve_flight",
+        "reserve_hotel",
+        "charge",
+        "release_hotel",
+        "release_flight",
+    ];
+    for history in [false, true] {
+        let machine = AsyncTrip::new(Agent).with_options(RunOptions {
+            history,
+            ..RunOptions::default()
+        });
+        // Success: nothing compensated.
+        let out = machine.run_async(Doc::new(0)).await.unwrap();
+        assert_eq!(out.end, AsyncTripEnd::Confirmed);
+        assert_eq!(out.data.log, ["reserve_flight", "reserve_hotel", "charge"]);
+
+        // Declined: the `on_error` arc to `cancelled`, which compensates.
+        let out = machine.run_async(Doc::new(1)).await.unwrap();
+        assert_eq!(out.end, AsyncTripEnd::Cancelled);
+        assert_eq!(out.data.log, undone);
+        if history {
+            let path: Vec<(&str, bool)> = out.history.iter().map(|h| (h.state, h.compensation)).collect();
+            assert_eq!(
+                path,
+                [
+                    ("flight", false),
+                    ("hotel", false),
+                    ("payment", false),
+                    ("cancelled", false),
+                    ("hotel", true),
+                    ("flight", true)
+                ]
+            );
+        }
+
+        // A failure of no kind: the run fails, keeps its error, and compensates.
+        for failure in [
+            machine.run_async(Doc::new(2)).await.unwrap_err(),
+            machine.start(Doc::new(2)).finish_async().await.unwrap_err(),
+        ] {
+            assert!(
+                matches!(&failure.error, RunError::Function(e) if e.state == "payment"),
+                "{:?}",
+                failure.error
+            );
+            assert_eq!(failure.data.log, undone);
+        }
+
+        // Stepped: the same, the failing step reporting the error after compensating.
+        let mut run = machine.start(Doc::new(2));
+        let error = loop {
+            match run.step_async().await {
+                Ok(Status::Finished(end)) => panic!("finished in {end:?}"),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&error, RunError::Function(e) if e.state == "payment"),
+            "{error:?}"
+        );
+        assert_eq!(run.data().log, undone);
+        assert!(run.pending_compensations().is_empty());
+    }
+}

@@ -220,7 +220,7 @@ impl<D> fmt::Debug for StoreSlot<D> {
 /// has no store (it then behaves as `copy`); with a store, none (the store holds the last commit).
 #[doc(hidden)]
 #[inline]
-pub fn store_snapshot<D: Clone>(slot: &Option<StoreSlot<D>>, data: &D) -> Option<D> {
+pub fn store_snapshot<D: Clone>(slot: &Option<Box<StoreSlot<D>>>, data: &D) -> Option<D> {
     match slot {
         Some(_) => None,
         None => Some(data.clone()),
@@ -232,7 +232,7 @@ pub fn store_snapshot<D: Clone>(slot: &Option<StoreSlot<D>>, data: &D) -> Option
 #[doc(hidden)]
 #[inline]
 pub fn store_settle<D>(
-    slot: &mut Option<StoreSlot<D>>,
+    slot: &mut Option<Box<StoreSlot<D>>>,
     data: &mut D,
     saved: Option<D>,
     result: Result<(), (&'static str, FnError)>,

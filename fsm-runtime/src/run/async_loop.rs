@@ -3,7 +3,7 @@
 //!
 //! It walks the same tables as the synchronous loop and keeps the same books with the same
 //! functions (`route`, `divert`, `popped`, `count`, `settle`, `stepped`, `outcome`, `open`,
-//! `closed`, `refuse`, `record`): what differs is only that entering a state awaits
+//! `completed`, `fail`, `closed`, `refuse`, `record`): what differs is only that entering a state awaits
 //! [`AsyncMachineDef::enter_async`], so a state whose functions wait on the network holds no
 //! thread while it waits. Arcs (conditions and transforms) stay synchronous: picking an arc is a
 //! `match`, and the compiler refuses an async function there.
@@ -35,6 +35,112 @@ pub trait AsyncMachineDef<F, R>: MachineDef<F, R> {
     ) -> impl Future<Output = CallResult> + Send + 'a;
 }
 
+/// `finish_async` from the start, for a run nothing observes: the async twin of the synchronous
+/// loop's `lean`. One loop awaits the functions of the state it enters, stops at an end state (or
+/// leaves a pushed network), or picks the next eventless arc and counts it; a failure follows the
+/// state's `on_error` arc. The same moves, errors, counts and hooks as the general path
+/// (`begin_async`, then `run_to_end_async`), with the position, the count and the frames in
+/// locals, and one future (`enter_async`'s) awaited below it, where the general path polls a chain
+/// of six.
+///
+/// A macro, not an `async fn`: expanded in [`Run::complete_async`], whose future is then one
+/// generator, not two awaited one inside the other. `$cx` and `$data` are the context and the
+/// record, locals of the caller; the value is the end state and the transitions taken.
+macro_rules! lean_async {
+    ($m:ty, $f:ty, $r:ty, $cx:ident, $data:ident, $max:ident) => {
+        'lean: {
+            let $cx = &mut $cx;
+            let $data = &mut $data;
+            let mut transitions: u32 = 0;
+            let mut frames = <$m>::Frames::default();
+            let mut recall: Vec<Option<<$m>::Pos>> = vec![None; <$m>::HISTORY_SLOTS];
+            let mut to = <$m>::START;
+            // Into the superstates around the start state: a failure is the start state's.
+            let mut failed = <$m>::begin($cx, $data).err();
+            loop {
+                // A failure moved out before the await, not kept across it: the run's future stays small.
+                let entered = match failed {
+                    None => <$m>::enter_async($cx, $data, to).await,
+                    Some(failure) => Err(failure),
+                };
+                failed = None;
+                if let Err(failure) = entered {
+                    // The state's (or its arc's) function failed: its `on_error` arc, or stop.
+                    let target = <$m>::on_error_for(to, &failure.1);
+                    let failure = state_error::<$m, $f, $r, ()>(to, failure);
+                    let Some(next) = target else {
+                        break 'lean Err(RunError::Function(failure));
+                    };
+                    $cx.error = Some(Box::new(failure));
+                    if transitions >= $max {
+                        break 'lean Err(limit($max, to));
+                    }
+                    transitions = transitions.wrapping_add(1);
+                    remember::<$m, $f, $r, ()>(&mut recall, to);
+                    <$m>::on_transition(&$cx.fns, to, next);
+                    to = next;
+                    continue;
+                }
+                if <$m>::is_end(to) {
+                    // The end of the run, or of a pushed network: the return state of its push arc.
+                    let Some(ret) = pop_frame::<$m, $f, $r, ()>(&mut frames) else {
+                        break 'lean match <$m>::end_of(to) {
+                            Some(end) => Ok((end, transitions)),
+                            None => Err(stuck::<$m, $f, $r, ()>(to)),
+                        };
+                    };
+                    if transitions >= $max {
+                        break 'lean Err(limit($max, to));
+                    }
+                    transitions = transitions.wrapping_add(1);
+                    remember::<$m, $f, $r, ()>(&mut recall, to);
+                    <$m>::on_transition(&$cx.fns, to, ret);
+                    to = ret;
+                    continue;
+                }
+                // The eventless arcs of `to`; an internal one stays (its functions not run again) and
+                // picks again, the step limit ending a loop of it.
+                loop {
+                    let next = match <$m>::visit::<false, true>($cx, $data, to) {
+                        Ok(Some(next)) => next,
+                        // A state that waits for an event, or has no arc available: the run stops there.
+                        Ok(None) => break 'lean Err(stuck::<$m, $f, $r, ()>(to)),
+                        Err(failure) => {
+                            failed = Some(failure);
+                            break;
+                        }
+                    };
+                    if transitions >= $max {
+                        break 'lean Err(limit($max, to));
+                    }
+                    transitions = transitions.wrapping_add(1);
+                    let from = to;
+                    to = match next {
+                        Next::To(p) => p,
+                        Next::Resume { slot, or } => {
+                            remember::<$m, $f, $r, ()>(&mut recall, from);
+                            recalled::<$m, $f, $r, ()>(&recall, slot, or)
+                        }
+                        Next::Push { start, ret } => {
+                            if !frames.push(ret) {
+                                break 'lean Err(limit($max, from));
+                            }
+                            start
+                        }
+                        Next::Stay => {
+                            <$m>::on_transition(&$cx.fns, from, from);
+                            continue;
+                        }
+                    };
+                    remember::<$m, $f, $r, ()>(&mut recall, from);
+                    <$m>::on_transition(&$cx.fns, from, to);
+                    break;
+                }
+            }
+        }
+    };
+}
+
 impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
     /// Runs `data` from the start state to an end state, as `run_async` does: the async
     /// `Run::complete`.
@@ -55,7 +161,10 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
             store: None,
             state_data: (),
         };
-        match lean_async::<M, F, R>(&mut cx, &mut data, options.max_transitions).await {
+        let max = options.max_transitions;
+        // The lean loop, written out here rather than awaited as a future of its own: one
+        // generator fewer to poll on every wake-up, and one state machine in the run's future.
+        match lean_async!(M, F, R, cx, data, max) {
             Ok((end, transitions)) => Ok(Outcome {
                 end,
                 data,
@@ -138,14 +247,19 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         self.arrive_async(M::START).await
     }
 
-    /// Moves until an end state or a state that waits for an event.
+    /// Moves until an end state or a state that waits for an event; an error stops the run, as
+    /// `run_to_end` does (`fail`: the states completed are compensated).
     async fn run_to_end_async(&mut self) -> Result<(), RunError> {
         loop {
-            if let Status::Finished(_) = self.settle()? {
-                return Ok(());
+            match self.settle() {
+                Ok(Status::Finished(_)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(self.fail(e)),
             }
-            if !self.advance_async().await? {
-                return Ok(());
+            match self.advance_async().await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.fail(e)),
             }
         }
     }
@@ -223,7 +337,10 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         self.live = None;
         self.pos = to;
         match self.enter_async(to).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.completed(to);
+                Ok(())
+            }
             Err(failed) => self.enter_failed_async(to, failed).await,
         }
     }
@@ -236,7 +353,10 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         loop {
             at = self.divert(at, failed)?;
             match self.enter_async(at).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.completed(at);
+                    return Ok(());
+                }
                 Err(again) => failed = again,
             }
         }
@@ -255,105 +375,5 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
             self.record(to, begin, false);
         }
         result
-    }
-}
-
-/// `finish_async` from the start, for a run nothing observes: the async twin of the synchronous
-/// loop's `lean`. One loop awaits the functions of the state it enters, stops at an end state (or
-/// leaves a pushed network), or picks the next eventless arc and counts it; a failure follows the
-/// state's `on_error` arc. The same moves, errors, counts and hooks as the general path
-/// (`begin_async`, then `run_to_end_async`), with the position, the count and the frames in
-/// locals, and one future (`enter_async`'s) awaited below it, where the general path polls a chain
-/// of six.
-async fn lean_async<M: AsyncMachineDef<F, R>, F, R>(
-    cx: &mut Cx<M::Data, F, R>,
-    data: &mut M::Data,
-    max: u32,
-) -> Result<(M::End, u32), RunError> {
-    let mut transitions: u32 = 0;
-    let mut frames = M::Frames::default();
-    let mut recall: Vec<Option<M::Pos>> = vec![None; M::HISTORY_SLOTS];
-    let mut to = M::START;
-    // Into the superstates around the start state: a failure is the start state's.
-    let mut failed = M::begin(cx, data).err();
-    loop {
-        // A failure moved out before the await, not kept across it: the run's future stays small.
-        let entered = match failed {
-            None => M::enter_async(cx, data, to).await,
-            Some(failure) => Err(failure),
-        };
-        failed = None;
-        if let Err(failure) = entered {
-            // The state's (or its arc's) function failed: its `on_error` arc, or stop.
-            let target = M::on_error_for(to, &failure.1);
-            let failure = state_error::<M, F, R, ()>(to, failure);
-            let Some(next) = target else {
-                return Err(RunError::Function(failure));
-            };
-            cx.error = Some(Box::new(failure));
-            if transitions >= max {
-                return Err(limit(max, to));
-            }
-            transitions = transitions.wrapping_add(1);
-            remember::<M, F, R, ()>(&mut recall, to);
-            M::on_transition(&cx.fns, to, next);
-            to = next;
-            continue;
-        }
-        if M::is_end(to) {
-            // The end of the run, or of a pushed network: the return state of its push arc.
-            let Some(ret) = pop_frame::<M, F, R, ()>(&mut frames) else {
-                return match M::end_of(to) {
-                    Some(end) => Ok((end, transitions)),
-                    None => Err(stuck::<M, F, R, ()>(to)),
-                };
-            };
-            if transitions >= max {
-                return Err(limit(max, to));
-            }
-            transitions = transitions.wrapping_add(1);
-            remember::<M, F, R, ()>(&mut recall, to);
-            M::on_transition(&cx.fns, to, ret);
-            to = ret;
-            continue;
-        }
-        // The eventless arcs of `to`; an internal one stays (its functions not run again) and
-        // picks again, the step limit ending a loop of it.
-        loop {
-            let next = match M::visit::<false, true>(cx, data, to) {
-                Ok(Some(next)) => next,
-                // A state that waits for an event, or has no arc available: the run stops there.
-                Ok(None) => return Err(stuck::<M, F, R, ()>(to)),
-                Err(failure) => {
-                    failed = Some(failure);
-                    break;
-                }
-            };
-            if transitions >= max {
-                return Err(limit(max, to));
-            }
-            transitions = transitions.wrapping_add(1);
-            let from = to;
-            to = match next {
-                Next::To(p) => p,
-                Next::Resume { slot, or } => {
-                    remember::<M, F, R, ()>(&mut recall, from);
-                    recalled::<M, F, R, ()>(&recall, slot, or)
-                }
-                Next::Push { start, ret } => {
-                    if !frames.push(ret) {
-                        return Err(limit(max, from));
-                    }
-                    start
-                }
-                Next::Stay => {
-                    M::on_transition(&cx.fns, from, from);
-                    continue;
-                }
-            };
-            remember::<M, F, R, ()>(&mut recall, from);
-            M::on_transition(&cx.fns, from, to);
-            break;
-        }
     }
 }

@@ -25,7 +25,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     /// Whether the run saves its position with its record.
     #[inline(always)]
     pub(super) fn durable(&self) -> bool {
-        self.cx.store.as_ref().is_some_and(StoreSlot::is_durable)
+        self.cx.store.as_ref().is_some_and(|slot| slot.is_durable())
     }
 
     /// The position of the run now, in `phase`, at `at`.
@@ -153,7 +153,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
         let Some(saved) = saved else {
             let start = run.position_at(SavedPhase::Running, M::START);
             slot.make_durable(start, false);
-            run.cx.store = Some(slot);
+            run.cx.store = Some(Box::new(slot));
             return Ok(run);
         };
         let bad = |reason: String| StoreError::Position {
@@ -209,7 +209,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
             )));
         }
         slot.make_durable(saved, true);
-        run.cx.store = Some(slot);
+        run.cx.store = Some(Box::new(slot));
         // After a failure: the rest of its compensations, and it failed. At an end state marked
         // `compensate: true`, `finish` compensates and finishes.
         if let Some(Some(cause)) = cause {

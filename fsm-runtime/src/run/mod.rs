@@ -282,8 +282,9 @@ pub struct Cx<D, F, R = (), L = ()> {
     pub res: R,
     /// The last error followed through an `on_error` arc.
     pub error: Option<Box<StateError>>,
-    /// The record's store, for `reference` states of a stored run.
-    pub store: Option<StoreSlot<D>>,
+    /// The record's store, for `reference` states of a stored run: boxed, so that the context
+    /// of a run without one (the most, and every async run) stays small in the run's future.
+    pub store: Option<Box<StoreSlot<D>>>,
     /// The data of the state the run is in, for a machine whose states carry data (`()` for the
     /// others): set by the arc that enters such a state, dropped when the run leaves it.
     pub state_data: L,
@@ -479,7 +480,7 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     #[doc(hidden)]
     #[inline]
     pub fn stored_in(mut self, slot: StoreSlot<M::Data>) -> Self {
-        self.cx.store = Some(slot);
+        self.cx.store = Some(Box::new(slot));
         self
     }
 

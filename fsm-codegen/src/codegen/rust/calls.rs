@@ -21,7 +21,7 @@ impl Gen<'_> {
         let m = self.m;
         let net = &m.networks[at.network.0].name;
         let state = &m.state(at).name;
-        let steps = self.steps(calls, payload, false);
+        let steps = self.steps(calls, payload, false, None);
         // `timeout_seconds`: the clock starts before the first function, and a run that took too
         // long fails after the last one (so copy and reference modes roll its changes back).
         let began = timeout.map(|_| quote!(let __began = ::std::time::Instant::now();));
@@ -30,7 +30,7 @@ impl Gen<'_> {
             quote!(#rt::deadline(__began, #nanos)?;)
         });
         let steps = began.into_iter().chain(steps).chain(deadline);
-        let ctx = self.ctx_binding(at, calls, net, state);
+        let ctx = self.ctx_binding(at, calls, net, state, None);
         let (mode, infallible) = self.effective_mode(mode, calls, timeout);
         let body = quote!(
             let __data = &mut *__d;
@@ -83,8 +83,19 @@ impl Gen<'_> {
 
     /// The calls of a state or an arc, one statement each, `?` on failure; `awaited`: the async
     /// functions among them are awaited.
-    fn steps(&self, calls: &[&Call], payload: Option<()>, awaited: bool) -> Vec<TokenStream> {
+    ///
+    /// `label`: a failure breaks out of that labelled block with the `CallResult` instead (the
+    /// async tables, whose state functions run inline in `enter_async`, not in a future of their
+    /// own).
+    fn steps(
+        &self,
+        calls: &[&Call],
+        payload: Option<()>,
+        awaited: bool,
+        label: Option<&TokenStream>,
+    ) -> Vec<TokenStream> {
         let m = self.m;
+        let rt = &self.rt;
         calls
             .iter()
             .map(|c| {
@@ -95,23 +106,39 @@ impl Gen<'_> {
                 } else {
                     call
                 };
-                if self.infallible(c) {
-                    quote!(#call;)
-                } else if self.atomic(c) {
+                match label {
+                    _ if self.infallible(c) => quote!(#call;),
                     // Reads the record (`&mut D` coerces to `&D`), then applies the change.
-                    quote!((#call.map_err(|e| (#fname, e))?)(__data);)
-                } else {
-                    quote!(#call.map_err(|e| (#fname, e))?;)
+                    None if self.atomic(c) => quote!((#call.map_err(|e| (#fname, e))?)(__data);),
+                    None => quote!(#call.map_err(|e| (#fname, e))?;),
+                    Some(label) if self.atomic(c) => quote!(match #call {
+                        #rt::Ok(__change) => __change(__data),
+                        #rt::Err(e) => break #label #rt::Err((#fname, e)),
+                    }),
+                    Some(label) => quote!(if let #rt::Err(e) = #call {
+                        break #label #rt::Err((#fname, e));
+                    }),
                 }
             })
             .collect()
     }
 
     /// `let mut __ctx = ..;` when a call takes the context.
-    fn ctx_binding(&self, at: StateRef, calls: &[&Call], net: &str, state: &str) -> TokenStream {
+    fn ctx_binding(
+        &self,
+        at: StateRef,
+        calls: &[&Call],
+        net: &str,
+        state: &str,
+        label: Option<&TokenStream>,
+    ) -> TokenStream {
         let rt = &self.rt;
         // The state's data, for the functions that take it (a run placed in the state by
         // `start_in` has none: the state fails).
+        let fail = match label {
+            Some(label) => quote!(break #label),
+            None => quote!(return),
+        };
         let state_data = self
             .state_data_variant(at)
             .filter(|_| calls.iter().any(|c| self.call_takes_state_data(c)))
@@ -119,7 +146,7 @@ impl Gen<'_> {
                 quote! {
                     let __sd = match &mut __cx.state_data {
                         #rt::Some(#variant(__sd)) => __sd,
-                        _ => return #rt::Err(#rt::no_state_data(#state)),
+                        _ => #fail #rt::Err(#rt::no_state_data(#state)),
                     };
                 }
             });
@@ -166,24 +193,28 @@ impl Gen<'_> {
         let state = &m.state(at).name;
         let checks: Vec<&Call> = s.validate.iter().collect();
         let transforms: Vec<&Call> = s.transform.iter().collect();
-        let checks = self.steps(&checks, None, true);
-        let transforms = self.steps(&transforms, None, true);
-        let parallel = self.parallel_step(&s.parallel, net, state);
-        let ctx = self.ctx_binding(at, calls, net, state);
-        let fns = quote!(async {
+        // Without a timeout, the functions run inline, in a labelled block of `enter_async`'s
+        // own future (a failure breaks out of it): no future of their own to build, move and
+        // poll through on every wake-up. A timeout needs one, to drop when it runs out.
+        let label = timeout.is_none().then(|| quote!('__fns));
+        let checks = self.steps(&checks, None, true, label.as_ref());
+        let transforms = self.steps(&transforms, None, true, label.as_ref());
+        let parallel = self.parallel_step(&s.parallel, net, state, label.as_ref());
+        let ctx = self.ctx_binding(at, calls, net, state, label.as_ref());
+        let body = quote!(
             let __data = &mut *__d;
             #ctx
             #(#checks)*
             #parallel
             #(#transforms)*
             #rt::Ok(())
-        });
+        );
         let run = match timeout {
             Some(t) => {
                 let nanos = proc_macro2::Literal::u64_unsuffixed((t * 1e9) as u64);
-                quote!(#rt::timeout_async(#nanos, #fns).await)
+                quote!(#rt::timeout_async(#nanos, async { #body }).await)
             }
-            None => quote!(#rt::state_fns(#fns).await),
+            None => quote!('__fns: { #body }),
         };
         let (mode, infallible) = self.effective_mode(mode, calls, timeout);
         // Parallel functions change nothing until all have succeeded (then their changes cannot
@@ -194,7 +225,7 @@ impl Gen<'_> {
 
     /// The statement awaiting a state's `parallel:` functions together, then applying their
     /// changes in list order; nothing without them.
-    fn parallel_step(&self, parallel: &[Call], net: &str, state: &str) -> TokenStream {
+    fn parallel_step(&self, parallel: &[Call], net: &str, state: &str, label: Option<&TokenStream>) -> TokenStream {
         if parallel.is_empty() {
             return quote!();
         }
@@ -217,10 +248,18 @@ impl Gen<'_> {
                 ))
             })
             .unzip();
+        let joined = quote!(#rt::join(::std::vec::Vec::from([#(#branches),*])).await);
+        let joined = match label {
+            Some(label) => quote!(match #joined {
+                #rt::Ok(__changes) => __changes,
+                #rt::Err(e) => break #label #rt::Err(e),
+            }),
+            None => quote!(#joined?),
+        };
         quote! {
             let __changes = {
                 #(#contexts)*
-                #rt::join(::std::vec::Vec::from([#(#branches),*])).await?
+                #joined
             };
             for __change in __changes {
                 __change(&mut *__data);

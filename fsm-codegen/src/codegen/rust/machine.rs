@@ -204,14 +204,14 @@ impl Gen<'_> {
                 /// functions: the outcome (end state, record, the error an `on_error` arc
                 /// followed, history), or why it stopped.
                 #[inline]
-                pub async fn run_async(
+                pub fn run_async(
                     &self,
                     data: #data,
-                ) -> #rt::RunResult<#end, #data>
+                ) -> impl ::core::future::Future<Output = #rt::RunResult<#end, #data>> + '_
                 where
                     F: ::core::marker::Sync,
                 {
-                    #rt::Run::<#def, _, _>::complete_async(&self.fns, #res_borrowed_or_unit data, self.options).await
+                    #rt::Run::<#def, _, _>::complete_async(&self.fns, #res_borrowed_or_unit data, self.options)
                 }
             }
         } else {
