@@ -49,7 +49,8 @@ mod saga {
 
     /// `value` says what goes wrong: 0 nothing, 1 the charge is declined (the run ends in
     /// `cancelled`, compensating), 2 the charge fails of no kind (the run fails, compensating),
-    /// 3 the charge is declined and releasing the hotel always fails.
+    /// 3 the charge is declined and releasing the hotel always fails, 4 the flight (the start
+    /// state) cannot be reserved (the run fails at once).
     pub struct Agent;
 
     fn log(data: &mut crate::support::Doc, what: &str) -> Result<(), FnError> {
@@ -62,6 +63,9 @@ mod saga {
 
     impl SagaFns for Agent {
         fn reserve_flight(&self, d: &mut D, _: &mut Ctx<'_>) -> Result<(), FnError> {
+            if d.value == 4 {
+                return Err("no seats".into());
+            }
             log(d, "reserve_flight")
         }
         fn release_flight(&self, d: &mut D, _: &mut Ctx<'_>) -> Result<(), FnError> {
@@ -327,6 +331,25 @@ fn the_saved_position_goes_with_the_record_and_says_where_the_run_is() {
     // A finished run resumed again answers its outcome, running nothing.
     let again = Saga::new(Agent).resume_stored(store.clone(), "trip").unwrap().unwrap();
     assert_eq!((again.end, again.data), (SagaEnd::Cancelled, data));
+}
+
+#[test]
+fn a_run_that_fails_in_its_start_state_is_saved_as_failed_not_left_unfinished() {
+    let store = sqlite_store();
+    store.insert("trip", &Doc::new(4)).unwrap();
+    let (end, data) = ended(Saga::new(Agent).start_durable(store.clone(), "trip").unwrap().finish());
+    assert_eq!(
+        end,
+        Ended::Failed("reserve_flight failed in state `flight`: no seats".into())
+    );
+    assert!(data.log.is_empty());
+    // The store says the run is over, failed: a restart does not pick it up again.
+    let (_, saved) = store.load_run("trip").unwrap();
+    assert!(
+        matches!(saved.as_ref().map(|s| &s.phase), Some(SavedPhase::Failed { .. })),
+        "{saved:?}"
+    );
+    assert!(store.unfinished().unwrap().is_empty());
 }
 
 #[test]

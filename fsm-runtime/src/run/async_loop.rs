@@ -195,7 +195,7 @@ impl<M: AsyncMachineDef<F, R>, F, R> Run<M, F, R> {
         let ran = match &self.phase {
             Phase::Start => match self.begin_async().await {
                 Ok(()) => self.run_to_end_async().await,
-                Err(e) => Err(e),
+                Err(e) => Err(self.fail(e)),
             },
             Phase::Running => self.run_to_end_async().await,
             Phase::Finished(_) => Ok(()),

@@ -599,7 +599,12 @@ impl<M: MachineDef<F, R, L>, F, R, L: Default> Run<M, F, R, L> {
     pub fn finish_observed(mut self) -> RunResult<M::End, M::Data> {
         self.catch_up();
         let ran = match &self.phase {
-            Phase::Start => self.begin().and_then(|()| self.run_to_end()),
+            // A failure on the way into the start state stops the run as any other does
+            // (compensated, saved as failed when durable), as `step` and `handle` stop it.
+            Phase::Start => match self.begin() {
+                Ok(()) => self.run_to_end(),
+                Err(e) => Err(self.fail(e)),
+            },
             Phase::Running => self.run_to_end(),
             Phase::Finished(_) => Ok(()),
             Phase::Failed(e) => Err((**e).clone()),
